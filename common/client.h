@@ -1,0 +1,49 @@
+/*  client.h — the broker client: a DEALER connection that identifies as a mailbox
+    (HELO), sends requests with request ids and waits for their replies. mailbus-pub,
+    mailbus-sub, the gateway and the benchmark all talk to the broker through it. */
+#ifndef MAILBUS_CLIENT_H
+#define MAILBUS_CLIENT_H
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#define CLIENT_DEFAULT_ENDPOINT "tcp://127.0.0.1:5670"
+#define CLIENT_DEFAULT_TIMEOUT_MS 10000
+
+typedef struct client_t client_t;
+
+/* Connects to endpoint and identifies as user with password. Returns NULL with a message
+   in *error (caller frees), e.g. the broker's "535 5.7.8 ..." line or a timeout. */
+client_t *client_new (const char *endpoint, const char *user, const char *password, int timeout_ms,
+                      char **error);
+void client_destroy (client_t **self_p);
+
+/* Sends verb with the frames of args (taken, may be NULL) and waits for the reply to it.
+   Returns the reply without its id frame: first frame the status line, then data frames;
+   NULL on timeout. When the broker has forgotten the session (it restarted: 530), the
+   client identifies again and repeats the request once. */
+zmsg_t *client_call (client_t *self, const char *verb, zmsg_t *args);
+
+/* Pipelining: sends a request and returns at once; *id receives its request id */
+int client_send (client_t *self, const char *verb, zmsg_t *args, char *id, size_t id_size);
+/* Receives the next message (reply or push) within timeout_ms; its first frame is the id
+   ("*" for a push). NULL on timeout. */
+zmsg_t *client_recv (client_t *self, int timeout_ms);
+
+/* Throws away the connection and makes a new one, identifying again (watch uses it when
+   the broker stops answering). Returns 0 or -1 with *error. */
+int client_reconnect (client_t *self, char **error);
+
+/* The socket, for a poller */
+zsock_t *client_socket (client_t *self);
+/* The mailbox this client is, as the broker normalised it */
+const char *client_user (client_t *self);
+void client_set_timeout (client_t *self, int timeout_ms);
+
+/* Reads user and password from -u/-p values or MAILBUS_USER / MAILBUS_PASSWORD, and the
+   endpoint from -b or MAILBUS_BROKER. password_stdin reads one line from stdin.
+   Returns 0, or -1 with a message on stderr. Strings are owned by the caller. */
+int client_credentials (const char **endpoint, const char **user, char **password, const char *password_opt,
+                        bool password_stdin);
+
+#endif

@@ -1,0 +1,87 @@
+/*  header.c — header field lookup (RFC 5322 2.2). */
+#include "header.h"
+
+#include <string.h>
+#include <strings.h>
+
+size_t
+header_section_length (const char *msg, size_t len)
+{
+    if (len >= 2 && msg[0] == '\r' && msg[1] == '\n')
+        return 2; /* no fields, body follows */
+    for (size_t i = 0; i + 3 < len; i++)
+        if (msg[i] == '\r' && msg[i + 1] == '\n' && msg[i + 2] == '\r' && msg[i + 3] == '\n')
+            return i + 4;
+    return 0;
+}
+
+/* Calls back for every field start; returns the offset of the field whose name matches, or -1 */
+static long
+s_next_field (const char *msg, size_t hlen, size_t from, const char *name)
+{
+    size_t nlen = strlen (name);
+    size_t i = from;
+    while (i < hlen) {
+        /* i is at the start of a line */
+        if (i + nlen < hlen && msg[i + nlen] == ':' && strncasecmp (msg + i, name, nlen) == 0)
+            return (long) i;
+        const char *eol = memchr (msg + i, '\n', hlen - i);
+        if (!eol)
+            break;
+        i = (size_t) (eol - msg) + 1;
+    }
+    return -1;
+}
+
+int
+header_find (const char *msg, size_t len, const char *name, char *out, size_t size)
+{
+    size_t hlen = header_section_length (msg, len);
+    if (!hlen)
+        hlen = len;
+    long at = s_next_field (msg, hlen, 0, name);
+    if (at < 0 || size == 0)
+        return 0;
+    size_t i = (size_t) at + strlen (name) + 1;
+    size_t o = 0;
+    while (i < hlen) {
+        char c = msg[i];
+        if (c == '\r' || c == '\n') {
+            /* a CRLF followed by WSP continues the field (folding) */
+            size_t j = i + (c == '\r' && i + 1 < hlen && msg[i + 1] == '\n' ? 2 : 1);
+            if (j < hlen && (msg[j] == ' ' || msg[j] == '\t')) {
+                i = j;
+                continue;
+            }
+            break;
+        }
+        if (o + 1 < size)
+            out[o++] = ((unsigned char) c < 0x20 || c == 0x7f) ? ' ' : c;
+        i++;
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+    size_t lead = strspn (out, " ");
+    memmove (out, out + lead, o - lead + 1);
+    return 1;
+}
+
+int
+header_count (const char *msg, size_t len, const char *name)
+{
+    size_t hlen = header_section_length (msg, len);
+    if (!hlen)
+        hlen = len;
+    int n = 0;
+    long at = 0;
+    while ((at = s_next_field (msg, hlen, (size_t) at, name)) >= 0) {
+        n++;
+        at++;
+        const char *eol = memchr (msg + at, '\n', hlen - (size_t) at);
+        if (!eol)
+            break;
+        at = eol - msg + 1;
+    }
+    return n;
+}

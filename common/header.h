@@ -1,0 +1,21 @@
+/*  header.h — finds a field in the header section of an RFC 5322 message without
+    parsing MIME: what the broker needs to index a message (Subject, Message-ID) at
+    full publish speed. Programs that show or build messages use GMime instead. */
+#ifndef MAILBUS_HEADER_H
+#define MAILBUS_HEADER_H
+
+#include <stddef.h>
+
+/* Length of the header section including the empty line that ends it (CRLF CRLF),
+   or 0 when the message has no complete header section. */
+size_t header_section_length (const char *msg, size_t len);
+
+/* Finds the first field called name (case-insensitive) in the header section; unfolds it
+   (RFC 5322 2.2.3), strips surrounding white space, turns control characters into spaces
+   and writes at most size-1 bytes into out. Returns 1 when found, 0 when not. */
+int header_find (const char *msg, size_t len, const char *name, char *out, size_t size);
+
+/* Counts the fields called name (case-insensitive): the loop guard counts Received: */
+int header_count (const char *msg, size_t len, const char *name);
+
+#endif

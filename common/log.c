@@ -1,0 +1,93 @@
+/*  log.c — event logging. */
+#include <stddef.h>
+
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static log_level_t s_level = LOG_INFO;
+static const char *s_names[] = {"debug", "info", "warn", "error"};
+
+void
+log_init (void)
+{
+    const char *env = getenv ("MAILBUS_LOG");
+    if (!env)
+        return;
+    for (int i = 0; i < 4; i++)
+        if (strcmp (env, s_names[i]) == 0)
+            s_level = (log_level_t) i;
+}
+
+void
+log_set_level (log_level_t level)
+{
+    s_level = level;
+}
+
+void
+log_event (log_level_t level, const char *component, const char *event, const char *format, ...)
+{
+    if (level < s_level)
+        return;
+    char line[2048];
+    struct timeval tv;
+    gettimeofday (&tv, NULL);
+    struct tm tm;
+    gmtime_r (&tv.tv_sec, &tm);
+    size_t n = strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t) snprintf (line + n, sizeof line - n, ".%03dZ %s %s %s", (int) (tv.tv_usec / 1000),
+                            s_names[level], component, event);
+    if (format && *format && n < sizeof line - 2) {
+        line[n++] = ' ';
+        va_list ap;
+        va_start (ap, format);
+        int k = vsnprintf (line + n, sizeof line - n, format, ap);
+        va_end (ap);
+        if (k > 0)
+            n += (size_t) k < sizeof line - n ? (size_t) k : sizeof line - n - 1;
+    }
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    fwrite (line, 1, n, stderr);
+}
+
+const char *
+log_quote (char *buf, size_t size, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    size_t o = 0;
+    if (size < 8)
+        return "";
+    buf[o++] = '"';
+    for (size_t i = 0; i < len && o < size - 6; i++) {
+        unsigned char c = p[i];
+        if (c == '\r') {
+            buf[o++] = '\\';
+            buf[o++] = 'r';
+        }
+        else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        }
+        else if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char) c;
+        }
+        else if (c < 0x20 || c >= 0x7f)
+            o += (size_t) snprintf (buf + o, size - o, "\\x%02x", c);
+        else
+            buf[o++] = (char) c;
+    }
+    if (len > 0 && o >= size - 6)
+        buf[o++] = '.', buf[o++] = '.';
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}

@@ -1,0 +1,31 @@
+/*  mb_limits.h — every size and count limit of mailbus, in one place.
+    Each limit names the RFC section it comes from, or says why we chose it. */
+#ifndef MAILBUS_MB_LIMITS_H
+#define MAILBUS_MB_LIMITS_H
+
+/* RFC 5321 4.5.3.1.1: local part at most 64 octets */
+#define MAX_LOCAL_PART 64
+/* RFC 5321 4.5.3.1.2: domain at most 255 octets */
+#define MAX_DOMAIN 255
+/* RFC 5321 4.5.3.1.3: a path (address without brackets) at most 254 usable octets */
+#define MAX_ADDRESS 254
+/* RFC 5321 4.5.3.1.8: at least 100 recipients must be accepted; we accept exactly that many */
+#define MAX_RCPT 100
+/* Default largest message the broker stores (552 5.3.4 beyond it), RFC 1870 SIZE */
+#define MAX_MESSAGE_BYTES (10 * 1024 * 1024)
+/* Default mailbox quota (552 5.2.2 beyond it) */
+#define DEFAULT_QUOTA_BYTES (100LL * 1024 * 1024)
+/* Broker protocol: a request id is 1..32 printable octets, so a client may pipeline */
+#define MAX_REQUEST_ID 32
+/* Broker protocol: a verb is 1..16 upper-case letters */
+#define MAX_VERB 16
+/* A password is at most this long; longer is refused before any hashing */
+#define MAX_PASSWORD 256
+/* Requests taken off the socket into one transaction (group commit) */
+#define MAX_BATCH 4096
+/* A session that sends nothing for this long is forgotten (watchers send NOOP every few seconds) */
+#define SESSION_IDLE_MSEC (60 * 1000)
+/* The broker refuses any ZeroMQ message larger than this (the peer is disconnected by libzmq) */
+#define MAX_WIRE_BYTES (MAX_MESSAGE_BYTES + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8))
+
+#endif

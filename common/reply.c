@@ -1,0 +1,91 @@
+/*  reply.c — the reply table. */
+#include "reply.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const reply_t s_replies[REPLY__COUNT] = {
+    [REPLY_OK] = {250, "2.0.0", "OK"},
+    [REPLY_HELLO] = {250, "2.0.0", "hello"},
+    [REPLY_QUEUED] = {250, "2.0.0", "queued"},
+    [REPLY_DELETED] = {250, "2.0.0", "deleted"},
+    [REPLY_ADDRESS_OK] = {250, "2.1.5", "destination address valid"},
+    [REPLY_CANNOT_VRFY] = {252, "2.1.5", "cannot verify, will attempt delivery"},
+    [REPLY_BYE] = {221, "2.0.0", "bye"},
+    [REPLY_SHUTTING_DOWN] = {421, "4.3.2", "service shutting down"},
+    [REPLY_TEMP_UNAVAILABLE] = {451, "4.3.0", "temporary failure, try again later"},
+    [REPLY_STORE_TROUBLE] = {452, "4.3.1", "insufficient system storage"},
+    [REPLY_TOO_MANY_RCPT] = {452, "4.5.3", "too many recipients"},
+    [REPLY_SYNTAX] = {500, "5.5.2", "syntax error"},
+    [REPLY_UNKNOWN_VERB] = {500, "5.5.1", "command unrecognised"},
+    [REPLY_BAD_ARGS] = {501, "5.5.4", "invalid arguments"},
+    [REPLY_BAD_VERSION] = {501, "5.5.4", "unsupported protocol version"},
+    [REPLY_BAD_SENDER_SYNTAX] = {501, "5.1.7", "bad sender address syntax"},
+    [REPLY_BAD_RCPT_SYNTAX] = {501, "5.1.3", "bad destination address syntax"},
+    [REPLY_NOT_IMPLEMENTED] = {502, "5.5.1", "command not implemented"},
+    [REPLY_BAD_SEQUENCE] = {503, "5.5.1", "bad sequence of commands"},
+    [REPLY_AUTH_REQUIRED] = {530, "5.7.0", "authentication required"},
+    [REPLY_AUTH_FAILED] = {535, "5.7.8", "authentication credentials invalid"},
+    [REPLY_NO_MAILBOX] = {550, "5.1.1", "no such mailbox"},
+    [REPLY_NO_MESSAGE] = {550, "5.2.0", "no such message"},
+    [REPLY_BAD_CONTENT] = {550, "5.6.0", "message content refused"},
+    [REPLY_NOT_YOURS] = {550, "5.7.1", "not your mailbox"},
+    [REPLY_MAILBOX_EXISTS] = {550, "5.1.0", "mailbox exists"},
+    [REPLY_QUOTA] = {552, "5.2.2", "mailbox full"},
+    [REPLY_TOO_BIG] = {552, "5.3.4", "message too big"},
+    [REPLY_SENDER_DENIED] = {553, "5.7.1", "sender address not allowed"},
+    [REPLY_RELAY_DENIED] = {554, "5.7.1", "relay access denied"},
+    [REPLY_LOOP] = {554, "5.4.6", "routing loop detected"},
+    [REPLY_FAILED] = {554, "5.0.0", "transaction failed"},
+};
+
+const reply_t *
+reply_get (reply_id_t id)
+{
+    if ((int) id < 0 || id >= REPLY__COUNT)
+        id = REPLY_FAILED;
+    return &s_replies[id];
+}
+
+size_t
+reply_format (char *buf, size_t size, reply_id_t id, const char *text)
+{
+    const reply_t *r = reply_get (id);
+    int n = snprintf (buf, size, "%d %s %s", r->code, r->enhanced, text ? text : r->text);
+    if (n < 0)
+        return 0;
+    return (size_t) n < size ? (size_t) n : size - 1;
+}
+
+int
+reply_parse (const char *line, int *code, const char **text)
+{
+    if (!line || !isdigit ((unsigned char) line[0]) || !isdigit ((unsigned char) line[1])
+        || !isdigit ((unsigned char) line[2]) || line[3] != ' ')
+        return -1;
+    int c = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    if (c < 200 || c > 599)
+        return -1;
+    /* RFC 3463: class "." subject "." detail, class equal to the code's first digit */
+    const char *p = line + 4;
+    if (*p != line[0])
+        return -1;
+    const char *space = strchr (p, ' ');
+    const char *end = space ? space : p + strlen (p);
+    int dots = 0;
+    for (const char *q = p; q < end; q++) {
+        if (*q == '.')
+            dots++;
+        else if (!isdigit ((unsigned char) *q))
+            return -1;
+    }
+    if (dots != 2)
+        return -1;
+    if (code)
+        *code = c;
+    if (text)
+        *text = space ? space + 1 : end;
+    return 0;
+}
