@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-static log_level_t s_level = LOG_INFO;
+static log_level_t s_level = LOGLEVEL_INFO;
 static const char *s_names[] = {"debug", "info", "warn", "error"};
 
 void

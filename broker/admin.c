@@ -1,0 +1,259 @@
+/*  admin.c — mailbox administration. */
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "auth.h"
+#include "log.h"
+#include "mb_limits.h"
+#include "proto.h"
+
+static void
+s_list_one (const store_mailbox_t *mailbox, void *arg)
+{
+    zmsg_addstrf ((zmsg_t *) arg, "%s\t%lld\t%lld\t%lld", mailbox->address, (long long) mailbox->message_count,
+                  (long long) mailbox->used_bytes, (long long) mailbox->quota_bytes);
+}
+
+zmsg_t *
+admin_execute (store_t *store, zmsg_t *request)
+{
+    proto_request_t req;
+    reply_id_t error_reply;
+    const char *why = NULL;
+    if (proto_request_parse (request, &req, &error_reply, &why) != 0)
+        return proto_reply_new (req.id, error_reply, why);
+
+    if (streq (req.verb, "MBOX-LIST") && req.argc == 0) {
+        zmsg_t *rows = zmsg_new ();
+        if (store_mailbox_each (store, s_list_one, rows) != 0) {
+            zmsg_destroy (&rows);
+            return proto_reply_new (req.id, REPLY_STORE_TROUBLE, NULL);
+        }
+        zmsg_t *reply = proto_reply_newf (req.id, REPLY_OK, "%zu mailboxes", zmsg_size (rows));
+        zframe_t *frame;
+        while ((frame = zmsg_pop (rows)))
+            zmsg_append (reply, &frame);
+        zmsg_destroy (&rows);
+        return reply;
+    }
+    address_t addr;
+    if (req.argc < 1 || address_parse ((const char *) req.args[0].data, req.args[0].size, &addr, &why) != 0)
+        return proto_reply_new (req.id, REPLY_BAD_RCPT_SYNTAX, req.argc < 1 ? "address missing" : why);
+    char hash[AUTH_HASH_BYTES] = "";
+    if (req.argc >= 2 && (proto_arg_string (&req.args[1], hash, sizeof hash) != 0 || strncmp (hash, "$argon2id$", 10) != 0))
+        return proto_reply_new (req.id, REPLY_BAD_ARGS, "the password must come as an Argon2id hash");
+
+    char *error = NULL;
+    int rc;
+    if (streq (req.verb, "MBOX-ADD") && req.argc == 2)
+        rc = store_mailbox_add (store, addr.full, hash, &error);
+    else if (streq (req.verb, "MBOX-DEL") && req.argc == 1)
+        rc = store_mailbox_delete (store, addr.full, &error);
+    else if (streq (req.verb, "MBOX-PASSWD") && req.argc == 2)
+        rc = store_mailbox_passwd (store, addr.full, hash, &error);
+    else
+        return proto_reply_new (req.id, REPLY_UNKNOWN_VERB,
+                                "admin verbs: MBOX-ADD address hash, MBOX-DEL address, MBOX-PASSWD address hash, MBOX-LIST");
+    zmsg_t *reply;
+    if (rc == 0) {
+        log_info ("broker", "admin", "verb=%s mailbox=%s", req.verb, addr.full);
+        reply = proto_reply_newf (req.id, REPLY_OK, "%s %s", req.verb, addr.full);
+    }
+    else {
+        log_warn ("broker", "admin-refused", "verb=%s mailbox=%s why=\"%s\"", req.verb, addr.full, error);
+        reply_id_t code = strstr (error, "exists")            ? REPLY_MAILBOX_EXISTS
+                          : strstr (error, "no such mailbox") ? REPLY_NO_MAILBOX
+                                                              : REPLY_STORE_TROUBLE;
+        reply = proto_reply_new (req.id, code, error);
+    }
+    free (error);
+    return reply;
+}
+
+char *
+admin_lock_path (const char *db)
+{
+    return zsys_sprintf ("%s.lock", db);
+}
+
+char *
+admin_endpoint (const char *db)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr (db, '/');
+    const char *base = slash ? slash + 1 : db;
+    char *parent = slash ? strndup (db, (size_t) (slash - db) + (slash == db)) : strdup (".");
+    char *endpoint;
+    if (realpath (parent, dir))
+        endpoint = zsys_sprintf ("ipc://%s/%s.admin", dir, base);
+    else
+        endpoint = zsys_sprintf ("ipc://%s.admin", db);
+    free (parent);
+    return endpoint;
+}
+
+int
+admin_lock (const char *db)
+{
+    char *path = admin_lock_path (db);
+    char *slash = strrchr (path, '/');
+    if (slash && slash != path) {
+        *slash = '\0';
+        zsys_dir_create ("%s", path); /* first start: var/ does not exist yet */
+        *slash = '/';
+    }
+    int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf (stderr, "error: cannot open %s: %s\n", path, strerror (errno));
+        free (path);
+        return ADMIN_LOCK_ERROR;
+    }
+    free (path);
+    if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        close (fd);
+        return busy ? ADMIN_LOCK_BUSY : ADMIN_LOCK_ERROR;
+    }
+    return fd;
+}
+
+/* Sends the request to the running broker's admin endpoint */
+static zmsg_t *
+s_remote (const char *db, zmsg_t **request)
+{
+    char *endpoint = admin_endpoint (db);
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    zsock_set_linger (req, 0);
+    zsock_set_rcvtimeo (req, 5000);
+    zmsg_t *reply = NULL;
+    if (zsock_connect (req, "%s", endpoint) == 0 && zmsg_send (request, req) == 0)
+        reply = zmsg_recv (req);
+    if (!reply)
+        fprintf (stderr, "error: the broker holds %s but does not answer on %s\n", db, endpoint);
+    zmsg_destroy (request);
+    zsock_destroy (&req);
+    free (endpoint);
+    return reply;
+}
+
+static int
+s_read_password (const admin_args_t *args, char *password, size_t size)
+{
+    if (args->password_stdin) {
+        if (!fgets (password, (int) size, stdin)) {
+            fprintf (stderr, "error: --password-stdin: nothing on standard input\n");
+            return -1;
+        }
+        password[strcspn (password, "\r\n")] = '\0';
+    }
+    else if (args->password)
+        snprintf (password, size, "%s", args->password);
+    else {
+        fprintf (stderr, "error: mailbox %s needs --password P or --password-stdin\n", args->command);
+        return -1;
+    }
+    if (!*password || strlen (password) > MAX_PASSWORD) {
+        fprintf (stderr, "error: the password must be 1 to %d characters\n", MAX_PASSWORD);
+        return -1;
+    }
+    return 0;
+}
+
+int
+admin_main (const admin_args_t *args)
+{
+    const char *verb = NULL;
+    bool wants_address = true, wants_password = false;
+    if (streq (args->command, "add"))
+        verb = "MBOX-ADD", wants_password = true;
+    else if (streq (args->command, "del"))
+        verb = "MBOX-DEL";
+    else if (streq (args->command, "passwd"))
+        verb = "MBOX-PASSWD", wants_password = true;
+    else if (streq (args->command, "list"))
+        verb = "MBOX-LIST", wants_address = false;
+    else {
+        fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd)\n", args->command);
+        return 64;
+    }
+    if (wants_address && !args->address) {
+        fprintf (stderr, "error: mailbox %s needs an ADDRESS\n", args->command);
+        return 64;
+    }
+    zmsg_t *request = proto_request_new ("1", verb);
+    if (wants_address)
+        zmsg_addstr (request, args->address);
+    if (wants_password) {
+        char password[MAX_PASSWORD + 2], hash[AUTH_HASH_BYTES];
+        if (s_read_password (args, password, sizeof password) != 0) {
+            zmsg_destroy (&request);
+            return 64;
+        }
+        int rc = auth_hash (password, hash);
+        sodium_memzero (password, sizeof password);
+        if (rc != 0) {
+            fprintf (stderr, "error: cannot hash the password (out of memory)\n");
+            zmsg_destroy (&request);
+            return 70;
+        }
+        zmsg_addstr (request, hash);
+    }
+
+    zmsg_t *reply = NULL;
+    int lock = admin_lock (args->db);
+    if (lock == ADMIN_LOCK_ERROR) {
+        zmsg_destroy (&request);
+        return 1;
+    }
+    if (lock >= 0) {
+        /* no broker runs on this database: do it here, holding the lock */
+        char *error = NULL;
+        store_t *store = store_open (args->db, args->synchronous_full, &error);
+        if (!store) {
+            fprintf (stderr, "error: %s\n", error);
+            free (error);
+            zmsg_destroy (&request);
+            close (lock);
+            return 1;
+        }
+        reply = admin_execute (store, request);
+        zmsg_destroy (&request);
+        store_close (&store);
+        close (lock);
+    }
+    else
+        reply = s_remote (args->db, &request);
+    if (!reply)
+        return 75;
+
+    free (zmsg_popstr (reply)); /* request id */
+    int code = 0;
+    char line[512] = "";
+    int status = proto_reply_status (reply, &code, line, sizeof line) == 0 && reply_is_success (code) ? 0 : 1;
+    if (status != 0)
+        fprintf (stderr, "%s\n", *line ? line : "malformed reply");
+    else if (streq (verb, "MBOX-LIST")) {
+        printf ("%-40s %8s %12s %12s\n", "MAILBOX", "MESSAGES", "BYTES", "QUOTA");
+        for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply)) {
+            char *text = zframe_strdup (row);
+            char address[300];
+            long long count, bytes, quota;
+            if (sscanf (text, "%299s %lld %lld %lld", address, &count, &bytes, &quota) == 4)
+                printf ("%-40s %8lld %12lld %12lld\n", address, count, bytes, quota);
+            free (text);
+        }
+    }
+    else
+        printf ("%s\n", line);
+    zmsg_destroy (&reply);
+    return status;
+}

@@ -1,0 +1,38 @@
+/*  admin.h — mailbox administration: `mailbus-broker mailbox add|del|list|passwd`.
+    The same request runs either inside the running broker (over its admin endpoint, so the
+    broker stays the only writer) or, when no broker holds the database's lock, directly. */
+#ifndef MAILBUS_ADMIN_H
+#define MAILBUS_ADMIN_H
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#include "store.h"
+
+/* Executes an admin request [id][MBOX-...][args] against store; returns the reply
+   [id][status][data...]. Touches no socket. */
+zmsg_t *admin_execute (store_t *store, zmsg_t *request);
+
+/* Paths derived from the database path (caller frees): "<db>.lock" and "ipc://<abs db>.admin" */
+char *admin_lock_path (const char *db);
+char *admin_endpoint (const char *db);
+
+/* Takes the database's lock without waiting: returns the fd (>= 0), ADMIN_LOCK_BUSY when
+   another process (a running broker) holds it, ADMIN_LOCK_ERROR (said on stderr) otherwise. */
+#define ADMIN_LOCK_BUSY  (-1)
+#define ADMIN_LOCK_ERROR (-2)
+int admin_lock (const char *db);
+
+typedef struct {
+    const char *db;
+    const char *command; /* add, del, list, passwd */
+    const char *address;
+    const char *password;
+    bool password_stdin;
+    bool synchronous_full;
+} admin_args_t;
+
+/* Runs the CLI command; prints the result; returns the process exit status */
+int admin_main (const admin_args_t *args);
+
+#endif

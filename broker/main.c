@@ -1,0 +1,247 @@
+/*  main.c — mailbus-broker: options, config, the demo domain, and either the broker
+    itself or the mailbox admin commands. */
+#include <czmq.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "mb_limits.h"
+#include "server.h"
+#include "store.h"
+
+#define DEFAULT_DB "var/mailbus.db"
+#define DEFAULT_BIND "tcp://127.0.0.1:5670"
+#define DEFAULT_DOMAIN "demo.test"
+#define DEMO_PASSWORD "demo"
+#define MAX_DOMAINS 32
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
+             "       mailbus-broker mailbox add|del|list|passwd [ADDRESS] [OPTIONS]\n"
+             "\n"
+             "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
+             "everything kept in one SQLite file until its owner deletes it.\n"
+             "\n"
+             "Options:\n"
+             "  -c, --config FILE          read settings from a ZPL file (see etc/mailbus.cfg)\n"
+             "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
+             "      --bind ENDPOINT        client endpoint (default " DEFAULT_BIND "; loopback only)\n"
+             "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"
+             "      --max-message-size N   largest message in bytes (default %d)\n"
+             "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
+             "      --no-demo              do not create the demo mailboxes on first start\n"
+             "  -v, --verbose              log every message (debug)\n"
+             "  -h, --help                 this help\n"
+             "\n"
+             "Mailbox commands (work whether the broker runs or not):\n"
+             "      --password P           the password for add / passwd\n"
+             "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
+             "\n"
+             "Examples:\n"
+             "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"
+             "  mailbus-broker --db /srv/mail.db --domain example.org\n"
+             "  echo s3cret | mailbus-broker mailbox add dave@demo.test --password-stdin\n"
+             "  mailbus-broker mailbox list\n",
+             MAX_MESSAGE_BYTES);
+}
+
+/* Only loopback and ipc endpoints: anything wider needs CURVE, which comes later */
+static bool
+s_endpoint_is_local (const char *endpoint)
+{
+    return strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "inproc://", 9) == 0
+           || strncmp (endpoint, "tcp://127.", 10) == 0 || strncmp (endpoint, "tcp://localhost:", 16) == 0
+           || strncmp (endpoint, "tcp://[::1]:", 12) == 0;
+}
+
+static int
+s_create_demo (store_t *store, const char *const *domains)
+{
+    bool serves_demo = false;
+    for (const char *const *d = domains; *d; d++)
+        serves_demo |= streq (*d, DEFAULT_DOMAIN);
+    if (!serves_demo || store_mailbox_count (store) != 0)
+        return 0;
+    const char *names[] = {"alice@demo.test", "bob@demo.test", "carol@demo.test"};
+    if (store_begin (store) != 0)
+        return -1;
+    for (size_t i = 0; i < 3; i++) {
+        char hash[AUTH_HASH_BYTES];
+        char *error = NULL;
+        if (auth_hash (DEMO_PASSWORD, hash) != 0 || store_mailbox_add (store, names[i], hash, &error) != 0) {
+            free (error);
+            store_rollback (store);
+            return -1;
+        }
+    }
+    if (store_commit (store, NULL) != 0)
+        return -1;
+    printf ("mailbus: created the demo domain " DEFAULT_DOMAIN
+            ": alice@demo.test, bob@demo.test, carol@demo.test, password '" DEMO_PASSWORD "'\n");
+    return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+    enum { OPT_DB = 256, OPT_BIND, OPT_DOMAIN, OPT_MAXSIZE, OPT_SYNC, OPT_NODEMO, OPT_PASSWORD, OPT_PASSWORD_STDIN };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"db", required_argument, NULL, OPT_DB},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"max-message-size", required_argument, NULL, OPT_MAXSIZE},
+        {"synchronous", required_argument, NULL, OPT_SYNC},
+        {"no-demo", no_argument, NULL, OPT_NODEMO},
+        {"password", required_argument, NULL, OPT_PASSWORD},
+        {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
+    const char *password = NULL;
+    const char *domains[MAX_DOMAINS + 1] = {NULL};
+    size_t domain_count = 0;
+    bool no_demo = false, password_stdin = false;
+    log_init ();
+    int opt;
+    while ((opt = getopt_long (argc, argv, "c:vh", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case OPT_DB: db = optarg; break;
+        case OPT_BIND: bind = optarg; break;
+        case OPT_DOMAIN:
+            if (domain_count == MAX_DOMAINS) {
+                fprintf (stderr, "error: at most %d domains\n", MAX_DOMAINS);
+                return 64;
+            }
+            domains[domain_count++] = optarg;
+            break;
+        case OPT_MAXSIZE: maxsize = optarg; break;
+        case OPT_SYNC: sync_mode = optarg; break;
+        case OPT_NODEMO: no_demo = true; break;
+        case OPT_PASSWORD: password = optarg; break;
+        case OPT_PASSWORD_STDIN: password_stdin = true; break;
+        case 'v': log_set_level (LOGLEVEL_DEBUG); break;
+        case 'h': s_usage (stdout); return 0;
+        default: s_usage (stderr); return 64;
+        }
+    }
+    if (sodium_init () < 0) {
+        fprintf (stderr, "error: libsodium failed to initialise\n");
+        return 70;
+    }
+    char *error = NULL;
+    zconfig_t *config = config_load (config_path, &error);
+    if (!config) {
+        fprintf (stderr, "error: %s\n", error);
+        free (error);
+        return 64;
+    }
+    db = db ? db : config_get (config, "broker/db", DEFAULT_DB);
+    bind = bind ? bind : config_get (config, "broker/bind", DEFAULT_BIND);
+    maxsize = maxsize ? maxsize : config_get (config, "broker/max-message-size", NULL);
+    sync_mode = sync_mode ? sync_mode : config_get (config, "broker/synchronous", "full");
+    no_demo = no_demo || streq (config_get (config, "broker/demo", "yes"), "no");
+    char **config_domains = NULL;
+    if (domain_count == 0) {
+        config_domains = config_words (config_get (config, "broker/domains", DEFAULT_DOMAIN));
+        for (char **d = config_domains; *d && domain_count < MAX_DOMAINS; d++)
+            domains[domain_count++] = *d;
+    }
+    if (!streq (sync_mode, "full") && !streq (sync_mode, "normal")) {
+        fprintf (stderr, "error: --synchronous takes full or normal, not '%s'\n", sync_mode);
+        return 64;
+    }
+    bool synchronous_full = streq (sync_mode, "full");
+    size_t max_message = MAX_MESSAGE_BYTES;
+    if (maxsize) {
+        char *end = NULL;
+        long long n = strtoll (maxsize, &end, 10);
+        if (!end || *end || n < 1024 || n > 256LL * 1024 * 1024) {
+            fprintf (stderr, "error: --max-message-size takes a number of bytes from 1024 to 268435456\n");
+            return 64;
+        }
+        max_message = (size_t) n;
+    }
+
+    /* mailbox add|del|list|passwd */
+    if (optind < argc) {
+        int status = 64;
+        if (streq (argv[optind], "mailbox") && optind + 1 < argc && argc - optind <= 3) {
+            admin_args_t args = {db, argv[optind + 1], optind + 2 < argc ? argv[optind + 2] : NULL, password,
+                                 password_stdin, synchronous_full};
+            status = admin_main (&args);
+        }
+        else
+            fprintf (stderr, "error: unexpected '%s' (commands: mailbox add|del|list|passwd); see --help\n",
+                     argv[optind]);
+        config_words_free (&config_domains);
+        zconfig_destroy (&config);
+        return status;
+    }
+    if (password || password_stdin) {
+        fprintf (stderr, "error: --password goes with 'mailbox add' or 'mailbox passwd'\n");
+        return 64;
+    }
+    if (!s_endpoint_is_local (bind)) {
+        fprintf (stderr, "error: %s is not a loopback endpoint; listening beyond loopback needs CURVE, "
+                         "which this broker does not offer yet\n", bind);
+        return 64;
+    }
+
+    int lock = admin_lock (db);
+    if (lock == ADMIN_LOCK_ERROR)
+        return 1;
+    if (lock < 0) {
+        fprintf (stderr, "error: another broker is running on %s (it holds %s.lock)\n", db, db);
+        return 75;
+    }
+    store_t *store = store_open (db, synchronous_full, &error);
+    if (!store) {
+        fprintf (stderr, "error: %s\n", error);
+        free (error);
+        return 1;
+    }
+    if (!no_demo && s_create_demo (store, domains) != 0)
+        fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
+
+    char *admin = admin_endpoint (db);
+    server_config_t server_config = {bind, admin, domains, max_message};
+    server_t *server = server_new (&server_config, store, &error);
+    if (!server) {
+        fprintf (stderr, "error: %s\n", error);
+        free (error);
+        store_close (&store);
+        return 1;
+    }
+    char domain_list[512] = "";
+    for (size_t i = 0; i < domain_count; i++)
+        snprintf (domain_list + strlen (domain_list), sizeof domain_list - strlen (domain_list), "%s%s",
+                  i ? "," : "", domains[i]);
+    log_info ("broker", "listening", "bind=%s db=%s domains=%s synchronous=%s admin=%s", bind, db, domain_list,
+              sync_mode, admin);
+    printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind, db, domain_list);
+    fflush (stdout);
+
+    server_run (server);
+
+    server_destroy (&server);
+    store_close (&store);
+    free (admin);
+    close (lock);
+    config_words_free (&config_domains);
+    zconfig_destroy (&config);
+    log_info ("broker", "stopped", NULL);
+    return 0;
+}

@@ -1,0 +1,874 @@
+/*  server.c — the broker's loop, sessions and verbs. */
+#include "server.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "address.h"
+#include "admin.h"
+#include "auth.h"
+#include "header.h"
+#include "log.h"
+#include "mb_limits.h"
+#include "proto.h"
+#include "reply.h"
+
+/* The most sessions at once; beyond it HELO gets 421 */
+#define MAX_SESSIONS 10000
+
+typedef struct {
+    char key[2 * 256 + 1]; /* routing id in hex */
+    zframe_t *routing_id;
+    int64_t mailbox_id;
+    char address[MAX_ADDRESS + 1];
+    bool authenticated;
+    bool watching;
+    int64_t last_active;
+} session_t;
+
+/* One request of the batch: where its reply goes, and whether it changed the store */
+typedef struct {
+    zframe_t *routing_id;
+    zmsg_t *reply;
+    bool mutating;
+} pending_t;
+
+/* A NEW notification waiting for the commit */
+typedef struct {
+    char mailbox[MAX_ADDRESS + 1];
+    zmsg_t *push;
+} push_t;
+
+struct server_t {
+    server_config_t config;
+    store_t *store;
+    zsock_t *router;
+    zsock_t *admin;
+    zactor_t *auth;
+    zhashx_t *sessions; /* key -> session_t */
+    zhashx_t *watchers; /* mailbox address -> zlistx of session_t* */
+    pending_t *batch;
+    size_t batch_size;
+    push_t *pushes;
+    size_t push_count, push_max;
+    uint64_t auth_seq;
+};
+
+typedef struct {
+    server_t *server;
+    session_t *session; /* NULL before HELO */
+    zframe_t *routing_id;
+    proto_request_t *req;
+    pending_t *pending;
+} context_t;
+
+typedef zmsg_t *(verb_fn) (context_t *ctx);
+
+/* --------------------------------------------------------------------- sessions */
+
+static void
+s_session_key (zframe_t *routing_id, char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *data = zframe_data (routing_id);
+    size_t size = zframe_size (routing_id) > 256 ? 256 : zframe_size (routing_id);
+    for (size_t i = 0; i < size; i++) {
+        key[2 * i] = hex[data[i] >> 4];
+        key[2 * i + 1] = hex[data[i] & 15];
+    }
+    key[2 * size] = '\0';
+}
+
+static void
+s_unwatch (server_t *self, session_t *session)
+{
+    if (!session->watching)
+        return;
+    zlistx_t *list = zhashx_lookup (self->watchers, session->address);
+    if (list) {
+        void *handle = zlistx_find (list, session);
+        if (handle)
+            zlistx_delete (list, handle);
+        if (zlistx_size (list) == 0)
+            zhashx_delete (self->watchers, session->address);
+    }
+    session->watching = false;
+}
+
+static void
+s_session_destroy (void **item)
+{
+    session_t *session = *item;
+    if (session) {
+        zframe_destroy (&session->routing_id);
+        free (session);
+        *item = NULL;
+    }
+}
+
+static void
+s_session_forget (server_t *self, session_t *session, const char *why)
+{
+    log_info ("broker", "session-end", "session=%s mailbox=%s reason=%s", session->key,
+              session->address[0] ? session->address : "-", why);
+    s_unwatch (self, session);
+    zhashx_delete (self->sessions, session->key);
+}
+
+static void
+s_watchers_destroy (void **item)
+{
+    zlistx_t *list = *item;
+    zlistx_destroy (&list);
+    *item = NULL;
+}
+
+/* --------------------------------------------------------------------- replies */
+
+static zmsg_t *
+s_refuse (context_t *ctx, reply_id_t reply, const char *text)
+{
+    char why[300];
+    log_warn ("broker", "refused", "session=%s mailbox=%s verb=%s reply=%d why=%s",
+              ctx->session ? ctx->session->key : "-",
+              ctx->session && ctx->session->address[0] ? ctx->session->address : "-", ctx->req->verb,
+              reply_get (reply)->code, log_quote (why, sizeof why, text ? text : reply_get (reply)->text,
+                                                   strlen (text ? text : reply_get (reply)->text)));
+    return proto_reply_new (ctx->req->id, reply, text);
+}
+
+/* --------------------------------------------------------------------- HELO */
+
+static zmsg_t *
+s_verb_helo (context_t *ctx)
+{
+    server_t *self = ctx->server;
+    proto_request_t *req = ctx->req;
+    if (!proto_arg_is (&req->args[0], PROTO_VERSION))
+        return s_refuse (ctx, REPLY_BAD_VERSION, "unsupported protocol version, this broker speaks " PROTO_VERSION);
+    address_t addr;
+    const char *why = NULL;
+    if (address_parse ((const char *) req->args[1].data, req->args[1].size, &addr, &why) != 0)
+        return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
+    char password[MAX_PASSWORD + 1];
+    if (proto_arg_string (&req->args[2], password, sizeof password) != 0)
+        return s_refuse (ctx, REPLY_AUTH_FAILED, NULL);
+
+    session_t *session = ctx->session;
+    if (!session) {
+        if (zhashx_size (self->sessions) >= MAX_SESSIONS) {
+            sodium_memzero (password, sizeof password);
+            return s_refuse (ctx, REPLY_SHUTTING_DOWN, "too many sessions, try again later");
+        }
+        session = calloc (1, sizeof *session);
+        s_session_key (ctx->routing_id, session->key);
+        session->routing_id = zframe_dup (ctx->routing_id);
+        zhashx_insert (self->sessions, session->key, session);
+    }
+    s_unwatch (self, session);
+    session->authenticated = false;
+    session->last_active = zclock_mono ();
+    snprintf (session->address, sizeof session->address, "%s", addr.full);
+
+    store_mailbox_t mailbox;
+    int found = store_mailbox_find (self->store, addr.full, &mailbox);
+    if (found < 0) {
+        sodium_memzero (password, sizeof password);
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    }
+    session->mailbox_id = found ? mailbox.id : 0;
+
+    /* the answer comes from the auth actor: [session key][request id][mailbox id] as the tag */
+    zmsg_t *check = zmsg_new ();
+    zmsg_addstrf (check, "%s %s %lld", session->key, req->id, (long long) session->mailbox_id);
+    zmsg_addstr (check, found ? mailbox.password_hash : "");
+    zmsg_addstr (check, password);
+    sodium_memzero (password, sizeof password);
+    zmsg_send (&check, self->auth);
+    return NULL; /* answered later */
+}
+
+/* The auth actor answered */
+static void
+s_auth_answer (server_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->auth);
+    if (!msg)
+        return;
+    char *tag = zmsg_popstr (msg);
+    char *verdict = zmsg_popstr (msg);
+    char key[600], id[MAX_REQUEST_ID + 1];
+    long long mailbox_id = 0;
+    session_t *session = NULL;
+    if (tag && sscanf (tag, "%599s %32s %lld", key, id, &mailbox_id) == 3)
+        session = zhashx_lookup (self->sessions, key);
+    /* the session may have said HELO again, or gone, meanwhile: then this answer is stale */
+    if (session && session->mailbox_id == mailbox_id) {
+        zmsg_t *reply;
+        if (verdict && streq (verdict, "ok") && mailbox_id > 0) {
+            session->authenticated = true;
+            log_info ("broker", "hello", "session=%s mailbox=%s", session->key, session->address);
+            reply = proto_reply_newf (id, REPLY_HELLO, "hello %s", session->address);
+            zmsg_addstr (reply, session->address);
+        }
+        else {
+            log_warn ("broker", "refused", "session=%s mailbox=%s verb=HELO reply=535 why=\"bad credentials\"",
+                      session->key, session->address);
+            reply = proto_reply_new (id, REPLY_AUTH_FAILED, NULL);
+        }
+        zframe_t *routing = zframe_dup (session->routing_id);
+        zmsg_prepend (reply, &routing);
+        zmsg_send (&reply, self->router);
+    }
+    free (tag);
+    free (verdict);
+    zmsg_destroy (&msg);
+}
+
+/* --------------------------------------------------------------------- SEND */
+
+/* RFC 5322 2.1 / 5321 2.3.8: lines end in CRLF; a bare CR or LF, or a NUL, is refused */
+static const char *
+s_check_content (const uint8_t *data, size_t size)
+{
+    if (memchr (data, '\0', size))
+        return "NUL octet in message";
+    for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\n', (size_t) (end - p))); p++)
+        if (p == data || p[-1] != '\r')
+            return "bare LF in message: lines must end in CRLF";
+    for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\r', (size_t) (end - p))); p++)
+        if (p + 1 == end || p[1] != '\n')
+            return "bare CR in message: lines must end in CRLF";
+    if (header_section_length ((const char *) data, size) == 0)
+        return "message has no header section (headers, empty line, body)";
+    return NULL;
+}
+
+/* Adds a status line to the reply and to the text kept for dedupe */
+static void
+s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static void
+s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
+{
+    char text[400], line[512];
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (text, sizeof text, format, ap);
+    va_end (ap);
+    reply_format (line, sizeof line, id, text);
+    zmsg_addstr (reply, line);
+    char *joined = zsys_sprintf ("%s%s\n", *record ? *record : "", line);
+    free (*record);
+    *record = joined;
+}
+
+static void
+s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender,
+              const char *subject)
+{
+    if (!zhashx_lookup (self->watchers, mailbox))
+        return;
+    if (self->push_count == self->push_max) {
+        self->push_max = self->push_max ? self->push_max * 2 : 64;
+        self->pushes = realloc (self->pushes, self->push_max * sizeof (push_t));
+    }
+    push_t *push = &self->pushes[self->push_count++];
+    snprintf (push->mailbox, sizeof push->mailbox, "%s", mailbox);
+    push->push = zmsg_new ();
+    zmsg_addstr (push->push, PROTO_PUSH_ID);
+    zmsg_addstr (push->push, "NEW");
+    zmsg_addstr (push->push, mailbox);
+    zmsg_addstrf (push->push, "%lld", (long long) delivery);
+    zmsg_addstrf (push->push, "%zu", size);
+    zmsg_addstr (push->push, sender);
+    zmsg_addstr (push->push, subject);
+}
+
+static zmsg_t *
+s_verb_send (context_t *ctx)
+{
+    server_t *self = ctx->server;
+    proto_request_t *req = ctx->req;
+    session_t *session = ctx->session;
+    const proto_arg_t *body = &req->args[req->argc - 1];
+    size_t rcpts = req->argc - 2;
+
+    address_t sender;
+    const char *why = NULL;
+    if (address_parse ((const char *) req->args[0].data, req->args[0].size, &sender, &why) != 0)
+        return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
+    if (!streq (sender.full, session->address))
+        return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
+    if (rcpts > MAX_RCPT)
+        return s_refuse (ctx, REPLY_TOO_MANY_RCPT, NULL);
+    if (body->size > self->config.max_message_bytes)
+        return s_refuse (ctx, REPLY_TOO_BIG, "message exceeds fixed maximum message size");
+    if ((why = s_check_content (body->data, body->size)))
+        return s_refuse (ctx, REPLY_BAD_CONTENT, why);
+
+    const char *text = (const char *) body->data;
+    char message_id[MAX_ADDRESS * 2 + 1] = "";
+    char subject[256] = "";
+    header_find (text, body->size, "Message-ID", message_id, sizeof message_id);
+    header_find (text, body->size, "Subject", subject, sizeof subject);
+
+    if (*message_id) {
+        char *original = store_publication_find (self->store, sender.full, message_id);
+        if (original) {
+            /* idempotent publish: the same answer as the first time, nothing stored again */
+            log_info ("broker", "duplicate", "mailbox=%s message-id=%s", sender.full, message_id);
+            zmsg_t *reply = zmsg_new ();
+            zmsg_addstr (reply, req->id);
+            char *save = NULL;
+            for (char *line = strtok_r (original, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+                zmsg_addstr (reply, line);
+            free (original);
+            return reply;
+        }
+    }
+
+    ctx->pending->mutating = true;
+    if (store_savepoint (self->store) != 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    int64_t message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject,
+                                         body->data, body->size);
+    if (message < 0) {
+        log_error ("broker", "store-error", "op=message-add error=\"%s\"", store_error (self->store));
+        store_rollback_savepoint (self->store);
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    }
+
+    zmsg_t *lines = zmsg_new ();
+    char *record = NULL;
+    size_t accepted = 0;
+    reply_id_t first_failure = REPLY_FAILED;
+    int64_t delivered[MAX_RCPT];
+    size_t pushes_before = self->push_count;
+    bool trouble = false;
+    for (size_t i = 0; i < rcpts && !trouble; i++) {
+        const proto_arg_t *arg = &req->args[1 + i];
+        address_t rcpt;
+        reply_id_t result = REPLY_QUEUED;
+        char shown[MAX_ADDRESS + 1];
+        if (address_parse ((const char *) arg->data, arg->size, &rcpt, &why) != 0) {
+            /* show what was given, without control characters */
+            size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
+            for (size_t k = 0; k < n; k++)
+                shown[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char) arg->data[k];
+            shown[n] = '\0';
+            s_add_line (lines, &record, REPLY_BAD_RCPT_SYNTAX, "%s %s", shown, why);
+            result = REPLY_BAD_RCPT_SYNTAX;
+        }
+        else if (!address_domain_in (&rcpt, self->config.domains)) {
+            s_add_line (lines, &record, REPLY_RELAY_DENIED, "%s relay access denied: %s is not a domain of this broker",
+                        rcpt.full, rcpt.domain);
+            result = REPLY_RELAY_DENIED;
+        }
+        else {
+            store_mailbox_t mailbox;
+            int found = store_mailbox_find (self->store, rcpt.full, &mailbox);
+            bool twice = false;
+            for (size_t k = 0; found > 0 && k < accepted; k++)
+                twice |= delivered[k] == mailbox.id;
+            if (found < 0)
+                trouble = true;
+            else if (!found) {
+                s_add_line (lines, &record, REPLY_NO_MAILBOX, "%s no such mailbox", rcpt.full);
+                result = REPLY_NO_MAILBOX;
+            }
+            else if (twice)
+                s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld (duplicate recipient)", rcpt.full,
+                            (long long) message);
+            else if (mailbox.used_bytes + (int64_t) body->size > mailbox.quota_bytes) {
+                s_add_line (lines, &record, REPLY_QUOTA, "%s mailbox full", rcpt.full);
+                result = REPLY_QUOTA;
+            }
+            else {
+                int64_t delivery = store_deliver (self->store, message, mailbox.id);
+                if (delivery < 0)
+                    trouble = true;
+                else {
+                    delivered[accepted++] = mailbox.id;
+                    s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld", rcpt.full, (long long) message);
+                    s_queue_push (self, rcpt.full, delivery, body->size, sender.full, subject);
+                }
+            }
+        }
+        if (result != REPLY_QUEUED) {
+            if (first_failure == REPLY_FAILED)
+                first_failure = result;
+            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned) i,
+                      reply_get (result)->code);
+        }
+    }
+
+    zmsg_t *reply = NULL;
+    if (trouble || accepted == 0) {
+        store_rollback_savepoint (self->store);
+        while (self->push_count > pushes_before)
+            zmsg_destroy (&self->pushes[--self->push_count].push);
+        if (trouble) {
+            log_error ("broker", "store-error", "op=deliver error=\"%s\"", store_error (self->store));
+            reply = s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+        }
+        else {
+            reply = proto_reply_new (req->id, first_failure, "no recipient accepted");
+            zmsg_t *tail = lines;
+            zframe_t *frame;
+            while ((frame = zmsg_pop (tail)))
+                zmsg_append (reply, &frame);
+        }
+        zmsg_destroy (&lines);
+        free (record);
+        return reply;
+    }
+
+    char status[512];
+    char summary[80];
+    snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
+    reply_format (status, sizeof status, REPLY_QUEUED, summary);
+    if (*message_id) {
+        char *full = zsys_sprintf ("%s\n%s", status, record);
+        if (store_publication_add (self->store, sender.full, message_id, full) != 0) {
+            free (full);
+            free (record);
+            zmsg_destroy (&lines);
+            store_rollback_savepoint (self->store);
+            while (self->push_count > pushes_before)
+                zmsg_destroy (&self->pushes[--self->push_count].push);
+            return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+        }
+        free (full);
+    }
+    store_release (self->store);
+    free (record);
+    log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu rcpts=%zu", sender.full, (long long) message,
+               body->size, accepted);
+    reply = zmsg_new ();
+    zmsg_addstr (reply, req->id);
+    zmsg_addstr (reply, status);
+    zframe_t *frame;
+    while ((frame = zmsg_pop (lines)))
+        zmsg_append (reply, &frame);
+    zmsg_destroy (&lines);
+    return reply;
+}
+
+/* --------------------------------------------------------------------- pulling */
+
+static zmsg_t *
+s_verb_stat (context_t *ctx)
+{
+    store_mailbox_t mailbox;
+    int found = store_mailbox_find (ctx->server->store, ctx->session->address, &mailbox);
+    if (found < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (!found)
+        return s_refuse (ctx, REPLY_NO_MAILBOX, "your mailbox was deleted");
+    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%lld messages, %lld bytes",
+                                      (long long) mailbox.message_count, (long long) mailbox.used_bytes);
+    zmsg_addstrf (reply, "%lld", (long long) mailbox.message_count);
+    zmsg_addstrf (reply, "%lld", (long long) mailbox.used_bytes);
+    return reply;
+}
+
+static void
+s_list_entry (const store_entry_t *entry, void *arg)
+{
+    zmsg_t *reply = arg;
+    zmsg_addstrf (reply, "%lld\t%lld\t%s\t%lld\t%s\t%s", (long long) entry->id, (long long) entry->size,
+                  entry->seen ? "seen" : "new", (long long) entry->delivered_at, entry->sender, entry->subject);
+}
+
+static zmsg_t *
+s_verb_list (context_t *ctx)
+{
+    zmsg_t *data = zmsg_new ();
+    if (store_list (ctx->server->store, ctx->session->mailbox_id, s_list_entry, data) != 0) {
+        zmsg_destroy (&data);
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    }
+    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%zu messages", zmsg_size (data));
+    zframe_t *frame;
+    while ((frame = zmsg_pop (data)))
+        zmsg_append (reply, &frame);
+    zmsg_destroy (&data);
+    return reply;
+}
+
+static zmsg_t *
+s_verb_retr (context_t *ctx)
+{
+    int64_t id;
+    if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
+    void *body = NULL;
+    size_t size = 0;
+    ctx->pending->mutating = true; /* marks the message seen */
+    int rc = store_retrieve (ctx->server->store, ctx->session->mailbox_id, id, &body, &size);
+    if (rc < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (rc == 0)
+        return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message");
+    zmsg_t *reply = proto_reply_new (ctx->req->id, REPLY_OK, "message follows");
+    zmsg_addmem (reply, body, size);
+    free (body);
+    return reply;
+}
+
+static zmsg_t *
+s_verb_dele (context_t *ctx)
+{
+    int64_t id;
+    if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
+    ctx->pending->mutating = true;
+    int rc = store_delete (ctx->server->store, ctx->session->mailbox_id, id);
+    if (rc < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (rc == 0)
+        return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message");
+    return proto_reply_newf (ctx->req->id, REPLY_DELETED, "deleted %lld", (long long) id);
+}
+
+static zmsg_t *
+s_verb_watch (context_t *ctx)
+{
+    server_t *self = ctx->server;
+    session_t *session = ctx->session;
+    int64_t last = store_last_id (self->store, session->mailbox_id);
+    if (last < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (!session->watching) {
+        zlistx_t *list = zhashx_lookup (self->watchers, session->address);
+        if (!list) {
+            list = zlistx_new ();
+            zhashx_insert (self->watchers, session->address, list);
+        }
+        zlistx_add_end (list, session);
+        session->watching = true;
+        log_info ("broker", "watch", "session=%s mailbox=%s", session->key, session->address);
+    }
+    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "watching %s", session->address);
+    zmsg_addstrf (reply, "%lld", (long long) last);
+    return reply;
+}
+
+static zmsg_t *
+s_verb_unwatch (context_t *ctx)
+{
+    s_unwatch (ctx->server, ctx->session);
+    return proto_reply_new (ctx->req->id, REPLY_OK, NULL);
+}
+
+static zmsg_t *
+s_verb_vrfy (context_t *ctx)
+{
+    address_t addr;
+    const char *why = NULL;
+    const proto_arg_t *arg = &ctx->req->args[0];
+    if (address_parse ((const char *) arg->data, arg->size, &addr, &why) != 0)
+        return s_refuse (ctx, REPLY_BAD_RCPT_SYNTAX, why);
+    if (!address_domain_in (&addr, ctx->server->config.domains))
+        return proto_reply_newf (ctx->req->id, REPLY_CANNOT_VRFY, "%s is not local, cannot verify", addr.full);
+    store_mailbox_t mailbox;
+    int found = store_mailbox_find (ctx->server->store, addr.full, &mailbox);
+    if (found < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (!found)
+        return s_refuse (ctx, REPLY_NO_MAILBOX, "no such mailbox");
+    return proto_reply_new (ctx->req->id, REPLY_ADDRESS_OK, addr.full);
+}
+
+static zmsg_t *
+s_verb_expn (context_t *ctx)
+{
+    return s_refuse (ctx, REPLY_NOT_IMPLEMENTED, "EXPN: this broker has no list topics yet");
+}
+
+static zmsg_t *
+s_verb_noop (context_t *ctx)
+{
+    return proto_reply_new (ctx->req->id, REPLY_OK, NULL);
+}
+
+static zmsg_t *
+s_verb_quit (context_t *ctx)
+{
+    zmsg_t *reply = proto_reply_new (ctx->req->id, REPLY_BYE, NULL);
+    if (ctx->session) {
+        s_session_forget (ctx->server, ctx->session, "quit");
+        ctx->session = NULL;
+    }
+    return reply;
+}
+
+/* --------------------------------------------------------------------- dispatch */
+
+typedef struct {
+    const char *verb;
+    size_t min_args, max_args;
+    bool needs_session; /* refused with 530 before HELO */
+    verb_fn *proceed;
+} verb_t;
+
+static const verb_t s_verbs[] = {
+    {"HELO", 3, 3, false, s_verb_helo},
+    {"SEND", 3, PROTO_MAX_ARGS, true, s_verb_send},
+    {"STAT", 0, 0, true, s_verb_stat},
+    {"LIST", 0, 0, true, s_verb_list},
+    {"RETR", 1, 1, true, s_verb_retr},
+    {"DELE", 1, 1, true, s_verb_dele},
+    {"WATCH", 0, 0, true, s_verb_watch},
+    {"UNWATCH", 0, 0, true, s_verb_unwatch},
+    {"VRFY", 1, 1, true, s_verb_vrfy},
+    {"EXPN", 1, 1, true, s_verb_expn},
+    {"NOOP", 0, 0, false, s_verb_noop},
+    {"QUIT", 0, 0, false, s_verb_quit},
+};
+
+/* The check half: everything a request must satisfy before its verb runs */
+static zmsg_t *
+s_check (context_t *ctx, const verb_t **verb_p)
+{
+    const verb_t *verb = NULL;
+    for (size_t i = 0; i < sizeof s_verbs / sizeof s_verbs[0]; i++)
+        if (streq (s_verbs[i].verb, ctx->req->verb))
+            verb = &s_verbs[i];
+    if (!verb)
+        return s_refuse (ctx, REPLY_UNKNOWN_VERB, "command unrecognised");
+    if (ctx->req->argc < verb->min_args || ctx->req->argc > verb->max_args) {
+        char text[80];
+        snprintf (text, sizeof text, "%s takes %zu to %zu arguments, got %zu", verb->verb, verb->min_args,
+                  verb->max_args, ctx->req->argc);
+        return s_refuse (ctx, REPLY_BAD_ARGS, text);
+    }
+    if (verb->needs_session && !(ctx->session && ctx->session->authenticated))
+        return s_refuse (ctx, REPLY_AUTH_REQUIRED, "authentication required: send HELO first");
+    *verb_p = verb;
+    return NULL;
+}
+
+/* Handles one client message; the reply (if any now) goes into the batch */
+static void
+s_handle (server_t *self, zmsg_t *msg)
+{
+    zframe_t *routing_id = zmsg_pop (msg);
+    pending_t *pending = &self->batch[self->batch_size];
+    memset (pending, 0, sizeof *pending);
+    proto_request_t req;
+    reply_id_t error_reply;
+    const char *why = NULL;
+    char key[2 * 256 + 1];
+    s_session_key (routing_id, key);
+    context_t ctx = {self, zhashx_lookup (self->sessions, key), routing_id, &req, pending};
+    if (ctx.session)
+        ctx.session->last_active = zclock_mono ();
+
+    zmsg_t *reply = NULL;
+    if (proto_request_parse (msg, &req, &error_reply, &why) != 0) {
+        char shown[80];
+        zframe_t *first = zmsg_first (msg);
+        log_warn ("broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s", key, why, zmsg_size (msg),
+                  first ? log_quote (shown, sizeof shown, zframe_data (first), zframe_size (first)) : "-");
+        reply = proto_reply_new (req.id, error_reply, why);
+    }
+    else {
+        const verb_t *verb = NULL;
+        reply = s_check (&ctx, &verb);
+        if (!reply && verb)
+            reply = verb->proceed (&ctx);
+    }
+    if (reply) {
+        pending->routing_id = routing_id;
+        pending->reply = reply;
+        self->batch_size++;
+    }
+    else
+        zframe_destroy (&routing_id);
+    zmsg_destroy (&msg);
+}
+
+/* Group commit: every request waiting on the socket goes into one transaction; the
+   replies go out only after it committed (durable acknowledgement). */
+static void
+s_serve_batch (server_t *self)
+{
+    bool in_transaction = store_begin (self->store) == 0;
+    if (!in_transaction)
+        log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
+    self->batch_size = 0;
+    while (self->batch_size < MAX_BATCH && (zsock_events (self->router) & ZMQ_POLLIN)) {
+        zmsg_t *msg = zmsg_recv (self->router);
+        if (!msg)
+            break;
+        if (!in_transaction) {
+            /* no transaction: every request waits for better times */
+            zframe_t *routing_id = zmsg_pop (msg);
+            char *id = zmsg_popstr (msg);
+            pending_t *pending = &self->batch[self->batch_size++];
+            pending->routing_id = routing_id;
+            pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
+            free (id);
+            zmsg_destroy (&msg);
+            continue;
+        }
+        s_handle (self, msg);
+    }
+    bool committed = false;
+    if (in_transaction) {
+        char *error = NULL;
+        committed = store_commit (self->store, &error) == 0;
+        if (!committed) {
+            log_error ("broker", "commit-failed", "requests=%zu error=\"%s\"", self->batch_size, error);
+            free (error);
+        }
+    }
+    for (size_t i = 0; i < self->batch_size; i++) {
+        pending_t *pending = &self->batch[i];
+        if (!committed && pending->mutating) {
+            /* nothing of this request is stored: say so, with the request's own id */
+            char *id = zmsg_popstr (pending->reply);
+            zmsg_destroy (&pending->reply);
+            pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
+            free (id);
+        }
+        zmsg_prepend (pending->reply, &pending->routing_id);
+        if (zmsg_send (&pending->reply, self->router) != 0) {
+            log_warn ("broker", "reply-dropped", "errno=%d", zmq_errno ());
+            zmsg_destroy (&pending->reply);
+        }
+    }
+    for (size_t i = 0; i < self->push_count; i++) {
+        push_t *push = &self->pushes[i];
+        zlistx_t *list = committed ? zhashx_lookup (self->watchers, push->mailbox) : NULL;
+        for (session_t *watcher = list ? zlistx_first (list) : NULL; watcher; watcher = zlistx_next (list)) {
+            zmsg_t *copy = zmsg_dup (push->push);
+            zframe_t *routing = zframe_dup (watcher->routing_id);
+            zmsg_prepend (copy, &routing);
+            if (zmsg_send (&copy, self->router) != 0) {
+                log_warn ("broker", "push-dropped", "session=%s mailbox=%s", watcher->key, watcher->address);
+                zmsg_destroy (&copy);
+            }
+        }
+        zmsg_destroy (&push->push);
+    }
+    self->push_count = 0;
+}
+
+/* --------------------------------------------------------------------- loop */
+
+static void
+s_expire_sessions (server_t *self)
+{
+    int64_t now = zclock_mono ();
+    zlistx_t *stale = zlistx_new ();
+    for (session_t *session = zhashx_first (self->sessions); session; session = zhashx_next (self->sessions))
+        if (now - session->last_active > SESSION_IDLE_MSEC)
+            zlistx_add_end (stale, session);
+    for (session_t *session = zlistx_first (stale); session; session = zlistx_next (stale))
+        s_session_forget (self, session, "idle");
+    zlistx_destroy (&stale);
+}
+
+static void
+s_serve_admin (server_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->admin);
+    if (!msg)
+        return;
+    zmsg_t *reply = admin_execute (self->store, msg);
+    zmsg_destroy (&msg);
+    zmsg_send (&reply, self->admin);
+}
+
+server_t *
+server_new (const server_config_t *config, store_t *store, char **error)
+{
+    server_t *self = calloc (1, sizeof *self);
+    self->config = *config;
+    self->store = store;
+    self->batch = calloc (MAX_BATCH, sizeof (pending_t));
+    self->sessions = zhashx_new ();
+    zhashx_set_destructor (self->sessions, s_session_destroy);
+    self->watchers = zhashx_new ();
+    zhashx_set_destructor (self->watchers, s_watchers_destroy);
+
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (self->router, 1000);
+    /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
+    zsock_set_sndhwm (self->router, 100000);
+    zsock_set_rcvhwm (self->router, 100000);
+    zsock_set_maxmsgsize (self->router, (int) (config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
+    if (zsock_bind (self->router, "%s", config->bind) < 0) {
+        *error = zsys_sprintf ("cannot bind %s: %s", config->bind, zmq_strerror (zmq_errno ()));
+        server_destroy (&self);
+        return NULL;
+    }
+    self->admin = zsock_new (ZMQ_REP);
+    zsock_set_linger (self->admin, 0);
+    /* the admin endpoint is a file only the broker's user may open */
+    mode_t old = umask (0077);
+    int rc = zsock_bind (self->admin, "%s", config->admin_endpoint);
+    umask (old);
+    if (rc < 0) {
+        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", config->admin_endpoint, zmq_strerror (zmq_errno ()));
+        server_destroy (&self);
+        return NULL;
+    }
+    self->auth = auth_actor_new ();
+    return self;
+}
+
+void
+server_destroy (server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    server_t *self = *self_p;
+    zactor_destroy (&self->auth);
+    zsock_destroy (&self->admin);
+    zsock_destroy (&self->router);
+    zhashx_destroy (&self->watchers);
+    zhashx_destroy (&self->sessions);
+    for (size_t i = 0; i < self->push_count; i++)
+        zmsg_destroy (&self->pushes[i].push);
+    free (self->pushes);
+    free (self->batch);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+server_run (server_t *self)
+{
+    /* every ready socket is served each turn, so a busy client socket starves neither the
+       admin endpoint nor the password checks */
+    zmq_pollitem_t items[] = {
+        {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve (self->admin), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve (zactor_sock (self->auth)), 0, ZMQ_POLLIN, 0},
+    };
+    int64_t next_expiry = zclock_mono () + 1000;
+    while (!zsys_interrupted) {
+        int rc = zmq_poll (items, 3, 1000);
+        if (rc < 0 && zmq_errno () != EINTR)
+            break;
+        if (zsys_interrupted)
+            break;
+        if (rc > 0) {
+            if (items[2].revents & ZMQ_POLLIN)
+                s_auth_answer (self);
+            if (items[1].revents & ZMQ_POLLIN)
+                s_serve_admin (self);
+            if (items[0].revents & ZMQ_POLLIN)
+                s_serve_batch (self);
+        }
+        if (zclock_mono () >= next_expiry) {
+            s_expire_sessions (self);
+            next_expiry = zclock_mono () + 1000;
+        }
+    }
+    log_info ("broker", "stopping", "sessions=%zu", zhashx_size (self->sessions));
+}

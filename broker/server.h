@@ -1,0 +1,27 @@
+/*  server.h — the broker: a ROUTER socket for clients, a REP socket for the admin CLI,
+    sessions, the verbs of docs/PROTOCOL.md, group commit and live pushes. One thread
+    runs it and owns the store. */
+#ifndef MAILBUS_SERVER_H
+#define MAILBUS_SERVER_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+typedef struct {
+    const char *bind;           /* client endpoint, e.g. tcp://127.0.0.1:5670 */
+    const char *admin_endpoint; /* e.g. ipc://var/mailbus.db.admin */
+    const char *const *domains; /* NULL-terminated: the domains this broker serves */
+    size_t max_message_bytes;
+} server_config_t;
+
+typedef struct server_t server_t;
+
+/* Binds the sockets; the store stays the caller's. NULL with *error on failure. */
+server_t *server_new (const server_config_t *config, store_t *store, char **error);
+void server_destroy (server_t **self_p);
+
+/* Runs until SIGINT/SIGTERM; the request batch in flight is committed and answered first */
+void server_run (server_t *self);
+
+#endif

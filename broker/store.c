@@ -1,0 +1,468 @@
+/*  store.c — the SQLite store. */
+#include "store.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <time.h>
+
+#include "schema_sql.h"
+
+/* PRAGMA application_id of a mailbus database: "MBUS" */
+#define STORE_APPLICATION_ID 0x4d425553
+
+enum {
+    ST_MAILBOX_FIND,
+    ST_MAILBOX_ADD,
+    ST_MAILBOX_DELETE,
+    ST_MAILBOX_PASSWD,
+    ST_MAILBOX_EACH,
+    ST_MESSAGE_ADD,
+    ST_DELIVER,
+    ST_PUBLICATION_FIND,
+    ST_PUBLICATION_ADD,
+    ST_LIST,
+    ST_LAST_ID,
+    ST_RETRIEVE,
+    ST_MARK_SEEN,
+    ST_DELETE,
+    ST__COUNT
+};
+
+static const char *s_sql[ST__COUNT] = {
+    [ST_MAILBOX_FIND] = "SELECT id, address, password_hash, quota_bytes, used_bytes, message_count "
+                        "FROM mailboxes WHERE address = ?1",
+    [ST_MAILBOX_ADD] = "INSERT INTO mailboxes (address, password_hash) VALUES (?1, ?2)",
+    [ST_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE address = ?1",
+    [ST_MAILBOX_PASSWD] = "UPDATE mailboxes SET password_hash = ?2 WHERE address = ?1",
+    [ST_MAILBOX_EACH] = "SELECT id, address, '', quota_bytes, used_bytes, message_count "
+                        "FROM mailboxes ORDER BY address",
+    [ST_MESSAGE_ADD] = "INSERT INTO messages (sender, message_id, subject, size, body, received_at) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_DELIVER] = "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) VALUES (?1, ?2, ?3)",
+    [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2",
+    [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, reply, published_at) "
+                           "VALUES (?1, ?2, ?3, ?4)",
+    [ST_LIST] = "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
+                "FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                "WHERE d.mailbox_id = ?1 ORDER BY d.id",
+    [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1",
+    [ST_RETRIEVE] = "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                    "WHERE d.id = ?2 AND d.mailbox_id = ?1",
+    [ST_MARK_SEEN] = "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
+    [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
+};
+
+struct store_t {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST__COUNT];
+};
+
+static sqlite3_stmt *
+s_stmt (store_t *self, int which)
+{
+    sqlite3_stmt *stmt = self->stmt[which];
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    return stmt;
+}
+
+static int
+s_exec (store_t *self, const char *sql)
+{
+    return sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t
+s_pragma_int (store_t *self, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t value = -1;
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) == SQLITE_OK && sqlite3_step (stmt) == SQLITE_ROW)
+        value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    return value;
+}
+
+/* mkdir -p of the directory that holds path */
+static void
+s_make_parent (const char *path)
+{
+    char *dir = strdup (path);
+    char *slash = strrchr (dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        zsys_dir_create ("%s", dir);
+    }
+    free (dir);
+}
+
+static int
+s_migrate (store_t *self, char **error)
+{
+    int64_t version = s_pragma_int (self, "PRAGMA user_version");
+    int64_t app = s_pragma_int (self, "PRAGMA application_id");
+    int64_t tables = s_pragma_int (self, "SELECT count(*) FROM sqlite_master");
+    if (version < 0 || app < 0 || tables < 0) {
+        *error = zsys_sprintf ("cannot read database: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if ((version == 0 && tables > 0) || (version > 0 && app != STORE_APPLICATION_ID)) {
+        *error = strdup ("this file is not a mailbus database (it has other tables); refusing to touch it");
+        return -1;
+    }
+    if (version > SCHEMA_VERSION) {
+        *error = zsys_sprintf ("database schema version %lld is newer than this broker's (%d): "
+                               "run a newer mailbus-broker",
+                               (long long) version, SCHEMA_VERSION);
+        return -1;
+    }
+    for (int64_t v = version; v < SCHEMA_VERSION; v++) {
+        char *err = NULL;
+        char pragma[80];
+        snprintf (pragma, sizeof pragma, "PRAGMA user_version = %lld; PRAGMA application_id = %d;",
+                  (long long) v + 1, STORE_APPLICATION_ID);
+        if (s_exec (self, "BEGIN IMMEDIATE") != 0
+            || sqlite3_exec (self->db, schema_migrations[v], NULL, NULL, &err) != SQLITE_OK
+            || sqlite3_exec (self->db, pragma, NULL, NULL, &err) != SQLITE_OK || s_exec (self, "COMMIT") != 0) {
+            *error = zsys_sprintf ("schema migration %lld failed: %s", (long long) v + 1,
+                                   err ? err : sqlite3_errmsg (self->db));
+            sqlite3_free (err);
+            s_exec (self, "ROLLBACK");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+store_t *
+store_open (const char *path, bool synchronous_full, char **error)
+{
+    store_t *self = calloc (1, sizeof *self);
+    s_make_parent (path);
+    if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
+        *error = zsys_sprintf ("cannot open %s: %s", path, self->db ? sqlite3_errmsg (self->db) : "out of memory");
+        store_close (&self);
+        return NULL;
+    }
+    /* readers (sqlite3 in another terminal) never block the broker in WAL mode; a reader
+       holding the write lock briefly (sqlite3 .dump) is waited for up to 5 s */
+    sqlite3_busy_timeout (self->db, 5000);
+    char *mode = NULL;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2 (self->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK
+        && sqlite3_step (stmt) == SQLITE_ROW)
+        mode = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_finalize (stmt);
+    if (!mode || strcmp (mode, "wal") != 0) {
+        *error = zsys_sprintf ("cannot use WAL mode on %s: %s", path, sqlite3_errmsg (self->db));
+        free (mode);
+        store_close (&self);
+        return NULL;
+    }
+    free (mode);
+    s_exec (self, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    s_exec (self, "PRAGMA foreign_keys = ON");
+    if (s_migrate (self, error) != 0) {
+        store_close (&self);
+        return NULL;
+    }
+    for (int i = 0; i < ST__COUNT; i++)
+        if (sqlite3_prepare_v3 (self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt[i], NULL)
+            != SQLITE_OK) {
+            *error = zsys_sprintf ("cannot prepare statement %d: %s", i, sqlite3_errmsg (self->db));
+            store_close (&self);
+            return NULL;
+        }
+    return self;
+}
+
+void
+store_close (store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store_t *self = *self_p;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize (self->stmt[i]);
+    if (self->db)
+        sqlite3_close (self->db);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+store_begin (store_t *self)
+{
+    return s_exec (self, "BEGIN IMMEDIATE");
+}
+
+int
+store_commit (store_t *self, char **error)
+{
+    if (s_exec (self, "COMMIT") == 0)
+        return 0;
+    if (error)
+        *error = strdup (sqlite3_errmsg (self->db));
+    store_rollback (self);
+    return -1;
+}
+
+void
+store_rollback (store_t *self)
+{
+    if (!sqlite3_get_autocommit (self->db))
+        s_exec (self, "ROLLBACK");
+}
+
+int
+store_savepoint (store_t *self)
+{
+    return s_exec (self, "SAVEPOINT request");
+}
+
+void
+store_release (store_t *self)
+{
+    s_exec (self, "RELEASE request");
+}
+
+void
+store_rollback_savepoint (store_t *self)
+{
+    s_exec (self, "ROLLBACK TO request");
+    s_exec (self, "RELEASE request");
+}
+
+static void
+s_read_mailbox (sqlite3_stmt *stmt, store_mailbox_t *mailbox)
+{
+    memset (mailbox, 0, sizeof *mailbox);
+    mailbox->id = sqlite3_column_int64 (stmt, 0);
+    snprintf (mailbox->address, sizeof mailbox->address, "%s", (const char *) sqlite3_column_text (stmt, 1));
+    snprintf (mailbox->password_hash, sizeof mailbox->password_hash, "%s",
+              (const char *) sqlite3_column_text (stmt, 2));
+    mailbox->quota_bytes = sqlite3_column_int64 (stmt, 3);
+    mailbox->used_bytes = sqlite3_column_int64 (stmt, 4);
+    mailbox->message_count = sqlite3_column_int64 (stmt, 5);
+}
+
+int
+store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_FIND);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+        s_read_mailbox (stmt, mailbox);
+        sqlite3_reset (stmt);
+        return 1;
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs a one-row change; fills *error when it changed nothing or failed */
+static int
+s_change (store_t *self, sqlite3_stmt *stmt, const char *address, char **error, const char *none)
+{
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE) {
+        if (error)
+            *error = rc == SQLITE_CONSTRAINT ? zsys_sprintf ("mailbox %s exists", address)
+                                             : zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if (sqlite3_changes (self->db) == 0) {
+        if (error)
+            *error = zsys_sprintf ("%s %s", none, address);
+        return -1;
+    }
+    return 0;
+}
+
+int
+store_mailbox_add (store_t *self, const char *address, const char *password_hash, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_ADD);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, password_hash, -1, SQLITE_STATIC);
+    return s_change (self, stmt, address, error, "cannot add");
+}
+
+int
+store_mailbox_delete (store_t *self, const char *address, char **error)
+{
+    /* the cascade removes the deliveries; the trigger removes bodies nobody else holds */
+    sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_DELETE);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    return s_change (self, stmt, address, error, "no such mailbox");
+}
+
+int
+store_mailbox_passwd (store_t *self, const char *address, const char *password_hash, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_PASSWD);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, password_hash, -1, SQLITE_STATIC);
+    return s_change (self, stmt, address, error, "no such mailbox");
+}
+
+int
+store_mailbox_each (store_t *self, void (*fn) (const store_mailbox_t *mailbox, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_EACH);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        store_mailbox_t mailbox;
+        s_read_mailbox (stmt, &mailbox);
+        fn (&mailbox, arg);
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t
+store_mailbox_count (store_t *self)
+{
+    return s_pragma_int (self, "SELECT count(*) FROM mailboxes");
+}
+
+int64_t
+store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
+                   const void *body, size_t size)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_MESSAGE_ADD);
+    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
+    if (message_id)
+        sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, subject ? subject : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) size);
+    sqlite3_bind_blob64 (stmt, 5, body, size, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, time (NULL));
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? sqlite3_last_insert_rowid (self->db) : -1;
+}
+
+int64_t
+store_deliver (store_t *self, int64_t message, int64_t mailbox)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_DELIVER);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, message);
+    sqlite3_bind_int64 (stmt, 3, time (NULL));
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? sqlite3_last_insert_rowid (self->db) : -1;
+}
+
+char *
+store_publication_find (store_t *self, const char *sender, const char *message_id)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_PUBLICATION_FIND);
+    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
+    char *reply = NULL;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        reply = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    sqlite3_reset (stmt);
+    return reply;
+}
+
+int
+store_publication_add (store_t *self, const char *sender, const char *message_id, const char *reply)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_PUBLICATION_ADD);
+    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 4, time (NULL));
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_LIST);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        store_entry_t entry = {
+            .id = sqlite3_column_int64 (stmt, 0),
+            .size = sqlite3_column_int64 (stmt, 1),
+            .seen = strcmp ((const char *) sqlite3_column_text (stmt, 2), "seen") == 0,
+            .delivered_at = sqlite3_column_int64 (stmt, 3),
+            .sender = (const char *) sqlite3_column_text (stmt, 4),
+            .subject = (const char *) sqlite3_column_text (stmt, 5),
+        };
+        fn (&entry, arg);
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t
+store_last_id (store_t *self, int64_t mailbox)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_LAST_ID);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    int64_t id = -1;
+    if (sqlite3_step (stmt) == SQLITE_ROW)
+        id = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return id;
+}
+
+int
+store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_RETRIEVE);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, delivery);
+    int rc = sqlite3_step (stmt);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset (stmt);
+        return rc == SQLITE_DONE ? 0 : -1;
+    }
+    *size = (size_t) sqlite3_column_bytes (stmt, 0);
+    *body = malloc (*size ? *size : 1);
+    memcpy (*body, sqlite3_column_blob (stmt, 0), *size);
+    sqlite3_reset (stmt);
+
+    stmt = s_stmt (self, ST_MARK_SEEN);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, delivery);
+    rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE) {
+        free (*body);
+        *body = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+int
+store_delete (store_t *self, int64_t mailbox, int64_t delivery)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_DELETE);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, delivery);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+const char *
+store_error (store_t *self)
+{
+    return sqlite3_errmsg (self->db);
+}

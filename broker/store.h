@@ -1,0 +1,78 @@
+/*  store.h — the broker's SQLite store: mailboxes, messages (one body each), deliveries
+    (one row per recipient mailbox), publications (dedupe). The broker's one thread owns
+    it; the schema lives in schema/ (.sql files) and is applied by store_open. */
+#ifndef MAILBUS_STORE_H
+#define MAILBUS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store_t store_t;
+
+typedef struct {
+    int64_t id;
+    char address[256];
+    char password_hash[160];
+    int64_t quota_bytes;
+    int64_t used_bytes;
+    int64_t message_count;
+} store_mailbox_t;
+
+typedef struct {
+    int64_t id; /* delivery id */
+    int64_t size;
+    bool seen;
+    int64_t delivered_at;
+    const char *sender;
+    const char *subject;
+} store_entry_t;
+
+/* Opens (creating it and its directory) and migrates the database. synchronous_full false
+   gives synchronous=NORMAL (faster, may lose the last commits on power loss).
+   Refuses a database of a newer version or of another application. */
+store_t *store_open (const char *path, bool synchronous_full, char **error);
+void store_close (store_t **self_p);
+
+/* Transactions. begin/commit return 0 or -1; commit fills *error (caller frees). */
+int store_begin (store_t *self);
+int store_commit (store_t *self, char **error);
+void store_rollback (store_t *self);
+/* A savepoint around one request inside the group-commit transaction */
+int store_savepoint (store_t *self);
+void store_release (store_t *self);
+void store_rollback_savepoint (store_t *self);
+
+/* Mailboxes. find returns 1 found, 0 not found, -1 error. */
+int store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox);
+int store_mailbox_add (store_t *self, const char *address, const char *password_hash, char **error);
+int store_mailbox_delete (store_t *self, const char *address, char **error);
+int store_mailbox_passwd (store_t *self, const char *address, const char *password_hash, char **error);
+/* Calls fn for each mailbox, ordered by address */
+int store_mailbox_each (store_t *self, void (*fn) (const store_mailbox_t *mailbox, void *arg), void *arg);
+int64_t store_mailbox_count (store_t *self);
+
+/* Stores one message body; returns its id, or -1. message_id may be NULL. */
+int64_t store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
+                           const void *body, size_t size);
+/* Adds a delivery of message into mailbox; returns the delivery id, or -1 */
+int64_t store_deliver (store_t *self, int64_t message, int64_t mailbox);
+
+/* Dedupe: the reply first given to (sender, message_id), or NULL (caller frees) */
+char *store_publication_find (store_t *self, const char *sender, const char *message_id);
+int store_publication_add (store_t *self, const char *sender, const char *message_id, const char *reply);
+
+/* Pulling. list calls fn for each delivery, oldest first. */
+int store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg), void *arg);
+/* Highest delivery id in mailbox (0 when empty), or -1 */
+int64_t store_last_id (store_t *self, int64_t mailbox);
+/* Copies the body of delivery into *body (caller frees) and marks it seen.
+   Returns 1, 0 when there is no such delivery in that mailbox, -1 on error. */
+int store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size);
+/* 1 deleted, 0 no such delivery in that mailbox, -1 error */
+int store_delete (store_t *self, int64_t mailbox, int64_t delivery);
+
+/* The last SQLite error text */
+const char *store_error (store_t *self);
+
+#endif
