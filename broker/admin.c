@@ -19,8 +19,8 @@
 static void
 s_list_one (const store_mailbox_t *mailbox, void *arg)
 {
-    zmsg_addstrf ((zmsg_t *) arg, "%s\t%lld\t%lld\t%lld", mailbox->address, (long long) mailbox->message_count,
-                  (long long) mailbox->used_bytes, (long long) mailbox->quota_bytes);
+    zmsg_addstrf ((zmsg_t *) arg, "%s\t%lld\t%lld\t%lld\t%s", mailbox->address, (long long) mailbox->message_count,
+                  (long long) mailbox->used_bytes, (long long) mailbox->quota_bytes, mailbox->role);
 }
 
 zmsg_t *
@@ -52,17 +52,22 @@ admin_execute (store_t *store, zmsg_t *request)
     if (req.argc >= 2 && (proto_arg_string (&req.args[1], hash, sizeof hash) != 0 || strncmp (hash, "$argon2id$", 10) != 0))
         return proto_reply_new (req.id, REPLY_BAD_ARGS, "the password must come as an Argon2id hash");
 
+    const char *role = "user";
+    if (req.argc == 3 && proto_arg_is (&req.args[2], "gateway"))
+        role = "gateway";
+    else if (req.argc == 3 && !proto_arg_is (&req.args[2], "user"))
+        return proto_reply_new (req.id, REPLY_BAD_ARGS, "role must be user or gateway");
     char *error = NULL;
     int rc;
-    if (streq (req.verb, "MBOX-ADD") && req.argc == 2)
-        rc = store_mailbox_add (store, addr.full, hash, &error);
+    if (streq (req.verb, "MBOX-ADD") && (req.argc == 2 || req.argc == 3))
+        rc = store_mailbox_add (store, addr.full, hash, role, &error);
     else if (streq (req.verb, "MBOX-DEL") && req.argc == 1)
         rc = store_mailbox_delete (store, addr.full, &error);
     else if (streq (req.verb, "MBOX-PASSWD") && req.argc == 2)
         rc = store_mailbox_passwd (store, addr.full, hash, &error);
     else
         return proto_reply_new (req.id, REPLY_UNKNOWN_VERB,
-                                "admin verbs: MBOX-ADD address hash, MBOX-DEL address, MBOX-PASSWD address hash, MBOX-LIST");
+                                "admin verbs: MBOX-ADD address hash [role], MBOX-DEL address, MBOX-PASSWD address hash, MBOX-LIST");
     zmsg_t *reply;
     if (rc == 0) {
         log_info ("broker", "admin", "verb=%s mailbox=%s", req.verb, addr.full);
@@ -206,6 +211,8 @@ admin_main (const admin_args_t *args)
             return 70;
         }
         zmsg_addstr (request, hash);
+        if (args->role && streq (verb, "MBOX-ADD"))
+            zmsg_addstr (request, args->role);
     }
 
     zmsg_t *reply = NULL;
@@ -242,13 +249,13 @@ admin_main (const admin_args_t *args)
     if (status != 0)
         fprintf (stderr, "%s\n", *line ? line : "malformed reply");
     else if (streq (verb, "MBOX-LIST")) {
-        printf ("%-40s %8s %12s %12s\n", "MAILBOX", "MESSAGES", "BYTES", "QUOTA");
+        printf ("%-40s %8s %12s %12s %s\n", "MAILBOX", "MESSAGES", "BYTES", "QUOTA", "ROLE");
         for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply)) {
             char *text = zframe_strdup (row);
-            char address[300];
+            char address[300], role[16];
             long long count, bytes, quota;
-            if (sscanf (text, "%299s %lld %lld %lld", address, &count, &bytes, &quota) == 4)
-                printf ("%-40s %8lld %12lld %12lld\n", address, count, bytes, quota);
+            if (sscanf (text, "%299s %lld %lld %lld %15s", address, &count, &bytes, &quota, role) == 5)
+                printf ("%-40s %8lld %12lld %12lld %s\n", address, count, bytes, quota, role);
             free (text);
         }
     }

@@ -30,6 +30,7 @@ typedef struct {
     const char *password;
     bool password_stdin;
     bool synchronous_full;
+    const char *role; /* for add: user (default) or gateway */
 } admin_args_t;
 
 /* Runs the CLI command; prints the result; returns the process exit status */

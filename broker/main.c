@@ -45,6 +45,7 @@ s_usage (FILE *out)
              "Mailbox commands (work whether the broker runs or not):\n"
              "      --password P           the password for add / passwd\n"
              "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
+             "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
              "\n"
              "Examples:\n"
              "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"
@@ -63,8 +64,35 @@ s_endpoint_is_local (const char *endpoint)
            || strncmp (endpoint, "tcp://[::1]:", 12) == 0;
 }
 
+/* The gateway's own identity for the demo: a random password in <db dir>/gateway.secret (0600),
+   which mailbus-gateway reads by default */
 static int
-s_create_demo (store_t *store, const char *const *domains)
+s_create_gateway_identity (store_t *store, const char *db, const char *address)
+{
+    unsigned char random[24];
+    char password[2 * sizeof random + 1], hash[AUTH_HASH_BYTES];
+    randombytes_buf (random, sizeof random);
+    sodium_bin2hex (password, sizeof password, random, sizeof random);
+    char *error = NULL;
+    if (auth_hash (password, hash) != 0 || store_mailbox_add (store, address, hash, "gateway", &error) != 0) {
+        free (error);
+        return -1;
+    }
+    const char *slash = strrchr (db, '/');
+    char *path = slash ? zsys_sprintf ("%.*s/gateway.secret", (int) (slash - db), db) : strdup ("gateway.secret");
+    mode_t old = umask (0077);
+    FILE *file = fopen (path, "w");
+    umask (old);
+    int rc = file && fprintf (file, "%s %s\n", address, password) > 0 ? 0 : -1;
+    if (file && fclose (file) != 0)
+        rc = -1;
+    sodium_memzero (password, sizeof password);
+    free (path);
+    return rc;
+}
+
+static int
+s_create_demo (store_t *store, const char *db, const char *const *domains)
 {
     bool serves_demo = false;
     for (const char *const *d = domains; *d; d++)
@@ -77,23 +105,28 @@ s_create_demo (store_t *store, const char *const *domains)
     for (size_t i = 0; i < 3; i++) {
         char hash[AUTH_HASH_BYTES];
         char *error = NULL;
-        if (auth_hash (DEMO_PASSWORD, hash) != 0 || store_mailbox_add (store, names[i], hash, &error) != 0) {
+        if (auth_hash (DEMO_PASSWORD, hash) != 0 || store_mailbox_add (store, names[i], hash, "user", &error) != 0) {
             free (error);
             store_rollback (store);
             return -1;
         }
     }
+    if (s_create_gateway_identity (store, db, "gateway@" DEFAULT_DOMAIN) != 0) {
+        store_rollback (store);
+        return -1;
+    }
     if (store_commit (store, NULL) != 0)
         return -1;
     printf ("mailbus: created the demo domain " DEFAULT_DOMAIN
-            ": alice@demo.test, bob@demo.test, carol@demo.test, password '" DEMO_PASSWORD "'\n");
+            ": alice@demo.test, bob@demo.test, carol@demo.test, password '" DEMO_PASSWORD "'\n"
+            "mailbus: the gateway's identity gateway@" DEFAULT_DOMAIN " has its password in gateway.secret beside the database\n");
     return 0;
 }
 
 int
 main (int argc, char *argv[])
 {
-    enum { OPT_DB = 256, OPT_BIND, OPT_DOMAIN, OPT_MAXSIZE, OPT_SYNC, OPT_NODEMO, OPT_PASSWORD, OPT_PASSWORD_STDIN };
+    enum { OPT_DB = 256, OPT_BIND, OPT_DOMAIN, OPT_MAXSIZE, OPT_SYNC, OPT_NODEMO, OPT_PASSWORD, OPT_PASSWORD_STDIN, OPT_ROLE };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"db", required_argument, NULL, OPT_DB},
@@ -104,12 +137,13 @@ main (int argc, char *argv[])
         {"no-demo", no_argument, NULL, OPT_NODEMO},
         {"password", required_argument, NULL, OPT_PASSWORD},
         {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+        {"role", required_argument, NULL, OPT_ROLE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
-    const char *password = NULL;
+    const char *password = NULL, *role = NULL;
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
     bool no_demo = false, password_stdin = false;
@@ -132,6 +166,7 @@ main (int argc, char *argv[])
         case OPT_NODEMO: no_demo = true; break;
         case OPT_PASSWORD: password = optarg; break;
         case OPT_PASSWORD_STDIN: password_stdin = true; break;
+        case OPT_ROLE: role = optarg; break;
         case 'v': log_set_level (LOGLEVEL_DEBUG); break;
         case 'h': s_usage (stdout); return 0;
         default: s_usage (stderr); return 64;
@@ -180,7 +215,7 @@ main (int argc, char *argv[])
         int status = 64;
         if (streq (argv[optind], "mailbox") && optind + 1 < argc && argc - optind <= 3) {
             admin_args_t args = {db, argv[optind + 1], optind + 2 < argc ? argv[optind + 2] : NULL, password,
-                                 password_stdin, synchronous_full};
+                                 password_stdin, synchronous_full, role};
             status = admin_main (&args);
         }
         else
@@ -213,7 +248,7 @@ main (int argc, char *argv[])
         free (error);
         return 1;
     }
-    if (!no_demo && s_create_demo (store, domains) != 0)
+    if (!no_demo && s_create_demo (store, db, domains) != 0)
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 
     char *admin = admin_endpoint (db);

@@ -22,6 +22,7 @@ typedef struct {
     int64_t mailbox_id;
     char address[MAX_ADDRESS + 1];
     bool authenticated;
+    bool gateway; /* role gateway: may SEND with any envelope sender */
     bool watching;
     int64_t last_active;
 } session_t;
@@ -177,6 +178,7 @@ s_verb_helo (context_t *ctx)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     }
     session->mailbox_id = found ? mailbox.id : 0;
+    session->gateway = found && streq (mailbox.role, "gateway");
 
     /* the answer comes from the auth actor: [session key][request id][mailbox id] as the tag */
     zmsg_t *check = zmsg_new ();
@@ -298,7 +300,7 @@ s_verb_send (context_t *ctx)
     const char *why = NULL;
     if (address_parse ((const char *) req->args[0].data, req->args[0].size, &sender, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
-    if (!streq (sender.full, session->address))
+    if (!session->gateway && !streq (sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
     if (rcpts > MAX_RCPT)
         return s_refuse (ctx, REPLY_TOO_MANY_RCPT, NULL);

@@ -31,12 +31,12 @@ enum {
 };
 
 static const char *s_sql[ST__COUNT] = {
-    [ST_MAILBOX_FIND] = "SELECT id, address, password_hash, quota_bytes, used_bytes, message_count "
+    [ST_MAILBOX_FIND] = "SELECT id, address, password_hash, quota_bytes, used_bytes, message_count, role "
                         "FROM mailboxes WHERE address = ?1",
-    [ST_MAILBOX_ADD] = "INSERT INTO mailboxes (address, password_hash) VALUES (?1, ?2)",
+    [ST_MAILBOX_ADD] = "INSERT INTO mailboxes (address, password_hash, role) VALUES (?1, ?2, ?3)",
     [ST_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE address = ?1",
     [ST_MAILBOX_PASSWD] = "UPDATE mailboxes SET password_hash = ?2 WHERE address = ?1",
-    [ST_MAILBOX_EACH] = "SELECT id, address, '', quota_bytes, used_bytes, message_count "
+    [ST_MAILBOX_EACH] = "SELECT id, address, '', quota_bytes, used_bytes, message_count, role "
                         "FROM mailboxes ORDER BY address",
     [ST_MESSAGE_ADD] = "INSERT INTO messages (sender, message_id, subject, size, body, received_at) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -247,6 +247,7 @@ s_read_mailbox (sqlite3_stmt *stmt, store_mailbox_t *mailbox)
     mailbox->quota_bytes = sqlite3_column_int64 (stmt, 3);
     mailbox->used_bytes = sqlite3_column_int64 (stmt, 4);
     mailbox->message_count = sqlite3_column_int64 (stmt, 5);
+    snprintf (mailbox->role, sizeof mailbox->role, "%s", (const char *) sqlite3_column_text (stmt, 6));
 }
 
 int
@@ -285,11 +286,13 @@ s_change (store_t *self, sqlite3_stmt *stmt, const char *address, char **error, 
 }
 
 int
-store_mailbox_add (store_t *self, const char *address, const char *password_hash, char **error)
+store_mailbox_add (store_t *self, const char *address, const char *password_hash, const char *role,
+                   char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_ADD);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, password_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, role ? role : "user", -1, SQLITE_STATIC);
     return s_change (self, stmt, address, error, "cannot add");
 }
 

@@ -17,6 +17,7 @@ typedef struct {
     int64_t quota_bytes;
     int64_t used_bytes;
     int64_t message_count;
+    char role[16]; /* user or gateway */
 } store_mailbox_t;
 
 typedef struct {
@@ -45,7 +46,9 @@ void store_rollback_savepoint (store_t *self);
 
 /* Mailboxes. find returns 1 found, 0 not found, -1 error. */
 int store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox);
-int store_mailbox_add (store_t *self, const char *address, const char *password_hash, char **error);
+/* role: "user" or "gateway" */
+int store_mailbox_add (store_t *self, const char *address, const char *password_hash, const char *role,
+                       char **error);
 int store_mailbox_delete (store_t *self, const char *address, char **error);
 int store_mailbox_passwd (store_t *self, const char *address, const char *password_hash, char **error);
 /* Calls fn for each mailbox, ordered by address */
