@@ -32,7 +32,7 @@ s_usage (FILE *out)
              "everything kept in one SQLite file until its owner deletes it.\n"
              "\n"
              "Options:\n"
-             "  -c, --config FILE          read settings from a ZPL file (see etc/mailbus.cfg)\n"
+             "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
              "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
              "      --bind ENDPOINT        client endpoint (default " DEFAULT_BIND "; loopback only)\n"
              "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"

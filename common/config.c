@@ -14,7 +14,7 @@ config_load (const char *path, char **error)
     }
     zconfig_t *config = zconfig_load (path);
     if (!config) {
-        *error = zsys_sprintf ("config file %s is not valid ZPL (see etc/mailbus.cfg)", path);
+        *error = zsys_sprintf ("config file %s is not valid ZPL (see docs/mailbus.cfg)", path);
         return NULL;
     }
     return config;
