@@ -1,0 +1,245 @@
+/*  test_store.c — the broker's SQLite store through store.h, on a real file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+typedef struct {
+    char dir[64];
+    char path[128];
+    store_t *store;
+} fixture_t;
+
+static int
+s_setup (void **state)
+{
+    fixture_t *f = calloc (1, sizeof *f);
+    snprintf (f->dir, sizeof f->dir, "/tmp/mailbus-store-XXXXXX");
+    assert_non_null (mkdtemp (f->dir));
+    snprintf (f->path, sizeof f->path, "%s/var/mailbus.db", f->dir);
+    char *error = NULL;
+    f->store = store_open (f->path, true, &error);
+    assert_non_null (f->store);
+    assert_int_equal (store_mailbox_add (f->store, "bob@demo.test", "$argon2id$x", "user", &error), 0);
+    assert_int_equal (store_mailbox_add (f->store, "alice@demo.test", "$argon2id$y", "user", &error), 0);
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    fixture_t *f = *state;
+    store_close (&f->store);
+    char cmd[200];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal (system (cmd), 0);
+    free (f);
+    return 0;
+}
+
+static int64_t
+s_publish (store_t *store, const char *subject, int64_t mailbox)
+{
+    const char *body = "Subject: x\r\n\r\nhello\r\n";
+    int64_t message = store_message_add (store, "alice@demo.test", NULL, subject, body, strlen (body));
+    assert_true (message > 0);
+    int64_t delivery = store_deliver (store, message, mailbox);
+    assert_true (delivery > 0);
+    return delivery;
+}
+
+static void
+test_adding_a_mailbox_twice_is_refused (void **state)
+{
+    fixture_t *f = *state;
+    char *error = NULL;
+    assert_int_equal (store_mailbox_add (f->store, "bob@demo.test", "$argon2id$z", "user", &error), -1);
+    assert_non_null (strstr (error, "exists"));
+    free (error);
+}
+
+static void
+test_delivery_updates_counters_and_delete_removes_the_body (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob, alice;
+    assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
+    assert_int_equal (store_mailbox_find (f->store, "alice@demo.test", &alice), 1);
+    const char *body = "Subject: x\r\n\r\nhello\r\n";
+    int64_t message = store_message_add (f->store, "alice@demo.test", "<1@x>", "x", body, strlen (body));
+    int64_t d1 = store_deliver (f->store, message, bob.id);
+    int64_t d2 = store_deliver (f->store, message, alice.id);
+    assert_true (d1 > 0 && d2 > d1);
+    assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
+    assert_int_equal (bob.message_count, 1);
+    assert_int_equal (bob.used_bytes, (int64_t) strlen (body));
+
+    /* one body for two deliveries: it survives the first delete, not the second */
+    assert_int_equal (store_delete (f->store, bob.id, d1), 1);
+    void *copy = NULL;
+    size_t size = 0;
+    assert_int_equal (store_retrieve (f->store, alice.id, d2, &copy, &size), 1);
+    assert_memory_equal (copy, body, size);
+    free (copy);
+    assert_int_equal (store_delete (f->store, alice.id, d2), 1);
+    assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
+    assert_int_equal (bob.message_count, 0);
+    assert_int_equal (bob.used_bytes, 0);
+}
+
+static void
+test_deleting_twice_gives_zero_the_second_time (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    int64_t d = s_publish (f->store, "a", bob.id);
+    assert_int_equal (store_delete (f->store, bob.id, d), 1);
+    assert_int_equal (store_delete (f->store, bob.id, d), 0);
+}
+
+static void
+test_another_mailbox_cannot_read_or_delete_a_delivery (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob, alice;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    store_mailbox_find (f->store, "alice@demo.test", &alice);
+    int64_t d = s_publish (f->store, "private", bob.id);
+    void *body = NULL;
+    size_t size = 0;
+    assert_int_equal (store_retrieve (f->store, alice.id, d, &body, &size), 0);
+    assert_int_equal (store_delete (f->store, alice.id, d), 0);
+    assert_int_equal (store_retrieve (f->store, bob.id, d, &body, &size), 1);
+    free (body);
+}
+
+static void
+count_entry (const store_entry_t *entry, void *arg)
+{
+    int *seen = arg;
+    seen[0]++;
+    seen[1] += entry->seen;
+}
+
+static void
+test_retrieve_marks_seen_and_list_is_oldest_first (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    int64_t d1 = s_publish (f->store, "one", bob.id);
+    int64_t d2 = s_publish (f->store, "two", bob.id);
+    assert_int_equal (store_last_id (f->store, bob.id), d2);
+    void *body = NULL;
+    size_t size = 0;
+    assert_int_equal (store_retrieve (f->store, bob.id, d1, &body, &size), 1);
+    free (body);
+    int counts[2] = {0, 0};
+    assert_int_equal (store_list (f->store, bob.id, count_entry, counts), 0);
+    assert_int_equal (counts[0], 2);
+    assert_int_equal (counts[1], 1);
+}
+
+static void
+test_publication_is_found_again (void **state)
+{
+    fixture_t *f = *state;
+    assert_null (store_publication_find (f->store, "alice@demo.test", "<m@x>"));
+    assert_int_equal (store_publication_add (f->store, "alice@demo.test", "<m@x>", "250 2.0.0 ok\n"), 0);
+    char *reply = store_publication_find (f->store, "alice@demo.test", "<m@x>");
+    assert_string_equal (reply, "250 2.0.0 ok\n");
+    free (reply);
+    /* the same Message-ID from another sender is another message */
+    assert_null (store_publication_find (f->store, "bob@demo.test", "<m@x>"));
+}
+
+static void
+test_rolled_back_savepoint_leaves_nothing (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    assert_int_equal (store_begin (f->store), 0);
+    assert_int_equal (store_savepoint (f->store), 0);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    s_publish (f->store, "gone", bob.id);
+    store_rollback_savepoint (f->store);
+    assert_int_equal (store_commit (f->store, NULL), 0);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 0);
+}
+
+static void
+test_reopening_keeps_data_and_a_newer_schema_is_refused (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    s_publish (f->store, "kept", bob.id);
+    store_close (&f->store);
+    char *error = NULL;
+    f->store = store_open (f->path, true, &error);
+    assert_non_null (f->store);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 1);
+    store_close (&f->store);
+
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    assert_null (store_open (f->path, true, &error));
+    assert_non_null (strstr (error, "newer"));
+    free (error);
+}
+
+static void
+test_a_foreign_database_is_refused_and_left_alone (void **state)
+{
+    fixture_t *f = *state;
+    char path[200];
+    snprintf (path, sizeof path, "%s/other.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "CREATE TABLE t (x); INSERT INTO t VALUES (42)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    char *error = NULL;
+    assert_null (store_open (path, true, &error));
+    assert_non_null (strstr (error, "not a mailbus database"));
+    free (error);
+    /* untouched */
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT x FROM t", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 42);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_adding_a_mailbox_twice_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_delivery_updates_counters_and_delete_removes_the_body, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_deleting_twice_gives_zero_the_second_time, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_another_mailbox_cannot_read_or_delete_a_delivery, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_retrieve_marks_seen_and_list_is_oldest_first, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_publication_is_found_again, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rolled_back_savepoint_leaves_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reopening_keeps_data_and_a_newer_schema_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_foreign_database_is_refused_and_left_alone, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
