@@ -15,6 +15,9 @@
 
 /* The most sessions at once; beyond it HELO gets 421 */
 #define MAX_SESSIONS 10000
+/* Password checks waiting for the auth actor (about 80 ms each, by design); beyond it HELO
+   gets 421, so a flood of HELOs cannot queue minutes of work */
+#define MAX_AUTH_PENDING 256
 
 typedef struct {
     char key[2 * 256 + 1]; /* routing id in hex */
@@ -22,6 +25,7 @@ typedef struct {
     int64_t mailbox_id;
     char address[MAX_ADDRESS + 1];
     bool authenticated;
+    bool auth_pending; /* a HELO is being checked */
     bool gateway; /* role gateway: may SEND with any envelope sender */
     bool watching;
     int64_t last_active;
@@ -52,7 +56,7 @@ struct server_t {
     size_t batch_size;
     push_t *pushes;
     size_t push_count, push_max;
-    uint64_t auth_seq;
+    size_t auth_pending;
 };
 
 typedef struct {
@@ -156,6 +160,14 @@ s_verb_helo (context_t *ctx)
         return s_refuse (ctx, REPLY_AUTH_FAILED, NULL);
 
     session_t *session = ctx->session;
+    if (session && session->auth_pending) {
+        sodium_memzero (password, sizeof password);
+        return s_refuse (ctx, REPLY_BAD_SEQUENCE, "HELO already being checked: wait for its answer");
+    }
+    if (self->auth_pending >= MAX_AUTH_PENDING) {
+        sodium_memzero (password, sizeof password);
+        return s_refuse (ctx, REPLY_SHUTTING_DOWN, "too many logins at once, try again later");
+    }
     if (!session) {
         if (zhashx_size (self->sessions) >= MAX_SESSIONS) {
             sodium_memzero (password, sizeof password);
@@ -187,6 +199,8 @@ s_verb_helo (context_t *ctx)
     zmsg_addstr (check, password);
     sodium_memzero (password, sizeof password);
     zmsg_send (&check, self->auth);
+    session->auth_pending = true;
+    self->auth_pending++;
     return NULL; /* answered later */
 }
 
@@ -202,8 +216,12 @@ s_auth_answer (server_t *self)
     char key[600], id[MAX_REQUEST_ID + 1];
     long long mailbox_id = 0;
     session_t *session = NULL;
+    if (self->auth_pending > 0)
+        self->auth_pending--;
     if (tag && sscanf (tag, "%599s %32s %lld", key, id, &mailbox_id) == 3)
         session = zhashx_lookup (self->sessions, key);
+    if (session)
+        session->auth_pending = false;
     /* the session may have said HELO again, or gone, meanwhile: then this answer is stale */
     if (session && session->mailbox_id == mailbox_id) {
         zmsg_t *reply;
