@@ -19,8 +19,9 @@
 static void
 s_list_one (const store_mailbox_t *mailbox, void *arg)
 {
-    zmsg_addstrf ((zmsg_t *) arg, "%s\t%lld\t%lld\t%lld\t%s", mailbox->address, (long long) mailbox->message_count,
-                  (long long) mailbox->used_bytes, (long long) mailbox->quota_bytes, mailbox->role);
+    zmsg_addstrf ((zmsg_t *)arg, "%s\t%lld\t%lld\t%lld\t%s", mailbox->address,
+                  (long long)mailbox->message_count, (long long)mailbox->used_bytes,
+                  (long long)mailbox->quota_bytes, mailbox->role);
 }
 
 zmsg_t *
@@ -46,10 +47,11 @@ admin_execute (store_t *store, zmsg_t *request)
         return reply;
     }
     address_t addr;
-    if (req.argc < 1 || address_parse ((const char *) req.args[0].data, req.args[0].size, &addr, &why) != 0)
+    if (req.argc < 1 || address_parse ((const char *)req.args[0].data, req.args[0].size, &addr, &why) != 0)
         return proto_reply_new (req.id, REPLY_BAD_RCPT_SYNTAX, req.argc < 1 ? "address missing" : why);
     char hash[AUTH_HASH_BYTES] = "";
-    if (req.argc >= 2 && (proto_arg_string (&req.args[1], hash, sizeof hash) != 0 || strncmp (hash, "$argon2id$", 10) != 0))
+    if (req.argc >= 2 &&
+        (proto_arg_string (&req.args[1], hash, sizeof hash) != 0 || strncmp (hash, "$argon2id$", 10) != 0))
         return proto_reply_new (req.id, REPLY_BAD_ARGS, "the password must come as an Argon2id hash");
 
     const char *role = "user";
@@ -67,7 +69,8 @@ admin_execute (store_t *store, zmsg_t *request)
         rc = store_mailbox_passwd (store, addr.full, hash, &error);
     else
         return proto_reply_new (req.id, REPLY_UNKNOWN_VERB,
-                                "admin verbs: MBOX-ADD address hash [role], MBOX-DEL address, MBOX-PASSWD address hash, MBOX-LIST");
+                                "admin verbs: MBOX-ADD address hash [role], MBOX-DEL address, MBOX-PASSWD "
+                                "address hash, MBOX-LIST");
     zmsg_t *reply;
     if (rc == 0) {
         log_info ("broker", "admin", "verb=%s mailbox=%s", req.verb, addr.full);
@@ -96,7 +99,7 @@ admin_endpoint (const char *db)
     char dir[PATH_MAX];
     const char *slash = strrchr (db, '/');
     const char *base = slash ? slash + 1 : db;
-    char *parent = slash ? strndup (db, (size_t) (slash - db) + (slash == db)) : strdup (".");
+    char *parent = slash ? strndup (db, (size_t)(slash - db) + (slash == db)) : strdup (".");
     char *endpoint;
     if (realpath (parent, dir))
         endpoint = zsys_sprintf ("ipc://%s/%s.admin", dir, base);
@@ -154,7 +157,7 @@ static int
 s_read_password (const admin_args_t *args, char *password, size_t size)
 {
     if (args->password_stdin) {
-        if (!fgets (password, (int) size, stdin)) {
+        if (!fgets (password, (int)size, stdin)) {
             fprintf (stderr, "error: --password-stdin: nothing on standard input\n");
             return -1;
         }

@@ -19,7 +19,7 @@ char *admin_endpoint (const char *db);
 
 /* Takes the database's lock without waiting: returns the fd (>= 0), ADMIN_LOCK_BUSY when
    another process (a running broker) holds it, ADMIN_LOCK_ERROR (said on stderr) otherwise. */
-#define ADMIN_LOCK_BUSY  (-1)
+#define ADMIN_LOCK_BUSY (-1)
 #define ADMIN_LOCK_ERROR (-2)
 int admin_lock (const char *db);
 

@@ -24,7 +24,7 @@ static char s_dummy[AUTH_HASH_BYTES];
 static void
 s_auth_actor (zsock_t *pipe, void *args)
 {
-    (void) args;
+    (void)args;
     if (!*s_dummy) {
         unsigned char random[16];
         char password[33];

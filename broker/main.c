@@ -35,7 +35,8 @@ s_usage (FILE *out)
              "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
              "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
              "      --bind ENDPOINT        client endpoint (default " DEFAULT_BIND "; loopback only)\n"
-             "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"
+             "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN
+             ")\n"
              "      --max-message-size N   largest message in bytes (default %d)\n"
              "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
              "      --no-demo              do not create the demo mailboxes on first start\n"
@@ -59,9 +60,9 @@ s_usage (FILE *out)
 static bool
 s_endpoint_is_local (const char *endpoint)
 {
-    return strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "inproc://", 9) == 0
-           || strncmp (endpoint, "tcp://127.", 10) == 0 || strncmp (endpoint, "tcp://localhost:", 16) == 0
-           || strncmp (endpoint, "tcp://[::1]:", 12) == 0;
+    return strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "inproc://", 9) == 0 ||
+           strncmp (endpoint, "tcp://127.", 10) == 0 || strncmp (endpoint, "tcp://localhost:", 16) == 0 ||
+           strncmp (endpoint, "tcp://[::1]:", 12) == 0;
 }
 
 /* The gateway's own identity for the demo: a random password in <db dir>/gateway.secret (0600),
@@ -79,7 +80,8 @@ s_create_gateway_identity (store_t *store, const char *db, const char *address)
         return -1;
     }
     const char *slash = strrchr (db, '/');
-    char *path = slash ? zsys_sprintf ("%.*s/gateway.secret", (int) (slash - db), db) : strdup ("gateway.secret");
+    char *path =
+        slash ? zsys_sprintf ("%.*s/gateway.secret", (int)(slash - db), db) : strdup ("gateway.secret");
     mode_t old = umask (0077);
     FILE *file = fopen (path, "w");
     umask (old);
@@ -105,7 +107,8 @@ s_create_demo (store_t *store, const char *db, const char *const *domains)
     for (size_t i = 0; i < 3; i++) {
         char hash[AUTH_HASH_BYTES];
         char *error = NULL;
-        if (auth_hash (DEMO_PASSWORD, hash) != 0 || store_mailbox_add (store, names[i], hash, "user", &error) != 0) {
+        if (auth_hash (DEMO_PASSWORD, hash) != 0 ||
+            store_mailbox_add (store, names[i], hash, "user", &error) != 0) {
             free (error);
             store_rollback (store);
             return -1;
@@ -119,14 +122,25 @@ s_create_demo (store_t *store, const char *db, const char *const *domains)
         return -1;
     printf ("mailbus: created the demo domain " DEFAULT_DOMAIN
             ": alice@demo.test, bob@demo.test, carol@demo.test, password '" DEMO_PASSWORD "'\n"
-            "mailbus: the gateway's identity gateway@" DEFAULT_DOMAIN " has its password in gateway.secret beside the database\n");
+            "mailbus: the gateway's identity gateway@" DEFAULT_DOMAIN
+            " has its password in gateway.secret beside the database\n");
     return 0;
 }
 
 int
 main (int argc, char *argv[])
 {
-    enum { OPT_DB = 256, OPT_BIND, OPT_DOMAIN, OPT_MAXSIZE, OPT_SYNC, OPT_NODEMO, OPT_PASSWORD, OPT_PASSWORD_STDIN, OPT_ROLE };
+    enum {
+        OPT_DB = 256,
+        OPT_BIND,
+        OPT_DOMAIN,
+        OPT_MAXSIZE,
+        OPT_SYNC,
+        OPT_NODEMO,
+        OPT_PASSWORD,
+        OPT_PASSWORD_STDIN,
+        OPT_ROLE
+    };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"db", required_argument, NULL, OPT_DB},
@@ -151,9 +165,15 @@ main (int argc, char *argv[])
     int opt;
     while ((opt = getopt_long (argc, argv, "c:vh", options, NULL)) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case OPT_DB: db = optarg; break;
-        case OPT_BIND: bind = optarg; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case OPT_DB:
+            db = optarg;
+            break;
+        case OPT_BIND:
+            bind = optarg;
+            break;
         case OPT_DOMAIN:
             if (domain_count == MAX_DOMAINS) {
                 fprintf (stderr, "error: at most %d domains\n", MAX_DOMAINS);
@@ -161,15 +181,33 @@ main (int argc, char *argv[])
             }
             domains[domain_count++] = optarg;
             break;
-        case OPT_MAXSIZE: maxsize = optarg; break;
-        case OPT_SYNC: sync_mode = optarg; break;
-        case OPT_NODEMO: no_demo = true; break;
-        case OPT_PASSWORD: password = optarg; break;
-        case OPT_PASSWORD_STDIN: password_stdin = true; break;
-        case OPT_ROLE: role = optarg; break;
-        case 'v': log_set_level (LOGLEVEL_DEBUG); break;
-        case 'h': s_usage (stdout); return 0;
-        default: s_usage (stderr); return 64;
+        case OPT_MAXSIZE:
+            maxsize = optarg;
+            break;
+        case OPT_SYNC:
+            sync_mode = optarg;
+            break;
+        case OPT_NODEMO:
+            no_demo = true;
+            break;
+        case OPT_PASSWORD:
+            password = optarg;
+            break;
+        case OPT_PASSWORD_STDIN:
+            password_stdin = true;
+            break;
+        case OPT_ROLE:
+            role = optarg;
+            break;
+        case 'v':
+            log_set_level (LOGLEVEL_DEBUG);
+            break;
+        case 'h':
+            s_usage (stdout);
+            return 0;
+        default:
+            s_usage (stderr);
+            return 64;
         }
     }
     if (sodium_init () < 0) {
@@ -207,15 +245,16 @@ main (int argc, char *argv[])
             fprintf (stderr, "error: --max-message-size takes a number of bytes from 1024 to 268435456\n");
             return 64;
         }
-        max_message = (size_t) n;
+        max_message = (size_t)n;
     }
 
     /* mailbox add|del|list|passwd */
     if (optind < argc) {
         int status = 64;
         if (streq (argv[optind], "mailbox") && optind + 1 < argc && argc - optind <= 3) {
-            admin_args_t args = {db, argv[optind + 1], optind + 2 < argc ? argv[optind + 2] : NULL, password,
-                                 password_stdin, synchronous_full, role};
+            admin_args_t args = {db,       argv[optind + 1], optind + 2 < argc ? argv[optind + 2] : NULL,
+                                 password, password_stdin,   synchronous_full,
+                                 role};
             status = admin_main (&args);
         }
         else
@@ -230,8 +269,10 @@ main (int argc, char *argv[])
         return 64;
     }
     if (!s_endpoint_is_local (bind)) {
-        fprintf (stderr, "error: %s is not a loopback endpoint; listening beyond loopback needs CURVE, "
-                         "which this broker does not offer yet\n", bind);
+        fprintf (stderr,
+                 "error: %s is not a loopback endpoint; listening beyond loopback needs CURVE, "
+                 "which this broker does not offer yet\n",
+                 bind);
         return 64;
     }
 
@@ -264,8 +305,8 @@ main (int argc, char *argv[])
     for (size_t i = 0; i < domain_count; i++)
         snprintf (domain_list + strlen (domain_list), sizeof domain_list - strlen (domain_list), "%s%s",
                   i ? "," : "", domains[i]);
-    log_info ("broker", "listening", "bind=%s db=%s domains=%s synchronous=%s admin=%s", bind, db, domain_list,
-              sync_mode, admin);
+    log_info ("broker", "listening", "bind=%s db=%s domains=%s synchronous=%s admin=%s", bind, db,
+              domain_list, sync_mode, admin);
     printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind, db, domain_list);
     fflush (stdout);
 

@@ -26,7 +26,7 @@ typedef struct {
     char address[MAX_ADDRESS + 1];
     bool authenticated;
     bool auth_pending; /* a HELO is being checked */
-    bool gateway; /* role gateway: may SEND with any envelope sender */
+    bool gateway;      /* role gateway: may SEND with any envelope sender */
     bool watching;
     int64_t last_active;
 } session_t;
@@ -67,7 +67,7 @@ typedef struct {
     pending_t *pending;
 } context_t;
 
-typedef zmsg_t *(verb_fn) (context_t *ctx);
+typedef zmsg_t *(verb_fn)(context_t *ctx);
 
 /* --------------------------------------------------------------------- sessions */
 
@@ -137,8 +137,9 @@ s_refuse (context_t *ctx, reply_id_t reply, const char *text)
     log_warn ("broker", "refused", "session=%s mailbox=%s verb=%s reply=%d why=%s",
               ctx->session ? ctx->session->key : "-",
               ctx->session && ctx->session->address[0] ? ctx->session->address : "-", ctx->req->verb,
-              reply_get (reply)->code, log_quote (why, sizeof why, text ? text : reply_get (reply)->text,
-                                                   strlen (text ? text : reply_get (reply)->text)));
+              reply_get (reply)->code,
+              log_quote (why, sizeof why, text ? text : reply_get (reply)->text,
+                         strlen (text ? text : reply_get (reply)->text)));
     return proto_reply_new (ctx->req->id, reply, text);
 }
 
@@ -150,10 +151,11 @@ s_verb_helo (context_t *ctx)
     server_t *self = ctx->server;
     proto_request_t *req = ctx->req;
     if (!proto_arg_is (&req->args[0], PROTO_VERSION))
-        return s_refuse (ctx, REPLY_BAD_VERSION, "unsupported protocol version, this broker speaks " PROTO_VERSION);
+        return s_refuse (ctx, REPLY_BAD_VERSION,
+                         "unsupported protocol version, this broker speaks " PROTO_VERSION);
     address_t addr;
     const char *why = NULL;
-    if (address_parse ((const char *) req->args[1].data, req->args[1].size, &addr, &why) != 0)
+    if (address_parse ((const char *)req->args[1].data, req->args[1].size, &addr, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
     char password[MAX_PASSWORD + 1];
     if (proto_arg_string (&req->args[2], password, sizeof password) != 0)
@@ -194,7 +196,7 @@ s_verb_helo (context_t *ctx)
 
     /* the answer comes from the auth actor: [session key][request id][mailbox id] as the tag */
     zmsg_t *check = zmsg_new ();
-    zmsg_addstrf (check, "%s %s %lld", session->key, req->id, (long long) session->mailbox_id);
+    zmsg_addstrf (check, "%s %s %lld", session->key, req->id, (long long)session->mailbox_id);
     zmsg_addstr (check, found ? mailbox.password_hash : "");
     zmsg_addstr (check, password);
     sodium_memzero (password, sizeof password);
@@ -232,8 +234,9 @@ s_auth_answer (server_t *self)
             zmsg_addstr (reply, session->address);
         }
         else {
-            log_warn ("broker", "refused", "session=%s mailbox=%s verb=HELO reply=535 why=\"bad credentials\"",
-                      session->key, session->address);
+            log_warn ("broker", "refused",
+                      "session=%s mailbox=%s verb=HELO reply=535 why=\"bad credentials\"", session->key,
+                      session->address);
             reply = proto_reply_new (id, REPLY_AUTH_FAILED, NULL);
         }
         zframe_t *routing = zframe_dup (session->routing_id);
@@ -253,20 +256,19 @@ s_check_content (const uint8_t *data, size_t size)
 {
     if (memchr (data, '\0', size))
         return "NUL octet in message";
-    for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\n', (size_t) (end - p))); p++)
+    for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\n', (size_t)(end - p))); p++)
         if (p == data || p[-1] != '\r')
             return "bare LF in message: lines must end in CRLF";
-    for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\r', (size_t) (end - p))); p++)
+    for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\r', (size_t)(end - p))); p++)
         if (p + 1 == end || p[1] != '\n')
             return "bare CR in message: lines must end in CRLF";
-    if (header_section_length ((const char *) data, size) == 0)
+    if (header_section_length ((const char *)data, size) == 0)
         return "message has no header section (headers, empty line, body)";
     return NULL;
 }
 
 /* Adds a status line to the reply and to the text kept for dedupe */
-static void
-s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
+static void s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
     __attribute__ ((format (printf, 4, 5)));
 static void
 s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
@@ -299,7 +301,7 @@ s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size
     zmsg_addstr (push->push, PROTO_PUSH_ID);
     zmsg_addstr (push->push, "NEW");
     zmsg_addstr (push->push, mailbox);
-    zmsg_addstrf (push->push, "%lld", (long long) delivery);
+    zmsg_addstrf (push->push, "%lld", (long long)delivery);
     zmsg_addstrf (push->push, "%zu", size);
     zmsg_addstr (push->push, sender);
     zmsg_addstr (push->push, subject);
@@ -316,7 +318,7 @@ s_verb_send (context_t *ctx)
 
     address_t sender;
     const char *why = NULL;
-    if (address_parse ((const char *) req->args[0].data, req->args[0].size, &sender, &why) != 0)
+    if (address_parse ((const char *)req->args[0].data, req->args[0].size, &sender, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
     if (!session->gateway && !streq (sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
@@ -327,7 +329,7 @@ s_verb_send (context_t *ctx)
     if ((why = s_check_content (body->data, body->size)))
         return s_refuse (ctx, REPLY_BAD_CONTENT, why);
 
-    const char *text = (const char *) body->data;
+    const char *text = (const char *)body->data;
     char message_id[MAX_ADDRESS * 2 + 1] = "";
     char subject[256] = "";
     header_find (text, body->size, "Message-ID", message_id, sizeof message_id);
@@ -371,18 +373,18 @@ s_verb_send (context_t *ctx)
         address_t rcpt;
         reply_id_t result = REPLY_QUEUED;
         char shown[MAX_ADDRESS + 1];
-        if (address_parse ((const char *) arg->data, arg->size, &rcpt, &why) != 0) {
+        if (address_parse ((const char *)arg->data, arg->size, &rcpt, &why) != 0) {
             /* show what was given, without control characters */
             size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
             for (size_t k = 0; k < n; k++)
-                shown[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char) arg->data[k];
+                shown[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
             shown[n] = '\0';
             s_add_line (lines, &record, REPLY_BAD_RCPT_SYNTAX, "%s %s", shown, why);
             result = REPLY_BAD_RCPT_SYNTAX;
         }
         else if (!address_domain_in (&rcpt, self->config.domains)) {
-            s_add_line (lines, &record, REPLY_RELAY_DENIED, "%s relay access denied: %s is not a domain of this broker",
-                        rcpt.full, rcpt.domain);
+            s_add_line (lines, &record, REPLY_RELAY_DENIED,
+                        "%s relay access denied: %s is not a domain of this broker", rcpt.full, rcpt.domain);
             result = REPLY_RELAY_DENIED;
         }
         else {
@@ -398,9 +400,9 @@ s_verb_send (context_t *ctx)
                 result = REPLY_NO_MAILBOX;
             }
             else if (twice)
-                s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld (duplicate recipient)", rcpt.full,
-                            (long long) message);
-            else if (mailbox.used_bytes + (int64_t) body->size > mailbox.quota_bytes) {
+                s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld (duplicate recipient)",
+                            rcpt.full, (long long)message);
+            else if (mailbox.used_bytes + (int64_t)body->size > mailbox.quota_bytes) {
                 s_add_line (lines, &record, REPLY_QUOTA, "%s mailbox full", rcpt.full);
                 result = REPLY_QUOTA;
             }
@@ -410,7 +412,8 @@ s_verb_send (context_t *ctx)
                     trouble = true;
                 else {
                     delivered[accepted++] = mailbox.id;
-                    s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld", rcpt.full, (long long) message);
+                    s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld", rcpt.full,
+                                (long long)message);
                     s_queue_push (self, rcpt.full, delivery, body->size, sender.full, subject);
                 }
             }
@@ -418,7 +421,7 @@ s_verb_send (context_t *ctx)
         if (result != REPLY_QUEUED) {
             if (first_failure == REPLY_FAILED)
                 first_failure = result;
-            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned) i,
+            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned)i,
                       reply_get (result)->code);
         }
     }
@@ -463,8 +466,8 @@ s_verb_send (context_t *ctx)
     }
     store_release (self->store);
     free (record);
-    log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu rcpts=%zu", sender.full, (long long) message,
-               body->size, accepted);
+    log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu rcpts=%zu", sender.full,
+               (long long)message, body->size, accepted);
     reply = zmsg_new ();
     zmsg_addstr (reply, req->id);
     zmsg_addstr (reply, status);
@@ -487,9 +490,9 @@ s_verb_stat (context_t *ctx)
     if (!found)
         return s_refuse (ctx, REPLY_NO_MAILBOX, "your mailbox was deleted");
     zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%lld messages, %lld bytes",
-                                      (long long) mailbox.message_count, (long long) mailbox.used_bytes);
-    zmsg_addstrf (reply, "%lld", (long long) mailbox.message_count);
-    zmsg_addstrf (reply, "%lld", (long long) mailbox.used_bytes);
+                                      (long long)mailbox.message_count, (long long)mailbox.used_bytes);
+    zmsg_addstrf (reply, "%lld", (long long)mailbox.message_count);
+    zmsg_addstrf (reply, "%lld", (long long)mailbox.used_bytes);
     return reply;
 }
 
@@ -497,8 +500,9 @@ static void
 s_list_entry (const store_entry_t *entry, void *arg)
 {
     zmsg_t *reply = arg;
-    zmsg_addstrf (reply, "%lld\t%lld\t%s\t%lld\t%s\t%s", (long long) entry->id, (long long) entry->size,
-                  entry->seen ? "seen" : "new", (long long) entry->delivered_at, entry->sender, entry->subject);
+    zmsg_addstrf (reply, "%lld\t%lld\t%s\t%lld\t%s\t%s", (long long)entry->id, (long long)entry->size,
+                  entry->seen ? "seen" : "new", (long long)entry->delivered_at, entry->sender,
+                  entry->subject);
 }
 
 static zmsg_t *
@@ -549,7 +553,7 @@ s_verb_dele (context_t *ctx)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
         return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message");
-    return proto_reply_newf (ctx->req->id, REPLY_DELETED, "deleted %lld", (long long) id);
+    return proto_reply_newf (ctx->req->id, REPLY_DELETED, "deleted %lld", (long long)id);
 }
 
 static zmsg_t *
@@ -571,7 +575,7 @@ s_verb_watch (context_t *ctx)
         log_info ("broker", "watch", "session=%s mailbox=%s", session->key, session->address);
     }
     zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "watching %s", session->address);
-    zmsg_addstrf (reply, "%lld", (long long) last);
+    zmsg_addstrf (reply, "%lld", (long long)last);
     return reply;
 }
 
@@ -588,10 +592,11 @@ s_verb_vrfy (context_t *ctx)
     address_t addr;
     const char *why = NULL;
     const proto_arg_t *arg = &ctx->req->args[0];
-    if (address_parse ((const char *) arg->data, arg->size, &addr, &why) != 0)
+    if (address_parse ((const char *)arg->data, arg->size, &addr, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_RCPT_SYNTAX, why);
     if (!address_domain_in (&addr, ctx->server->config.domains))
-        return proto_reply_newf (ctx->req->id, REPLY_CANNOT_VRFY, "%s is not local, cannot verify", addr.full);
+        return proto_reply_newf (ctx->req->id, REPLY_CANNOT_VRFY, "%s is not local, cannot verify",
+                                 addr.full);
     store_mailbox_t mailbox;
     int found = store_mailbox_find (ctx->server->store, addr.full, &mailbox);
     if (found < 0)
@@ -634,18 +639,12 @@ typedef struct {
 } verb_t;
 
 static const verb_t s_verbs[] = {
-    {"HELO", 3, 3, false, s_verb_helo},
-    {"SEND", 3, PROTO_MAX_ARGS, true, s_verb_send},
-    {"STAT", 0, 0, true, s_verb_stat},
-    {"LIST", 0, 0, true, s_verb_list},
-    {"RETR", 1, 1, true, s_verb_retr},
-    {"DELE", 1, 1, true, s_verb_dele},
-    {"WATCH", 0, 0, true, s_verb_watch},
-    {"UNWATCH", 0, 0, true, s_verb_unwatch},
-    {"VRFY", 1, 1, true, s_verb_vrfy},
-    {"EXPN", 1, 1, true, s_verb_expn},
-    {"NOOP", 0, 0, false, s_verb_noop},
-    {"QUIT", 0, 0, false, s_verb_quit},
+    {"HELO", 3, 3, false, s_verb_helo},  {"SEND", 3, PROTO_MAX_ARGS, true, s_verb_send},
+    {"STAT", 0, 0, true, s_verb_stat},   {"LIST", 0, 0, true, s_verb_list},
+    {"RETR", 1, 1, true, s_verb_retr},   {"DELE", 1, 1, true, s_verb_dele},
+    {"WATCH", 0, 0, true, s_verb_watch}, {"UNWATCH", 0, 0, true, s_verb_unwatch},
+    {"VRFY", 1, 1, true, s_verb_vrfy},   {"EXPN", 1, 1, true, s_verb_expn},
+    {"NOOP", 0, 0, false, s_verb_noop},  {"QUIT", 0, 0, false, s_verb_quit},
 };
 
 /* The check half: everything a request must satisfy before its verb runs */
@@ -690,7 +689,8 @@ s_handle (server_t *self, zmsg_t *msg)
     if (proto_request_parse (msg, &req, &error_reply, &why) != 0) {
         char shown[80];
         zframe_t *first = zmsg_first (msg);
-        log_warn ("broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s", key, why, zmsg_size (msg),
+        log_warn ("broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s", key, why,
+                  zmsg_size (msg),
                   first ? log_quote (shown, sizeof shown, zframe_data (first), zframe_size (first)) : "-");
         reply = proto_reply_new (req.id, error_reply, why);
     }
@@ -820,7 +820,8 @@ server_new (const server_config_t *config, store_t *store, char **error)
     /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
-    zsock_set_maxmsgsize (self->router, (int) (config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
+    zsock_set_maxmsgsize (self->router,
+                          (int)(config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
     if (zsock_bind (self->router, "%s", config->bind) < 0) {
         *error = zsys_sprintf ("cannot bind %s: %s", config->bind, zmq_strerror (zmq_errno ()));
         server_destroy (&self);
@@ -833,7 +834,8 @@ server_new (const server_config_t *config, store_t *store, char **error)
     int rc = zsock_bind (self->admin, "%s", config->admin_endpoint);
     umask (old);
     if (rc < 0) {
-        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", config->admin_endpoint, zmq_strerror (zmq_errno ()));
+        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", config->admin_endpoint,
+                               zmq_strerror (zmq_errno ()));
         server_destroy (&self);
         return NULL;
     }

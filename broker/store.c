@@ -50,7 +50,8 @@ static const char *s_sql[ST__COUNT] = {
     [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1",
     [ST_RETRIEVE] = "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
                     "WHERE d.id = ?2 AND d.mailbox_id = ?1",
-    [ST_MARK_SEEN] = "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
+    [ST_MARK_SEEN] =
+        "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
     [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
 };
 
@@ -115,18 +116,18 @@ s_migrate (store_t *self, char **error)
     if (version > SCHEMA_VERSION) {
         *error = zsys_sprintf ("database schema version %lld is newer than this broker's (%d): "
                                "run a newer mailbus-broker",
-                               (long long) version, SCHEMA_VERSION);
+                               (long long)version, SCHEMA_VERSION);
         return -1;
     }
     for (int64_t v = version; v < SCHEMA_VERSION; v++) {
         char *err = NULL;
         char pragma[80];
         snprintf (pragma, sizeof pragma, "PRAGMA user_version = %lld; PRAGMA application_id = %d;",
-                  (long long) v + 1, STORE_APPLICATION_ID);
-        if (s_exec (self, "BEGIN IMMEDIATE") != 0
-            || sqlite3_exec (self->db, schema_migrations[v], NULL, NULL, &err) != SQLITE_OK
-            || sqlite3_exec (self->db, pragma, NULL, NULL, &err) != SQLITE_OK || s_exec (self, "COMMIT") != 0) {
-            *error = zsys_sprintf ("schema migration %lld failed: %s", (long long) v + 1,
+                  (long long)v + 1, STORE_APPLICATION_ID);
+        if (s_exec (self, "BEGIN IMMEDIATE") != 0 ||
+            sqlite3_exec (self->db, schema_migrations[v], NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec (self->db, pragma, NULL, NULL, &err) != SQLITE_OK || s_exec (self, "COMMIT") != 0) {
+            *error = zsys_sprintf ("schema migration %lld failed: %s", (long long)v + 1,
                                    err ? err : sqlite3_errmsg (self->db));
             sqlite3_free (err);
             s_exec (self, "ROLLBACK");
@@ -141,9 +142,10 @@ store_open (const char *path, bool synchronous_full, char **error)
 {
     store_t *self = calloc (1, sizeof *self);
     s_make_parent (path);
-    if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-        != SQLITE_OK) {
-        *error = zsys_sprintf ("cannot open %s: %s", path, self->db ? sqlite3_errmsg (self->db) : "out of memory");
+    if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                         NULL) != SQLITE_OK) {
+        *error =
+            zsys_sprintf ("cannot open %s: %s", path, self->db ? sqlite3_errmsg (self->db) : "out of memory");
         store_close (&self);
         return NULL;
     }
@@ -152,9 +154,9 @@ store_open (const char *path, bool synchronous_full, char **error)
     sqlite3_busy_timeout (self->db, 5000);
     char *mode = NULL;
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK
-        && sqlite3_step (stmt) == SQLITE_ROW)
-        mode = strdup ((const char *) sqlite3_column_text (stmt, 0));
+    if (sqlite3_prepare_v2 (self->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW)
+        mode = strdup ((const char *)sqlite3_column_text (stmt, 0));
     sqlite3_finalize (stmt);
     if (!mode || strcmp (mode, "wal") != 0) {
         *error = zsys_sprintf ("cannot use WAL mode on %s: %s", path, sqlite3_errmsg (self->db));
@@ -170,8 +172,8 @@ store_open (const char *path, bool synchronous_full, char **error)
         return NULL;
     }
     for (int i = 0; i < ST__COUNT; i++)
-        if (sqlite3_prepare_v3 (self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt[i], NULL)
-            != SQLITE_OK) {
+        if (sqlite3_prepare_v3 (self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt[i], NULL) !=
+            SQLITE_OK) {
             *error = zsys_sprintf ("cannot prepare statement %d: %s", i, sqlite3_errmsg (self->db));
             store_close (&self);
             return NULL;
@@ -241,13 +243,13 @@ s_read_mailbox (sqlite3_stmt *stmt, store_mailbox_t *mailbox)
 {
     memset (mailbox, 0, sizeof *mailbox);
     mailbox->id = sqlite3_column_int64 (stmt, 0);
-    snprintf (mailbox->address, sizeof mailbox->address, "%s", (const char *) sqlite3_column_text (stmt, 1));
+    snprintf (mailbox->address, sizeof mailbox->address, "%s", (const char *)sqlite3_column_text (stmt, 1));
     snprintf (mailbox->password_hash, sizeof mailbox->password_hash, "%s",
-              (const char *) sqlite3_column_text (stmt, 2));
+              (const char *)sqlite3_column_text (stmt, 2));
     mailbox->quota_bytes = sqlite3_column_int64 (stmt, 3);
     mailbox->used_bytes = sqlite3_column_int64 (stmt, 4);
     mailbox->message_count = sqlite3_column_int64 (stmt, 5);
-    snprintf (mailbox->role, sizeof mailbox->role, "%s", (const char *) sqlite3_column_text (stmt, 6));
+    snprintf (mailbox->role, sizeof mailbox->role, "%s", (const char *)sqlite3_column_text (stmt, 6));
 }
 
 int
@@ -343,7 +345,7 @@ store_message_add (store_t *self, const char *sender, const char *message_id, co
     if (message_id)
         sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, subject ? subject : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) size);
+    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64)size);
     sqlite3_bind_blob64 (stmt, 5, body, size, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 6, time (NULL));
     int rc = sqlite3_step (stmt);
@@ -371,7 +373,7 @@ store_publication_find (store_t *self, const char *sender, const char *message_i
     sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
     char *reply = NULL;
     if (sqlite3_step (stmt) == SQLITE_ROW)
-        reply = strdup ((const char *) sqlite3_column_text (stmt, 0));
+        reply = strdup ((const char *)sqlite3_column_text (stmt, 0));
     sqlite3_reset (stmt);
     return reply;
 }
@@ -399,10 +401,10 @@ store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *ent
         store_entry_t entry = {
             .id = sqlite3_column_int64 (stmt, 0),
             .size = sqlite3_column_int64 (stmt, 1),
-            .seen = strcmp ((const char *) sqlite3_column_text (stmt, 2), "seen") == 0,
+            .seen = strcmp ((const char *)sqlite3_column_text (stmt, 2), "seen") == 0,
             .delivered_at = sqlite3_column_int64 (stmt, 3),
-            .sender = (const char *) sqlite3_column_text (stmt, 4),
-            .subject = (const char *) sqlite3_column_text (stmt, 5),
+            .sender = (const char *)sqlite3_column_text (stmt, 4),
+            .subject = (const char *)sqlite3_column_text (stmt, 5),
         };
         fn (&entry, arg);
     }
@@ -433,7 +435,7 @@ store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, s
         sqlite3_reset (stmt);
         return rc == SQLITE_DONE ? 0 : -1;
     }
-    *size = (size_t) sqlite3_column_bytes (stmt, 0);
+    *size = (size_t)sqlite3_column_bytes (stmt, 0);
     *body = malloc (*size ? *size : 1);
     memcpy (*body, sqlite3_column_blob (stmt, 0), *size);
     sqlite3_reset (stmt);

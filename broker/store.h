@@ -66,7 +66,8 @@ char *store_publication_find (store_t *self, const char *sender, const char *mes
 int store_publication_add (store_t *self, const char *sender, const char *message_id, const char *reply);
 
 /* Pulling. list calls fn for each delivery, oldest first. */
-int store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg), void *arg);
+int store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),
+                void *arg);
 /* Highest delivery id in mailbox (0 when empty), or -1 */
 int64_t store_last_id (store_t *self, int64_t mailbox);
 /* Copies the body of delivery into *body (caller frees) and marks it seen.

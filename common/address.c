@@ -25,7 +25,7 @@ s_valid_dot_atom (const char *s, size_t len)
             if (s[i + 1] == '.')
                 return 0;
         }
-        else if (!s_is_atext ((unsigned char) s[i]))
+        else if (!s_is_atext ((unsigned char)s[i]))
             return 0;
     }
     return 1;
@@ -39,7 +39,7 @@ s_valid_domain (const char *s, size_t len)
     if (len == 0 || s[0] == '.' || s[len - 1] == '.')
         return 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char) s[i];
+        unsigned char c = (unsigned char)s[i];
         if (c == '.') {
             if (label == 0 || s[i - 1] == '-')
                 return 0;
@@ -81,7 +81,7 @@ address_parse (const char *text, size_t len, address_t *addr, const char **error
         goto fail;
     }
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char) text[i] < 0x20 || (unsigned char) text[i] >= 0x7f) {
+        if ((unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f) {
             why = "control or non-ASCII character in address";
             goto fail;
         }
@@ -90,7 +90,7 @@ address_parse (const char *text, size_t len, address_t *addr, const char **error
         why = "address has no @domain";
         goto fail;
     }
-    size_t local_len = (size_t) (at - text);
+    size_t local_len = (size_t)(at - text);
     size_t domain_len = len - local_len - 1;
     if (local_len == 0) {
         why = "empty local part";
@@ -113,9 +113,9 @@ address_parse (const char *text, size_t len, address_t *addr, const char **error
         goto fail;
     }
     for (size_t i = 0; i < local_len; i++)
-        addr->local[i] = (char) tolower ((unsigned char) text[i]);
+        addr->local[i] = (char)tolower ((unsigned char)text[i]);
     for (size_t i = 0; i < domain_len; i++)
-        addr->domain[i] = (char) tolower ((unsigned char) at[1 + i]);
+        addr->domain[i] = (char)tolower ((unsigned char)at[1 + i]);
     memcpy (addr->full, addr->local, local_len);
     addr->full[local_len] = '@';
     memcpy (addr->full + local_len + 1, addr->domain, domain_len);

@@ -43,7 +43,7 @@ s_wait (client_t *self, const char *id, int timeout_ms)
         int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             return NULL;
-        zmsg_t *msg = client_recv (self, (int) left);
+        zmsg_t *msg = client_recv (self, (int)left);
         if (!msg)
             return NULL;
         char *rid = zmsg_popstr (msg);
@@ -158,7 +158,8 @@ client_call (client_t *self, const char *verb, zmsg_t *args)
     client_send (self, verb, args, id, sizeof id);
     zmsg_t *reply = s_wait (self, id, self->timeout_ms);
     int code = 0;
-    if (reply && proto_reply_status (reply, &code, NULL, 0) == 0 && code == 530 && strcmp (verb, "HELO") != 0) {
+    if (reply && proto_reply_status (reply, &code, NULL, 0) == 0 && code == 530 &&
+        strcmp (verb, "HELO") != 0) {
         char *error = NULL;
         zmsg_destroy (&reply);
         if (s_hello (self, &error) == 0) {

@@ -24,11 +24,11 @@ s_next_field (const char *msg, size_t hlen, size_t from, const char *name)
     while (i < hlen) {
         /* i is at the start of a line */
         if (i + nlen < hlen && msg[i + nlen] == ':' && strncasecmp (msg + i, name, nlen) == 0)
-            return (long) i;
+            return (long)i;
         const char *eol = memchr (msg + i, '\n', hlen - i);
         if (!eol)
             break;
-        i = (size_t) (eol - msg) + 1;
+        i = (size_t)(eol - msg) + 1;
     }
     return -1;
 }
@@ -42,7 +42,7 @@ header_find (const char *msg, size_t len, const char *name, char *out, size_t si
     long at = s_next_field (msg, hlen, 0, name);
     if (at < 0 || size == 0)
         return 0;
-    size_t i = (size_t) at + strlen (name) + 1;
+    size_t i = (size_t)at + strlen (name) + 1;
     size_t o = 0;
     while (i < hlen) {
         char c = msg[i];
@@ -56,7 +56,7 @@ header_find (const char *msg, size_t len, const char *name, char *out, size_t si
             break;
         }
         if (o + 1 < size)
-            out[o++] = ((unsigned char) c < 0x20 || c == 0x7f) ? ' ' : c;
+            out[o++] = ((unsigned char)c < 0x20 || c == 0x7f) ? ' ' : c;
         i++;
     }
     while (o > 0 && out[o - 1] == ' ')
@@ -75,10 +75,10 @@ header_count (const char *msg, size_t len, const char *name)
         hlen = len;
     int n = 0;
     long at = 0;
-    while ((at = s_next_field (msg, hlen, (size_t) at, name)) >= 0) {
+    while ((at = s_next_field (msg, hlen, (size_t)at, name)) >= 0) {
         n++;
         at++;
-        const char *eol = memchr (msg + at, '\n', hlen - (size_t) at);
+        const char *eol = memchr (msg + at, '\n', hlen - (size_t)at);
         if (!eol)
             break;
         at = eol - msg + 1;

@@ -21,7 +21,7 @@ log_init (void)
         return;
     for (int i = 0; i < 4; i++)
         if (strcmp (env, s_names[i]) == 0)
-            s_level = (log_level_t) i;
+            s_level = (log_level_t)i;
 }
 
 void
@@ -41,8 +41,8 @@ log_event (log_level_t level, const char *component, const char *event, const ch
     struct tm tm;
     gmtime_r (&tv.tv_sec, &tm);
     size_t n = strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t) snprintf (line + n, sizeof line - n, ".%03dZ %s %s %s", (int) (tv.tv_usec / 1000),
-                            s_names[level], component, event);
+    n += (size_t)snprintf (line + n, sizeof line - n, ".%03dZ %s %s %s", (int)(tv.tv_usec / 1000),
+                           s_names[level], component, event);
     if (format && *format && n < sizeof line - 2) {
         line[n++] = ' ';
         va_list ap;
@@ -50,7 +50,7 @@ log_event (log_level_t level, const char *component, const char *event, const ch
         int k = vsnprintf (line + n, sizeof line - n, format, ap);
         va_end (ap);
         if (k > 0)
-            n += (size_t) k < sizeof line - n ? (size_t) k : sizeof line - n - 1;
+            n += (size_t)k < sizeof line - n ? (size_t)k : sizeof line - n - 1;
     }
     if (n > sizeof line - 2)
         n = sizeof line - 2;
@@ -78,12 +78,12 @@ log_quote (char *buf, size_t size, const void *data, size_t len)
         }
         else if (c == '"' || c == '\\') {
             buf[o++] = '\\';
-            buf[o++] = (char) c;
+            buf[o++] = (char)c;
         }
         else if (c < 0x20 || c >= 0x7f)
-            o += (size_t) snprintf (buf + o, size - o, "\\x%02x", c);
+            o += (size_t)snprintf (buf + o, size - o, "\\x%02x", c);
         else
-            buf[o++] = (char) c;
+            buf[o++] = (char)c;
     }
     if (len > 0 && o >= size - 6)
         buf[o++] = '.', buf[o++] = '.';

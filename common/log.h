@@ -14,8 +14,8 @@ void log_event (log_level_t level, const char *component, const char *event, con
     __attribute__ ((format (printf, 4, 5)));
 
 #define log_debug(c, e, ...) log_event (LOGLEVEL_DEBUG, c, e, __VA_ARGS__)
-#define log_info(c, e, ...)  log_event (LOGLEVEL_INFO, c, e, __VA_ARGS__)
-#define log_warn(c, e, ...)  log_event (LOGLEVEL_WARN, c, e, __VA_ARGS__)
+#define log_info(c, e, ...) log_event (LOGLEVEL_INFO, c, e, __VA_ARGS__)
+#define log_warn(c, e, ...) log_event (LOGLEVEL_WARN, c, e, __VA_ARGS__)
 #define log_error(c, e, ...) log_event (LOGLEVEL_ERROR, c, e, __VA_ARGS__)
 
 /* Writes up to max bytes of data into buf as a printable, quoted log value ("a\r\n" -> "a\\r\\n") */

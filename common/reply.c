@@ -44,7 +44,7 @@ static const reply_t s_replies[REPLY__COUNT] = {
 const reply_t *
 reply_get (reply_id_t id)
 {
-    if ((int) id < 0 || id >= REPLY__COUNT)
+    if ((int)id < 0 || id >= REPLY__COUNT)
         id = REPLY_FAILED;
     return &s_replies[id];
 }
@@ -56,14 +56,14 @@ reply_format (char *buf, size_t size, reply_id_t id, const char *text)
     int n = snprintf (buf, size, "%d %s %s", r->code, r->enhanced, text ? text : r->text);
     if (n < 0)
         return 0;
-    return (size_t) n < size ? (size_t) n : size - 1;
+    return (size_t)n < size ? (size_t)n : size - 1;
 }
 
 int
 reply_parse (const char *line, int *code, const char **text)
 {
-    if (!line || !isdigit ((unsigned char) line[0]) || !isdigit ((unsigned char) line[1])
-        || !isdigit ((unsigned char) line[2]) || line[3] != ' ')
+    if (!line || !isdigit ((unsigned char)line[0]) || !isdigit ((unsigned char)line[1]) ||
+        !isdigit ((unsigned char)line[2]) || line[3] != ' ')
         return -1;
     int c = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
     if (c < 200 || c > 599)
@@ -78,7 +78,7 @@ reply_parse (const char *line, int *code, const char **text)
     for (const char *q = p; q < end; q++) {
         if (*q == '.')
             dots++;
-        else if (!isdigit ((unsigned char) *q))
+        else if (!isdigit ((unsigned char)*q))
             return -1;
     }
     if (dots != 2)

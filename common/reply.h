@@ -60,7 +60,15 @@ size_t reply_format (char *buf, size_t size, reply_id_t id, const char *text);
 int reply_parse (const char *line, int *code, const char **text);
 
 /* 2xx is success, 4xx transient, 5xx permanent (RFC 5321 4.2.1) */
-static inline bool reply_is_success (int code) { return code >= 200 && code < 300; }
-static inline bool reply_is_transient (int code) { return code >= 400 && code < 500; }
+static inline bool
+reply_is_success (int code)
+{
+    return code >= 200 && code < 300;
+}
+static inline bool
+reply_is_transient (int code)
+{
+    return code >= 400 && code < 500;
+}
 
 #endif

@@ -82,7 +82,7 @@ test_delivery_updates_counters_and_delete_removes_the_body (void **state)
     assert_true (d1 > 0 && d2 > d1);
     assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
     assert_int_equal (bob.message_count, 1);
-    assert_int_equal (bob.used_bytes, (int64_t) strlen (body));
+    assert_int_equal (bob.used_bytes, (int64_t)strlen (body));
 
     /* one body for two deliveries: it survives the first delete, not the second */
     assert_int_equal (store_delete (f->store, bob.id, d1), 1);
@@ -211,7 +211,8 @@ test_a_foreign_database_is_refused_and_left_alone (void **state)
     snprintf (path, sizeof path, "%s/other.db", f->dir);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, "CREATE TABLE t (x); INSERT INTO t VALUES (42)", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "CREATE TABLE t (x); INSERT INTO t VALUES (42)", NULL, NULL, NULL),
+                      SQLITE_OK);
     sqlite3_close (db);
     char *error = NULL;
     assert_null (store_open (path, true, &error));
@@ -232,14 +233,19 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_adding_a_mailbox_twice_is_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_delivery_updates_counters_and_delete_removes_the_body, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_delivery_updates_counters_and_delete_removes_the_body, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_deleting_twice_gives_zero_the_second_time, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_another_mailbox_cannot_read_or_delete_a_delivery, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_retrieve_marks_seen_and_list_is_oldest_first, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_another_mailbox_cannot_read_or_delete_a_delivery, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_retrieve_marks_seen_and_list_is_oldest_first, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_publication_is_found_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rolled_back_savepoint_leaves_nothing, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_reopening_keeps_data_and_a_newer_schema_is_refused, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_a_foreign_database_is_refused_and_left_alone, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reopening_keeps_data_and_a_newer_schema_is_refused, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_foreign_database_is_refused_and_left_alone, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
