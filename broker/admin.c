@@ -40,10 +40,7 @@ admin_execute (store_t *store, zmsg_t *request)
             return proto_reply_new (req.id, REPLY_STORE_TROUBLE, NULL);
         }
         zmsg_t *reply = proto_reply_newf (req.id, REPLY_OK, "%zu mailboxes", zmsg_size (rows));
-        zframe_t *frame;
-        while ((frame = zmsg_pop (rows)))
-            zmsg_append (reply, &frame);
-        zmsg_destroy (&rows);
+        proto_move_frames (reply, &rows);
         return reply;
     }
     address_t addr;

@@ -307,6 +307,14 @@ s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size
     zmsg_addstr (push->push, subject);
 }
 
+/* A SEND that stores nothing notifies nobody */
+static void
+s_drop_pushes (server_t *self, size_t keep)
+{
+    while (self->push_count > keep)
+        zmsg_destroy (&self->pushes[--self->push_count].push);
+}
+
 static zmsg_t *
 s_verb_send (context_t *ctx)
 {
@@ -429,18 +437,14 @@ s_verb_send (context_t *ctx)
     zmsg_t *reply = NULL;
     if (trouble || accepted == 0) {
         store_rollback_savepoint (self->store);
-        while (self->push_count > pushes_before)
-            zmsg_destroy (&self->pushes[--self->push_count].push);
+        s_drop_pushes (self, pushes_before);
         if (trouble) {
             log_error ("broker", "store-error", "op=deliver error=\"%s\"", store_error (self->store));
             reply = s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
         }
         else {
             reply = proto_reply_new (req->id, first_failure, "no recipient accepted");
-            zmsg_t *tail = lines;
-            zframe_t *frame;
-            while ((frame = zmsg_pop (tail)))
-                zmsg_append (reply, &frame);
+            proto_move_frames (reply, &lines);
         }
         zmsg_destroy (&lines);
         free (record);
@@ -458,8 +462,7 @@ s_verb_send (context_t *ctx)
             free (record);
             zmsg_destroy (&lines);
             store_rollback_savepoint (self->store);
-            while (self->push_count > pushes_before)
-                zmsg_destroy (&self->pushes[--self->push_count].push);
+            s_drop_pushes (self, pushes_before);
             return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
         }
         free (full);
@@ -471,10 +474,7 @@ s_verb_send (context_t *ctx)
     reply = zmsg_new ();
     zmsg_addstr (reply, req->id);
     zmsg_addstr (reply, status);
-    zframe_t *frame;
-    while ((frame = zmsg_pop (lines)))
-        zmsg_append (reply, &frame);
-    zmsg_destroy (&lines);
+    proto_move_frames (reply, &lines);
     return reply;
 }
 
@@ -514,10 +514,7 @@ s_verb_list (context_t *ctx)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     }
     zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%zu messages", zmsg_size (data));
-    zframe_t *frame;
-    while ((frame = zmsg_pop (data)))
-        zmsg_append (reply, &frame);
-    zmsg_destroy (&data);
+    proto_move_frames (reply, &data);
     return reply;
 }
 

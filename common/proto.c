@@ -130,6 +130,15 @@ proto_reply_newf (const char *id, reply_id_t reply, const char *format, ...)
     return proto_reply_new (id, reply, text);
 }
 
+void
+proto_move_frames (zmsg_t *to, zmsg_t **from_p)
+{
+    zframe_t *frame;
+    while (*from_p && (frame = zmsg_pop (*from_p)))
+        zmsg_append (to, &frame);
+    zmsg_destroy (from_p);
+}
+
 int
 proto_reply_status (zmsg_t *reply, int *code, char *line, size_t size)
 {

@@ -56,6 +56,9 @@ zmsg_t *proto_reply_new (const char *id, reply_id_t reply, const char *text);
 zmsg_t *proto_reply_newf (const char *id, reply_id_t reply, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+/* Moves every frame of *from_p to the end of to, and destroys *from_p */
+void proto_move_frames (zmsg_t *to, zmsg_t **from_p);
+
 /* Reads the status of a reply whose id frame was already removed: the first frame is
    the status line. Returns 0 and fills code (and a copy of the line into line, if given),
    or -1 when the frame is not a status line. */
