@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mb_limits.h"
 #include "proto.h"
+#include "route.h"
 
 static void
 s_list_one (const store_mailbox_t *mailbox, void *arg)
@@ -22,6 +23,107 @@ s_list_one (const store_mailbox_t *mailbox, void *arg)
     zmsg_addstrf ((zmsg_t *)arg, "%s\t%lld\t%lld\t%lld\t%s", mailbox->address,
                   (long long)mailbox->message_count, (long long)mailbox->used_bytes,
                   (long long)mailbox->quota_bytes, mailbox->role);
+}
+
+static void
+s_member_row (zmsg_t *reply, const store_member_t *member)
+{
+    zmsg_addstrf (reply, "%s\t%s", member->member, member->filter);
+}
+
+/* LIST-ADD list open posting | LIST-DEL list | LIST-MEMBERS list | LIST-SUB list member [filter] |
+   LIST-UNSUB list member */
+static zmsg_t *
+s_execute_list (store_t *store, proto_request_t *req)
+{
+    const char *why = NULL;
+    address_t list_addr, member_addr;
+    if (req->argc < 1 ||
+        address_parse ((const char *)req->args[0].data, req->args[0].size, &list_addr, &why) != 0)
+        return proto_reply_new (req->id, REPLY_BAD_RCPT_SYNTAX, req->argc < 1 ? "list address missing" : why);
+    if ((streq (req->verb, "LIST-SUB") || streq (req->verb, "LIST-UNSUB")) &&
+        (req->argc < 2 ||
+         address_parse ((const char *)req->args[1].data, req->args[1].size, &member_addr, &why) != 0))
+        return proto_reply_new (req->id, REPLY_BAD_RCPT_SYNTAX,
+                                req->argc < 2 ? "member address missing" : why);
+
+    char *error = NULL;
+    if (streq (req->verb, "LIST-ADD") && req->argc == 3) {
+        bool open = proto_arg_is (&req->args[1], "open");
+        bool members_post = !proto_arg_is (&req->args[2], "anyone");
+        if ((!open && !proto_arg_is (&req->args[1], "closed")) ||
+            (members_post && !proto_arg_is (&req->args[2], "members")))
+            return proto_reply_new (req->id, REPLY_BAD_ARGS, "LIST-ADD list open|closed members|anyone");
+        if (store_list_add (store, list_addr.full, open, members_post, &error) != 0) {
+            zmsg_t *reply = proto_reply_new (req->id, REPLY_MAILBOX_EXISTS, error);
+            free (error);
+            return reply;
+        }
+        log_info ("broker", "admin", "verb=LIST-ADD list=%s open=%d members-post=%d", list_addr.full, open,
+                  members_post);
+        return proto_reply_newf (req->id, REPLY_OK, "list %s added (%s, %s may post)", list_addr.full,
+                                 open ? "open" : "closed", members_post ? "members" : "anyone");
+    }
+    if (streq (req->verb, "LIST-DEL") && req->argc == 1) {
+        if (store_list_delete (store, list_addr.full, &error) != 0) {
+            zmsg_t *reply = proto_reply_new (req->id, REPLY_NO_MAILBOX, error);
+            free (error);
+            return reply;
+        }
+        log_info ("broker", "admin", "verb=LIST-DEL list=%s", list_addr.full);
+        return proto_reply_newf (req->id, REPLY_OK, "list %s deleted", list_addr.full);
+    }
+    store_list_t list;
+    int found = store_list_find (store, list_addr.full, &list);
+    if (found < 0)
+        return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+    if (!found)
+        return proto_reply_newf (req->id, REPLY_NO_MAILBOX, "no such list %s", list_addr.full);
+    if (streq (req->verb, "LIST-MEMBERS") && req->argc == 1) {
+        int64_t count = 0;
+        store_member_t *members = store_list_members (store, list.id, &count);
+        if (count < 0)
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        zmsg_t *reply = proto_reply_newf (req->id, REPLY_OK, "%lld members", (long long)count);
+        for (int64_t i = 0; i < count; i++)
+            s_member_row (reply, &members[i]);
+        free (members);
+        return reply;
+    }
+    if (streq (req->verb, "LIST-SUB") && (req->argc == 2 || req->argc == 3)) {
+        char filter[256] = "";
+        if (req->argc == 3 && proto_arg_string (&req->args[2], filter, sizeof filter) != 0)
+            return proto_reply_new (req->id, REPLY_BAD_ARGS, "filter too long");
+        if ((why = route_filter_check (filter)))
+            return proto_reply_new (req->id, REPLY_BAD_ARGS, why);
+        store_mailbox_t mailbox;
+        store_list_t inner;
+        if (store_mailbox_find (store, member_addr.full, &mailbox) != 1 &&
+            store_list_find (store, member_addr.full, &inner) != 1)
+            return proto_reply_newf (req->id, REPLY_NO_MAILBOX, "no such mailbox or list %s",
+                                     member_addr.full);
+        int rc = store_subscribe (store, list.id, member_addr.full, filter);
+        if (rc < 0)
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        log_info ("broker", "admin", "verb=LIST-SUB list=%s member=%s", list.address, member_addr.full);
+        return proto_reply_newf (req->id, rc ? REPLY_OK : REPLY_ALREADY, "%s %s %s", member_addr.full,
+                                 rc ? "subscribed to" : "was already subscribed to (filter updated)",
+                                 list.address);
+    }
+    if (streq (req->verb, "LIST-UNSUB") && req->argc == 2) {
+        int rc = store_unsubscribe (store, list.id, member_addr.full);
+        if (rc < 0)
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        if (rc == 0)
+            return proto_reply_newf (req->id, REPLY_NOT_SUBSCRIBED, "%s is not subscribed to %s",
+                                     member_addr.full, list.address);
+        log_info ("broker", "admin", "verb=LIST-UNSUB list=%s member=%s", list.address, member_addr.full);
+        return proto_reply_newf (req->id, REPLY_OK, "%s unsubscribed from %s", member_addr.full,
+                                 list.address);
+    }
+    return proto_reply_new (
+        req->id, REPLY_UNKNOWN_VERB,
+        "list verbs: LIST-ADD LIST-DEL LIST-MEMBERS LIST-SUB LIST-UNSUB (see docs/PROTOCOL.md)");
 }
 
 zmsg_t *
@@ -43,6 +145,8 @@ admin_execute (store_t *store, zmsg_t *request)
         proto_move_frames (reply, &rows);
         return reply;
     }
+    if (strncmp (req.verb, "LIST-", 5) == 0)
+        return s_execute_list (store, &req);
     address_t addr;
     if (req.argc < 1 || address_parse ((const char *)req.args[0].data, req.args[0].size, &addr, &why) != 0)
         return proto_reply_new (req.id, REPLY_BAD_RCPT_SYNTAX, req.argc < 1 ? "address missing" : why);
@@ -173,11 +277,13 @@ s_read_password (const admin_args_t *args, char *password, size_t size)
     return 0;
 }
 
-int
-admin_main (const admin_args_t *args)
+/* Builds the request for a mailbox command; NULL with the exit status in *status */
+static zmsg_t *
+s_mailbox_request (const admin_args_t *args, int *status)
 {
     const char *verb = NULL;
     bool wants_address = true, wants_password = false;
+    *status = 64;
     if (streq (args->command, "add"))
         verb = "MBOX-ADD", wants_password = true;
     else if (streq (args->command, "del"))
@@ -188,11 +294,11 @@ admin_main (const admin_args_t *args)
         verb = "MBOX-LIST", wants_address = false;
     else {
         fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd)\n", args->command);
-        return 64;
+        return NULL;
     }
     if (wants_address && !args->address) {
         fprintf (stderr, "error: mailbox %s needs an ADDRESS\n", args->command);
-        return 64;
+        return NULL;
     }
     zmsg_t *request = proto_request_new ("1", verb);
     if (wants_address)
@@ -201,19 +307,75 @@ admin_main (const admin_args_t *args)
         char password[MAX_PASSWORD + 2], hash[AUTH_HASH_BYTES];
         if (s_read_password (args, password, sizeof password) != 0) {
             zmsg_destroy (&request);
-            return 64;
+            return NULL;
         }
         int rc = auth_hash (password, hash);
         sodium_memzero (password, sizeof password);
         if (rc != 0) {
             fprintf (stderr, "error: cannot hash the password (out of memory)\n");
             zmsg_destroy (&request);
-            return 70;
+            *status = 70;
+            return NULL;
         }
         zmsg_addstr (request, hash);
         if (args->role && streq (verb, "MBOX-ADD"))
             zmsg_addstr (request, args->role);
     }
+    return request;
+}
+
+/* Builds the request for a list command; NULL with the exit status in *status */
+static zmsg_t *
+s_list_request (const admin_args_t *args, int *status)
+{
+    static const struct {
+        const char *command, *verb;
+        bool wants_member;
+    } commands[] = {
+        {"add", "LIST-ADD", false},          {"del", "LIST-DEL", false},
+        {"members", "LIST-MEMBERS", false},  {"subscribe", "LIST-SUB", true},
+        {"unsubscribe", "LIST-UNSUB", true},
+    };
+    *status = 64;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (!streq (args->command, commands[i].command))
+            continue;
+        if (!args->address || (commands[i].wants_member && !args->member)) {
+            fprintf (stderr, "error: list %s needs LIST%s\n", args->command,
+                     commands[i].wants_member ? " MEMBER" : "");
+            return NULL;
+        }
+        zmsg_t *request = proto_request_new ("1", commands[i].verb);
+        zmsg_addstr (request, args->address);
+        if (commands[i].wants_member)
+            zmsg_addstr (request, args->member);
+        if (streq (args->command, "add")) {
+            zmsg_addstr (request, args->closed ? "closed" : "open");
+            zmsg_addstr (request, args->posting ? args->posting : "members");
+        }
+        if (streq (args->command, "subscribe") && args->filter)
+            zmsg_addstr (request, args->filter);
+        return request;
+    }
+    fprintf (stderr, "error: unknown list command '%s' (add, del, members, subscribe, unsubscribe)\n",
+             args->command);
+    return NULL;
+}
+
+int
+admin_main (const admin_args_t *args)
+{
+    int status = 64;
+    zmsg_t *request =
+        streq (args->object, "list") ? s_list_request (args, &status) : s_mailbox_request (args, &status);
+    if (!request)
+        return status;
+    /* the request is [id][verb]...: keep the verb to know how to print the reply */
+    char verb[MAX_VERB + 1] = "";
+    zmsg_first (request);
+    zframe_t *verb_frame = zmsg_next (request);
+    snprintf (verb, sizeof verb, "%.*s", (int)zframe_size (verb_frame),
+              (const char *)zframe_data (verb_frame));
 
     zmsg_t *reply = NULL;
     int lock = admin_lock (args->db);
@@ -245,7 +407,7 @@ admin_main (const admin_args_t *args)
     free (zmsg_popstr (reply)); /* request id */
     int code = 0;
     char line[512] = "";
-    int status = proto_reply_status (reply, &code, line, sizeof line) == 0 && reply_is_success (code) ? 0 : 1;
+    status = proto_reply_status (reply, &code, line, sizeof line) == 0 && reply_is_success (code) ? 0 : 1;
     if (status != 0)
         fprintf (stderr, "%s\n", *line ? line : "malformed reply");
     else if (streq (verb, "MBOX-LIST")) {
@@ -258,6 +420,11 @@ admin_main (const admin_args_t *args)
                 printf ("%-40s %8lld %12lld %12lld %s\n", address, count, bytes, quota, role);
             free (text);
         }
+    }
+    else if (streq (verb, "LIST-MEMBERS")) {
+        printf ("%s\n", line);
+        for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply))
+            printf ("  %.*s\n", (int)zframe_size (row), (const char *)zframe_data (row));
     }
     else
         printf ("%s\n", line);

@@ -25,8 +25,14 @@ int admin_lock (const char *db);
 
 typedef struct {
     const char *db;
-    const char *command; /* add, del, list, passwd */
+    const char *object; /* mailbox or list */
+    const char
+        *command; /* mailbox: add, del, list, passwd; list: add, del, members, subscribe, unsubscribe */
     const char *address;
+    const char *member;  /* list subscribe/unsubscribe */
+    const char *filter;  /* list subscribe: HEADER:GLOB */
+    bool closed;         /* list add: only the admin adds members */
+    const char *posting; /* list add: members (default) or anyone */
     const char *password;
     bool password_stdin;
     bool synchronous_full;

@@ -48,11 +48,19 @@ s_usage (FILE *out)
              "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
              "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
              "\n"
+             "List topics: mailbus-broker list add|del|members LIST, list subscribe|unsubscribe LIST MEMBER\n"
+             "      --open | --closed      list add: anyone may subscribe (default) / only the admin adds "
+             "members\n"
+             "      --posting WHO          list add: members (default) or anyone may publish to it\n"
+             "      --filter HEADER:GLOB   list subscribe: deliver only messages whose header matches\n"
+             "\n"
              "Examples:\n"
              "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"
              "  mailbus-broker --db /srv/mail.db --domain example.org\n"
              "  echo s3cret | mailbus-broker mailbox add dave@demo.test --password-stdin\n"
-             "  mailbus-broker mailbox list\n",
+             "  mailbus-broker mailbox list\n"
+             "  mailbus-broker list add news@demo.test --posting anyone\n"
+             "  mailbus-broker list subscribe news@demo.test bob@demo.test --filter 'subject:*release*'\n",
              MAX_MESSAGE_BYTES);
 }
 
@@ -139,7 +147,11 @@ main (int argc, char *argv[])
         OPT_NODEMO,
         OPT_PASSWORD,
         OPT_PASSWORD_STDIN,
-        OPT_ROLE
+        OPT_ROLE,
+        OPT_OPEN,
+        OPT_CLOSED,
+        OPT_POSTING,
+        OPT_FILTER
     };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -152,12 +164,17 @@ main (int argc, char *argv[])
         {"password", required_argument, NULL, OPT_PASSWORD},
         {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
         {"role", required_argument, NULL, OPT_ROLE},
+        {"open", no_argument, NULL, OPT_OPEN},
+        {"closed", no_argument, NULL, OPT_CLOSED},
+        {"posting", required_argument, NULL, OPT_POSTING},
+        {"filter", required_argument, NULL, OPT_FILTER},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
-    const char *password = NULL, *role = NULL;
+    const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
+    bool closed = false;
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
     bool no_demo = false, password_stdin = false;
@@ -198,6 +215,18 @@ main (int argc, char *argv[])
             break;
         case OPT_ROLE:
             role = optarg;
+            break;
+        case OPT_OPEN:
+            closed = false;
+            break;
+        case OPT_CLOSED:
+            closed = true;
+            break;
+        case OPT_POSTING:
+            posting = optarg;
+            break;
+        case OPT_FILTER:
+            filter = optarg;
             break;
         case 'v':
             log_set_level (LOGLEVEL_DEBUG);
@@ -248,24 +277,41 @@ main (int argc, char *argv[])
         max_message = (size_t)n;
     }
 
-    /* mailbox add|del|list|passwd */
+    /* mailbox add|del|list|passwd, list add|del|members|subscribe|unsubscribe */
     if (optind < argc) {
         int status = 64;
-        if (streq (argv[optind], "mailbox") && optind + 1 < argc && argc - optind <= 3) {
-            admin_args_t args = {db,       argv[optind + 1], optind + 2 < argc ? argv[optind + 2] : NULL,
-                                 password, password_stdin,   synchronous_full,
-                                 role};
+        const char *object = argv[optind];
+        int words = argc - optind;
+        if ((streq (object, "mailbox") && words >= 2 && words <= 3) ||
+            (streq (object, "list") && words >= 3 && words <= 4)) {
+            admin_args_t args = {
+                .db = db,
+                .object = object,
+                .command = argv[optind + 1],
+                .address = words > 2 ? argv[optind + 2] : NULL,
+                .member = words > 3 ? argv[optind + 3] : NULL,
+                .filter = filter,
+                .closed = closed,
+                .posting = posting,
+                .password = password,
+                .password_stdin = password_stdin,
+                .synchronous_full = synchronous_full,
+                .role = role,
+            };
             status = admin_main (&args);
         }
         else
-            fprintf (stderr, "error: unexpected '%s' (commands: mailbox add|del|list|passwd); see --help\n",
+            fprintf (stderr,
+                     "error: unexpected '%s' (commands: mailbox add|del|list|passwd, list "
+                     "add|del|members|subscribe|unsubscribe); see --help\n",
                      argv[optind]);
         config_words_free (&config_domains);
         zconfig_destroy (&config);
         return status;
     }
-    if (password || password_stdin) {
-        fprintf (stderr, "error: --password goes with 'mailbox add' or 'mailbox passwd'\n");
+    if (password || password_stdin || role || posting || filter || closed) {
+        fprintf (stderr, "error: --password, --role, --posting, --filter and --closed go with the mailbox "
+                         "and list commands\n");
         return 64;
     }
     if (!s_endpoint_is_local (bind)) {

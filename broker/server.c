@@ -12,6 +12,7 @@
 #include "mb_limits.h"
 #include "proto.h"
 #include "reply.h"
+#include "route.h"
 
 /* The most sessions at once; beyond it HELO gets 421 */
 #define MAX_SESSIONS 10000
@@ -56,6 +57,7 @@ struct server_t {
     size_t batch_size;
     push_t *pushes;
     size_t push_count, push_max;
+    route_targets_t targets; /* the mailboxes of the SEND being served */
     size_t auth_pending;
 };
 
@@ -371,71 +373,80 @@ s_verb_send (context_t *ctx)
 
     zmsg_t *lines = zmsg_new ();
     char *record = NULL;
-    size_t accepted = 0;
+    size_t accepted = 0, deliveries = 0;
     reply_id_t first_failure = REPLY_FAILED;
-    int64_t delivered[MAX_RCPT];
     size_t pushes_before = self->push_count;
     bool trouble = false;
+    route_targets_t *targets = &self->targets;
+    route_targets_reset (targets, 0);
     for (size_t i = 0; i < rcpts && !trouble; i++) {
         const proto_arg_t *arg = &req->args[1 + i];
         address_t rcpt;
-        reply_id_t result = REPLY_QUEUED;
-        char shown[MAX_ADDRESS + 1];
+        route_result_t route = {.reply = REPLY_QUEUED};
         if (address_parse ((const char *)arg->data, arg->size, &rcpt, &why) != 0) {
             /* show what was given, without control characters */
+            char shown[MAX_ADDRESS + 1];
             size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
             for (size_t k = 0; k < n; k++)
                 shown[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
             shown[n] = '\0';
-            s_add_line (lines, &record, REPLY_BAD_RCPT_SYNTAX, "%s %s", shown, why);
-            result = REPLY_BAD_RCPT_SYNTAX;
+            route.reply = REPLY_BAD_RCPT_SYNTAX;
+            s_add_line (lines, &record, route.reply, "%s %s", shown, why);
         }
         else if (!address_domain_in (&rcpt, self->config.domains)) {
-            s_add_line (lines, &record, REPLY_RELAY_DENIED,
+            route.reply = REPLY_RELAY_DENIED;
+            s_add_line (lines, &record, route.reply,
                         "%s relay access denied: %s is not a domain of this broker", rcpt.full, rcpt.domain);
-            result = REPLY_RELAY_DENIED;
         }
         else {
-            store_mailbox_t mailbox;
-            int found = store_mailbox_find (self->store, rcpt.full, &mailbox);
-            bool twice = false;
-            for (size_t k = 0; found > 0 && k < accepted; k++)
-                twice |= delivered[k] == mailbox.id;
-            if (found < 0)
+            size_t before = targets->count;
+            if (route_resolve (self->store, &rcpt, sender.full, text, body->size, targets, &route) != 0) {
                 trouble = true;
-            else if (!found) {
-                s_add_line (lines, &record, REPLY_NO_MAILBOX, "%s no such mailbox", rcpt.full);
-                result = REPLY_NO_MAILBOX;
+                break;
             }
-            else if (twice)
-                s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld (duplicate recipient)",
-                            rcpt.full, (long long)message);
-            else if (mailbox.used_bytes + (int64_t)body->size > mailbox.quota_bytes) {
-                s_add_line (lines, &record, REPLY_QUOTA, "%s mailbox full", rcpt.full);
-                result = REPLY_QUOTA;
+            size_t delivered = 0, full = 0;
+            for (size_t k = before; k < targets->count && !trouble; k++) {
+                route_target_t *target = &targets->items[k];
+                if (target->room < (int64_t)body->size) {
+                    full++; /* RFC 3463 5.2.2: this mailbox is over its quota */
+                    continue;
+                }
+                int64_t delivery = store_deliver (self->store, message, target->mailbox_id);
+                if (delivery < 0) {
+                    trouble = true;
+                    break;
+                }
+                delivered++;
+                s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
+            }
+            if (route.reply != REPLY_QUEUED)
+                s_add_line (lines, &record, route.reply, "%s %s", rcpt.full, route.text);
+            else if (route.is_list) {
+                s_add_line (lines, &record, REPLY_QUEUED, "%s list: %zu deliveries%s, queued as %lld",
+                            rcpt.full, delivered, full ? " (some mailboxes full)" : "", (long long)message);
+                accepted++;
+            }
+            else if (full) {
+                route.reply = REPLY_QUOTA;
+                s_add_line (lines, &record, route.reply, "%s mailbox full", rcpt.full);
             }
             else {
-                int64_t delivery = store_deliver (self->store, message, mailbox.id);
-                if (delivery < 0)
-                    trouble = true;
-                else {
-                    delivered[accepted++] = mailbox.id;
-                    s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld", rcpt.full,
-                                (long long)message);
-                    s_queue_push (self, rcpt.full, delivery, body->size, sender.full, subject);
-                }
+                s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld%s", rcpt.full,
+                            (long long)message, route.added ? "" : " (duplicate recipient)");
+                accepted++;
             }
+            deliveries += delivered;
         }
-        if (result != REPLY_QUEUED) {
+        if (route.reply != REPLY_QUEUED) {
             if (first_failure == REPLY_FAILED)
-                first_failure = result;
+                first_failure = route.reply;
             log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned)i,
-                      reply_get (result)->code);
+                      reply_get (route.reply)->code);
         }
     }
 
     zmsg_t *reply = NULL;
-    if (trouble || accepted == 0) {
+    if (trouble || accepted == 0 || deliveries == 0) {
         store_rollback_savepoint (self->store);
         s_drop_pushes (self, pushes_before);
         if (trouble) {
@@ -603,10 +614,98 @@ s_verb_vrfy (context_t *ctx)
     return proto_reply_new (ctx->req->id, REPLY_ADDRESS_OK, addr.full);
 }
 
+/* Finds the list named by the request's first argument; NULL reply when found */
+static zmsg_t *
+s_find_list (context_t *ctx, store_list_t *list)
+{
+    address_t addr;
+    const char *why = NULL;
+    const proto_arg_t *arg = &ctx->req->args[0];
+    if (address_parse ((const char *)arg->data, arg->size, &addr, &why) != 0)
+        return s_refuse (ctx, REPLY_BAD_RCPT_SYNTAX, why);
+    int found = store_list_find (ctx->server->store, addr.full, list);
+    if (found < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (!found) {
+        char text[MAX_ADDRESS + 20];
+        snprintf (text, sizeof text, "no such list %s", addr.full);
+        return s_refuse (ctx, REPLY_NO_MAILBOX, text);
+    }
+    return NULL;
+}
+
+static zmsg_t *
+s_verb_subscribe (context_t *ctx)
+{
+    store_list_t list;
+    zmsg_t *refused = s_find_list (ctx, &list);
+    if (refused)
+        return refused;
+    char filter[256] = "";
+    const char *why = NULL;
+    if (ctx->req->argc == 2 && proto_arg_string (&ctx->req->args[1], filter, sizeof filter) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "filter too long or holds a NUL");
+    if ((why = route_filter_check (filter)))
+        return s_refuse (ctx, REPLY_BAD_ARGS, why);
+    if (!list.open)
+        return s_refuse (ctx, REPLY_NOT_YOURS, "closed list: only its administrator adds members");
+    ctx->pending->mutating = true;
+    int rc = store_subscribe (ctx->server->store, list.id, ctx->session->address, filter);
+    if (rc < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    log_info ("broker", "subscribe", "list=%s member=%s filter=\"%s\"", list.address, ctx->session->address,
+              filter);
+    return proto_reply_newf (ctx->req->id, rc ? REPLY_OK : REPLY_ALREADY, "%s %s",
+                             rc ? "subscribed to" : "already subscribed to (filter updated)", list.address);
+}
+
+static zmsg_t *
+s_verb_unsubscribe (context_t *ctx)
+{
+    store_list_t list;
+    zmsg_t *refused = s_find_list (ctx, &list);
+    if (refused)
+        return refused;
+    ctx->pending->mutating = true;
+    int rc = store_unsubscribe (ctx->server->store, list.id, ctx->session->address);
+    if (rc < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (rc == 0) {
+        char text[MAX_ADDRESS + 30];
+        snprintf (text, sizeof text, "not subscribed to %s", list.address);
+        return s_refuse (ctx, REPLY_NOT_SUBSCRIBED, text);
+    }
+    log_info ("broker", "unsubscribe", "list=%s member=%s", list.address, ctx->session->address);
+    return proto_reply_newf (ctx->req->id, REPLY_OK, "unsubscribed from %s", list.address);
+}
+
+/* EXPN: members of an open list are shown to every identified mailbox; of a closed list,
+   to its members and to the gateway only */
 static zmsg_t *
 s_verb_expn (context_t *ctx)
 {
-    return s_refuse (ctx, REPLY_NOT_IMPLEMENTED, "EXPN: this broker has no list topics yet");
+    store_list_t list;
+    zmsg_t *refused = s_find_list (ctx, &list);
+    if (refused)
+        return refused;
+    store_t *store = ctx->server->store;
+    if (!list.open && !ctx->session->gateway) {
+        int member = store_is_member (store, list.id, ctx->session->address);
+        if (member < 0)
+            return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+        if (!member)
+            return s_refuse (ctx, REPLY_NOT_YOURS, "closed list: members only");
+    }
+    int64_t count = 0;
+    store_member_t *members = store_list_members (store, list.id, &count);
+    if (count < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    zmsg_t *reply =
+        proto_reply_newf (ctx->req->id, REPLY_OK, "%s has %lld members", list.address, (long long)count);
+    for (int64_t i = 0; i < count; i++)
+        zmsg_addstr (reply, members[i].member);
+    free (members);
+    return reply;
 }
 
 static zmsg_t *
@@ -635,14 +734,24 @@ typedef struct {
     verb_fn *proceed;
 } verb_t;
 
+/* clang-format off */
 static const verb_t s_verbs[] = {
-    {"HELO", 3, 3, false, s_verb_helo},  {"SEND", 3, PROTO_MAX_ARGS, true, s_verb_send},
-    {"STAT", 0, 0, true, s_verb_stat},   {"LIST", 0, 0, true, s_verb_list},
-    {"RETR", 1, 1, true, s_verb_retr},   {"DELE", 1, 1, true, s_verb_dele},
-    {"WATCH", 0, 0, true, s_verb_watch}, {"UNWATCH", 0, 0, true, s_verb_unwatch},
-    {"VRFY", 1, 1, true, s_verb_vrfy},   {"EXPN", 1, 1, true, s_verb_expn},
-    {"NOOP", 0, 0, false, s_verb_noop},  {"QUIT", 0, 0, false, s_verb_quit},
+    {"HELO",        3, 3,              false, s_verb_helo},
+    {"SEND",        3, PROTO_MAX_ARGS, true,  s_verb_send},
+    {"STAT",        0, 0,              true,  s_verb_stat},
+    {"LIST",        0, 0,              true,  s_verb_list},
+    {"RETR",        1, 1,              true,  s_verb_retr},
+    {"DELE",        1, 1,              true,  s_verb_dele},
+    {"WATCH",       0, 0,              true,  s_verb_watch},
+    {"UNWATCH",     0, 0,              true,  s_verb_unwatch},
+    {"SUBSCRIBE",   1, 2,              true,  s_verb_subscribe},
+    {"UNSUBSCRIBE", 1, 1,              true,  s_verb_unsubscribe},
+    {"VRFY",        1, 1,              true,  s_verb_vrfy},
+    {"EXPN",        1, 1,              true,  s_verb_expn},
+    {"NOOP",        0, 0,              false, s_verb_noop},
+    {"QUIT",        0, 0,              false, s_verb_quit},
 };
+/* clang-format on */
 
 /* The check half: everything a request must satisfy before its verb runs */
 static zmsg_t *
@@ -854,6 +963,7 @@ server_destroy (server_t **self_p)
     for (size_t i = 0; i < self->push_count; i++)
         zmsg_destroy (&self->pushes[i].push);
     free (self->pushes);
+    route_targets_free (&self->targets);
     free (self->batch);
     free (self);
     *self_p = NULL;

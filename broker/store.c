@@ -27,6 +27,14 @@ enum {
     ST_RETRIEVE,
     ST_MARK_SEEN,
     ST_DELETE,
+    ST_LIST_FIND,
+    ST_LIST_ADD,
+    ST_LIST_DELETE,
+    ST_LIST_MEMBERS,
+    ST_SUBSCRIBE,
+    ST_UNSUBSCRIBE,
+    ST_IS_MEMBER,
+    ST_ADDRESS_TAKEN,
     ST__COUNT
 };
 
@@ -53,6 +61,17 @@ static const char *s_sql[ST__COUNT] = {
     [ST_MARK_SEEN] =
         "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
     [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
+    [ST_LIST_FIND] = "SELECT id, address, open, posting FROM lists WHERE address = ?1",
+    [ST_LIST_ADD] = "INSERT INTO lists (address, open, posting) VALUES (?1, ?2, ?3)",
+    [ST_LIST_DELETE] = "DELETE FROM lists WHERE address = ?1",
+    [ST_LIST_MEMBERS] =
+        "SELECT member, coalesce(filter, '') FROM subscriptions WHERE list_id = ?1 ORDER BY member",
+    [ST_SUBSCRIBE] = "INSERT INTO subscriptions (list_id, member, filter) VALUES (?1, ?2, nullif(?3, '')) "
+                     "ON CONFLICT (list_id, member) DO UPDATE SET filter = excluded.filter",
+    [ST_UNSUBSCRIBE] = "DELETE FROM subscriptions WHERE list_id = ?1 AND member = ?2",
+    [ST_IS_MEMBER] = "SELECT 1 FROM subscriptions WHERE list_id = ?1 AND member = ?2",
+    [ST_ADDRESS_TAKEN] =
+        "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
 
 struct store_t {
@@ -287,10 +306,26 @@ s_change (store_t *self, sqlite3_stmt *stmt, const char *address, char **error, 
     return 0;
 }
 
+/* Mailboxes and lists share one namespace: 1 when address is either */
+static int
+s_address_taken (store_t *self, const char *address)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_ADDRESS_TAKEN);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int
 store_mailbox_add (store_t *self, const char *address, const char *password_hash, const char *role,
                    char **error)
 {
+    if (s_address_taken (self, address) != 0) {
+        if (error)
+            *error = zsys_sprintf ("mailbox %s exists (as a mailbox or a list)", address);
+        return -1;
+    }
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_ADD);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, password_hash, -1, SQLITE_STATIC);
@@ -464,6 +499,114 @@ store_delete (store_t *self, int64_t mailbox, int64_t delivery)
     if (rc != SQLITE_DONE)
         return -1;
     return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+int
+store_list_find (store_t *self, const char *address, store_list_t *list)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_LIST_FIND);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+        memset (list, 0, sizeof *list);
+        list->id = sqlite3_column_int64 (stmt, 0);
+        snprintf (list->address, sizeof list->address, "%s", (const char *)sqlite3_column_text (stmt, 1));
+        list->open = sqlite3_column_int (stmt, 2) != 0;
+        list->members_post = strcmp ((const char *)sqlite3_column_text (stmt, 3), "members") == 0;
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_list_add (store_t *self, const char *address, bool open, bool members_post, char **error)
+{
+    if (s_address_taken (self, address) != 0) {
+        if (error)
+            *error = zsys_sprintf ("list %s exists (as a mailbox or a list)", address);
+        return -1;
+    }
+    sqlite3_stmt *stmt = s_stmt (self, ST_LIST_ADD);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 2, open);
+    sqlite3_bind_text (stmt, 3, members_post ? "members" : "anyone", -1, SQLITE_STATIC);
+    return s_change (self, stmt, address, error, "cannot add");
+}
+
+int
+store_list_delete (store_t *self, const char *address, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_LIST_DELETE);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    return s_change (self, stmt, address, error, "no such list");
+}
+
+store_member_t *
+store_list_members (store_t *self, int64_t list, int64_t *count)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_LIST_MEMBERS);
+    sqlite3_bind_int64 (stmt, 1, list);
+    store_member_t *members = NULL;
+    int64_t n = 0, max = 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (n == max) {
+            max = max ? max * 2 : 16;
+            members = realloc (members, (size_t)max * sizeof *members);
+        }
+        snprintf (members[n].member, sizeof members[n].member, "%s",
+                  (const char *)sqlite3_column_text (stmt, 0));
+        snprintf (members[n].filter, sizeof members[n].filter, "%s",
+                  (const char *)sqlite3_column_text (stmt, 1));
+        n++;
+    }
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE) {
+        free (members);
+        *count = -1;
+        return NULL;
+    }
+    *count = n;
+    return members;
+}
+
+int
+store_subscribe (store_t *self, int64_t list, const char *member, const char *filter)
+{
+    int was = store_is_member (self, list, member);
+    if (was < 0)
+        return -1;
+    sqlite3_stmt *stmt = s_stmt (self, ST_SUBSCRIBE);
+    sqlite3_bind_int64 (stmt, 1, list);
+    sqlite3_bind_text (stmt, 2, member, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, filter ? filter : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc != SQLITE_DONE ? -1 : was ? 0 : 1;
+}
+
+int
+store_unsubscribe (store_t *self, int64_t list, const char *member)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_UNSUBSCRIBE);
+    sqlite3_bind_int64 (stmt, 1, list);
+    sqlite3_bind_text (stmt, 2, member, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+int
+store_is_member (store_t *self, int64_t list, const char *member)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_IS_MEMBER);
+    sqlite3_bind_int64 (stmt, 1, list);
+    sqlite3_bind_text (stmt, 2, member, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 const char *

@@ -8,11 +8,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mb_limits.h"
+
 typedef struct store_t store_t;
 
 typedef struct {
     int64_t id;
-    char address[256];
+    char address[MAX_ADDRESS + 1];
     char password_hash[160];
     int64_t quota_bytes;
     int64_t used_bytes;
@@ -54,6 +56,34 @@ int store_mailbox_passwd (store_t *self, const char *address, const char *passwo
 /* Calls fn for each mailbox, ordered by address */
 int store_mailbox_each (store_t *self, void (*fn) (const store_mailbox_t *mailbox, void *arg), void *arg);
 int64_t store_mailbox_count (store_t *self);
+
+/* List topics. */
+typedef struct {
+    int64_t id;
+    char address[MAX_ADDRESS + 1];
+    bool open;         /* anyone may subscribe */
+    bool members_post; /* only members may publish to it */
+} store_list_t;
+
+typedef struct {
+    char member[MAX_ADDRESS + 1];
+    char filter[256]; /* empty: every message */
+} store_member_t;
+
+/* 1 found, 0 not, -1 error */
+int store_list_find (store_t *self, const char *address, store_list_t *list);
+/* Fails when a mailbox or list has that address */
+int store_list_add (store_t *self, const char *address, bool open, bool members_post, char **error);
+int store_list_delete (store_t *self, const char *address, char **error);
+/* The members of a list, read into a new array (caller frees); *count gets their number.
+   NULL with *count 0 when empty; NULL with *count -1 on error. */
+store_member_t *store_list_members (store_t *self, int64_t list, int64_t *count);
+/* 1 added, 0 already a member (filter updated), -1 error */
+int store_subscribe (store_t *self, int64_t list, const char *member, const char *filter);
+/* 1 removed, 0 was not a member, -1 error */
+int store_unsubscribe (store_t *self, int64_t list, const char *member);
+/* 1 when member is subscribed to list */
+int store_is_member (store_t *self, int64_t list, const char *member);
 
 /* Stores one message body; returns its id, or -1. message_id may be NULL. */
 int64_t store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
