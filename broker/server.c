@@ -29,6 +29,9 @@ typedef struct {
     bool auth_pending; /* a HELO is being checked */
     bool gateway;      /* role gateway: may SEND with any envelope sender */
     bool watching;
+    int window;      /* credit granted at WATCH */
+    int credit;      /* pushes this watcher may still be sent */
+    int64_t missed;  /* deliveries not pushed for want of credit: it must resynchronise */
     int64_t last_active;
 } session_t;
 
@@ -569,9 +572,16 @@ s_verb_watch (context_t *ctx)
 {
     server_t *self = ctx->server;
     session_t *session = ctx->session;
+    int64_t window = WATCH_WINDOW;
+    if (ctx->req->argc == 1
+        && (proto_arg_uint (&ctx->req->args[0], &window) != 0 || window < 1 || window > MAX_WATCH_WINDOW))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "WATCH window must be a number from 1 to 1000");
     int64_t last = store_last_id (self->store, session->mailbox_id);
     if (last < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    session->window = (int)window;
+    session->credit = (int)window;
+    session->missed = 0;
     if (!session->watching) {
         zlistx_t *list = zhashx_lookup (self->watchers, session->address);
         if (!list) {
@@ -584,6 +594,34 @@ s_verb_watch (context_t *ctx)
     }
     zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "watching %s", session->address);
     zmsg_addstrf (reply, "%lld", (long long)last);
+    return reply;
+}
+
+/* CREDIT n: the watcher has handled n pushes and may be sent n more. When it fell behind
+   meanwhile, the reply says how many deliveries it was not sent, and it pulls them (LIST). */
+static zmsg_t *
+s_verb_credit (context_t *ctx)
+{
+    session_t *session = ctx->session;
+    int64_t n;
+    if (!session->watching)
+        return s_refuse (ctx, REPLY_BAD_SEQUENCE, "CREDIT without WATCH");
+    if (proto_arg_uint (&ctx->req->args[0], &n) != 0 || n < 1 || n > MAX_WATCH_WINDOW)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "CREDIT takes a number from 1 to 1000");
+    session->credit = (int)(session->credit + n > session->window ? session->window : session->credit + n);
+    zmsg_t *reply;
+    if (session->missed) {
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "credit %d; behind by %lld, pull with LIST", session->credit,
+                                  (long long)session->missed);
+        zmsg_addstrf (reply, "%lld", (long long)session->missed);
+        log_info ("broker", "watch-resync", "session=%s mailbox=%s missed=%lld", session->key, session->address,
+                  (long long)session->missed);
+        session->missed = 0;
+    }
+    else {
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "credit %d", session->credit);
+        zmsg_addstr (reply, "0");
+    }
     return reply;
 }
 
@@ -742,7 +780,8 @@ static const verb_t s_verbs[] = {
     {"LIST",        0, 0,              true,  s_verb_list},
     {"RETR",        1, 1,              true,  s_verb_retr},
     {"DELE",        1, 1,              true,  s_verb_dele},
-    {"WATCH",       0, 0,              true,  s_verb_watch},
+    {"WATCH",       0, 1,              true,  s_verb_watch},
+    {"CREDIT",      1, 1,              true,  s_verb_credit},
     {"UNWATCH",     0, 0,              true,  s_verb_unwatch},
     {"SUBSCRIBE",   1, 2,              true,  s_verb_subscribe},
     {"UNSUBSCRIBE", 1, 1,              true,  s_verb_unsubscribe},
@@ -870,6 +909,13 @@ s_serve_batch (server_t *self)
         push_t *push = &self->pushes[i];
         zlistx_t *list = committed ? zhashx_lookup (self->watchers, push->mailbox) : NULL;
         for (session_t *watcher = list ? zlistx_first (list) : NULL; watcher; watcher = zlistx_next (list)) {
+            if (watcher->credit <= 0) {
+                /* a slow watcher costs nothing: it is told at its next CREDIT and pulls */
+                if (watcher->missed++ == 0)
+                    log_warn ("broker", "watch-behind", "session=%s mailbox=%s", watcher->key, watcher->address);
+                continue;
+            }
+            watcher->credit--;
             zmsg_t *copy = zmsg_dup (push->push);
             zframe_t *routing = zframe_dup (watcher->routing_id);
             zmsg_prepend (copy, &routing);
@@ -891,7 +937,7 @@ s_expire_sessions (server_t *self)
     int64_t now = zclock_mono ();
     zlistx_t *stale = zlistx_new ();
     for (session_t *session = zhashx_first (self->sessions); session; session = zhashx_next (self->sessions))
-        if (now - session->last_active > SESSION_IDLE_MSEC)
+        if (now - session->last_active > (session->watching ? WATCH_IDLE_MSEC : SESSION_IDLE_MSEC))
             zlistx_add_end (stale, session);
     for (session_t *session = zlistx_first (stale); session; session = zlistx_next (stale))
         s_session_forget (self, session, "idle");
@@ -926,6 +972,9 @@ server_new (const server_config_t *config, store_t *store, char **error)
     /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
+    /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
+    zsock_set_heartbeat_ivl (self->router, 5000);
+    zsock_set_heartbeat_timeout (self->router, 15000);
     zsock_set_maxmsgsize (self->router,
                           (int)(config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
     if (zsock_bind (self->router, "%s", config->bind) < 0) {

@@ -25,6 +25,12 @@
 #define MAX_BATCH 4096
 /* A session that sends nothing for this long is forgotten (watchers send NOOP every few seconds) */
 #define SESSION_IDLE_MSEC (60 * 1000)
+/* A watching session that sends nothing (not even its NOOP heartbeat) for this long is dropped */
+#define WATCH_IDLE_MSEC (15 * 1000)
+/* Pushes a watcher may have outstanding before it returns credit (WATCH's default window and
+   its largest): a stalled watcher costs the broker at most this many queued messages */
+#define WATCH_WINDOW 64
+#define MAX_WATCH_WINDOW 1000
 /* The broker refuses any ZeroMQ message larger than this (the peer is disconnected by libzmq) */
 #define MAX_WIRE_BYTES (MAX_MESSAGE_BYTES + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8))
 
