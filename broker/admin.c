@@ -150,6 +150,25 @@ admin_execute (store_t *store, zmsg_t *request)
     address_t addr;
     if (req.argc < 1 || address_parse ((const char *)req.args[0].data, req.args[0].size, &addr, &why) != 0)
         return proto_reply_new (req.id, REPLY_BAD_RCPT_SYNTAX, req.argc < 1 ? "address missing" : why);
+    if (streq (req.verb, "MBOX-RETENTION")) {
+        int64_t count, seconds;
+        char *error = NULL;
+        if (req.argc != 3 || proto_arg_uint (&req.args[1], &count) != 0 ||
+            proto_arg_uint (&req.args[2], &seconds) != 0)
+            return proto_reply_new (req.id, REPLY_BAD_ARGS,
+                                    "MBOX-RETENTION address max-messages max-age-seconds");
+        if (store_mailbox_retention (store, addr.full, count, seconds, &error) != 0) {
+            zmsg_t *reply = proto_reply_new (req.id, REPLY_NO_MAILBOX, error);
+            free (error);
+            return reply;
+        }
+        log_info ("broker", "admin", "verb=MBOX-RETENTION mailbox=%s max-messages=%lld max-age=%lld",
+                  addr.full, (long long)count, (long long)seconds);
+        return proto_reply_newf (
+            req.id, REPLY_OK,
+            "%s keeps at most %lld messages (0: no limit), none older than %lld s (0: no limit)", addr.full,
+            (long long)count, (long long)seconds);
+    }
     char hash[AUTH_HASH_BYTES] = "";
     if (req.argc >= 2 &&
         (proto_arg_string (&req.args[1], hash, sizeof hash) != 0 || strncmp (hash, "$argon2id$", 10) != 0))
@@ -292,8 +311,11 @@ s_mailbox_request (const admin_args_t *args, int *status)
         verb = "MBOX-PASSWD", wants_password = true;
     else if (streq (args->command, "list"))
         verb = "MBOX-LIST", wants_address = false;
+    else if (streq (args->command, "retention"))
+        verb = "MBOX-RETENTION";
     else {
-        fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd)\n", args->command);
+        fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd, retention)\n",
+                 args->command);
         return NULL;
     }
     if (wants_address && !args->address) {
@@ -303,6 +325,10 @@ s_mailbox_request (const admin_args_t *args, int *status)
     zmsg_t *request = proto_request_new ("1", verb);
     if (wants_address)
         zmsg_addstr (request, args->address);
+    if (streq (verb, "MBOX-RETENTION")) {
+        zmsg_addstr (request, args->keep ? args->keep : "0");
+        zmsg_addstr (request, args->max_age ? args->max_age : "0");
+    }
     if (wants_password) {
         char password[MAX_PASSWORD + 2], hash[AUTH_HASH_BYTES];
         if (s_read_password (args, password, sizeof password) != 0) {

@@ -36,7 +36,9 @@ typedef struct {
     const char *password;
     bool password_stdin;
     bool synchronous_full;
-    const char *role; /* for add: user (default) or gateway */
+    const char *role;    /* for add: user (default) or gateway */
+    const char *keep;    /* retention: at most this many messages */
+    const char *max_age; /* retention: none older than this many seconds */
 } admin_args_t;
 
 /* Runs the CLI command; prints the result; returns the process exit status */

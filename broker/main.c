@@ -26,7 +26,7 @@ s_usage (FILE *out)
 {
     fprintf (out,
              "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
-             "       mailbus-broker mailbox add|del|list|passwd [ADDRESS] [OPTIONS]\n"
+             "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
              "\n"
              "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
              "everything kept in one SQLite file until its owner deletes it.\n"
@@ -47,6 +47,8 @@ s_usage (FILE *out)
              "      --password P           the password for add / passwd\n"
              "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
              "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
+             "      --keep N               mailbox retention: keep at most N messages (0: no limit)\n"
+             "      --max-age SECONDS      mailbox retention: delete messages older than this (0: no limit)\n"
              "\n"
              "List topics: mailbus-broker list add|del|members LIST, list subscribe|unsubscribe LIST MEMBER\n"
              "      --open | --closed      list add: anyone may subscribe (default) / only the admin adds "
@@ -151,7 +153,9 @@ main (int argc, char *argv[])
         OPT_OPEN,
         OPT_CLOSED,
         OPT_POSTING,
-        OPT_FILTER
+        OPT_FILTER,
+        OPT_KEEP,
+        OPT_MAX_AGE
     };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -168,12 +172,15 @@ main (int argc, char *argv[])
         {"closed", no_argument, NULL, OPT_CLOSED},
         {"posting", required_argument, NULL, OPT_POSTING},
         {"filter", required_argument, NULL, OPT_FILTER},
+        {"keep", required_argument, NULL, OPT_KEEP},
+        {"max-age", required_argument, NULL, OPT_MAX_AGE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
     const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
+    const char *keep = NULL, *max_age = NULL;
     bool closed = false;
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
@@ -227,6 +234,12 @@ main (int argc, char *argv[])
             break;
         case OPT_FILTER:
             filter = optarg;
+            break;
+        case OPT_KEEP:
+            keep = optarg;
+            break;
+        case OPT_MAX_AGE:
+            max_age = optarg;
             break;
         case 'v':
             log_set_level (LOGLEVEL_DEBUG);
@@ -297,6 +310,8 @@ main (int argc, char *argv[])
                 .password_stdin = password_stdin,
                 .synchronous_full = synchronous_full,
                 .role = role,
+                .keep = keep,
+                .max_age = max_age,
             };
             status = admin_main (&args);
         }
@@ -309,7 +324,7 @@ main (int argc, char *argv[])
         zconfig_destroy (&config);
         return status;
     }
-    if (password || password_stdin || role || posting || filter || closed) {
+    if (password || password_stdin || role || posting || filter || closed || keep || max_age) {
         fprintf (stderr, "error: --password, --role, --posting, --filter and --closed go with the mailbox "
                          "and list commands\n");
         return 64;

@@ -29,9 +29,9 @@ typedef struct {
     bool auth_pending; /* a HELO is being checked */
     bool gateway;      /* role gateway: may SEND with any envelope sender */
     bool watching;
-    int window;      /* credit granted at WATCH */
-    int credit;      /* pushes this watcher may still be sent */
-    int64_t missed;  /* deliveries not pushed for want of credit: it must resynchronise */
+    int window;     /* credit granted at WATCH */
+    int credit;     /* pushes this watcher may still be sent */
+    int64_t missed; /* deliveries not pushed for want of credit: it must resynchronise */
     int64_t last_active;
 } session_t;
 
@@ -119,6 +119,10 @@ s_session_destroy (void **item)
 static void
 s_session_forget (server_t *self, session_t *session, const char *why)
 {
+    /* a consumer that goes away gives its leased messages back to the others */
+    int released = store_lease_release_all (self->store, session->key);
+    if (released > 0)
+        log_info ("broker", "lease-released", "session=%s count=%d", session->key, released);
     log_info ("broker", "session-end", "session=%s mailbox=%s reason=%s", session->key,
               session->address[0] ? session->address : "-", why);
     s_unwatch (self, session);
@@ -345,8 +349,22 @@ s_verb_send (context_t *ctx)
     const char *text = (const char *)body->data;
     char message_id[MAX_ADDRESS * 2 + 1] = "";
     char subject[256] = "";
+    char expires[128] = "";
     header_find (text, body->size, "Message-ID", message_id, sizeof message_id);
     header_find (text, body->size, "Subject", subject, sizeof subject);
+    int64_t expires_at = 0;
+    if (header_find (text, body->size, "Expires", expires, sizeof expires)) {
+        /* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time */
+        struct tm tm;
+        memset (&tm, 0, sizeof tm);
+        const char *end = strptime (
+            expires, strchr (expires, ',') ? "%a, %d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M:%S %z", &tm);
+        if (!end || *end)
+            return s_refuse (ctx, REPLY_BAD_CONTENT, "Expires: is not an RFC 5322 date-time");
+        expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
+        if (expires_at <= (int64_t)time (NULL))
+            return s_refuse (ctx, REPLY_EXPIRED, "message expired before it was published");
+    }
 
     if (*message_id) {
         char *original = store_publication_find (self->store, sender.full, message_id);
@@ -367,7 +385,7 @@ s_verb_send (context_t *ctx)
     if (store_savepoint (self->store) != 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     int64_t message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject,
-                                         body->data, body->size);
+                                         body->data, body->size, expires_at);
     if (message < 0) {
         log_error ("broker", "store-error", "op=message-add error=\"%s\"", store_error (self->store));
         store_rollback_savepoint (self->store);
@@ -573,8 +591,8 @@ s_verb_watch (context_t *ctx)
     server_t *self = ctx->server;
     session_t *session = ctx->session;
     int64_t window = WATCH_WINDOW;
-    if (ctx->req->argc == 1
-        && (proto_arg_uint (&ctx->req->args[0], &window) != 0 || window < 1 || window > MAX_WATCH_WINDOW))
+    if (ctx->req->argc == 1 &&
+        (proto_arg_uint (&ctx->req->args[0], &window) != 0 || window < 1 || window > MAX_WATCH_WINDOW))
         return s_refuse (ctx, REPLY_BAD_ARGS, "WATCH window must be a number from 1 to 1000");
     int64_t last = store_last_id (self->store, session->mailbox_id);
     if (last < 0)
@@ -611,11 +629,11 @@ s_verb_credit (context_t *ctx)
     session->credit = (int)(session->credit + n > session->window ? session->window : session->credit + n);
     zmsg_t *reply;
     if (session->missed) {
-        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "credit %d; behind by %lld, pull with LIST", session->credit,
-                                  (long long)session->missed);
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "credit %d; behind by %lld, pull with LIST",
+                                  session->credit, (long long)session->missed);
         zmsg_addstrf (reply, "%lld", (long long)session->missed);
-        log_info ("broker", "watch-resync", "session=%s mailbox=%s missed=%lld", session->key, session->address,
-                  (long long)session->missed);
+        log_info ("broker", "watch-resync", "session=%s mailbox=%s missed=%lld", session->key,
+                  session->address, (long long)session->missed);
         session->missed = 0;
     }
     else {
@@ -650,6 +668,67 @@ s_verb_vrfy (context_t *ctx)
     if (!found)
         return s_refuse (ctx, REPLY_NO_MAILBOX, "no such mailbox");
     return proto_reply_new (ctx->req->id, REPLY_ADDRESS_OK, addr.full);
+}
+
+/* LEASE [n [seconds]]: hands out up to n messages nobody holds, each followed by its body */
+static void
+s_lease_one (int64_t id, const void *body, size_t size, void *arg)
+{
+    zmsg_addstrf ((zmsg_t *)arg, "%lld", (long long)id);
+    zmsg_addmem ((zmsg_t *)arg, body, size);
+}
+
+static zmsg_t *
+s_verb_lease (context_t *ctx)
+{
+    int64_t n = 1, seconds = DEFAULT_LEASE_SECONDS;
+    if (ctx->req->argc >= 1 && (proto_arg_uint (&ctx->req->args[0], &n) != 0 || n < 1 || n > MAX_LEASE_COUNT))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "LEASE count must be a number from 1 to 100");
+    if (ctx->req->argc == 2 &&
+        (proto_arg_uint (&ctx->req->args[1], &seconds) != 0 || seconds < 1 || seconds > MAX_LEASE_SECONDS))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "LEASE seconds must be a number from 1 to 3600");
+    ctx->pending->mutating = true;
+    zmsg_t *data = zmsg_new ();
+    int count = store_lease (ctx->server->store, ctx->session->mailbox_id, ctx->session->key, (int)n,
+                             seconds * 1000, s_lease_one, data);
+    if (count < 0) {
+        zmsg_destroy (&data);
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    }
+    zmsg_t *reply =
+        proto_reply_newf (ctx->req->id, REPLY_OK, "%d messages leased for %lld s", count, (long long)seconds);
+    proto_move_frames (reply, &data);
+    return reply;
+}
+
+/* ACK id (done: delete) and NACK id (give back) for a leased message */
+static zmsg_t *
+s_lease_answer (context_t *ctx, bool ack)
+{
+    int64_t id;
+    if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
+    ctx->pending->mutating = true;
+    int rc = ack ? store_lease_ack (ctx->server->store, ctx->session->mailbox_id, id, ctx->session->key)
+                 : store_lease_nack (ctx->server->store, ctx->session->mailbox_id, id, ctx->session->key);
+    if (rc < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (rc == 0)
+        return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message leased to you (its lease may have run out)");
+    return proto_reply_newf (ctx->req->id, ack ? REPLY_DELETED : REPLY_OK, "%s %lld",
+                             ack ? "acknowledged" : "released", (long long)id);
+}
+
+static zmsg_t *
+s_verb_ack (context_t *ctx)
+{
+    return s_lease_answer (ctx, true);
+}
+
+static zmsg_t *
+s_verb_nack (context_t *ctx)
+{
+    return s_lease_answer (ctx, false);
 }
 
 /* Finds the list named by the request's first argument; NULL reply when found */
@@ -782,6 +861,9 @@ static const verb_t s_verbs[] = {
     {"DELE",        1, 1,              true,  s_verb_dele},
     {"WATCH",       0, 1,              true,  s_verb_watch},
     {"CREDIT",      1, 1,              true,  s_verb_credit},
+    {"LEASE",       0, 2,              true,  s_verb_lease},
+    {"ACK",         1, 1,              true,  s_verb_ack},
+    {"NACK",        1, 1,              true,  s_verb_nack},
     {"UNWATCH",     0, 0,              true,  s_verb_unwatch},
     {"SUBSCRIBE",   1, 2,              true,  s_verb_subscribe},
     {"UNSUBSCRIBE", 1, 1,              true,  s_verb_unsubscribe},
@@ -912,7 +994,8 @@ s_serve_batch (server_t *self)
             if (watcher->credit <= 0) {
                 /* a slow watcher costs nothing: it is told at its next CREDIT and pulls */
                 if (watcher->missed++ == 0)
-                    log_warn ("broker", "watch-behind", "session=%s mailbox=%s", watcher->key, watcher->address);
+                    log_warn ("broker", "watch-behind", "session=%s mailbox=%s", watcher->key,
+                              watcher->address);
                 continue;
             }
             watcher->credit--;
@@ -942,6 +1025,23 @@ s_expire_sessions (server_t *self)
     for (session_t *session = zlistx_first (stale); session; session = zlistx_next (stale))
         s_session_forget (self, session, "idle");
     zlistx_destroy (&stale);
+}
+
+/* Expired messages and retention limits, once a second, in a transaction of their own */
+static void
+s_purge (server_t *self)
+{
+    if (store_begin (self->store) != 0)
+        return;
+    int purged = store_purge (self->store);
+    char *error = NULL;
+    if (purged < 0 || store_commit (self->store, &error) != 0) {
+        log_error ("broker", "purge-failed", "error=\"%s\"", error ? error : store_error (self->store));
+        store_rollback (self->store);
+        free (error);
+    }
+    else if (purged > 0)
+        log_info ("broker", "purged", "deliveries=%d", purged);
 }
 
 static void
@@ -995,6 +1095,8 @@ server_new (const server_config_t *config, store_t *store, char **error)
         return NULL;
     }
     self->auth = auth_actor_new ();
+    /* leases belong to sessions, and no session outlives a broker */
+    store_lease_release_all (store, NULL);
     return self;
 }
 
@@ -1045,6 +1147,7 @@ server_run (server_t *self)
         }
         if (zclock_mono () >= next_expiry) {
             s_expire_sessions (self);
+            s_purge (self);
             next_expiry = zclock_mono () + 1000;
         }
     }

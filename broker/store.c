@@ -35,6 +35,16 @@ enum {
     ST_UNSUBSCRIBE,
     ST_IS_MEMBER,
     ST_ADDRESS_TAKEN,
+    ST_LEASE_PICK,
+    ST_LEASE_TAKE,
+    ST_LEASE_ACK,
+    ST_LEASE_NACK,
+    ST_LEASE_RELEASE,
+    ST_LEASE_RELEASE_ALL,
+    ST_PURGE_EXPIRED,
+    ST_PURGE_COUNT,
+    ST_PURGE_AGE,
+    ST_RETENTION,
     ST__COUNT
 };
 
@@ -46,18 +56,21 @@ static const char *s_sql[ST__COUNT] = {
     [ST_MAILBOX_PASSWD] = "UPDATE mailboxes SET password_hash = ?2 WHERE address = ?1",
     [ST_MAILBOX_EACH] = "SELECT id, address, '', quota_bytes, used_bytes, message_count, role "
                         "FROM mailboxes ORDER BY address",
-    [ST_MESSAGE_ADD] = "INSERT INTO messages (sender, message_id, subject, size, body, received_at) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_MESSAGE_ADD] =
+        "INSERT INTO messages (sender, message_id, subject, size, body, received_at, expires_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, 0))",
     [ST_DELIVER] = "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) VALUES (?1, ?2, ?3)",
     [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2",
     [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, reply, published_at) "
                            "VALUES (?1, ?2, ?3, ?4)",
-    [ST_LIST] = "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
-                "FROM deliveries d JOIN messages m ON m.id = d.message_id "
-                "WHERE d.mailbox_id = ?1 ORDER BY d.id",
+    [ST_LIST] =
+        "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
+        "FROM deliveries d JOIN messages m ON m.id = d.message_id "
+        "WHERE d.mailbox_id = ?1 AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id",
     [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1",
-    [ST_RETRIEVE] = "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
-                    "WHERE d.id = ?2 AND d.mailbox_id = ?1",
+    [ST_RETRIEVE] =
+        "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
+        "WHERE d.id = ?2 AND d.mailbox_id = ?1 AND (m.expires_at IS NULL OR m.expires_at > unixepoch())",
     [ST_MARK_SEEN] =
         "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
     [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
@@ -70,6 +83,28 @@ static const char *s_sql[ST__COUNT] = {
                      "ON CONFLICT (list_id, member) DO UPDATE SET filter = excluded.filter",
     [ST_UNSUBSCRIBE] = "DELETE FROM subscriptions WHERE list_id = ?1 AND member = ?2",
     [ST_IS_MEMBER] = "SELECT 1 FROM subscriptions WHERE list_id = ?1 AND member = ?2",
+    [ST_LEASE_PICK] = "SELECT d.id, m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                      "WHERE d.mailbox_id = ?1 AND d.lease_until < ?2 "
+                      "AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id LIMIT ?3",
+    [ST_LEASE_TAKE] = "UPDATE deliveries SET lease_until = ?2, leased_by = ?3, state = 'seen' WHERE id = ?1",
+    [ST_LEASE_ACK] =
+        "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1 AND leased_by = ?3 AND lease_until > 0",
+    [ST_LEASE_NACK] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL "
+                      "WHERE id = ?2 AND mailbox_id = ?1 AND leased_by = ?3 AND lease_until > 0",
+    [ST_LEASE_RELEASE] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE leased_by = ?1",
+    [ST_LEASE_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE lease_until > 0",
+    [ST_PURGE_EXPIRED] =
+        "DELETE FROM deliveries WHERE message_id IN "
+        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch())",
+    [ST_PURGE_COUNT] =
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, mb.retention_count AS keep, "
+        "row_number () OVER (PARTITION BY d.mailbox_id ORDER BY d.id DESC) AS newest "
+        "FROM deliveries d JOIN mailboxes mb ON mb.id = d.mailbox_id WHERE mb.retention_count > 0) "
+        "WHERE newest > keep)",
+    [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d "
+                     "JOIN mailboxes mb ON mb.id = d.mailbox_id WHERE mb.retention_seconds > 0 "
+                     "AND d.delivered_at < unixepoch() - mb.retention_seconds)",
+    [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
@@ -373,7 +408,7 @@ store_mailbox_count (store_t *self)
 
 int64_t
 store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
-                   const void *body, size_t size)
+                   const void *body, size_t size, int64_t expires_at)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_MESSAGE_ADD);
     sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
@@ -383,6 +418,7 @@ store_message_add (store_t *self, const char *sender, const char *message_id, co
     sqlite3_bind_int64 (stmt, 4, (sqlite3_int64)size);
     sqlite3_bind_blob64 (stmt, 5, body, size, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 6, time (NULL));
+    sqlite3_bind_int64 (stmt, 7, expires_at);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     return rc == SQLITE_DONE ? sqlite3_last_insert_rowid (self->db) : -1;
@@ -607,6 +643,98 @@ store_is_member (store_t *self, int64_t list, const char *member)
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_lease (store_t *self, int64_t mailbox, const char *consumer, int n, int64_t lease_ms,
+             void (*fn) (int64_t id, const void *body, size_t size, void *arg), void *arg)
+{
+    int64_t now = zclock_time ();
+    sqlite3_stmt *pick = s_stmt (self, ST_LEASE_PICK);
+    sqlite3_bind_int64 (pick, 1, mailbox);
+    sqlite3_bind_int64 (pick, 2, now);
+    sqlite3_bind_int (pick, 3, n);
+    int64_t ids[100];
+    int count = 0, rc;
+    while (count < n && count < 100 && (rc = sqlite3_step (pick)) == SQLITE_ROW) {
+        ids[count++] = sqlite3_column_int64 (pick, 0);
+        fn (ids[count - 1], sqlite3_column_blob (pick, 1), (size_t)sqlite3_column_bytes (pick, 1), arg);
+    }
+    sqlite3_reset (pick);
+    for (int i = 0; i < count; i++) {
+        sqlite3_stmt *take = s_stmt (self, ST_LEASE_TAKE);
+        sqlite3_bind_int64 (take, 1, ids[i]);
+        sqlite3_bind_int64 (take, 2, now + lease_ms);
+        sqlite3_bind_text (take, 3, consumer, -1, SQLITE_STATIC);
+        rc = sqlite3_step (take);
+        sqlite3_reset (take);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return count;
+}
+
+static int
+s_lease_change (store_t *self, int which, int64_t mailbox, int64_t delivery, const char *consumer)
+{
+    sqlite3_stmt *stmt = s_stmt (self, which);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, delivery);
+    sqlite3_bind_text (stmt, 3, consumer, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+int
+store_lease_ack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer)
+{
+    return s_lease_change (self, ST_LEASE_ACK, mailbox, delivery, consumer);
+}
+
+int
+store_lease_nack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer)
+{
+    return s_lease_change (self, ST_LEASE_NACK, mailbox, delivery, consumer);
+}
+
+int
+store_lease_release_all (store_t *self, const char *consumer)
+{
+    sqlite3_stmt *stmt = s_stmt (self, consumer ? ST_LEASE_RELEASE : ST_LEASE_RELEASE_ALL);
+    if (consumer)
+        sqlite3_bind_text (stmt, 1, consumer, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? sqlite3_changes (self->db) : -1;
+}
+
+int
+store_purge (store_t *self)
+{
+    static const int which[] = {ST_PURGE_EXPIRED, ST_PURGE_COUNT, ST_PURGE_AGE};
+    int total = 0;
+    for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
+        sqlite3_stmt *stmt = s_stmt (self, which[i]);
+        int rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+        if (rc != SQLITE_DONE)
+            return -1;
+        total += sqlite3_changes (self->db);
+    }
+    return total;
+}
+
+int
+store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_RETENTION);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, count);
+    sqlite3_bind_int64 (stmt, 3, seconds);
+    return s_change (self, stmt, address, error, "no such mailbox");
 }
 
 const char *

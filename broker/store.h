@@ -85,9 +85,10 @@ int store_unsubscribe (store_t *self, int64_t list, const char *member);
 /* 1 when member is subscribed to list */
 int store_is_member (store_t *self, int64_t list, const char *member);
 
-/* Stores one message body; returns its id, or -1. message_id may be NULL. */
+/* Stores one message body; returns its id, or -1. message_id may be NULL; expires_at is a
+   unix time after which it is never handed out (0: never expires). */
 int64_t store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
-                           const void *body, size_t size);
+                           const void *body, size_t size, int64_t expires_at);
 /* Adds a delivery of message into mailbox; returns the delivery id, or -1 */
 int64_t store_deliver (store_t *self, int64_t message, int64_t mailbox);
 
@@ -105,6 +106,27 @@ int64_t store_last_id (store_t *self, int64_t mailbox);
 int store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size);
 /* 1 deleted, 0 no such delivery in that mailbox, -1 error */
 int store_delete (store_t *self, int64_t mailbox, int64_t delivery);
+
+/* Consumers (competing, work-queue style). lease hands out up to n deliveries of mailbox that
+   no consumer holds (or whose lease ran out), oldest first, to consumer for lease_ms; fn gets
+   each. Returns how many, or -1. */
+int store_lease (store_t *self, int64_t mailbox, const char *consumer, int n, int64_t lease_ms,
+                 void (*fn) (int64_t id, const void *body, size_t size, void *arg), void *arg);
+/* ACK: deletes the delivery if consumer holds it. 1 deleted, 0 not held by consumer, -1 error */
+int store_lease_ack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer);
+/* NACK: gives it back at once. 1 released, 0 not held, -1 error */
+int store_lease_nack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer);
+/* Releases every lease of consumer (NULL: of everyone, at start-up). Returns how many, or -1. */
+int store_lease_release_all (store_t *self, const char *consumer);
+
+/* Deletes expired messages' deliveries and what mailbox retention limits no longer allow.
+   Returns how many deliveries went, or -1. */
+int store_purge (store_t *self);
+
+/* Sets a mailbox's retention: keep at most count messages (0: no limit), none older than
+   seconds (0: no limit) */
+int store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds,
+                             char **error);
 
 /* The last SQLite error text */
 const char *store_error (store_t *self);

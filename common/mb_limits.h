@@ -31,6 +31,10 @@
    its largest): a stalled watcher costs the broker at most this many queued messages */
 #define WATCH_WINDOW 64
 #define MAX_WATCH_WINDOW 1000
+/* Consumers: messages one LEASE may take, and how long a lease may last (default 30 s) */
+#define MAX_LEASE_COUNT 100
+#define DEFAULT_LEASE_SECONDS 30
+#define MAX_LEASE_SECONDS 3600
 /* The broker refuses any ZeroMQ message larger than this (the peer is disconnected by libzmq) */
 #define MAX_WIRE_BYTES (MAX_MESSAGE_BYTES + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8))
 

@@ -40,6 +40,7 @@ static const reply_t s_replies[REPLY__COUNT] = {
     [REPLY_NOT_SUBSCRIBED] = {550, "5.2.0", "not subscribed"},
     [REPLY_ALREADY] = {250, "2.0.0", "nothing to do"},
     [REPLY_RELAY_DENIED] = {554, "5.7.1", "relay access denied"},
+    [REPLY_EXPIRED] = {554, "5.4.7", "delivery time expired"},
     [REPLY_LOOP] = {554, "5.4.6", "routing loop detected"},
     [REPLY_FAILED] = {554, "5.0.0", "transaction failed"},
 };

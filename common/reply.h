@@ -42,6 +42,7 @@ typedef enum {
     REPLY_NOT_SUBSCRIBED,
     /* 550 5.2.0 not subscribed */ /* 250 2.0.0 nothing to do */
     REPLY_RELAY_DENIED,            /* 554 5.7.1 relay access denied */
+    REPLY_EXPIRED,                 /* 554 5.4.7 delivery time expired */
     REPLY_LOOP,                    /* 554 5.4.6 routing loop detected */
     REPLY_FAILED,                  /* 554 5.0.0 transaction failed */
     REPLY__COUNT
