@@ -126,6 +126,50 @@ s_execute_list (store_t *store, proto_request_t *req)
         "list verbs: LIST-ADD LIST-DEL LIST-MEMBERS LIST-SUB LIST-UNSUB (see docs/PROTOCOL.md)");
 }
 
+static void
+s_queue_row (const store_outbound_t *entry, void *arg)
+{
+    zmsg_addstrf ((zmsg_t *)arg, "%lld\t%s\t%s\t%s\t%lld\t%lld\t%s", (long long)entry->id,
+                  *entry->sender ? entry->sender : "<>", entry->recipient, entry->state, (long long)entry->attempts,
+                  (long long)entry->next_attempt, entry->last_error);
+}
+
+/* QUEUE-LIST | QUEUE-FLUSH | QUEUE-DEL id: the outbound queue, like mailq / postqueue -f / postsuper -d */
+static zmsg_t *
+s_execute_queue (store_t *store, proto_request_t *req)
+{
+    if (streq (req->verb, "QUEUE-LIST") && req->argc == 0) {
+        zmsg_t *rows = zmsg_new ();
+        if (store_outbound_each (store, s_queue_row, rows) != 0) {
+            zmsg_destroy (&rows);
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        }
+        zmsg_t *reply = proto_reply_newf (req->id, REPLY_OK, "%zu entries", zmsg_size (rows));
+        proto_move_frames (reply, &rows);
+        return reply;
+    }
+    if (streq (req->verb, "QUEUE-FLUSH") && req->argc == 0) {
+        int n = store_outbound_flush (store);
+        if (n < 0)
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        log_info ("broker", "admin", "verb=QUEUE-FLUSH entries=%d", n);
+        return proto_reply_newf (req->id, REPLY_OK, "%d entries due now", n);
+    }
+    int64_t id;
+    if (streq (req->verb, "QUEUE-DEL") && req->argc == 1) {
+        if (proto_arg_uint (&req->args[0], &id) != 0)
+            return proto_reply_new (req->id, REPLY_BAD_ARGS, "QUEUE-DEL takes an entry id");
+        int rc = store_outbound_delete (store, id);
+        if (rc < 0)
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        if (rc == 0)
+            return proto_reply_newf (req->id, REPLY_NO_MESSAGE, "no queue entry %lld", (long long)id);
+        log_info ("broker", "admin", "verb=QUEUE-DEL entry=%lld", (long long)id);
+        return proto_reply_newf (req->id, REPLY_OK, "entry %lld deleted", (long long)id);
+    }
+    return proto_reply_new (req->id, REPLY_UNKNOWN_VERB, "queue verbs: QUEUE-LIST QUEUE-FLUSH QUEUE-DEL id");
+}
+
 zmsg_t *
 admin_execute (store_t *store, zmsg_t *request)
 {
@@ -147,6 +191,8 @@ admin_execute (store_t *store, zmsg_t *request)
     }
     if (strncmp (req.verb, "LIST-", 5) == 0)
         return s_execute_list (store, &req);
+    if (strncmp (req.verb, "QUEUE-", 6) == 0)
+        return s_execute_queue (store, &req);
     address_t addr;
     if (req.argc < 1 || address_parse ((const char *)req.args[0].data, req.args[0].size, &addr, &why) != 0)
         return proto_reply_new (req.id, REPLY_BAD_RCPT_SYNTAX, req.argc < 1 ? "address missing" : why);
@@ -388,12 +434,31 @@ s_list_request (const admin_args_t *args, int *status)
     return NULL;
 }
 
+/* queue | queue flush | queue del ID */
+static zmsg_t *
+s_queue_request (const admin_args_t *args, int *status)
+{
+    *status = 64;
+    if (!args->command || streq (args->command, "list"))
+        return proto_request_new ("1", "QUEUE-LIST");
+    if (streq (args->command, "flush"))
+        return proto_request_new ("1", "QUEUE-FLUSH");
+    if (streq (args->command, "del") && args->address) {
+        zmsg_t *request = proto_request_new ("1", "QUEUE-DEL");
+        zmsg_addstr (request, args->address);
+        return request;
+    }
+    fprintf (stderr, "error: queue takes list, flush or del ID\n");
+    return NULL;
+}
+
 int
 admin_main (const admin_args_t *args)
 {
     int status = 64;
-    zmsg_t *request =
-        streq (args->object, "list") ? s_list_request (args, &status) : s_mailbox_request (args, &status);
+    zmsg_t *request = streq (args->object, "list")    ? s_list_request (args, &status)
+                      : streq (args->object, "queue") ? s_queue_request (args, &status)
+                                                      : s_mailbox_request (args, &status);
     if (!request)
         return status;
     /* the request is [id][verb]...: keep the verb to know how to print the reply */
@@ -444,6 +509,26 @@ admin_main (const admin_args_t *args)
             long long count, bytes, quota;
             if (sscanf (text, "%299s %lld %lld %lld %15s", address, &count, &bytes, &quota, role) == 5)
                 printf ("%-40s %8lld %12lld %12lld %s\n", address, count, bytes, quota, role);
+            free (text);
+        }
+    }
+    else if (streq (verb, "QUEUE-LIST")) {
+        printf ("%-6s %-28s %-28s %-7s %8s %-20s %s\n", "ID", "SENDER", "RECIPIENT", "STATE", "ATTEMPTS", "NEXT",
+                "LAST ERROR");
+        for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply)) {
+            char *text = zframe_strdup (row);
+            char *field[7] = {NULL};
+            char *save = NULL, *p = text;
+            for (int i = 0; i < 7; i++, p = NULL)
+                field[i] = strtok_r (p, "\t", &save);
+            char next[32] = "-";
+            time_t when = field[5] ? (time_t)atoll (field[5]) : 0;
+            struct tm tm;
+            if (field[3] && streq (field[3], "queued") && gmtime_r (&when, &tm))
+                strftime (next, sizeof next, "%Y-%m-%d %H:%M:%S", &tm);
+            printf ("%-6s %-28s %-28s %-7s %8s %-20s %s\n", field[0] ? field[0] : "?", field[1] ? field[1] : "",
+                    field[2] ? field[2] : "", field[3] ? field[3] : "", field[4] ? field[4] : "", next,
+                    field[6] ? field[6] : "");
             free (text);
         }
     }

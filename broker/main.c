@@ -27,6 +27,8 @@ s_usage (FILE *out)
     fprintf (out,
              "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
              "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
+             "       mailbus-broker list add|del|members|subscribe|unsubscribe LIST [MEMBER] [OPTIONS]\n"
+             "       mailbus-broker queue [list | flush | del ID]          the outbound (relay) queue, like mailq\n"
              "\n"
              "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
              "everything kept in one SQLite file until its owner deletes it.\n"
@@ -38,6 +40,9 @@ s_usage (FILE *out)
              "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN
              ")\n"
              "      --max-message-size N   largest message in bytes (default %d)\n"
+             "      --relay yes|no         queue mail for other domains from identified users (default yes)\n"
+             "      --queue-max-age S      seconds a relayed message may wait before it bounces (default 5 days)\n"
+             "      --retry-base S         seconds before the first relay retry, doubling (default 60)\n"
              "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
              "      --no-demo              do not create the demo mailboxes on first start\n"
              "  -v, --verbose              log every message (debug)\n"
@@ -64,6 +69,19 @@ s_usage (FILE *out)
              "  mailbus-broker list add news@demo.test --posting anyone\n"
              "  mailbus-broker list subscribe news@demo.test bob@demo.test --filter 'subject:*release*'\n",
              MAX_MESSAGE_BYTES);
+}
+
+static int
+s_parse_seconds (const char *option, const char *text, int64_t *value)
+{
+    char *end = NULL;
+    long long n = strtoll (text, &end, 10);
+    if (!end || *end || end == text || n < 1 || n > 365LL * 24 * 3600) {
+        fprintf (stderr, "error: %s takes a number of seconds from 1 to 31536000\n", option);
+        return -1;
+    }
+    *value = n;
+    return 0;
 }
 
 /* Only loopback and ipc endpoints: anything wider needs CURVE, which comes later */
@@ -155,7 +173,10 @@ main (int argc, char *argv[])
         OPT_POSTING,
         OPT_FILTER,
         OPT_KEEP,
-        OPT_MAX_AGE
+        OPT_MAX_AGE,
+        OPT_RELAY,
+        OPT_QUEUE_MAX_AGE,
+        OPT_RETRY_BASE
     };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -174,13 +195,16 @@ main (int argc, char *argv[])
         {"filter", required_argument, NULL, OPT_FILTER},
         {"keep", required_argument, NULL, OPT_KEEP},
         {"max-age", required_argument, NULL, OPT_MAX_AGE},
+        {"relay", required_argument, NULL, OPT_RELAY},
+        {"queue-max-age", required_argument, NULL, OPT_QUEUE_MAX_AGE},
+        {"retry-base", required_argument, NULL, OPT_RETRY_BASE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
     const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
-    const char *keep = NULL, *max_age = NULL;
+    const char *keep = NULL, *max_age = NULL, *relay = NULL, *queue_max_age = NULL, *retry_base = NULL;
     bool closed = false;
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
@@ -238,6 +262,15 @@ main (int argc, char *argv[])
         case OPT_KEEP:
             keep = optarg;
             break;
+        case OPT_RELAY:
+            relay = optarg;
+            break;
+        case OPT_QUEUE_MAX_AGE:
+            queue_max_age = optarg;
+            break;
+        case OPT_RETRY_BASE:
+            retry_base = optarg;
+            break;
         case OPT_MAX_AGE:
             max_age = optarg;
             break;
@@ -266,6 +299,17 @@ main (int argc, char *argv[])
     db = db ? db : config_get (config, "broker/db", DEFAULT_DB);
     bind = bind ? bind : config_get (config, "broker/bind", DEFAULT_BIND);
     maxsize = maxsize ? maxsize : config_get (config, "broker/max-message-size", NULL);
+    relay = relay ? relay : config_get (config, "broker/relay", "yes");
+    queue_max_age = queue_max_age ? queue_max_age : config_get (config, "broker/queue-max-age", NULL);
+    retry_base = retry_base ? retry_base : config_get (config, "broker/retry-base", NULL);
+    if (!streq (relay, "yes") && !streq (relay, "no")) {
+        fprintf (stderr, "error: --relay takes yes or no, not '%s'\n", relay);
+        return 64;
+    }
+    int64_t queue_age = DEFAULT_QUEUE_MAX_AGE, retry_delay = DEFAULT_RETRY_BASE;
+    if ((queue_max_age && s_parse_seconds ("--queue-max-age", queue_max_age, &queue_age) != 0)
+        || (retry_base && s_parse_seconds ("--retry-base", retry_base, &retry_delay) != 0))
+        return 64;
     sync_mode = sync_mode ? sync_mode : config_get (config, "broker/synchronous", "full");
     no_demo = no_demo || streq (config_get (config, "broker/demo", "yes"), "no");
     char **config_domains = NULL;
@@ -296,11 +340,11 @@ main (int argc, char *argv[])
         const char *object = argv[optind];
         int words = argc - optind;
         if ((streq (object, "mailbox") && words >= 2 && words <= 3) ||
-            (streq (object, "list") && words >= 3 && words <= 4)) {
+            (streq (object, "list") && words >= 3 && words <= 4) || (streq (object, "queue") && words <= 3)) {
             admin_args_t args = {
                 .db = db,
                 .object = object,
-                .command = argv[optind + 1],
+                .command = words > 1 ? argv[optind + 1] : NULL,
                 .address = words > 2 ? argv[optind + 2] : NULL,
                 .member = words > 3 ? argv[optind + 3] : NULL,
                 .filter = filter,
@@ -354,7 +398,7 @@ main (int argc, char *argv[])
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 
     char *admin = admin_endpoint (db);
-    server_config_t server_config = {bind, admin, domains, max_message};
+    server_config_t server_config = {bind, admin, domains, max_message, streq (relay, "yes"), queue_age, retry_delay};
     server_t *server = server_new (&server_config, store, &error);
     if (!server) {
         fprintf (stderr, "error: %s\n", error);

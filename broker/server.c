@@ -335,7 +335,10 @@ s_verb_send (context_t *ctx)
 
     address_t sender;
     const char *why = NULL;
-    if (address_parse ((const char *)req->args[0].data, req->args[0].size, &sender, &why) != 0)
+    memset (&sender, 0, sizeof sender);
+    /* RFC 5321 4.5.5: a bounce has the null reverse-path; only the gateway sends those */
+    bool null_sender = session->gateway && (req->args[0].size == 0 || proto_arg_is (&req->args[0], "<>"));
+    if (!null_sender && address_parse ((const char *)req->args[0].data, req->args[0].size, &sender, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
     if (!session->gateway && !streq (sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
@@ -345,6 +348,8 @@ s_verb_send (context_t *ctx)
         return s_refuse (ctx, REPLY_TOO_BIG, "message exceeds fixed maximum message size");
     if ((why = s_check_content (body->data, body->size)))
         return s_refuse (ctx, REPLY_BAD_CONTENT, why);
+    if (header_count ((const char *)body->data, body->size, "Received") > MAX_RECEIVED)
+        return s_refuse (ctx, REPLY_LOOP, "too many Received: headers, the message is looping");
 
     const char *text = (const char *)body->data;
     char message_id[MAX_ADDRESS * 2 + 1] = "";
@@ -394,7 +399,7 @@ s_verb_send (context_t *ctx)
 
     zmsg_t *lines = zmsg_new ();
     char *record = NULL;
-    size_t accepted = 0, deliveries = 0;
+    size_t accepted = 0, deliveries = 0, relayed = 0;
     reply_id_t first_failure = REPLY_FAILED;
     size_t pushes_before = self->push_count;
     bool trouble = false;
@@ -415,9 +420,24 @@ s_verb_send (context_t *ctx)
             s_add_line (lines, &record, route.reply, "%s %s", shown, why);
         }
         else if (!address_domain_in (&rcpt, self->config.domains)) {
-            route.reply = REPLY_RELAY_DENIED;
-            s_add_line (lines, &record, route.reply,
-                        "%s relay access denied: %s is not a domain of this broker", rcpt.full, rcpt.domain);
+            if (!self->config.relay || session->gateway) {
+                /* the gateway submits only what came in without AUTH: that is never relayed */
+                route.reply = REPLY_RELAY_DENIED;
+                s_add_line (lines, &record, route.reply,
+                            "%s relay access denied: %s is not a domain of this broker", rcpt.full, rcpt.domain);
+            }
+            else {
+                int64_t entry = store_outbound_add (self->store, message, sender.full, rcpt.full);
+                if (entry < 0) {
+                    trouble = true;
+                    break;
+                }
+                s_add_line (lines, &record, REPLY_QUEUED, "%s queued for relay as %lld", rcpt.full,
+                            (long long)entry);
+                accepted++;
+                deliveries++;
+                relayed++;
+            }
         }
         else {
             size_t before = targets->count;
@@ -467,7 +487,7 @@ s_verb_send (context_t *ctx)
     }
 
     zmsg_t *reply = NULL;
-    if (trouble || accepted == 0 || deliveries == 0) {
+    if (trouble || accepted == 0) {
         store_rollback_savepoint (self->store);
         s_drop_pushes (self, pushes_before);
         if (trouble) {
@@ -487,6 +507,20 @@ s_verb_send (context_t *ctx)
     char summary[80];
     snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
     reply_format (status, sizeof status, REPLY_QUEUED, summary);
+    if (deliveries == 0) {
+        /* accepted, but nobody to hold it (a list without subscribers): nothing to store */
+        store_rollback_savepoint (self->store);
+        s_drop_pushes (self, pushes_before);
+        reply = zmsg_new ();
+        zmsg_addstr (reply, req->id);
+        zmsg_addstr (reply, status);
+        proto_move_frames (reply, &lines);
+        free (record);
+        return reply;
+    }
+    if (relayed)
+        log_info ("broker", "relay-queued", "sender=%s message=%lld recipients=%zu", sender.full, (long long)message,
+                  relayed);
     if (*message_id) {
         char *full = zsys_sprintf ("%s\n%s", status, record);
         if (store_publication_add (self->store, sender.full, message_id, full) != 0) {
@@ -731,6 +765,125 @@ s_verb_nack (context_t *ctx)
     return s_lease_answer (ctx, false);
 }
 
+/* ----------------------------------------------------------------- relay (gateway only) */
+
+static zmsg_t *
+s_check_gateway (context_t *ctx)
+{
+    return ctx->session->gateway ? NULL : s_refuse (ctx, REPLY_NOT_YOURS, "relay verbs are for the gateway identity");
+}
+
+static void
+s_claim_one (const store_outbound_t *entry, void *arg)
+{
+    zmsg_t *reply = arg;
+    zmsg_addstrf (reply, "%lld", (long long)entry->id);
+    zmsg_addstr (reply, entry->sender);
+    zmsg_addstr (reply, entry->recipient);
+    zmsg_addstrf (reply, "%lld", (long long)entry->attempts);
+    zmsg_addstrf (reply, "%lld", (long long)entry->queued_at);
+    zmsg_addmem (reply, entry->body, entry->size);
+}
+
+/* CLAIM [n [seconds]]: due outbound entries, six frames each: id, sender, recipient,
+   attempts, queued-at, message. Claimed entries go to no other worker until the claim ends. */
+static zmsg_t *
+s_verb_claim (context_t *ctx)
+{
+    zmsg_t *refused = s_check_gateway (ctx);
+    if (refused)
+        return refused;
+    int64_t n = 10, seconds = 300;
+    if (ctx->req->argc >= 1 && (proto_arg_uint (&ctx->req->args[0], &n) != 0 || n < 1 || n > MAX_LEASE_COUNT))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "CLAIM count must be a number from 1 to 100");
+    if (ctx->req->argc == 2
+        && (proto_arg_uint (&ctx->req->args[1], &seconds) != 0 || seconds < 1 || seconds > MAX_LEASE_SECONDS))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "CLAIM seconds must be a number from 1 to 3600");
+    ctx->pending->mutating = true;
+    zmsg_t *data = zmsg_new ();
+    int count = store_outbound_claim (ctx->server->store, (int)n, seconds * 1000, s_claim_one, data);
+    if (count < 0) {
+        zmsg_destroy (&data);
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    }
+    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%d entries claimed for %lld s", count, (long long)seconds);
+    proto_move_frames (reply, &data);
+    return reply;
+}
+
+/* RELAYED id | DEFER id text | FAIL id text: what became of a claimed entry. DEFER schedules
+   the next try with exponential backoff, or gives up past the queue's maximum age; the reply
+   to DEFER and FAIL says "bounce" when the sender must be told (the gateway sends the DSN). */
+static zmsg_t *
+s_relay_result (context_t *ctx, const char *what)
+{
+    zmsg_t *refused = s_check_gateway (ctx);
+    if (refused)
+        return refused;
+    server_t *self = ctx->server;
+    int64_t id;
+    char text[512] = "";
+    if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "entry id must be a number");
+    if (ctx->req->argc == 2 && proto_arg_string (&ctx->req->args[1], text, sizeof text) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "error text too long or holds a NUL");
+    store_outbound_t entry;
+    int found = store_outbound_get (self->store, id, &entry);
+    if (found < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    if (!found || streq (entry.state, "failed"))
+        return s_refuse (ctx, REPLY_NO_MESSAGE, "no such queued entry");
+    ctx->pending->mutating = true;
+    int rc;
+    bool bounce = false;
+    int64_t next = 0;
+    if (streq (what, "RELAYED"))
+        rc = store_outbound_delete (self->store, id);
+    else {
+        int64_t now = (int64_t)time (NULL);
+        if (streq (what, "DEFER") && now - entry.queued_at < self->config.queue_max_age) {
+            int64_t delay = self->config.retry_base;
+            for (int64_t i = 0; i < entry.attempts && delay < RETRY_MAX; i++)
+                delay *= 2;
+            next = now + (delay < RETRY_MAX ? delay : RETRY_MAX);
+        }
+        bounce = next == 0;
+        rc = store_outbound_retry (self->store, id, text, next);
+    }
+    if (rc < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    log_info ("broker", "relay-result", "entry=%lld result=%s attempts=%lld next=%lld bounce=%d error=\"%s\"",
+              (long long)id, what, (long long)entry.attempts + 1, (long long)next, bounce, text);
+    zmsg_t *reply;
+    if (bounce)
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld failed for good: send a bounce", (long long)id);
+    else if (next)
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld retries in %lld s", (long long)id,
+                                  (long long)(next - (int64_t)time (NULL)));
+    else
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld delivered", (long long)id);
+    zmsg_addstr (reply, bounce ? "bounce" : next ? "retry" : "done");
+    return reply;
+}
+
+static zmsg_t *
+s_verb_relayed (context_t *ctx)
+{
+    return s_relay_result (ctx, "RELAYED");
+}
+
+static zmsg_t *
+s_verb_defer (context_t *ctx)
+{
+    return s_relay_result (ctx, "DEFER");
+}
+
+static zmsg_t *
+s_verb_fail (context_t *ctx)
+{
+    return s_relay_result (ctx, "FAIL");
+}
+
 /* Finds the list named by the request's first argument; NULL reply when found */
 static zmsg_t *
 s_find_list (context_t *ctx, store_list_t *list)
@@ -862,6 +1015,10 @@ static const verb_t s_verbs[] = {
     {"WATCH",       0, 1,              true,  s_verb_watch},
     {"CREDIT",      1, 1,              true,  s_verb_credit},
     {"LEASE",       0, 2,              true,  s_verb_lease},
+    {"CLAIM",       0, 2,              true,  s_verb_claim},
+    {"RELAYED",     1, 1,              true,  s_verb_relayed},
+    {"DEFER",       2, 2,              true,  s_verb_defer},
+    {"FAIL",        2, 2,              true,  s_verb_fail},
     {"ACK",         1, 1,              true,  s_verb_ack},
     {"NACK",        1, 1,              true,  s_verb_nack},
     {"UNWATCH",     0, 0,              true,  s_verb_unwatch},

@@ -45,6 +45,14 @@ enum {
     ST_PURGE_COUNT,
     ST_PURGE_AGE,
     ST_RETENTION,
+    ST_OUT_ADD,
+    ST_OUT_PICK,
+    ST_OUT_TAKE,
+    ST_OUT_GET,
+    ST_OUT_DELETE,
+    ST_OUT_RETRY,
+    ST_OUT_EACH,
+    ST_OUT_FLUSH,
     ST__COUNT
 };
 
@@ -105,6 +113,22 @@ static const char *s_sql[ST__COUNT] = {
                      "JOIN mailboxes mb ON mb.id = d.mailbox_id WHERE mb.retention_seconds > 0 "
                      "AND d.delivered_at < unixepoch() - mb.retention_seconds)",
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
+    [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
+                   "VALUES (?1, ?2, ?3, unixepoch(), unixepoch())",
+    [ST_OUT_PICK] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
+                    "o.queued_at, o.last_error, m.body FROM outbound o JOIN messages m ON m.id = o.message_id "
+                    "WHERE o.state = 'queued' AND o.next_attempt <= unixepoch() AND o.claimed_until < ?1 "
+                    "ORDER BY o.next_attempt, o.id LIMIT ?2",
+    [ST_OUT_TAKE] = "UPDATE outbound SET claimed_until = ?2 WHERE id = ?1",
+    [ST_OUT_GET] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
+                   "o.queued_at, o.last_error, NULL FROM outbound o WHERE o.id = ?1",
+    [ST_OUT_DELETE] = "DELETE FROM outbound WHERE id = ?1",
+    [ST_OUT_RETRY] = "UPDATE outbound SET attempts = attempts + 1, claimed_until = 0, last_error = ?2, "
+                     "next_attempt = CASE WHEN ?3 > 0 THEN ?3 ELSE next_attempt END, "
+                     "state = CASE WHEN ?3 > 0 THEN 'queued' ELSE 'failed' END WHERE id = ?1",
+    [ST_OUT_EACH] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
+                    "o.queued_at, o.last_error, NULL FROM outbound o ORDER BY o.id",
+    [ST_OUT_FLUSH] = "UPDATE outbound SET next_attempt = unixepoch(), claimed_until = 0 WHERE state = 'queued'",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
@@ -735,6 +759,130 @@ store_mailbox_retention (store_t *self, const char *address, int64_t count, int6
     sqlite3_bind_int64 (stmt, 2, count);
     sqlite3_bind_int64 (stmt, 3, seconds);
     return s_change (self, stmt, address, error, "no such mailbox");
+}
+
+int64_t
+store_outbound_add (store_t *self, int64_t message, const char *sender, const char *recipient)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_ADD);
+    sqlite3_bind_int64 (stmt, 1, message);
+    sqlite3_bind_text (stmt, 2, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, recipient, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? sqlite3_last_insert_rowid (self->db) : -1;
+}
+
+static void
+s_read_outbound (sqlite3_stmt *stmt, store_outbound_t *entry)
+{
+    memset (entry, 0, sizeof *entry);
+    entry->id = sqlite3_column_int64 (stmt, 0);
+    entry->message = sqlite3_column_int64 (stmt, 1);
+    entry->sender = (const char *)sqlite3_column_text (stmt, 2);
+    entry->recipient = (const char *)sqlite3_column_text (stmt, 3);
+    entry->state = (const char *)sqlite3_column_text (stmt, 4);
+    entry->attempts = sqlite3_column_int64 (stmt, 5);
+    entry->next_attempt = sqlite3_column_int64 (stmt, 6);
+    entry->queued_at = sqlite3_column_int64 (stmt, 7);
+    entry->last_error = (const char *)sqlite3_column_text (stmt, 8);
+    entry->body = sqlite3_column_blob (stmt, 9);
+    entry->size = (size_t)sqlite3_column_bytes (stmt, 9);
+}
+
+int
+store_outbound_claim (store_t *self, int n, int64_t lease_ms, void (*fn) (const store_outbound_t *entry, void *arg),
+                      void *arg)
+{
+    int64_t now = zclock_time ();
+    sqlite3_stmt *pick = s_stmt (self, ST_OUT_PICK);
+    sqlite3_bind_int64 (pick, 1, now);
+    sqlite3_bind_int (pick, 2, n);
+    int64_t ids[100];
+    int count = 0, rc;
+    while (count < n && count < 100 && (rc = sqlite3_step (pick)) == SQLITE_ROW) {
+        store_outbound_t entry;
+        s_read_outbound (pick, &entry);
+        ids[count++] = entry.id;
+        fn (&entry, arg);
+    }
+    sqlite3_reset (pick);
+    for (int i = 0; i < count; i++) {
+        sqlite3_stmt *take = s_stmt (self, ST_OUT_TAKE);
+        sqlite3_bind_int64 (take, 1, ids[i]);
+        sqlite3_bind_int64 (take, 2, now + lease_ms);
+        rc = sqlite3_step (take);
+        sqlite3_reset (take);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return count;
+}
+
+int
+store_outbound_get (store_t *self, int64_t id, store_outbound_t *entry)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_GET);
+    sqlite3_bind_int64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+        s_read_outbound (stmt, entry);
+        /* the texts live in the statement, which is reset now: only numbers are returned */
+        bool failed = strcmp (entry->state, "failed") == 0;
+        entry->sender = entry->recipient = entry->last_error = NULL;
+        entry->state = failed ? "failed" : "queued";
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_outbound_delete (store_t *self, int64_t id)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_DELETE);
+    sqlite3_bind_int64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+int
+store_outbound_retry (store_t *self, int64_t id, const char *error, int64_t next_attempt)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_RETRY);
+    sqlite3_bind_int64 (stmt, 1, id);
+    sqlite3_bind_text (stmt, 2, error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 3, next_attempt);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+int
+store_outbound_each (store_t *self, void (*fn) (const store_outbound_t *entry, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_EACH);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        store_outbound_t entry;
+        s_read_outbound (stmt, &entry);
+        fn (&entry, arg);
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_outbound_flush (store_t *self)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_FLUSH);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? sqlite3_changes (self->db) : -1;
 }
 
 const char *

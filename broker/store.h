@@ -128,6 +128,38 @@ int store_purge (store_t *self);
 int store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds,
                              char **error);
 
+/* The outbound queue (relay). */
+typedef struct {
+    int64_t id;
+    int64_t message;
+    const char *sender;
+    const char *recipient;
+    const char *state; /* queued or failed */
+    int64_t attempts;
+    int64_t next_attempt;
+    int64_t queued_at;
+    const char *last_error;
+    const void *body;
+    size_t size;
+} store_outbound_t;
+
+/* Queues message for recipient; returns the entry id, or -1 */
+int64_t store_outbound_add (store_t *self, int64_t message, const char *sender, const char *recipient);
+/* Claims up to n due entries for lease_ms (a relay worker delivers them); fn gets each
+   (body included). Returns how many, or -1. */
+int store_outbound_claim (store_t *self, int n, int64_t lease_ms, void (*fn) (const store_outbound_t *entry, void *arg),
+                          void *arg);
+/* 1 found (numbers and state filled; no texts, no body), 0 not, -1 error */
+int store_outbound_get (store_t *self, int64_t id, store_outbound_t *entry);
+/* Delivered: removes the entry. 1, 0 no such entry, -1 error */
+int store_outbound_delete (store_t *self, int64_t id);
+/* Another try at next_attempt (unix time), or, with next_attempt 0, failed for good */
+int store_outbound_retry (store_t *self, int64_t id, const char *error, int64_t next_attempt);
+/* Every entry, for `mailbus-broker queue` (body not filled) */
+int store_outbound_each (store_t *self, void (*fn) (const store_outbound_t *entry, void *arg), void *arg);
+/* Makes every queued entry due now; returns how many, or -1 */
+int store_outbound_flush (store_t *self);
+
 /* The last SQLite error text */
 const char *store_error (store_t *self);
 

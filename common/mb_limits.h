@@ -35,6 +35,13 @@
 #define MAX_LEASE_COUNT 100
 #define DEFAULT_LEASE_SECONDS 30
 #define MAX_LEASE_SECONDS 3600
+/* RFC 5321 6.3: a message with more Received: fields than this is looping (554 5.4.6) */
+#define MAX_RECEIVED 30
+/* Relay: default longest time in the outbound queue before giving up (RFC 5321 4.5.4.1: 4-5 days) */
+#define DEFAULT_QUEUE_MAX_AGE (5 * 24 * 3600)
+/* Relay: first retry after this many seconds, doubling each time, at most RETRY_MAX */
+#define DEFAULT_RETRY_BASE 60
+#define RETRY_MAX 3600
 /* The broker refuses any ZeroMQ message larger than this (the peer is disconnected by libzmq) */
 #define MAX_WIRE_BYTES (MAX_MESSAGE_BYTES + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8))
 
