@@ -1,0 +1,417 @@
+/*  main.c — mailbus-sub: pulls a mailbox (stat, list, read, save, delete, drain) or watches
+    it live. Message numbers are positions in LIST order, as POP3 numbers them. */
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "call.h"
+#include "client.h"
+#include "client_config.h"
+#include "drain.h"
+#include "listing.h"
+#include "outfile.h"
+#include "reply.h"
+#include "show.h"
+#include "watch.h"
+
+typedef struct {
+    const char *endpoint;
+    const char *user;
+    const char *password;
+    bool password_stdin;
+    const char *config;
+    int timeout_s;
+} options_t;
+
+typedef struct {
+    const char *name;
+    int args; /* how many words follow the command */
+    const char *synopsis;
+    int (*run) (client_t *client, char **argv);
+} command_t;
+
+static void
+s_print_usage (FILE *out)
+{
+    fprintf (out,
+             "usage: mailbus-sub [-b ENDPOINT] -u USER [-p PASSWORD | --password-stdin] [-c FILE] COMMAND\n"
+             "\n"
+             "Pulls or watches a mailbus mailbox. N is a message's number in `list`.\n"
+             "\n"
+             "commands:\n"
+             "  stat            count and size of the mailbox: \"3 messages, 4120 bytes\"\n"
+             "  list            one line per message: number, id, size, from, subject, new/seen\n"
+             "  read N          show message N: headers, text body, attachment names and sizes\n"
+             "  save N DIR      write DIR/<id>.eml and every attachment of message N into DIR\n"
+             "  delete N        delete message N\n"
+             "  drain DIR       write every message to DIR/<id>.eml, sync it, then delete it\n"
+             "  watch           print each new message the moment it arrives (Ctrl-C ends);\n"
+             "                  reconnects by itself when the broker restarts\n"
+             "\n"
+             "options:\n"
+             "  -b, --broker ENDPOINT   broker endpoint (default %s; env MAILBUS_BROKER)\n"
+             "  -u, --user ADDRESS      the mailbox (env MAILBUS_USER)\n"
+             "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
+             "      --password-stdin    read the password from the first line of standard input\n"
+             "  -c, --config FILE       ZPL config; keys client/broker, client/user, client/password\n"
+             "                          (options win over the environment, which wins over the file)\n"
+             "      --timeout SECONDS   wait this long for each answer (default 10)\n"
+             "      --window N          watch: pushes the broker may send ahead of our credit\n"
+             "                          (1..1000, default 64); beyond it we catch up with LIST\n"
+             "  -h, --help              this help\n"
+             "\n"
+             "Exit status: 0 success; 1 a permanent failure (5xx, bad input); 75 a transient failure\n"
+             "(4xx) or no answer from the broker; 64 usage error.\n"
+             "\n"
+             "Examples:\n"
+             "  export MAILBUS_PASSWORD=demo\n"
+             "  mailbus-sub -u bob@demo.test list\n"
+             "  mailbus-sub -u bob@demo.test read 1\n"
+             "  mailbus-sub -u bob@demo.test drain ~/mail\n",
+             CLIENT_DEFAULT_ENDPOINT);
+}
+
+static int
+s_usage_error (const char *format, const char *arg)
+{
+    fprintf (stderr, "mailbus-sub: ");
+    fprintf (stderr, format, arg);
+    fprintf (stderr, "\ntry mailbus-sub --help\n");
+    return EX_USAGE;
+}
+
+/* ----------------------------------------------------------------- commands */
+
+/* watch --window N */
+static int s_window = 0;
+
+static int
+s_run_stat (client_t *client, char **argv)
+{
+    (void)argv;
+    int status = 0;
+    zmsg_t *reply = call_verb (client, "STAT", NULL, &status);
+    if (!reply)
+        return status;
+    char *count = call_frame (reply, 1);
+    char *bytes = call_frame (reply, 2);
+    if (count && bytes)
+        printf ("%s messages, %s bytes\n", count, bytes);
+    else {
+        fprintf (stderr, "mailbus-sub: STAT reply without count and size\n");
+        status = 1;
+    }
+    free (count);
+    free (bytes);
+    zmsg_destroy (&reply);
+    return status;
+}
+
+static int
+s_run_list (client_t *client, char **argv)
+{
+    (void)argv;
+    int status = 0;
+    listing_t *listing = listing_fetch (client, &status);
+    if (!listing)
+        return status;
+    listing_print (listing, stdout);
+    listing_destroy (&listing);
+    return 0;
+}
+
+/* RETR of the message at position text; returns the reply (data frame 1 is the message) */
+static zmsg_t *
+s_retrieve (client_t *client, const char *position, int64_t *id, int *status)
+{
+    listing_t *listing = listing_fetch (client, status);
+    if (!listing)
+        return NULL;
+    const listing_entry_t *entry = listing_at (listing, position);
+    if (!entry) {
+        listing_destroy (&listing);
+        *status = 1;
+        return NULL;
+    }
+    *id = entry->id;
+    listing_destroy (&listing);
+    char arg[32];
+    snprintf (arg, sizeof arg, "%" PRId64, *id);
+    zmsg_t *reply = call_verb (client, "RETR", arg, status);
+    if (reply && zmsg_size (reply) < 2) {
+        fprintf (stderr, "mailbus-sub: RETR reply without the message\n");
+        zmsg_destroy (&reply);
+        *status = 1;
+    }
+    return reply;
+}
+
+static zframe_t *
+s_message_frame (zmsg_t *reply)
+{
+    zmsg_first (reply);
+    return zmsg_next (reply);
+}
+
+static int
+s_run_read (client_t *client, char **argv)
+{
+    int status = 0;
+    int64_t id = 0;
+    zmsg_t *reply = s_retrieve (client, argv[0], &id, &status);
+    if (!reply)
+        return status;
+    zframe_t *frame = s_message_frame (reply);
+    show_t *show = show_new ((const char *)zframe_data (frame), zframe_size (frame));
+    if (show) {
+        printf ("Message %s (id %" PRId64 ", %zu bytes)\n", argv[0], id, zframe_size (frame));
+        show_print (show, stdout);
+        show_destroy (&show);
+    }
+    else {
+        fprintf (stderr, "mailbus-sub: message %" PRId64 " cannot be parsed as a message\n", id);
+        status = 1;
+    }
+    zmsg_destroy (&reply);
+    return status;
+}
+
+static int
+s_run_save (client_t *client, char **argv)
+{
+    char *error = NULL;
+    if (outfile_check_dir (argv[1], &error) != 0) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        free (error);
+        return 1;
+    }
+    int status = 0;
+    int64_t id = 0;
+    zmsg_t *reply = s_retrieve (client, argv[0], &id, &status);
+    if (!reply)
+        return status;
+    zframe_t *frame = s_message_frame (reply);
+    char name[48];
+    snprintf (name, sizeof name, "%" PRId64 ".eml", id);
+    char *path = NULL;
+    /* the message exactly as stored */
+    if (outfile_write_durable (argv[1], name, zframe_data (frame), zframe_size (frame), &path, &error) != 0) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        free (error);
+        zmsg_destroy (&reply);
+        return 1;
+    }
+    printf ("%s\n", path);
+    free (path);
+    show_t *show = show_new ((const char *)zframe_data (frame), zframe_size (frame));
+    if (show && show_save_attachments (show, argv[1], stdout, &error) != 0) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        free (error);
+        status = 1;
+    }
+    show_destroy (&show);
+    zmsg_destroy (&reply);
+    return status;
+}
+
+static int
+s_run_delete (client_t *client, char **argv)
+{
+    int status = 0;
+    listing_t *listing = listing_fetch (client, &status);
+    if (!listing)
+        return status;
+    const listing_entry_t *entry = listing_at (listing, argv[0]);
+    if (!entry) {
+        listing_destroy (&listing);
+        return 1;
+    }
+    char arg[32];
+    snprintf (arg, sizeof arg, "%" PRId64, entry->id);
+    listing_destroy (&listing);
+    zmsg_t *reply = call_verb (client, "DELE", arg, &status);
+    if (reply) {
+        char *line = call_frame (reply, 0);
+        printf ("%s\n", line);
+        free (line);
+    }
+    zmsg_destroy (&reply);
+    return status;
+}
+
+static int
+s_run_drain (client_t *client, char **argv)
+{
+    char *error = NULL;
+    if (outfile_check_dir (argv[0], &error) != 0) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        free (error);
+        return 1;
+    }
+    return drain_run (client, argv[0]);
+}
+
+static int
+s_run_watch (client_t *client, char **argv)
+{
+    (void)argv;
+    return watch_run (client, s_window);
+}
+
+static const command_t s_commands[] = {
+    {"stat", 0, "stat", s_run_stat},         {"list", 0, "list", s_run_list},
+    {"read", 1, "read N", s_run_read},       {"save", 2, "save N DIR", s_run_save},
+    {"delete", 1, "delete N", s_run_delete}, {"drain", 1, "drain DIR", s_run_drain},
+    {"watch", 0, "watch", s_run_watch},
+};
+
+/* Checks the words a command needs before anything goes to the broker */
+static int
+s_check_command (const command_t *command, char **argv)
+{
+    if (command->run == s_run_read || command->run == s_run_save || command->run == s_run_delete) {
+        const char *n = argv[0];
+        size_t digits = strspn (n, "0123456789");
+        if (digits == 0 || n[digits] != '\0' || digits > 9 || atoi (n) < 1)
+            return s_usage_error ("\"%s\" is not a message number (1, 2, ... as `list` shows)", n);
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- main */
+
+/* Parses the options; returns -1 to go on, or the exit status */
+static int
+s_parse_options (int argc, char *argv[], options_t *opts)
+{
+    enum { OPT_PASSWORD_STDIN = 256, OPT_TIMEOUT, OPT_WINDOW };
+    static const struct option long_options[] = {
+        {"broker", required_argument, NULL, 'b'},
+        {"user", required_argument, NULL, 'u'},
+        {"password", required_argument, NULL, 'p'},
+        {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+        {"config", required_argument, NULL, 'c'},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long (argc, argv, ":b:u:p:c:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            opts->endpoint = optarg;
+            break;
+        case 'u':
+            opts->user = optarg;
+            break;
+        case 'p':
+            opts->password = optarg;
+            break;
+        case OPT_PASSWORD_STDIN:
+            opts->password_stdin = true;
+            break;
+        case 'c':
+            opts->config = optarg;
+            break;
+        case OPT_TIMEOUT: {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol (optarg, &end, 10);
+            if (errno || !end || *end || end == optarg || v < 1 || v > 3600)
+                return s_usage_error ("--timeout takes seconds from 1 to 3600, got \"%s\"", optarg);
+            opts->timeout_s = (int)v;
+            break;
+        }
+        case OPT_WINDOW: {
+            char *end = NULL;
+            errno = 0;
+            long v = strtol (optarg, &end, 10);
+            if (errno || !end || *end || end == optarg || v < 1 || v > 1000)
+                return s_usage_error ("--window takes a number from 1 to 1000, got \"%s\"", optarg);
+            s_window = (int)v;
+            break;
+        }
+        case 'h':
+            s_print_usage (stdout);
+            return 0;
+        case ':':
+            return s_usage_error ("option %s needs a value", argv[optind - 1]);
+        default:
+            return s_usage_error ("unknown option %s", argv[optind - 1]);
+        }
+    }
+    return -1;
+}
+
+int
+main (int argc, char *argv[])
+{
+    options_t opts = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000};
+    int status = s_parse_options (argc, argv, &opts);
+    if (status >= 0)
+        return status;
+    if (optind >= argc)
+        return s_usage_error ("%s",
+                              "no command: stat, list, read N, save N DIR, delete N, drain DIR or watch");
+    const command_t *command = NULL;
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (strcmp (s_commands[i].name, argv[optind]) == 0)
+            command = &s_commands[i];
+    if (!command)
+        return s_usage_error (
+            "unknown command \"%s\": stat, list, read N, save N DIR, delete N, drain DIR, watch",
+            argv[optind]);
+    int words = argc - optind - 1;
+    if (words != command->args) {
+        fprintf (stderr, "mailbus-sub: %s needs %s: mailbus-sub %s\ntry mailbus-sub --help\n", command->name,
+                 words < command->args ? "more words" : "fewer words", command->synopsis);
+        return EX_USAGE;
+    }
+    char **command_argv = argv + optind + 1;
+    if ((status = s_check_command (command, command_argv)) != 0)
+        return status;
+
+    char *error = NULL;
+    zconfig_t *config = client_config_apply (opts.config, &opts.endpoint, &opts.user, &opts.password, &error);
+    if (!config) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        free (error);
+        return EX_USAGE;
+    }
+    char *password = NULL;
+    if (client_credentials (&opts.endpoint, &opts.user, &password, opts.password, opts.password_stdin) != 0) {
+        zconfig_destroy (&config);
+        return EX_USAGE;
+    }
+
+    /* watch catches SIGINT and SIGTERM itself; for the rest, Ctrl-C simply ends the program */
+    zsys_handler_set (NULL);
+    show_init ();
+    client_t *client = client_new (opts.endpoint, opts.user, password, opts.timeout_s * 1000, &error);
+    if (!client) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        int code = 0;
+        status = reply_parse (error, &code, NULL) == 0 ? call_exit_status (code) : EX_TEMPFAIL;
+        free (error);
+    }
+    else {
+        status = command->run (client, command_argv);
+        client_destroy (&client);
+    }
+    show_shutdown ();
+    if (password) {
+        memset (password, 0, strlen (password));
+        free (password);
+    }
+    zconfig_destroy (&config);
+    return status;
+}
