@@ -1,0 +1,254 @@
+/*  fetch.c — POP3 fetch with libcurl into the broker. */
+#include "fetch.h"
+
+#include <curl/curl.h>
+#include <string.h>
+
+#include "address.h"
+#include "client.h"
+#include "header.h"
+#include "log.h"
+#include "proto.h"
+
+int
+fetch_parse (const char *spec, fetch_config_t *config, char **copy, const char **why)
+{
+    *copy = strdup (spec);
+    char *save = NULL;
+    char *url = strtok_r (*copy, " ", &save), *user = strtok_r (NULL, " ", &save);
+    char *password = strtok_r (NULL, " ", &save), *mailbox = strtok_r (NULL, " ", &save);
+    if (!mailbox || strtok_r (NULL, " ", &save)) {
+        *why = "--fetch takes 'URL USER PASSWORD MAILBOX'";
+        return -1;
+    }
+    if (strncmp (url, "pop3://", 7) != 0 && strncmp (url, "pop3s://", 8) != 0) {
+        *why = "--fetch URL must start with pop3:// or pop3s://";
+        return -1;
+    }
+    config->url = url;
+    config->user = user;
+    config->password = password;
+    config->mailbox = mailbox;
+    return 0;
+}
+
+typedef struct {
+    char *data;
+    size_t size;
+} buffer_t;
+
+static size_t
+s_write (char *data, size_t size, size_t count, void *arg)
+{
+    buffer_t *buffer = arg;
+    size_t n = size * count;
+    buffer->data = realloc (buffer->data, buffer->size + n + 1);
+    memcpy (buffer->data + buffer->size, data, n);
+    buffer->size += n;
+    buffer->data[buffer->size] = '\0';
+    return n;
+}
+
+/* Runs one POP3 command on the (reused) connection; what the server sends goes into out */
+static CURLcode
+s_pop3 (CURL *curl, const fetch_config_t *config, const char *path, const char *command, buffer_t *out)
+{
+    char url[512];
+    snprintf (url, sizeof url, "%s/%s", config->url, path);
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, command);
+    curl_easy_setopt (curl, CURLOPT_NOBODY, command && strcmp (command, "DELE") == 0 ? 1L : 0L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, out);
+    return curl_easy_perform (curl);
+}
+
+static bool
+s_seen (const fetch_config_t *config, const char *uidl)
+{
+    if (!config->keep || !config->state_file)
+        return false;
+    FILE *file = fopen (config->state_file, "r");
+    if (!file)
+        return false;
+    char line[256];
+    bool seen = false;
+    while (!seen && fgets (line, sizeof line, file)) {
+        line[strcspn (line, "\r\n")] = '\0';
+        seen = strcmp (line, uidl) == 0;
+    }
+    fclose (file);
+    return seen;
+}
+
+static int
+s_remember (const fetch_config_t *config, const char *uidl)
+{
+    FILE *file = fopen (config->state_file, "a");
+    if (!file)
+        return -1;
+    fprintf (file, "%s\n", uidl);
+    fflush (file);
+    int rc = fsync (fileno (file));
+    fclose (file);
+    return rc;
+}
+
+/* RFC 1939: a retrieved message ends in CRLF; the broker wants CRLF only, so a server that
+   sent bare LF gets its lines mended here */
+static char *
+s_crlf (const char *data, size_t size, size_t *out_size)
+{
+    char *out = malloc (size * 2 + 3);
+    size_t o = 0;
+    for (size_t i = 0; i < size; i++) {
+        if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+            out[o++] = '\r';
+        if (data[i] == '\r' && (i + 1 == size || data[i + 1] != '\n'))
+            continue;
+        out[o++] = data[i];
+    }
+    if (o < 2 || out[o - 2] != '\r' || out[o - 1] != '\n') {
+        out[o++] = '\r';
+        out[o++] = '\n';
+    }
+    *out_size = o;
+    return out;
+}
+
+/* Publishes one message to the local mailbox; true when the broker acknowledged it */
+static bool
+s_publish (client_t *client, const fetch_config_t *config, const char *data, size_t size)
+{
+    size_t body_size = 0;
+    char *body = s_crlf (data, size, &body_size);
+    char from[512] = "", sender[MAX_ADDRESS + 1] = "";
+    /* the envelope sender: Return-Path, else the bare address in From, else the null sender */
+    if (header_find (body, body_size, "Return-Path", from, sizeof from)
+        || header_find (body, body_size, "From", from, sizeof from)) {
+        char *lt = strrchr (from, '<'), *gt = lt ? strchr (lt, '>') : NULL;
+        const char *text = lt && gt ? lt + 1 : from;
+        size_t len = lt && gt ? (size_t)(gt - lt - 1) : strlen (from);
+        address_t addr;
+        if (address_parse (text, len, &addr, NULL) == 0)
+            snprintf (sender, sizeof sender, "%s", addr.full);
+    }
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, sender);
+    zmsg_addstr (args, config->mailbox);
+    zmsg_addmem (args, body, body_size);
+    free (body);
+    zmsg_t *reply = client_call (client, "SEND", args);
+    int code = 0;
+    char line[512] = "";
+    bool ok = reply && proto_reply_status (reply, &code, line, sizeof line) == 0 && reply_is_success (code);
+    log_info ("gateway", "fetch-publish", "from=%s to=%s reply=\"%s\"", *sender ? sender : "<>", config->mailbox,
+              reply ? line : "no answer");
+    zmsg_destroy (&reply);
+    return ok;
+}
+
+static int
+s_poll (client_t *client, const fetch_config_t *config)
+{
+    CURL *curl = curl_easy_init ();
+    if (!curl)
+        return -1;
+    char error[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt (curl, CURLOPT_USERNAME, config->user);
+    curl_easy_setopt (curl, CURLOPT_PASSWORD, config->password);
+    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    /* the password never crosses the wire in the clear: STLS or POP3S */
+    curl_easy_setopt (curl, CURLOPT_USE_SSL, config->starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
+    curl_easy_setopt (curl, CURLOPT_SSL_VERIFYPEER, config->insecure ? 0L : 1L);
+    curl_easy_setopt (curl, CURLOPT_SSL_VERIFYHOST, config->insecure ? 0L : 2L);
+    if (config->ca_file)
+        curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
+
+    buffer_t listing = {NULL, 0};
+    CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
+    int published = 0;
+    if (rc != CURLE_OK) {
+        log_warn ("gateway", "fetch-failed", "url=%s error=\"%s\"", config->url, *error ? error : curl_easy_strerror (rc));
+        published = -1;
+    }
+    char *save = NULL;
+    for (char *line = rc == CURLE_OK && listing.data ? strtok_r (listing.data, "\r\n", &save) : NULL; line;
+         line = strtok_r (NULL, "\r\n", &save)) {
+        char number[32], uidl[256];
+        if (sscanf (line, "%31s %255s", number, uidl) != 2 || s_seen (config, uidl))
+            continue;
+        buffer_t message = {NULL, 0};
+        if (s_pop3 (curl, config, number, NULL, &message) != CURLE_OK || !message.data) {
+            free (message.data);
+            continue;
+        }
+        if (s_publish (client, config, message.data, message.size)) {
+            published++;
+            /* only now, with the broker's durable ack, may the remote copy go */
+            if (config->keep)
+                s_remember (config, uidl);
+            else {
+                buffer_t ignored = {NULL, 0};
+                if (s_pop3 (curl, config, number, "DELE", &ignored) != CURLE_OK)
+                    log_warn ("gateway", "fetch-dele-failed", "url=%s number=%s", config->url, number);
+                free (ignored.data);
+            }
+        }
+        free (message.data);
+    }
+    free (listing.data);
+    /* the POP3 session ends here: QUIT applies the DELEs (RFC 1939 UPDATE state) */
+    curl_easy_cleanup (curl);
+    return published;
+}
+
+int
+fetch_poll_once (const fetch_config_t *config)
+{
+    char *error = NULL;
+    client_t *client = client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
+    if (!client) {
+        log_warn ("gateway", "fetch-no-broker", "error=\"%s\"", error);
+        free (error);
+        return -1;
+    }
+    int n = s_poll (client, config);
+    client_destroy (&client);
+    return n;
+}
+
+static void
+s_fetch_actor (zsock_t *pipe, void *args)
+{
+    const fetch_config_t *config = args;
+    zsock_signal (pipe, 0);
+    client_t *client = NULL;
+    while (!zsys_interrupted) {
+        if (!client) {
+            char *error = NULL;
+            client = client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
+            free (error);
+        }
+        if (client && s_poll (client, config) < 0)
+            log_debug ("gateway", "fetch-retry", "url=%s", config->url);
+        zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, config->interval_ms) > 0) {
+            char *command = zstr_recv (pipe);
+            bool term = !command || strcmp (command, "$TERM") == 0;
+            free (command);
+            if (term)
+                break;
+        }
+    }
+    client_destroy (&client);
+}
+
+zactor_t *
+fetch_actor_new (const fetch_config_t *config)
+{
+    return zactor_new (s_fetch_actor, (void *)config);
+}

@@ -1,0 +1,37 @@
+/*  fetch.h — POP3 fetch: an actor that polls a remote POP3 mailbox with libcurl and publishes
+    each message into a local mailbox. A remote message is deleted (or, with keep, remembered
+    as done by its UIDL) only after the broker durably acknowledged it; a crash in between
+    publishes it again, and the broker's Message-ID dedupe makes that harmless. */
+#ifndef MAILBUS_FETCH_H
+#define MAILBUS_FETCH_H
+
+#include <czmq.h>
+#include <stdbool.h>
+
+typedef struct {
+    const char *broker;           /* broker endpoint */
+    const char *gateway_user;     /* the gateway identity (role gateway) */
+    const char *gateway_password;
+    const char *url;              /* pop3://host:port or pop3s://host:port */
+    const char *user;             /* remote POP3 user and password */
+    const char *password;
+    const char *mailbox;          /* local mailbox the messages go to */
+    bool starttls;                /* STLS required (pop3:// only) */
+    const char *ca_file;          /* NULL: the system's CAs */
+    bool insecure;                /* do not verify the server's certificate (tests only) */
+    bool keep;                    /* leave messages on the server, remember their UIDLs */
+    const char *state_file;       /* where the UIDLs of fetched messages are kept (keep mode) */
+    int interval_ms;
+} fetch_config_t;
+
+/* Parses "URL USER PASSWORD MAILBOX" (a --fetch value); the strings point into a copy the
+   caller frees with free (*copy). Returns 0 or -1 with a static reason. */
+int fetch_parse (const char *spec, fetch_config_t *config, char **copy, const char **why);
+
+/* Starts the poller (the config must outlive it). Send "FLUSH" to poll at once. */
+zactor_t *fetch_actor_new (const fetch_config_t *config);
+
+/* One poll, synchronously: returns how many messages were published, or -1. For tests. */
+int fetch_poll_once (const fetch_config_t *config);
+
+#endif
