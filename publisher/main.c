@@ -14,6 +14,7 @@
 #include "client.h"
 #include "client_config.h"
 #include "compose.h"
+#include "mb_limits.h"
 #include "prompt.h"
 #include "proto.h"
 #include "reply.h"
@@ -303,6 +304,19 @@ s_status_exit (int code)
 static int
 s_publish (client_t *client, options_t *opts, const char *message, size_t size)
 {
+    /* past MAX_WIRE_BYTES libzmq drops the connection (ZMQ_MAXMSGSIZE) without a word:
+       say what the broker would (RFC 1870 SIZE) instead of waiting for an answer */
+    size_t wire = size + strlen (opts->from) + 64;
+    for (guint i = 0; i < opts->to->len; i++)
+        wire += strlen (g_ptr_array_index (opts->to, i)) + 8;
+    for (guint i = 0; i < opts->cc->len; i++)
+        wire += strlen (g_ptr_array_index (opts->cc, i)) + 8;
+    if (wire > MAX_WIRE_BYTES) {
+        fprintf (stderr, "552 5.3.4 message too big: %zu bytes, the broker takes at most %d\n", size,
+                 MAX_MESSAGE_BYTES);
+        return 1;
+    }
+
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, opts->from);
     for (guint i = 0; i < opts->to->len; i++)
