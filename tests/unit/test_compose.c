@@ -130,7 +130,8 @@ test_message_with_attachment_round_trips (void **state)
     for (const char *p = decoded; *p; p++)
         if (*p != '\r')
             g_string_append_c (lines, *p);
-    assert_string_equal (lines->str, "Hello Bob,\nlunch at noon? Ça va très bien.\nA bare CR\nends a line too.\n");
+    assert_string_equal (lines->str,
+                         "Hello Bob,\nlunch at noon? Ça va très bien.\nA bare CR\nends a line too.\n");
     g_string_free (lines, TRUE);
     g_free (decoded);
 
@@ -138,7 +139,8 @@ test_message_with_attachment_round_trips (void **state)
     assert_true (GMIME_IS_PART (attachment));
     assert_true (g_mime_part_is_attachment (GMIME_PART (attachment)));
     assert_string_equal (g_mime_part_get_filename (GMIME_PART (attachment)), "report 2024.bin");
-    assert_int_equal (g_mime_part_get_content_encoding (GMIME_PART (attachment)), GMIME_CONTENT_ENCODING_BASE64);
+    assert_int_equal (g_mime_part_get_content_encoding (GMIME_PART (attachment)),
+                      GMIME_CONTENT_ENCODING_BASE64);
     GMimeStream *bytes = g_mime_stream_mem_new ();
     g_mime_data_wrapper_write_to_stream (g_mime_part_get_content (GMIME_PART (attachment)), bytes);
     GByteArray *array = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (bytes));
