@@ -201,26 +201,29 @@ s_watch (watch_t *self, int64_t *highest)
     return rc;
 }
 
-/* LIST and print what arrived that was not printed yet, then the pushes that came meanwhile */
+/* LIST and print what arrived that was not printed yet, then the pushes that came meanwhile.
+   unread: when watching starts, the messages nobody has read yet (state new), whatever
+   their id, as a mail client opens on the unread mail; afterwards (a reconnection, a
+   missed push) every message above the highest id printed, read or not. */
 static watch_rc_t
-s_catch_up (watch_t *self)
+s_catch_up (watch_t *self, bool unread)
 {
     self->catching_up = true;
     zmsg_t *reply = s_call (self, "LIST", NULL, LIST_MSEC);
     self->catching_up = false;
     watch_rc_t rc = WATCH_LOST;
     if (reply && reply_is_success (s_code (reply, NULL, 0))) {
-        /* LIST is oldest first: everything above what was printed, in that order */
+        /* LIST is oldest first, so the lines come in delivery order */
         int64_t base = self->last_id;
         zmsg_first (reply);
         for (zframe_t *frame = zmsg_next (reply); frame; frame = zmsg_next (reply)) {
             listing_entry_t entry;
             if (listing_parse_line ((const char *)zframe_data (frame), zframe_size (frame), &entry) != 0)
                 continue;
-            if (entry.id > base) {
+            if (unread ? !entry.seen : entry.id > base) {
                 char size[32];
                 snprintf (size, sizeof size, "%" PRId64, entry.size);
-                s_print_message (self, false, entry.id, size, entry.sender, entry.subject);
+                s_print_message (self, unread, entry.id, size, entry.sender, entry.subject);
             }
             free (entry.sender);
             free (entry.subject);
@@ -236,11 +239,21 @@ s_catch_up (watch_t *self)
     return rc;
 }
 
-/* Until it works (or a signal): connect anew, identify, WATCH, catch up. The first time
-   (the broker did not answer the first WATCH) there is nothing to catch up with: watching
-   starts from the highest id there is. */
+/* WATCH answered for the first time: say so (tests wait for this line), then show the
+   unread mail; from here on, only what is above the highest id there was */
 static watch_rc_t
-s_reconnect (watch_t *self, bool first)
+s_started (watch_t *self, int64_t highest)
+{
+    printf ("watching %s\n", client_user (self->client));
+    fflush (stdout);
+    self->last_id = highest;
+    return s_catch_up (self, true);
+}
+
+/* Until it works (or a signal): connect anew, identify, WATCH, catch up. When watching
+   never started (the broker did not answer the first WATCH), it starts now instead. */
+static watch_rc_t
+s_reconnect (watch_t *self)
 {
     int backoff = BACKOFF_MIN_MSEC;
     while (!s_stop) {
@@ -249,15 +262,15 @@ s_reconnect (watch_t *self, bool first)
         if (client_reconnect (self->client, &error) == 0) {
             int64_t highest = 0;
             /* pushes may come the moment WATCH is answered: they wait for the LIST */
-            self->catching_up = !first;
+            self->catching_up = true;
             watch_rc_t rc = s_watch (self, &highest);
-            if (rc == WATCH_OK && first)
-                self->last_id = highest;
+            if (rc == WATCH_OK && self->last_id < 0)
+                rc = s_started (self, highest);
             else if (rc == WATCH_OK) {
                 printf ("reconnected\n");
                 fflush (stdout);
                 self->shown = 0;
-                rc = s_catch_up (self);
+                rc = s_catch_up (self, false);
             }
             if (rc != WATCH_LOST)
                 return rc;
@@ -305,7 +318,7 @@ s_heartbeat (watch_t *self)
         zframe_t *frame = zmsg_next (reply);
         char *missed = frame ? zframe_strdup (frame) : NULL;
         if (missed && strtoll (missed, NULL, 10) > 0)
-            rc = s_catch_up (self);
+            rc = s_catch_up (self, false);
         free (missed);
     }
     else if (code == 503) {
@@ -314,7 +327,7 @@ s_heartbeat (watch_t *self)
         self->catching_up = true;
         rc = s_watch (self, &highest);
         if (rc == WATCH_OK)
-            rc = s_catch_up (self);
+            rc = s_catch_up (self, false);
     }
     else
         rc = WATCH_LOST; /* 530: the broker forgot us (it restarted) */
@@ -326,20 +339,24 @@ int
 watch_run (client_t *client, int window)
 {
     s_catch_signals ();
-    watch_t self = {.client = client, .window = window > 0 ? window : WATCH_WINDOW, .deferred = zlist_new ()};
+    /* last_id -1: "watching" not printed yet */
+    watch_t self = {.client = client,
+                    .window = window > 0 ? window : WATCH_WINDOW,
+                    .last_id = -1,
+                    .deferred = zlist_new ()};
     int64_t highest = 0;
+    self.catching_up = true;
     watch_rc_t rc = s_watch (&self, &highest);
     if (rc == WATCH_OK)
-        self.last_id = highest;
-    else if (rc == WATCH_LOST)
-        rc = s_reconnect (&self, true);
+        rc = s_started (&self, highest);
+    if (rc == WATCH_LOST)
+        rc = s_reconnect (&self);
     if (rc == WATCH_FATAL) {
+        zmsg_t *push;
+        while ((push = zlist_pop (self.deferred)))
+            zmsg_destroy (&push);
         zlist_destroy (&self.deferred);
         return 1;
-    }
-    if (!s_stop) {
-        printf ("watching %s\n", client_user (client));
-        fflush (stdout);
     }
 
     int64_t next_beat = zclock_mono () + HEARTBEAT_MSEC;
@@ -361,7 +378,7 @@ watch_run (client_t *client, int window)
         }
         rc = s_heartbeat (&self);
         if (rc == WATCH_LOST && !s_stop)
-            rc = s_reconnect (&self, false);
+            rc = s_reconnect (&self);
         next_beat = zclock_mono () + HEARTBEAT_MSEC;
     }
     zmsg_t *push;
