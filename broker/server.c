@@ -276,7 +276,7 @@ s_check_content (const uint8_t *data, size_t size)
     return NULL;
 }
 
-/* Adds a status line to the reply and to the text kept for dedupe */
+/* Adds a status line to the reply and, when record is not NULL, to the text kept for dedupe */
 static void s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
     __attribute__ ((format (printf, 4, 5)));
 static void
@@ -289,6 +289,8 @@ s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...
     va_end (ap);
     reply_format (line, sizeof line, id, text);
     zmsg_addstr (reply, line);
+    if (!record)
+        return; /* no Message-ID: nothing to remember for dedupe */
     char *joined = zsys_sprintf ("%s%s\n", *record ? *record : "", line);
     free (*record);
     *record = joined;
@@ -399,6 +401,7 @@ s_verb_send (context_t *ctx)
 
     zmsg_t *lines = zmsg_new ();
     char *record = NULL;
+    char **record_p = *message_id ? &record : NULL;
     size_t accepted = 0, deliveries = 0, relayed = 0;
     reply_id_t first_failure = REPLY_FAILED;
     size_t pushes_before = self->push_count;
@@ -417,13 +420,13 @@ s_verb_send (context_t *ctx)
                 shown[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
             shown[n] = '\0';
             route.reply = REPLY_BAD_RCPT_SYNTAX;
-            s_add_line (lines, &record, route.reply, "%s %s", shown, why);
+            s_add_line (lines, record_p, route.reply, "%s %s", shown, why);
         }
         else if (!address_domain_in (&rcpt, self->config.domains)) {
             if (!self->config.relay || session->gateway) {
                 /* the gateway submits only what came in without AUTH: that is never relayed */
                 route.reply = REPLY_RELAY_DENIED;
-                s_add_line (lines, &record, route.reply,
+                s_add_line (lines, record_p, route.reply,
                             "%s relay access denied: %s is not a domain of this broker", rcpt.full, rcpt.domain);
             }
             else {
@@ -432,7 +435,7 @@ s_verb_send (context_t *ctx)
                     trouble = true;
                     break;
                 }
-                s_add_line (lines, &record, REPLY_QUEUED, "%s queued for relay as %lld", rcpt.full,
+                s_add_line (lines, record_p, REPLY_QUEUED, "%s queued for relay as %lld", rcpt.full,
                             (long long)entry);
                 accepted++;
                 deliveries++;
@@ -461,18 +464,18 @@ s_verb_send (context_t *ctx)
                 s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
             }
             if (route.reply != REPLY_QUEUED)
-                s_add_line (lines, &record, route.reply, "%s %s", rcpt.full, route.text);
+                s_add_line (lines, record_p, route.reply, "%s %s", rcpt.full, route.text);
             else if (route.is_list) {
-                s_add_line (lines, &record, REPLY_QUEUED, "%s list: %zu deliveries%s, queued as %lld",
+                s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, queued as %lld",
                             rcpt.full, delivered, full ? " (some mailboxes full)" : "", (long long)message);
                 accepted++;
             }
             else if (full) {
                 route.reply = REPLY_QUOTA;
-                s_add_line (lines, &record, route.reply, "%s mailbox full", rcpt.full);
+                s_add_line (lines, record_p, route.reply, "%s mailbox full", rcpt.full);
             }
             else {
-                s_add_line (lines, &record, REPLY_QUEUED, "%s queued as %lld%s", rcpt.full,
+                s_add_line (lines, record_p, REPLY_QUEUED, "%s queued as %lld%s", rcpt.full,
                             (long long)message, route.added ? "" : " (duplicate recipient)");
                 accepted++;
             }
@@ -1103,7 +1106,8 @@ s_serve_batch (server_t *self)
     if (!in_transaction)
         log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
     self->batch_size = 0;
-    while (self->batch_size < MAX_BATCH && (zsock_events (self->router) & ZMQ_POLLIN)) {
+    /* the router's receive timeout is 0: zmsg_recv returns NULL once nothing is waiting */
+    while (self->batch_size < MAX_BATCH) {
         zmsg_t *msg = zmsg_recv (self->router);
         if (!msg)
             break;
@@ -1229,6 +1233,7 @@ server_new (const server_config_t *config, store_t *store, char **error)
     /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
     zsock_set_sndhwm (self->router, 100000);
     zsock_set_rcvhwm (self->router, 100000);
+    zsock_set_rcvtimeo (self->router, 0);
     /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
     zsock_set_heartbeat_ivl (self->router, 5000);
     zsock_set_heartbeat_timeout (self->router, 15000);

@@ -53,6 +53,9 @@ enum {
     ST_OUT_RETRY,
     ST_OUT_EACH,
     ST_OUT_FLUSH,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST__COUNT
 };
 
@@ -129,6 +132,10 @@ static const char *s_sql[ST__COUNT] = {
     [ST_OUT_EACH] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
                     "o.queued_at, o.last_error, NULL FROM outbound o ORDER BY o.id",
     [ST_OUT_FLUSH] = "UPDATE outbound SET next_attempt = unixepoch(), claimed_until = 0 WHERE state = 'queued'",
+    /* one savepoint per request inside the group commit: prepared once, run at every SEND */
+    [ST_SAVEPOINT] = "SAVEPOINT request",
+    [ST_RELEASE] = "RELEASE request",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO request",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
@@ -218,6 +225,14 @@ s_migrate (store_t *self, char **error)
 store_t *
 store_open (const char *path, bool synchronous_full, char **error)
 {
+    /* one thread owns the database: SQLite's own mutexes and memory statistics would only
+       cost time (this fails harmlessly when SQLite was initialised already) */
+    static bool configured = false;
+    if (!configured) {
+        sqlite3_config (SQLITE_CONFIG_SINGLETHREAD);
+        sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+        configured = true;
+    }
     store_t *self = calloc (1, sizeof *self);
     s_make_parent (path);
     if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -297,23 +312,32 @@ store_rollback (store_t *self)
         s_exec (self, "ROLLBACK");
 }
 
+static int
+s_step (store_t *self, int which)
+{
+    sqlite3_stmt *stmt = s_stmt (self, which);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int
 store_savepoint (store_t *self)
 {
-    return s_exec (self, "SAVEPOINT request");
+    return s_step (self, ST_SAVEPOINT);
 }
 
 void
 store_release (store_t *self)
 {
-    s_exec (self, "RELEASE request");
+    s_step (self, ST_RELEASE);
 }
 
 void
 store_rollback_savepoint (store_t *self)
 {
-    s_exec (self, "ROLLBACK TO request");
-    s_exec (self, "RELEASE request");
+    s_step (self, ST_ROLLBACK_TO);
+    s_step (self, ST_RELEASE);
 }
 
 static void
