@@ -1,8 +1,9 @@
 /*  watch.h — mailbus-sub watch: prints the unread messages, then one line per message
-    delivered into the mailbox the moment the broker pushes it (WATCH / NEW), and keeps doing so across broker
-    restarts: NOOP heartbeats notice a broker that stopped answering, CREDIT (flow
-    control) notices one that forgot the session (530); either way the watcher reconnects,
-    watches again and catches up with LIST, printing what it missed and nothing twice. */
+    delivered into the mailbox the moment the broker pushes it (WATCH / NEW), and keeps
+    doing so across broker restarts: NOOP heartbeats notice a broker that stopped
+    answering, CREDIT (flow control) notices one that forgot the session (530); either way
+    the watcher reconnects, watches again and catches up with LIST, printing what it
+    missed and nothing twice. */
 #ifndef MAILBUS_WATCH_H
 #define MAILBUS_WATCH_H
 
