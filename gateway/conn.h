@@ -44,5 +44,7 @@ bool conn_is_tls (conn_t *self);
 bool conn_can_tls (conn_t *self);
 /* "127.0.0.1:40000" */
 const char *conn_peer (conn_t *self);
+/* "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384", or "plain": for Received: and logs */
+const char *conn_tls_info (conn_t *self, char *buf, size_t size);
 
 #endif

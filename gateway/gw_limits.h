@@ -1,0 +1,33 @@
+/*  gw_limits.h — the limits of mailbus-gateway's SMTP side, in one place, each with the
+    RFC section it comes from (the broker's limits are in common/mb_limits.h). */
+#ifndef MAILBUS_GW_LIMITS_H
+#define MAILBUS_GW_LIMITS_H
+
+#include "mb_limits.h"
+
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets including CRLF */
+#define SMTP_MAX_LINE 512
+/* RFC 5321 4.5.3.1.6: a text line (DATA) is at most 1000 octets including CRLF */
+#define SMTP_MAX_TEXT_LINE 1000
+/* RFC 4954 4: an AUTH line (command or response) may be up to 12288 octets */
+#define SMTP_MAX_AUTH_LINE 12288
+/* RFC 5321 4.5.3.1.8: 100 recipients, more get 452 4.5.3 (MAX_RCPT in mb_limits.h) */
+#define SMTP_MAX_RCPT MAX_RCPT
+/* RFC 5321 4.5.3.2.7: the server waits 5 minutes for the next command */
+#define SMTP_COMMAND_TIMEOUT_MS (5 * 60 * 1000)
+/* RFC 5321 4.5.3.2.6 asks the client to wait 10 min for the reply to DATA; we wait at most
+   3 min between two lines of DATA (4.5.3.2.5) */
+#define SMTP_DATA_TIMEOUT_MS (3 * 60 * 1000)
+/* Our choice (Postfix's smtpd_hard_error_limit is 20): this many refused commands end the session */
+#define SMTP_MAX_BAD_COMMANDS 20
+/* Our choice: each failed AUTH in a session waits this much longer before its 535 */
+#define SMTP_AUTH_DELAY_MS 1000
+#define SMTP_AUTH_DELAY_MAX_MS 5000
+/* Our choice: concurrent sessions of all listeners together (--max-sessions) */
+#define GATEWAY_MAX_SESSIONS 100
+/* Our choice: identified gateway clients kept for unauthenticated SMTP sessions */
+#define GATEWAY_POOL_MAX 32
+/* How long to wait for the broker's answer to one request */
+#define GATEWAY_BROKER_TIMEOUT_MS 10000
+
+#endif

@@ -1,0 +1,268 @@
+/*  listener.c — accept loop and session threads. */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <czmq.h>
+
+#include "conn.h"
+#include "log.h"
+#include "smtp_server.h"
+#ifdef MAILBUS_HAVE_POP3
+#include "pop3_server.h"
+#endif
+
+#define MAX_LISTENERS 8
+/* how long a stopping gateway waits for its sessions to notice */
+#define STOP_GRACE_MS 5000
+
+typedef struct {
+    int fd;
+    listen_kind_t kind;
+} listen_t;
+
+struct listener_t {
+    const gateway_config_t *config;
+    pool_t *pool;
+    listen_t listens[MAX_LISTENERS];
+    int count;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    int active;
+    int *session_fds; /* max_sessions slots, -1 when free: shut down at stop */
+};
+
+typedef struct {
+    listener_t *listener;
+    int fd;
+    int slot;
+    listen_kind_t kind;
+} session_t;
+
+const char *
+listener_kind_name (listen_kind_t kind)
+{
+    static const char *names[] = {"smtp", "smtps", "pop3", "pop3s"};
+    return names[kind];
+}
+
+listener_t *
+listener_new (const gateway_config_t *config, pool_t *pool)
+{
+    listener_t *self = calloc (1, sizeof *self);
+    self->config = config;
+    self->pool = pool;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->idle, NULL);
+    self->session_fds = malloc ((size_t)config->max_sessions * sizeof (int));
+    for (int i = 0; i < config->max_sessions; i++)
+        self->session_fds[i] = -1;
+    return self;
+}
+
+void
+listener_destroy (listener_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    listener_t *self = *self_p;
+    for (int i = 0; i < self->count; i++)
+        close (self->listens[i].fd);
+    free (self->session_fds);
+    pthread_cond_destroy (&self->idle);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+static bool
+s_is_loopback (const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl (((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK (&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}
+
+int
+listener_add (listener_t *self, listen_kind_t kind, const char *hostport, bool public_ok, char **error)
+{
+    if (self->count == MAX_LISTENERS) {
+        *error = strdup ("too many listeners");
+        return -1;
+    }
+    char host[256];
+    const char *port;
+    if (hostport[0] == '[') {
+        const char *close = strchr (hostport, ']');
+        if (!close || close[1] != ':' || (size_t)(close - hostport - 1) >= sizeof host) {
+            *error = zsys_sprintf ("%s: expected [IPV6]:PORT", hostport);
+            return -1;
+        }
+        snprintf (host, sizeof host, "%.*s", (int)(close - hostport - 1), hostport + 1);
+        port = close + 2;
+    }
+    else {
+        const char *colon = strrchr (hostport, ':');
+        if (!colon || (size_t)(colon - hostport) >= sizeof host) {
+            *error = zsys_sprintf ("%s: expected HOST:PORT", hostport);
+            return -1;
+        }
+        snprintf (host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+        port = colon + 1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo (*host ? host : NULL, port, &hints, &ai);
+    if (rc != 0) {
+        *error = zsys_sprintf ("%s: %s", hostport, gai_strerror (rc));
+        return -1;
+    }
+    /* Anything listening beyond loopback requires TLS (DESIGN.md) */
+    if (!s_is_loopback (ai->ai_addr) && !public_ok) {
+        *error = zsys_sprintf ("%s is not a loopback address: give --tls-cert and --tls-key to listen on it",
+                               hostport);
+        freeaddrinfo (ai);
+        return -1;
+    }
+    int fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind (fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen (fd, 128) != 0) {
+        *error = zsys_sprintf ("cannot listen on %s: %s", hostport, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        freeaddrinfo (ai);
+        return -1;
+    }
+    freeaddrinfo (ai);
+    self->listens[self->count++] = (listen_t){fd, kind};
+    log_info ("gateway", "listening", "protocol=%s address=%s", listener_kind_name (kind), hostport);
+    return 0;
+}
+
+static void *
+s_session_thread (void *arg)
+{
+    session_t *session = arg;
+    listener_t *self = session->listener;
+    const gateway_config_t *config = self->config;
+    bool implicit = session->kind == LISTEN_SMTPS || session->kind == LISTEN_POP3S;
+    conn_t *conn = conn_new (session->fd, config->tls, implicit);
+    if (conn) {
+        if (session->kind == LISTEN_SMTP || session->kind == LISTEN_SMTPS)
+            smtp_serve (conn, config, self->pool);
+        else {
+#ifdef MAILBUS_HAVE_POP3
+            pop3_serve (conn, config);
+#else
+            conn_printf (conn, "-ERR [SYS/TEMP] POP3 not ready\r\n");
+#endif
+        }
+    }
+    pthread_mutex_lock (&self->lock);
+    self->session_fds[session->slot] = -1;
+    conn_destroy (&conn); /* closes the fd, inside the lock so stop never shuts down a reused fd */
+    self->active--;
+    if (self->active == 0)
+        pthread_cond_broadcast (&self->idle);
+    pthread_mutex_unlock (&self->lock);
+    free (session);
+    return NULL;
+}
+
+static void
+s_accept (listener_t *self, listen_t *listen)
+{
+    int fd = accept4 (listen->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    pthread_mutex_lock (&self->lock);
+    int slot = -1;
+    if (self->active < self->config->max_sessions)
+        for (int i = 0; i < self->config->max_sessions && slot < 0; i++)
+            if (self->session_fds[i] < 0)
+                slot = i;
+    if (slot >= 0) {
+        self->session_fds[slot] = fd;
+        self->active++;
+    }
+    pthread_mutex_unlock (&self->lock);
+    if (slot < 0) {
+        /* RFC 5321 3.1 / RFC 2449 8: refuse in the protocol's words and close. On the
+           implicit-TLS ports no plain text may be sent: just close. */
+        const char *text = NULL;
+        if (listen->kind == LISTEN_SMTP)
+            text = SMTP_TOO_MANY_SESSIONS;
+        else if (listen->kind == LISTEN_POP3)
+            text = "-ERR [SYS/TEMP] too many connections\r\n";
+        if (text && send (fd, text, strlen (text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            log_debug ("gateway", "refuse-failed", "errno=%d", errno);
+        log_warn ("gateway", "too-many-sessions", "protocol=%s max=%d", listener_kind_name (listen->kind),
+                  self->config->max_sessions);
+        close (fd);
+        return;
+    }
+    session_t *session = calloc (1, sizeof *session);
+    *session = (session_t){self, fd, slot, listen->kind};
+    pthread_attr_t attr;
+    pthread_attr_init (&attr);
+    pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    int rc = pthread_create (&thread, &attr, s_session_thread, session);
+    pthread_attr_destroy (&attr);
+    if (rc != 0) {
+        log_error ("gateway", "thread-failed", "error=\"%s\"", strerror (rc));
+        pthread_mutex_lock (&self->lock);
+        self->session_fds[slot] = -1;
+        self->active--;
+        pthread_mutex_unlock (&self->lock);
+        close (fd);
+        free (session);
+    }
+}
+
+void
+listener_run (listener_t *self, int stop_fd)
+{
+    struct pollfd pfds[MAX_LISTENERS + 1];
+    while (true) {
+        for (int i = 0; i < self->count; i++)
+            pfds[i] = (struct pollfd){self->listens[i].fd, POLLIN, 0};
+        pfds[self->count] = (struct pollfd){stop_fd, POLLIN, 0};
+        int rc = poll (pfds, (nfds_t)self->count + 1, -1);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0 || pfds[self->count].revents)
+            break;
+        for (int i = 0; i < self->count; i++)
+            if (pfds[i].revents & POLLIN)
+                s_accept (self, &self->listens[i]);
+    }
+    /* stop: every session's next read sees EOF */
+    pthread_mutex_lock (&self->lock);
+    log_info ("gateway", "stopping", "sessions=%d", self->active);
+    for (int i = 0; i < self->config->max_sessions; i++)
+        if (self->session_fds[i] >= 0)
+            shutdown (self->session_fds[i], SHUT_RDWR);
+    struct timespec deadline;
+    clock_gettime (CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += STOP_GRACE_MS / 1000;
+    while (self->active > 0)
+        if (pthread_cond_timedwait (&self->idle, &self->lock, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock (&self->lock);
+}

@@ -1,0 +1,244 @@
+/*  smtp_parse.c — SMTP command lines into structs (RFC 5321 4.1, RFC 1870, RFC 6152). */
+#include "smtp_parse.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *s_names[CMD__COUNT] = {
+    [CMD_UNKNOWN] = "UNKNOWN", [CMD_HELO] = "HELO", [CMD_EHLO] = "EHLO",         [CMD_MAIL] = "MAIL",
+    [CMD_RCPT] = "RCPT",       [CMD_DATA] = "DATA", [CMD_RSET] = "RSET",         [CMD_NOOP] = "NOOP",
+    [CMD_QUIT] = "QUIT",       [CMD_VRFY] = "VRFY", [CMD_EXPN] = "EXPN",         [CMD_HELP] = "HELP",
+    [CMD_STARTTLS] = "STARTTLS", [CMD_AUTH] = "AUTH", [CMD_SEND] = "SEND",       [CMD_SOML] = "SOML",
+    [CMD_SAML] = "SAML",       [CMD_TURN] = "TURN",
+};
+
+const char *
+smtp_command_name (smtp_cmd_id_t id)
+{
+    if ((int)id < 0 || id >= CMD__COUNT)
+        return "UNKNOWN";
+    return s_names[id];
+}
+
+static int
+s_fail (smtp_command_t *cmd, int code, const char *enhanced, const char *text)
+{
+    cmd->failed = true;
+    cmd->error.code = code;
+    cmd->error.enhanced = enhanced;
+    cmd->error.text = text;
+    return -1;
+}
+
+/* MAIL/RCPT parameters (RFC 5321 4.1.2 esmtp-param): KEY[=VALUE] separated by spaces */
+static int
+s_parse_params (smtp_command_t *cmd, char *p, bool is_mail)
+{
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        char *word = p;
+        while (*p && *p != ' ')
+            p++;
+        if (*p)
+            *p++ = '\0';
+        char *value = strchr (word, '=');
+        if (value)
+            *value++ = '\0';
+        if (is_mail && strcasecmp (word, "SIZE") == 0) {
+            /* RFC 1870 6: size-value ::= 1*20DIGIT */
+            if (!value || !*value || strlen (value) > 20 || strspn (value, "0123456789") != strlen (value))
+                return s_fail (cmd, 501, "5.5.4", "SIZE takes a number of octets");
+            unsigned long long n = strtoull (value, NULL, 10);
+            cmd->size = n > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)n;
+        }
+        else if (is_mail && strcasecmp (word, "BODY") == 0) {
+            if (value && strcasecmp (value, "7BIT") == 0)
+                cmd->body = SMTP_BODY_7BIT;
+            else if (value && strcasecmp (value, "8BITMIME") == 0)
+                cmd->body = SMTP_BODY_8BITMIME;
+            else
+                return s_fail (cmd, 501, "5.5.4", "BODY takes 7BIT or 8BITMIME");
+        }
+        else if (is_mail && strcasecmp (word, "AUTH") == 0) {
+            /* RFC 4954 5: the submitter's identity for relaying MTAs; we trust our own AUTH only */
+            if (!value || !*value)
+                return s_fail (cmd, 501, "5.5.4", "AUTH= takes a mailbox or <>");
+        }
+        else
+            /* RFC 5321 4.1.1.11 */
+            return s_fail (cmd, 555, "5.5.4", "parameter not recognised");
+    }
+    return 0;
+}
+
+/* "FROM:<path> params" or "TO:<path> params" */
+static int
+s_parse_path (smtp_command_t *cmd, bool is_mail)
+{
+    const char *prefix = is_mail ? "FROM:" : "TO:";
+    size_t plen = strlen (prefix);
+    const char *enh = is_mail ? "5.1.7" : "5.1.3";
+    if (strncasecmp (cmd->args, prefix, plen) != 0)
+        return s_fail (cmd, 501, "5.5.4", is_mail ? "syntax: MAIL FROM:<address>" : "syntax: RCPT TO:<address>");
+    char work[SMTP_MAX_LINE + 1];
+    snprintf (work, sizeof work, "%s", cmd->args + plen);
+    char *p = work;
+    while (*p == ' ') /* "MAIL FROM: <a@b>" is not RFC 5321, but common */
+        p++;
+    char *path, *rest;
+    if (*p == '<') {
+        char *close = strchr (p, '>');
+        if (!close)
+            return s_fail (cmd, 501, enh, "unterminated <path>");
+        *close = '\0';
+        path = p + 1;
+        rest = close + 1;
+        if (*rest && *rest != ' ')
+            return s_fail (cmd, 501, "5.5.4", "a space must follow the <path>");
+    }
+    else {
+        /* a bare address without <> (old clients) */
+        path = p;
+        rest = p + strcspn (p, " ");
+        if (*rest)
+            *rest++ = '\0';
+    }
+    /* RFC 5321 4.1.2 / C: a source route "@a,@b:user@c" is accepted and ignored */
+    if (*path == '@') {
+        char *colon = strchr (path, ':');
+        if (!colon)
+            return s_fail (cmd, 501, enh, "bad source route");
+        path = colon + 1;
+    }
+    if (!*path) {
+        if (!is_mail)
+            return s_fail (cmd, 501, "5.1.3", "a recipient is required");
+        cmd->null_path = true;
+    }
+    else {
+        const char *why = NULL;
+        if (address_parse (path, strlen (path), &cmd->path, &why) != 0)
+            return s_fail (cmd, 501, enh, is_mail ? "bad sender address syntax" : "bad recipient address syntax");
+    }
+    return s_parse_params (cmd, rest, is_mail);
+}
+
+int
+smtp_parse_command (const char *line, size_t len, smtp_command_t *cmd)
+{
+    memset (cmd, 0, sizeof *cmd);
+    cmd->size = -1;
+    if (len < 2 || line[len - 2] != '\r' || line[len - 1] != '\n')
+        return s_fail (cmd, 500, "5.5.2", "line must end with CRLF");
+    len -= 2;
+    if (memchr (line, '\0', len))
+        return s_fail (cmd, 500, "5.5.2", "NUL octet in command");
+    if (memchr (line, '\r', len) || memchr (line, '\n', len))
+        return s_fail (cmd, 500, "5.5.2", "bare CR or LF in command");
+    if (len > SMTP_MAX_AUTH_LINE - 2)
+        return s_fail (cmd, 500, "5.5.2", "line too long");
+
+    size_t vlen = 0;
+    while (vlen < len && line[vlen] != ' ')
+        vlen++;
+    size_t copy = vlen < sizeof cmd->verb - 1 ? vlen : sizeof cmd->verb - 1;
+    for (size_t i = 0; i < copy; i++)
+        cmd->verb[i] = (char)toupper ((unsigned char)line[i]);
+    cmd->verb[copy] = '\0';
+    size_t start = vlen < len ? vlen + 1 : len;
+    size_t alen = len - start;
+    while (alen > 0 && line[start + alen - 1] == ' ') /* trailing spaces are harmless */
+        alen--;
+    memcpy (cmd->args, line + start, alen);
+    cmd->args[alen] = '\0';
+
+    if (vlen == 0)
+        return s_fail (cmd, 500, "5.5.2", "empty command");
+    for (int id = CMD_HELO; id < CMD__COUNT; id++)
+        if (vlen == strlen (s_names[id]) && strcmp (cmd->verb, s_names[id]) == 0) {
+            cmd->id = (smtp_cmd_id_t)id;
+            break;
+        }
+    /* RFC 4954 4: only AUTH may exceed 512 octets (its initial response) */
+    if (cmd->id != CMD_AUTH && len > SMTP_MAX_LINE - 2)
+        return s_fail (cmd, 500, "5.5.2", "line too long (RFC 5321 4.5.3.1.4: 512 octets)");
+    switch (cmd->id) {
+    case CMD_UNKNOWN:
+        return s_fail (cmd, 500, "5.5.1", "command unrecognised");
+    case CMD_HELO:
+    case CMD_EHLO:
+        if (!*cmd->args)
+            return s_fail (cmd, 501, "5.5.4", "HELO and EHLO require a domain or address literal");
+        if (strchr (cmd->args, ' '))
+            return s_fail (cmd, 501, "5.5.4", "HELO and EHLO take one domain or address literal");
+        return 0;
+    case CMD_MAIL:
+        return s_parse_path (cmd, true);
+    case CMD_RCPT:
+        return s_parse_path (cmd, false);
+    case CMD_DATA:
+    case CMD_RSET:
+    case CMD_QUIT:
+    case CMD_STARTTLS:
+        if (*cmd->args)
+            return s_fail (cmd, 501, "5.5.4", "no arguments allowed");
+        return 0;
+    case CMD_VRFY:
+    case CMD_EXPN:
+    case CMD_AUTH:
+        if (!*cmd->args)
+            return s_fail (cmd, 501, "5.5.4", "an argument is required");
+        return 0;
+    default:
+        return 0; /* NOOP and HELP take an optional argument; SEND SOML SAML TURN are refused later */
+    }
+}
+
+int
+smtp_base64_decode (const char *text, size_t len, unsigned char *out, size_t size)
+{
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (len == 0)
+        return 0;
+    if (sodium_base642bin (out, size, text, len, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0)
+        return -1;
+    if (end != text + len)
+        return -1;
+    return (int)bin_len;
+}
+
+int
+smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t user_size, char *password,
+                       size_t password_size)
+{
+    const unsigned char *nul1 = memchr (data, '\0', len);
+    if (!nul1)
+        return -1;
+    const unsigned char *authcid = nul1 + 1;
+    const unsigned char *nul2 = memchr (authcid, '\0', len - (size_t)(authcid - data));
+    if (!nul2)
+        return -1;
+    const unsigned char *passwd = nul2 + 1;
+    size_t zlen = (size_t)(nul1 - data);
+    size_t ulen = (size_t)(nul2 - authcid);
+    size_t plen = len - (size_t)(passwd - data);
+    if (memchr (passwd, '\0', plen) || ulen == 0 || ulen >= user_size || plen >= password_size)
+        return -1;
+    /* RFC 4616 2: acting as another identity (authzid) is not something we allow */
+    if (zlen && (zlen != ulen || memcmp (data, authcid, ulen) != 0))
+        return -1;
+    memcpy (user, authcid, ulen);
+    user[ulen] = '\0';
+    memcpy (password, passwd, plen);
+    password[plen] = '\0';
+    return 0;
+}

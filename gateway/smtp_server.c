@@ -1,0 +1,1107 @@
+/*  smtp_server.c — the SMTP session: an explicit state machine, one check and one proceed
+    function per command (OpenSMTPD's split: every refusal is in a check function), strict
+    CRLF at the edge, and mail handed to the broker with SEND.
+
+    INIT --HELO/EHLO--> HELO --MAIL--> MAIL --RCPT--> RCPT --DATA--> (DATA) --> HELO
+    RSET and HELO/EHLO go back to HELO; STARTTLS goes back to INIT; QUIT ends. */
+#include "smtp_server.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "client.h"
+#include "gw_limits.h"
+#include "header.h"
+#include "log.h"
+#include "proto.h"
+#include "reply.h"
+#include "smtp_parse.h"
+
+typedef enum { SMTP_INIT = 0, SMTP_HELO, SMTP_MAIL, SMTP_RCPT, SMTP_DATA, SMTP_QUIT } smtp_state_t;
+
+static const char *s_state_names[] = {"INIT", "HELO", "MAIL", "RCPT", "DATA", "QUIT"};
+
+/* Session flags and the rules they make one line each */
+#define SF_SECURE 0x01        /* TLS is active (STARTTLS or smtps) */
+#define SF_AUTHENTICATED 0x02 /* AUTH succeeded */
+#define SF_EHLO 0x04          /* the client said EHLO (not HELO) */
+
+#define IS_SECURE(s) (((s)->flags & SF_SECURE) != 0)
+#define IS_AUTHENTICATED(s) (((s)->flags & SF_AUTHENTICATED) != 0)
+/* RFC 3207 4.2: STARTTLS only once, and not after AUTH */
+#define ADVERTISE_TLS(s) (conn_can_tls ((s)->conn) && !IS_AUTHENTICATED (s))
+/* RFC 4954 4 / RFC 8314: no password over a plain connection unless explicitly allowed */
+#define ADVERTISE_AUTH(s) ((IS_SECURE (s) || (s)->config->allow_plaintext_auth) && !IS_AUTHENTICATED (s))
+
+/* Replies only SMTP gives (the shared ones are in common/reply.h). enhanced NULL: RFC 2034
+   puts no enhanced code on the greeting, 354 and 334. */
+typedef enum {
+    SR_GREETING,
+    SR_READY_TLS,
+    SR_HELP,
+    SR_AUTH_OK,
+    SR_SENDER_OK,
+    SR_RCPT_OK,
+    SR_RELAY_OK,
+    SR_START_DATA,
+    SR_TIMEOUT,
+    SR_TOO_MANY_ERRORS,
+    SR_TLS_UNAVAILABLE,
+    SR_AUTH_TEMP,
+    SR_AUTH_CANCELLED,
+    SR_BAD_BASE64,
+    SR_BAD_AUTH_MESSAGE,
+    SR_AUTH_MECH,
+    SR_ENCRYPT_REQUIRED,
+    SR_BARE_LF,
+    SR_LINE_TOO_LONG,
+    SR_TEXT_TOO_LONG,
+    SR_NUL,
+    SR_NO_VALID_RCPT,
+    SR__COUNT
+} smtp_reply_id_t;
+
+static const reply_t s_smtp_replies[SR__COUNT] = {
+    [SR_GREETING] = {220, NULL, "ESMTP mailbus-gateway ready"},
+    [SR_READY_TLS] = {220, "2.0.0", "ready to start TLS"},
+    [SR_HELP] = {214, "2.0.0", "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH"},
+    [SR_AUTH_OK] = {235, "2.7.0", "authentication successful"},
+    [SR_SENDER_OK] = {250, "2.1.0", "sender OK"},
+    [SR_RCPT_OK] = {250, "2.1.5", "recipient OK"},
+    [SR_RELAY_OK] = {250, "2.1.5", "recipient OK, will be relayed"},
+    [SR_START_DATA] = {354, NULL, "end data with <CR><LF>.<CR><LF>"},
+    [SR_TIMEOUT] = {421, "4.4.2", "timeout, closing connection"},
+    [SR_TOO_MANY_ERRORS] = {421, "4.7.0", "too many errors, closing connection"},
+    [SR_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available"},
+    [SR_AUTH_TEMP] = {454, "4.7.0", "temporary authentication failure"},
+    [SR_AUTH_CANCELLED] = {501, "5.7.0", "authentication cancelled"},
+    [SR_BAD_BASE64] = {501, "5.5.2", "invalid base64"},
+    [SR_BAD_AUTH_MESSAGE] = {501, "5.5.2", "malformed authentication response"},
+    [SR_AUTH_MECH] = {504, "5.5.4", "unrecognised authentication mechanism"},
+    [SR_ENCRYPT_REQUIRED] = {538, "5.7.11", "encryption required: STARTTLS first"},
+    [SR_BARE_LF] = {550, "5.5.2", "bare CR or LF not allowed (RFC 5321 2.3.8)"},
+    [SR_LINE_TOO_LONG] = {500, "5.5.2", "line too long (RFC 5321 4.5.3.1.4: 512 octets)"},
+    [SR_TEXT_TOO_LONG] = {550, "5.6.0", "line longer than 1000 octets (RFC 5321 4.5.3.1.6)"},
+    [SR_NUL] = {550, "5.6.0", "NUL octet in message"},
+    [SR_NO_VALID_RCPT] = {554, "5.5.1", "no valid recipients"},
+};
+
+typedef struct {
+    uint64_t id;
+    conn_t *conn;
+    const gateway_config_t *config;
+    pool_t *pool;
+    smtp_state_t state;
+    unsigned flags;
+    int bad_commands;
+    int auth_failures;
+    char helo[SMTP_MAX_LINE + 1];
+    char user[MAX_ADDRESS + 1]; /* the AUTH identity */
+    client_t *user_client;      /* the broker connection as that user */
+    client_t *gateway_client;   /* borrowed from the pool while the session runs */
+    /* the mail transaction */
+    bool null_sender;
+    char sender[MAX_ADDRESS + 1];
+    int rcpt_count;
+    int rcpt_tried;
+    char rcpts[SMTP_MAX_RCPT][MAX_ADDRESS + 1];
+    int transactions;
+    /* the current line */
+    char line[SMTP_MAX_AUTH_LINE + 1];
+    size_t line_len;
+} smtp_session_t;
+
+static atomic_uint_fast64_t s_next_session = 1;
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static void
+s_reply_raw (smtp_session_t *s, int code, const char *enhanced, const char *format, va_list ap)
+{
+    char text[1024];
+    vsnprintf (text, sizeof text, format, ap);
+    for (char *p = text; *p; p++) /* a reply is one line whatever the text held */
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    if (enhanced)
+        conn_printf (s->conn, "%d %s %s\r\n", code, enhanced, text);
+    else
+        conn_printf (s->conn, "%d %s\r\n", code, text);
+    if (code >= 400)
+        log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=\"%s\"", (unsigned long long)s->id,
+                   code, enhanced ? enhanced : "-", text);
+}
+
+static void
+s_reply (smtp_session_t *s, int code, const char *enhanced, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static void
+s_reply (smtp_session_t *s, int code, const char *enhanced, const char *format, ...)
+{
+    va_list ap;
+    va_start (ap, format);
+    s_reply_raw (s, code, enhanced, format, ap);
+    va_end (ap);
+}
+
+/* A reply of the shared table; text NULL uses the table's text */
+static void
+s_reply_common (smtp_session_t *s, reply_id_t id, const char *text)
+{
+    const reply_t *r = reply_get (id);
+    s_reply (s, r->code, r->enhanced, "%s", text ? text : r->text);
+}
+
+/* A reply of the SMTP table; text NULL uses the table's text */
+static void
+s_reply_smtp (smtp_session_t *s, smtp_reply_id_t id, const char *text)
+{
+    const reply_t *r = &s_smtp_replies[id];
+    s_reply (s, r->code, r->enhanced, "%s", text ? text : r->text);
+}
+
+/* A broker status line ("550 5.1.1 text") passed on as it is */
+static void
+s_reply_broker (smtp_session_t *s, const char *line)
+{
+    int code = 0;
+    const char *text = NULL;
+    if (reply_parse (line, &code, &text) != 0) {
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "unexpected answer from the broker");
+        return;
+    }
+    char enhanced[16] = "";
+    const char *sp = strchr (line + 4, ' ');
+    size_t n = sp ? (size_t)(sp - (line + 4)) : strlen (line + 4);
+    if (n >= sizeof enhanced)
+        n = sizeof enhanced - 1;
+    memcpy (enhanced, line + 4, n);
+    s_reply (s, code, enhanced, "%s", text ? text : "");
+}
+
+static void
+s_set_state (smtp_session_t *s, smtp_state_t state)
+{
+    if (s->state == state)
+        return;
+    log_debug ("smtp", "state", "session=%llu %s -> %s", (unsigned long long)s->id, s_state_names[s->state],
+               s_state_names[state]);
+    s->state = state;
+}
+
+static void
+s_reset_transaction (smtp_session_t *s)
+{
+    s->null_sender = false;
+    s->sender[0] = '\0';
+    s->rcpt_count = 0;
+    s->rcpt_tried = 0;
+    if (s->state > SMTP_HELO && s->state != SMTP_QUIT)
+        s_set_state (s, SMTP_HELO);
+}
+
+/* ---- the broker --------------------------------------------------------------------- */
+
+/* The broker connection mail of this session goes through: the user's after AUTH, else
+   the gateway's own. NULL when the broker cannot be reached. */
+static client_t *
+s_client (smtp_session_t *s)
+{
+    if (s->user_client)
+        return s->user_client;
+    if (!s->gateway_client) {
+        char *error = NULL;
+        s->gateway_client = pool_take (s->pool, &error);
+        if (!s->gateway_client) {
+            log_warn ("smtp", "broker-unavailable", "session=%llu reason=\"%s\"", (unsigned long long)s->id,
+                      error ? error : "");
+            free (error);
+        }
+    }
+    return s->gateway_client;
+}
+
+/* A call failed without an answer: the connection may be broken, drop it */
+static void
+s_client_broken (smtp_session_t *s)
+{
+    if (s->user_client)
+        return; /* the user's client reconnects by itself (client_call re-identifies) */
+    pool_give (s->pool, &s->gateway_client, true);
+}
+
+/* Calls verb with one string argument; returns the reply (status line first) or NULL */
+static zmsg_t *
+s_call1 (smtp_session_t *s, const char *verb, const char *arg)
+{
+    client_t *client = s_client (s);
+    if (!client)
+        return NULL;
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, arg);
+    zmsg_t *reply = client_call (client, verb, args);
+    if (!reply)
+        s_client_broken (s);
+    return reply;
+}
+
+/* ---- check and proceed, one pair per command ---------------------------------------- */
+
+typedef int (*smtp_check_fn) (smtp_session_t *s, smtp_command_t *cmd);
+typedef void (*smtp_proceed_fn) (smtp_session_t *s, smtp_command_t *cmd);
+
+static int
+smtp_check_always (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)s;
+    (void)cmd;
+    return 0;
+}
+
+static int
+smtp_check_not_implemented (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    s_reply_common (s, REPLY_NOT_IMPLEMENTED, NULL);
+    return -1;
+}
+
+static int
+smtp_check_greeted (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    if (s->state == SMTP_INIT) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "send HELO or EHLO first");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+smtp_proceed_helo (smtp_session_t *s, smtp_command_t *cmd)
+{
+    s_reset_transaction (s);
+    snprintf (s->helo, sizeof s->helo, "%.*s", (int)sizeof s->helo - 1, cmd->args);
+    if (cmd->id == CMD_EHLO)
+        s->flags |= SF_EHLO;
+    else
+        s->flags &= ~(unsigned)SF_EHLO;
+    s_set_state (s, SMTP_HELO);
+    if (cmd->id == CMD_HELO) {
+        s_reply (s, 250, NULL, "%s", s->config->hostname);
+        return;
+    }
+    /* RFC 5321 4.1.1.1: the EHLO reply lists the extensions, one per line */
+    char text[1024];
+    int n = snprintf (text, sizeof text,
+                      "250-%s greets %s\r\n"
+                      "250-PIPELINING\r\n"
+                      "250-SIZE %zu\r\n"
+                      "250-8BITMIME\r\n"
+                      "250-ENHANCEDSTATUSCODES\r\n",
+                      s->config->hostname, s->helo, s->config->max_message_bytes);
+    if (ADVERTISE_TLS (s))
+        n += snprintf (text + n, sizeof text - (size_t)n, "250-STARTTLS\r\n");
+    if (ADVERTISE_AUTH (s))
+        n += snprintf (text + n, sizeof text - (size_t)n, "250-AUTH PLAIN LOGIN\r\n");
+    n += snprintf (text + n, sizeof text - (size_t)n, "250 HELP\r\n");
+    conn_write (s->conn, text, (size_t)n);
+}
+
+static int
+smtp_check_mail (smtp_session_t *s, smtp_command_t *cmd)
+{
+    if (smtp_check_greeted (s, cmd) != 0)
+        return -1;
+    if (s->state != SMTP_HELO) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "nested MAIL command");
+        return -1;
+    }
+    /* RFC 1870 6.1: a declared size over the limit is refused at once */
+    if (cmd->size >= 0 && (unsigned long long)cmd->size > s->config->max_message_bytes) {
+        s_reply (s, 552, "5.3.4", "message size exceeds fixed maximum message size (%zu)",
+                 s->config->max_message_bytes);
+        return -1;
+    }
+    /* an identified user sends as themself: the broker would refuse the SEND later anyway */
+    if (IS_AUTHENTICATED (s) && (cmd->null_path || strcmp (cmd->path.full, s->user) != 0)) {
+        s_reply (s, 553, "5.7.1", "sender address must be %s", s->user);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+smtp_proceed_mail (smtp_session_t *s, smtp_command_t *cmd)
+{
+    s_reset_transaction (s);
+    s->null_sender = cmd->null_path;
+    snprintf (s->sender, sizeof s->sender, "%s", cmd->null_path ? "" : cmd->path.full);
+    s_set_state (s, SMTP_MAIL);
+    s_reply_smtp (s, SR_SENDER_OK, NULL);
+}
+
+static int
+smtp_check_rcpt (smtp_session_t *s, smtp_command_t *cmd)
+{
+    if (s->state != SMTP_MAIL && s->state != SMTP_RCPT) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "need MAIL before RCPT");
+        return -1;
+    }
+    s->rcpt_tried++;
+    if (s->rcpt_count >= SMTP_MAX_RCPT) {
+        s_reply_common (s, REPLY_TOO_MANY_RCPT, NULL);
+        return -1;
+    }
+    /* no open relay: another domain only for an identified user */
+    if (!address_domain_in (&cmd->path, s->config->domains) && !IS_AUTHENTICATED (s)) {
+        s_reply_common (s, REPLY_RELAY_DENIED, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Is address a mailbox or a list the broker serves? Sends the refusal when it is not.
+   Lists live beside mailboxes but VRFY answers for mailboxes only, so a 550 is asked
+   again with EXPN: any answer other than 550 5.1.1 means the list exists. */
+static int
+s_verify_local (smtp_session_t *s, const char *address)
+{
+    zmsg_t *reply = s_call1 (s, "VRFY", address);
+    if (!reply) {
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker unavailable, try again later");
+        return -1;
+    }
+    int code = 0;
+    char line[512] = "";
+    proto_reply_status (reply, &code, line, sizeof line);
+    zmsg_destroy (&reply);
+    if (reply_is_success (code))
+        return 0;
+    if (code == 550) {
+        zmsg_t *expn = s_call1 (s, "EXPN", address);
+        int ecode = 0;
+        char eline[512] = "";
+        if (expn)
+            proto_reply_status (expn, &ecode, eline, sizeof eline);
+        zmsg_destroy (&expn);
+        if (ecode && (reply_is_success (ecode) || strncmp (eline, "550 5.1.1", 9) != 0))
+            return 0;
+        s_reply (s, 550, "5.1.1", "<%s>: no such mailbox here", address);
+        return -1;
+    }
+    s_reply_broker (s, line);
+    return -1;
+}
+
+static void
+smtp_proceed_rcpt (smtp_session_t *s, smtp_command_t *cmd)
+{
+    const char *address = cmd->path.full;
+    bool local = address_domain_in (&cmd->path, s->config->domains);
+    if (local && s_verify_local (s, address) != 0)
+        return;
+    bool known = false;
+    for (int i = 0; i < s->rcpt_count; i++)
+        known |= strcmp (s->rcpts[i], address) == 0;
+    if (!known)
+        snprintf (s->rcpts[s->rcpt_count++], sizeof s->rcpts[0], "%s", address);
+    s_set_state (s, SMTP_RCPT);
+    s_reply_smtp (s, local ? SR_RCPT_OK : SR_RELAY_OK, NULL);
+}
+
+static int
+smtp_check_data (smtp_session_t *s, smtp_command_t *cmd)
+{
+    if (smtp_check_greeted (s, cmd) != 0)
+        return -1;
+    if (s->state == SMTP_MAIL && s->rcpt_tried > 0) {
+        s_reply_smtp (s, SR_NO_VALID_RCPT, NULL);
+        return -1;
+    }
+    if (s->state != SMTP_RCPT) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, s->state == SMTP_HELO ? "need MAIL command" : "need RCPT command");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the message ---------------------------------------------------------------------- */
+
+typedef struct {
+    char *data;
+    size_t size;
+    size_t cap;
+} buffer_t;
+
+static int
+s_append (buffer_t *b, const void *data, size_t size)
+{
+    if (b->size + size > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < b->size + size)
+            cap *= 2;
+        char *p = realloc (b->data, cap);
+        if (!p)
+            return -1;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy (b->data + b->size, data, size);
+    b->size += size;
+    return 0;
+}
+
+static void
+s_appendf (buffer_t *b, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void
+s_appendf (buffer_t *b, const char *format, ...)
+{
+    char text[2048];
+    va_list ap;
+    va_start (ap, format);
+    int n = vsnprintf (text, sizeof text, format, ap);
+    va_end (ap);
+    if (n > 0)
+        s_append (b, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+/* Printable ASCII only, for what a client chose (HELO name) and we put into a header */
+static void
+s_sanitize (char *text)
+{
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e || *p == '(' || *p == ')')
+            *p = '?';
+}
+
+static void
+s_rfc5322_date (char *buf, size_t size)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    snprintf (buf, size, "%s, %d %s %d %02d:%02d:%02d +0000", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* True when every line of text looks like a header field or its continuation */
+static bool
+s_all_header_lines (const char *text, size_t size)
+{
+    size_t i = 0;
+    while (i < size) {
+        const char *eol = memchr (text + i, '\n', size - i);
+        size_t end = eol ? (size_t)(eol - text) : size;
+        if (text[i] != ' ' && text[i] != '\t') {
+            size_t j = i;
+            while (j < end && text[j] > 32 && text[j] < 127 && text[j] != ':')
+                j++;
+            if (j == i || j >= end || text[j] != ':')
+                return false;
+        }
+        i = end + 1;
+    }
+    return true;
+}
+
+/* The trace and missing fields in front of the message as received (RFC 5321 4.4, RFC 5322
+   3.6): the message itself is kept byte for byte. */
+static void
+s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
+{
+    char date[64];
+    s_rfc5322_date (date, sizeof date);
+    char helo[128];
+    snprintf (helo, sizeof helo, "%.*s", (int)sizeof helo - 1, s->helo);
+    s_sanitize (helo);
+    char ip[64];
+    snprintf (ip, sizeof ip, "%s", conn_peer (s->conn));
+    char *colon = strrchr (ip, ':');
+    if (colon)
+        *colon = '\0';
+    /* RFC 3848: ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA */
+    const char *with = !(s->flags & SF_EHLO) ? "SMTP"
+                       : IS_SECURE (s)        ? (IS_AUTHENTICATED (s) ? "ESMTPSA" : "ESMTPS")
+                                              : (IS_AUTHENTICATED (s) ? "ESMTPA" : "ESMTP");
+    s_appendf (out, "Received: from %s ([%s])\r\n\tby %s (mailbus-gateway) with %s id %llu.%d", helo, ip,
+               s->config->hostname, with, (unsigned long long)s->id, s->transactions);
+    if (IS_SECURE (s) || IS_AUTHENTICATED (s)) {
+        char tls[128];
+        conn_tls_info (s->conn, tls, sizeof tls);
+        s_appendf (out, "\r\n\t(%s%s%s%s)", IS_SECURE (s) ? "TLS " : "", IS_SECURE (s) ? tls : "",
+                   IS_SECURE (s) && IS_AUTHENTICATED (s) ? "; " : "",
+                   IS_AUTHENTICATED (s) ? "authenticated" : "");
+    }
+    if (s->rcpt_count == 1) /* RFC 5321 7.2: "for" names one recipient only */
+        s_appendf (out, "\r\n\tfor <%s>", s->rcpts[0]);
+    s_appendf (out, ";\r\n\t%s\r\n", date);
+
+    char value[8];
+    if (!header_find (body->data, body->size, "Message-ID", value, sizeof value)) {
+        unsigned char rnd[12];
+        randombytes_buf (rnd, sizeof rnd);
+        char hex[sizeof rnd * 2 + 1];
+        sodium_bin2hex (hex, sizeof hex, rnd, sizeof rnd);
+        s_appendf (out, "Message-ID: <%lld.%s@%s>\r\n", (long long)time (NULL), hex, s->config->hostname);
+    }
+    if (!header_find (body->data, body->size, "Date", value, sizeof value))
+        s_appendf (out, "Date: %s\r\n", date);
+
+    if (header_section_length (body->data, body->size) > 0)
+        s_append (out, body->data, body->size);
+    else if (body->size > 0 && s_all_header_lines (body->data, body->size)) {
+        /* only header fields, no empty line: the body is empty (RFC 5322 3.5) */
+        s_append (out, body->data, body->size);
+        s_append (out, "\r\n", 2);
+    }
+    else {
+        /* no header section at all: what came is the body */
+        s_append (out, "\r\n", 2);
+        s_append (out, body->data, body->size);
+    }
+}
+
+/* SEND to the broker; answers the one reply SMTP gives after DATA */
+static void
+s_submit (smtp_session_t *s, buffer_t *message)
+{
+    client_t *client = s_client (s);
+    if (!client) {
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker unavailable, try again later");
+        return;
+    }
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, s->null_sender ? "" : s->sender);
+    for (int i = 0; i < s->rcpt_count; i++)
+        zmsg_addstr (args, s->rcpts[i]);
+    zmsg_addmem (args, message->data, message->size);
+    zmsg_t *reply = client_call (client, "SEND", args);
+    if (!reply) {
+        s_client_broken (s);
+        log_warn ("smtp", "send-timeout", "session=%llu sender=<%s> bytes=%zu", (unsigned long long)s->id,
+                  s->sender, message->size);
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker did not answer, try again later");
+        return;
+    }
+    int code = 0;
+    char line[512] = "";
+    if (proto_reply_status (reply, &code, line, sizeof line) != 0) {
+        zmsg_destroy (&reply);
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "unexpected answer from the broker");
+        return;
+    }
+    /* one line per recipient follows; SMTP has one reply after DATA, so a recipient
+       refused here (mailbox full since RCPT) is only logged */
+    char *rcpt_line;
+    while ((rcpt_line = zmsg_popstr (reply))) {
+        int rcode = 0;
+        if (reply_parse (rcpt_line, &rcode, NULL) == 0 && !reply_is_success (rcode))
+            log_warn ("smtp", "recipient-refused", "session=%llu sender=<%s> reply=\"%s\"",
+                      (unsigned long long)s->id, s->sender, rcpt_line);
+        free (rcpt_line);
+    }
+    zmsg_destroy (&reply);
+    log_info ("smtp", "accepted", "session=%llu sender=<%s> rcpts=%d bytes=%zu reply=\"%s\"",
+              (unsigned long long)s->id, s->sender, s->rcpt_count, message->size, line);
+    s_reply_broker (s, line);
+}
+
+static void
+smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    s_set_state (s, SMTP_DATA);
+    s_reply_smtp (s, SR_START_DATA, NULL);
+    s->transactions++;
+
+    buffer_t body = {0};
+    bool bare = false, too_long = false, too_big = false, nul = false;
+    size_t total = 0;
+    /* a 1000-octet text line may gain one dot from stuffing (RFC 5321 4.5.2) */
+    char line[SMTP_MAX_TEXT_LINE + 2];
+    while (true) {
+        size_t len = 0;
+        conn_result_t rc = conn_read_line (s->conn, line, sizeof line, &len, SMTP_DATA_TIMEOUT_MS);
+        if (rc == CONN_TIMEOUT) {
+            s_reply_smtp (s, SR_TIMEOUT, NULL);
+            s_set_state (s, SMTP_QUIT);
+            free (body.data);
+            return;
+        }
+        if (rc == CONN_EOF || rc == CONN_ERROR) {
+            s_set_state (s, SMTP_QUIT);
+            free (body.data);
+            return;
+        }
+        /* after a bad line we read on to the real end, CRLF.CRLF, and refuse the whole
+           message: <LF>.<LF>, <LF>.<CR><LF> and <CR>.<CR><LF> never end it */
+        if (rc == CONN_TOO_LONG) {
+            too_long = true;
+            continue;
+        }
+        if (rc == CONN_BARE_LF) {
+            bare = true;
+            continue;
+        }
+        if (len == 3 && line[0] == '.')
+            break; /* ".\r\n" */
+        const char *p = line;
+        if (*p == '.') { /* RFC 5321 4.5.2: the sender doubled a leading dot */
+            p++;
+            len--;
+        }
+        if (memchr (p, '\0', len))
+            nul = true;
+        total += len;
+        if (total > s->config->max_message_bytes) {
+            too_big = true;
+            free (body.data);
+            body = (buffer_t){0};
+        }
+        if (!too_big && s_append (&body, p, len) != 0)
+            too_big = true;
+    }
+
+    if (bare) {
+        s->bad_commands++;
+        log_warn ("smtp", "bare-lf", "session=%llu peer=%s message refused", (unsigned long long)s->id,
+                  conn_peer (s->conn));
+        s_reply_smtp (s, SR_BARE_LF, "bare CR or LF in message (RFC 5321 2.3.8), message refused");
+    }
+    else if (too_long)
+        s_reply_smtp (s, SR_TEXT_TOO_LONG, NULL);
+    else if (too_big)
+        s_reply (s, 552, "5.3.4", "message size exceeds fixed maximum message size (%zu)",
+                 s->config->max_message_bytes);
+    else if (nul)
+        s_reply_smtp (s, SR_NUL, NULL);
+    else {
+        buffer_t message = {0};
+        s_build_message (s, &body, &message);
+        s_submit (s, &message);
+        free (message.data);
+    }
+    free (body.data);
+    s_set_state (s, SMTP_HELO);
+    s_reset_transaction (s);
+}
+
+static void
+smtp_proceed_rset (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    s_reset_transaction (s);
+    s_reply_common (s, REPLY_OK, NULL);
+}
+
+static void
+smtp_proceed_noop (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    s_reply_common (s, REPLY_OK, NULL);
+}
+
+static void
+smtp_proceed_quit (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    s_reply_common (s, REPLY_BYE, NULL);
+    s_set_state (s, SMTP_QUIT);
+}
+
+static void
+smtp_proceed_help (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    s_reply_smtp (s, SR_HELP, NULL);
+}
+
+static int
+smtp_check_vrfy (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    /* RFC 5321 3.5.3: 252 when we will not say; only identified users may probe mailboxes */
+    if (!IS_AUTHENTICATED (s)) {
+        s_reply_common (s, REPLY_CANNOT_VRFY, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+smtp_proceed_vrfy (smtp_session_t *s, smtp_command_t *cmd)
+{
+    address_t addr;
+    const char *why = NULL;
+    if (address_parse (cmd->args, strlen (cmd->args), &addr, &why) != 0) {
+        s_reply_common (s, REPLY_CANNOT_VRFY, NULL);
+        return;
+    }
+    zmsg_t *reply = s_call1 (s, "VRFY", addr.full);
+    char line[512] = "";
+    int code = 0;
+    if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0)
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker unavailable, try again later");
+    else
+        s_reply_broker (s, line);
+    zmsg_destroy (&reply);
+}
+
+static int
+smtp_check_expn (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    if (!IS_AUTHENTICATED (s)) {
+        s_reply_common (s, REPLY_AUTH_REQUIRED, "authentication required to expand lists");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+smtp_proceed_expn (smtp_session_t *s, smtp_command_t *cmd)
+{
+    address_t addr;
+    const char *why = NULL;
+    if (address_parse (cmd->args, strlen (cmd->args), &addr, &why) != 0) {
+        s_reply_common (s, REPLY_BAD_ARGS, "EXPN takes a list address");
+        return;
+    }
+    zmsg_t *reply = s_call1 (s, "EXPN", addr.full);
+    char line[512] = "";
+    int code = 0;
+    if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0) {
+        s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker unavailable, try again later");
+        zmsg_destroy (&reply);
+        return;
+    }
+    size_t members = zmsg_size (reply);
+    if (!reply_is_success (code) || members == 0)
+        s_reply_broker (s, line);
+    else {
+        /* RFC 5321 4.1.1.7 / 3.5.2: one member per line */
+        char *member;
+        size_t i = 0;
+        while ((member = zmsg_popstr (reply))) {
+            s_sanitize (member);
+            conn_printf (s->conn, "250%c2.1.5 <%s>\r\n", ++i < members ? '-' : ' ', member);
+            free (member);
+        }
+    }
+    zmsg_destroy (&reply);
+}
+
+static int
+smtp_check_starttls (smtp_session_t *s, smtp_command_t *cmd)
+{
+    if (smtp_check_greeted (s, cmd) != 0)
+        return -1;
+    if (IS_SECURE (s)) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "TLS already active");
+        return -1;
+    }
+    if (!conn_can_tls (s->conn)) {
+        s_reply_smtp (s, SR_TLS_UNAVAILABLE, NULL);
+        return -1;
+    }
+    if (IS_AUTHENTICATED (s)) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "STARTTLS after AUTH");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+smtp_proceed_starttls (smtp_session_t *s, smtp_command_t *cmd)
+{
+    (void)cmd;
+    size_t pipelined = conn_buffered (s->conn);
+    if (pipelined)
+        log_warn ("smtp", "starttls-injection", "session=%llu peer=%s discarded=%zu",
+                  (unsigned long long)s->id, conn_peer (s->conn), pipelined);
+    s_reply_smtp (s, SR_READY_TLS, NULL);
+    /* RFC 3207 4.2: the session starts over; conn_starttls throws away the buffered input */
+    if (conn_starttls (s->conn) != 0) {
+        s_set_state (s, SMTP_QUIT);
+        return;
+    }
+    s_reset_transaction (s);
+    s->flags = SF_SECURE;
+    s->helo[0] = '\0';
+    s_set_state (s, SMTP_INIT);
+}
+
+static int
+smtp_check_auth (smtp_session_t *s, smtp_command_t *cmd)
+{
+    if (s->state == SMTP_INIT || !(s->flags & SF_EHLO)) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "send EHLO first");
+        return -1;
+    }
+    if (IS_AUTHENTICATED (s)) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "already authenticated");
+        return -1;
+    }
+    if (s->state != SMTP_HELO) {
+        s_reply_common (s, REPLY_BAD_SEQUENCE, "AUTH not allowed during a mail transaction");
+        return -1;
+    }
+    if (!ADVERTISE_AUTH (s)) {
+        s_reply_smtp (s, SR_ENCRYPT_REQUIRED, NULL);
+        return -1;
+    }
+    size_t mlen = strcspn (cmd->args, " ");
+    if (!((mlen == 5 && strncasecmp (cmd->args, "PLAIN", 5) == 0) ||
+          (mlen == 5 && strncasecmp (cmd->args, "LOGIN", 5) == 0))) {
+        s_reply_smtp (s, SR_AUTH_MECH, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads one AUTH response line after a 334. Returns its base64-decoded bytes' length, or
+   -1 after replying (cancelled, bad base64), or -2 when the session must end. */
+static int
+s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, size_t size)
+{
+    conn_printf (s->conn, "334 %s\r\n", challenge);
+    size_t len = 0;
+    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, SMTP_COMMAND_TIMEOUT_MS);
+    if (rc == CONN_TIMEOUT) {
+        s_reply_smtp (s, SR_TIMEOUT, NULL);
+        return -2;
+    }
+    if (rc == CONN_EOF || rc == CONN_ERROR)
+        return -2;
+    if (rc == CONN_TOO_LONG) {
+        s_reply_smtp (s, SR_LINE_TOO_LONG, NULL);
+        return -1;
+    }
+    if (rc == CONN_BARE_LF) {
+        s_reply_smtp (s, SR_BARE_LF, NULL);
+        return -1;
+    }
+    len -= 2;
+    if (len == 1 && s->line[0] == '*') { /* RFC 4954 4: the client cancels */
+        s_reply_smtp (s, SR_AUTH_CANCELLED, NULL);
+        return -1;
+    }
+    int n = smtp_base64_decode (s->line, len, out, size);
+    sodium_memzero (s->line, len);
+    if (n < 0) {
+        s_reply_smtp (s, SR_BAD_BASE64, NULL);
+        return -1;
+    }
+    return n;
+}
+
+static void
+smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
+{
+    bool plain = strncasecmp (cmd->args, "PLAIN", 5) == 0;
+    const char *initial = cmd->args[5] == ' ' ? cmd->args + 6 : NULL;
+    unsigned char data[MAX_PASSWORD + MAX_ADDRESS * 2 + 8];
+    char user[MAX_ADDRESS + 1] = "";
+    char password[MAX_PASSWORD + 1] = "";
+    int n = 0;
+
+    if (initial && strcmp (initial, "*") == 0) {
+        s_reply_smtp (s, SR_AUTH_CANCELLED, NULL);
+        goto done;
+    }
+    if (initial && strcmp (initial, "=") == 0) /* RFC 4954 4: an empty initial response */
+        n = 0;
+    else if (initial && (n = smtp_base64_decode (initial, strlen (initial), data, sizeof data)) < 0) {
+        s_reply_smtp (s, SR_BAD_BASE64, NULL);
+        goto done;
+    }
+    if (plain) {
+        if (!initial && (n = s_auth_response (s, "", data, sizeof data)) < 0)
+            goto fail_or_end;
+        if (smtp_parse_auth_plain (data, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
+            s_reply_smtp (s, SR_BAD_AUTH_MESSAGE, NULL);
+            goto done;
+        }
+    }
+    else {
+        if (!initial && (n = s_auth_response (s, "VXNlcm5hbWU6", data, sizeof data)) < 0) /* "Username:" */
+            goto fail_or_end;
+        if ((size_t)n >= sizeof user || memchr (data, '\0', (size_t)n)) {
+            s_reply_smtp (s, SR_BAD_AUTH_MESSAGE, NULL);
+            goto done;
+        }
+        memcpy (user, data, (size_t)n);
+        user[n] = '\0';
+        if ((n = s_auth_response (s, "UGFzc3dvcmQ6", data, sizeof data)) < 0) /* "Password:" */
+            goto fail_or_end;
+        if ((size_t)n >= sizeof password || memchr (data, '\0', (size_t)n)) {
+            s_reply_smtp (s, SR_BAD_AUTH_MESSAGE, NULL);
+            goto done;
+        }
+        memcpy (password, data, (size_t)n);
+        password[n] = '\0';
+    }
+
+    /* the broker checks the password: we identify to it as that user */
+    char *error = NULL;
+    client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
+    if (!client) {
+        bool refused = error && strncmp (error, "535", 3) == 0;
+        if (!refused && error && error[0] == '5')
+            refused = true; /* 501 5.1.7: not even an address */
+        log_info ("smtp", "auth-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"", (unsigned long long)s->id,
+                  conn_peer (s->conn), user, error ? error : "");
+        free (error);
+        if (!refused) {
+            s_reply_smtp (s, SR_AUTH_TEMP, NULL);
+            goto done;
+        }
+        /* each failure in this session waits longer before its answer */
+        s->auth_failures++;
+        int delay = s->auth_failures * SMTP_AUTH_DELAY_MS;
+        if (delay > SMTP_AUTH_DELAY_MAX_MS)
+            delay = SMTP_AUTH_DELAY_MAX_MS;
+        usleep ((useconds_t)delay * 1000);
+        s_reply_common (s, REPLY_AUTH_FAILED, NULL);
+        goto done;
+    }
+    s->user_client = client;
+    snprintf (s->user, sizeof s->user, "%s", client_user (client));
+    s->flags |= SF_AUTHENTICATED;
+    pool_give (s->pool, &s->gateway_client, false); /* mail now goes as the user */
+    log_info ("smtp", "auth", "session=%llu peer=%s user=%s mechanism=%s", (unsigned long long)s->id,
+              conn_peer (s->conn), s->user, plain ? "PLAIN" : "LOGIN");
+    s_reply_smtp (s, SR_AUTH_OK, NULL);
+    goto done;
+
+fail_or_end:
+    if (n == -2)
+        s_set_state (s, SMTP_QUIT);
+done:
+    sodium_memzero (password, sizeof password);
+    sodium_memzero (data, sizeof data);
+}
+
+/* ---- the table and the loop ---------------------------------------------------------- */
+
+typedef struct {
+    smtp_cmd_id_t id;
+    const char *name;
+    smtp_check_fn check;
+    smtp_proceed_fn proceed;
+} smtp_handler_t;
+
+static const smtp_handler_t s_handlers[CMD__COUNT] = {
+    [CMD_HELO] = {CMD_HELO, "HELO", smtp_check_always, smtp_proceed_helo},
+    [CMD_EHLO] = {CMD_EHLO, "EHLO", smtp_check_always, smtp_proceed_helo},
+    [CMD_MAIL] = {CMD_MAIL, "MAIL", smtp_check_mail, smtp_proceed_mail},
+    [CMD_RCPT] = {CMD_RCPT, "RCPT", smtp_check_rcpt, smtp_proceed_rcpt},
+    [CMD_DATA] = {CMD_DATA, "DATA", smtp_check_data, smtp_proceed_data},
+    [CMD_RSET] = {CMD_RSET, "RSET", smtp_check_always, smtp_proceed_rset},
+    [CMD_NOOP] = {CMD_NOOP, "NOOP", smtp_check_always, smtp_proceed_noop},
+    [CMD_QUIT] = {CMD_QUIT, "QUIT", smtp_check_always, smtp_proceed_quit},
+    [CMD_VRFY] = {CMD_VRFY, "VRFY", smtp_check_vrfy, smtp_proceed_vrfy},
+    [CMD_EXPN] = {CMD_EXPN, "EXPN", smtp_check_expn, smtp_proceed_expn},
+    [CMD_HELP] = {CMD_HELP, "HELP", smtp_check_always, smtp_proceed_help},
+    [CMD_STARTTLS] = {CMD_STARTTLS, "STARTTLS", smtp_check_starttls, smtp_proceed_starttls},
+    [CMD_AUTH] = {CMD_AUTH, "AUTH", smtp_check_auth, smtp_proceed_auth},
+    [CMD_SEND] = {CMD_SEND, "SEND", smtp_check_not_implemented, NULL},
+    [CMD_SOML] = {CMD_SOML, "SOML", smtp_check_not_implemented, NULL},
+    [CMD_SAML] = {CMD_SAML, "SAML", smtp_check_not_implemented, NULL},
+    [CMD_TURN] = {CMD_TURN, "TURN", smtp_check_not_implemented, NULL},
+};
+
+/* Reads and runs one command; returns false when the session is over */
+static bool
+s_one_command (smtp_session_t *s)
+{
+    size_t len = 0;
+    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, SMTP_COMMAND_TIMEOUT_MS);
+    bool refused = false;
+    char quoted[128];
+    switch (rc) {
+    case CONN_EOF:
+    case CONN_ERROR:
+        return false;
+    case CONN_TIMEOUT:
+        s_reply_smtp (s, SR_TIMEOUT, NULL);
+        return false;
+    case CONN_TOO_LONG:
+        s_reply_smtp (s, SR_LINE_TOO_LONG, NULL);
+        refused = true;
+        break;
+    case CONN_BARE_LF:
+        log_warn ("smtp", "bare-lf", "session=%llu peer=%s line=%s", (unsigned long long)s->id,
+                  conn_peer (s->conn), log_quote (quoted, sizeof quoted, s->line, len));
+        s_reply_smtp (s, SR_BARE_LF, NULL);
+        refused = true;
+        break;
+    case CONN_LINE: {
+        smtp_command_t *cmd = malloc (sizeof *cmd);
+        if (!cmd)
+            return false;
+        if (smtp_parse_command (s->line, len, cmd) != 0) {
+            s_reply (s, cmd->error.code, cmd->error.enhanced, "%s", cmd->error.text);
+            refused = true;
+        }
+        else {
+            const smtp_handler_t *h = &s_handlers[cmd->id];
+            if (h->check (s, cmd) != 0)
+                refused = true;
+            else
+                h->proceed (s, cmd);
+        }
+        if (refused)
+            log_debug ("smtp", "refused", "session=%llu verb=%s", (unsigned long long)s->id, cmd->verb);
+        /* AUTH lines carry credentials */
+        sodium_memzero (s->line, len);
+        sodium_memzero (cmd, sizeof *cmd);
+        free (cmd);
+        break;
+    }
+    }
+    if (refused && ++s->bad_commands >= SMTP_MAX_BAD_COMMANDS) {
+        log_warn ("smtp", "too-many-errors", "session=%llu peer=%s", (unsigned long long)s->id, conn_peer (s->conn));
+        s_reply_smtp (s, SR_TOO_MANY_ERRORS, NULL);
+        return false;
+    }
+    return s->state != SMTP_QUIT;
+}
+
+void
+smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool)
+{
+    smtp_session_t *s = calloc (1, sizeof *s);
+    if (!s)
+        return;
+    s->id = atomic_fetch_add (&s_next_session, 1);
+    s->conn = conn;
+    s->config = config;
+    s->pool = pool;
+    s->state = SMTP_INIT;
+    if (conn_is_tls (conn))
+        s->flags |= SF_SECURE;
+    log_info ("smtp", "connect", "session=%llu peer=%s tls=%s", (unsigned long long)s->id, conn_peer (conn),
+              conn_is_tls (conn) ? "yes" : "no");
+    s_reply (s, 220, NULL, "%s %s", config->hostname, s_smtp_replies[SR_GREETING].text);
+    while (s_one_command (s))
+        ;
+    log_info ("smtp", "disconnect", "session=%llu peer=%s transactions=%d errors=%d", (unsigned long long)s->id,
+              conn_peer (conn), s->transactions, s->bad_commands);
+    pool_give (pool, &s->gateway_client, false);
+    client_destroy (&s->user_client);
+    sodium_memzero (s, sizeof *s);
+    free (s);
+}
