@@ -449,6 +449,7 @@ s_verb_send (context_t *ctx)
                 break;
             }
             size_t delivered = 0, full = 0;
+            int64_t last_delivery = 0;
             for (size_t k = before; k < targets->count && !trouble; k++) {
                 route_target_t *target = &targets->items[k];
                 if (target->room < (int64_t)body->size) {
@@ -461,12 +462,13 @@ s_verb_send (context_t *ctx)
                     break;
                 }
                 delivered++;
+                last_delivery = delivery;
                 s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
             }
             if (route.reply != REPLY_QUEUED)
                 s_add_line (lines, record_p, route.reply, "%s %s", rcpt.full, route.text);
             else if (route.is_list) {
-                s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, queued as %lld",
+                s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld",
                             rcpt.full, delivered, full ? " (some mailboxes full)" : "", (long long)message);
                 accepted++;
             }
@@ -475,8 +477,11 @@ s_verb_send (context_t *ctx)
                 s_add_line (lines, record_p, route.reply, "%s mailbox full", rcpt.full);
             }
             else {
-                s_add_line (lines, record_p, REPLY_QUEUED, "%s queued as %lld%s", rcpt.full,
-                            (long long)message, route.added ? "" : " (duplicate recipient)");
+                /* the id the recipient's LIST, RETR and DELE will use */
+                if (route.added)
+                    s_add_line (lines, record_p, REPLY_QUEUED, "%s queued as %lld", rcpt.full, (long long)last_delivery);
+                else
+                    s_add_line (lines, record_p, REPLY_QUEUED, "%s already queued (duplicate recipient)", rcpt.full);
                 accepted++;
             }
             deliveries += delivered;
@@ -1237,8 +1242,10 @@ server_new (const server_config_t *config, store_t *store, char **error)
     /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
     zsock_set_heartbeat_ivl (self->router, 5000);
     zsock_set_heartbeat_timeout (self->router, 15000);
+    /* up to twice the message limit still gets its 552 5.3.4; beyond that libzmq drops the
+       connection without reading it, so a huge frame costs no memory */
     zsock_set_maxmsgsize (self->router,
-                          (int)(config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
+                          (int)(2 * config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
     if (zsock_bind (self->router, "%s", config->bind) < 0) {
         *error = zsys_sprintf ("cannot bind %s: %s", config->bind, zmq_strerror (zmq_errno ()));
         server_destroy (&self);

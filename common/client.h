@@ -19,6 +19,8 @@ client_t *client_new (const char *endpoint, const char *user, const char *passwo
 void client_destroy (client_t **self_p);
 
 /* Sends verb with the frames of args (taken, may be NULL) and waits for the reply to it.
+   Pushes ("*" messages) that arrive meanwhile are dropped: a watcher uses client_send and
+   client_recv instead. The re-identification below is silent, so a WATCH does not survive it.
    Returns the reply without its id frame: first frame the status line, then data frames;
    NULL on timeout. When the broker has forgotten the session (it restarted: 530), the
    client identifies again and repeats the request once. */

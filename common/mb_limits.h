@@ -42,7 +42,8 @@
 /* Relay: first retry after this many seconds, doubling each time, at most RETRY_MAX */
 #define DEFAULT_RETRY_BASE 60
 #define RETRY_MAX 3600
-/* The broker refuses any ZeroMQ message larger than this (the peer is disconnected by libzmq) */
-#define MAX_WIRE_BYTES (MAX_MESSAGE_BYTES + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8))
+/* With the default message limit, the broker reads no ZeroMQ message larger than this (libzmq
+   disconnects the peer): up to it, an oversize message still gets 552 5.3.4 */
+#define MAX_WIRE_BYTES (2 * MAX_MESSAGE_BYTES + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8))
 
 #endif

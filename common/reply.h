@@ -38,13 +38,12 @@ typedef enum {
     REPLY_TOO_BIG,           /* 552 5.3.4 message too big */
     REPLY_SENDER_DENIED,     /* 553 5.7.1 sender not allowed */
     REPLY_LIST_DENIED,       /* 550 5.7.2 mailing list expansion prohibited */
-    REPLY_ALREADY,
-    REPLY_NOT_SUBSCRIBED,
-    /* 550 5.2.0 not subscribed */ /* 250 2.0.0 nothing to do */
-    REPLY_RELAY_DENIED,            /* 554 5.7.1 relay access denied */
-    REPLY_EXPIRED,                 /* 554 5.4.7 delivery time expired */
-    REPLY_LOOP,                    /* 554 5.4.6 routing loop detected */
-    REPLY_FAILED,                  /* 554 5.0.0 transaction failed */
+    REPLY_ALREADY,           /* 250 2.0.0 nothing to do */
+    REPLY_NOT_SUBSCRIBED,    /* 550 5.2.0 not subscribed */
+    REPLY_RELAY_DENIED,      /* 554 5.7.1 relay access denied */
+    REPLY_EXPIRED,           /* 554 5.4.7 delivery time expired */
+    REPLY_LOOP,              /* 554 5.4.6 routing loop detected */
+    REPLY_FAILED,            /* 554 5.0.0 transaction failed */
     REPLY__COUNT
 } reply_id_t;
 

@@ -12,7 +12,7 @@ CREATE TABLE mailboxes (
 );
 
 CREATE TABLE messages (
-    id          INTEGER PRIMARY KEY,                 -- "queued as" number
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused
     sender      TEXT    NOT NULL,
     message_id  TEXT,                                -- the Message-ID header, for dedupe
     subject     TEXT    NOT NULL DEFAULT '',
@@ -22,7 +22,7 @@ CREATE TABLE messages (
 );
 
 CREATE TABLE deliveries (
-    id           INTEGER PRIMARY KEY,                -- the message number clients see (UIDL)
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,  -- the message id clients see (UIDL): never reused
     mailbox_id   INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
     message_id   INTEGER NOT NULL REFERENCES messages(id),
     state        TEXT    NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'seen')),

@@ -2,7 +2,7 @@
 -- serve is queued here, in the transaction that accepts the message; the gateway's relay
 -- worker claims due entries, delivers them over SMTP and reports back.
 CREATE TABLE outbound (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id    INTEGER NOT NULL REFERENCES messages(id),
     sender        TEXT    NOT NULL,                    -- envelope sender ('' for a bounce)
     recipient     TEXT    NOT NULL,
