@@ -44,6 +44,9 @@ header_find (const char *msg, size_t len, const char *name, char *out, size_t si
         return 0;
     size_t i = (size_t)at + strlen (name) + 1;
     size_t o = 0;
+    /* the white space after the colon is not part of the value */
+    while (i < hlen && (msg[i] == ' ' || msg[i] == '\t'))
+        i++;
     while (i < hlen) {
         char c = msg[i];
         if (c == '\r' || c == '\n') {

@@ -56,6 +56,8 @@ reply_get (reply_id_t id)
 size_t
 reply_format (char *buf, size_t size, reply_id_t id, const char *text)
 {
+    if (size == 0)
+        return 0;
     const reply_t *r = reply_get (id);
     int n = snprintf (buf, size, "%d %s %s", r->code, r->enhanced, text ? text : r->text);
     if (n < 0)
@@ -78,14 +80,21 @@ reply_parse (const char *line, int *code, const char **text)
         return -1;
     const char *space = strchr (p, ' ');
     const char *end = space ? space : p + strlen (p);
-    int dots = 0;
-    for (const char *q = p; q < end; q++) {
-        if (*q == '.')
-            dots++;
-        else if (!isdigit ((unsigned char)*q))
+    /* RFC 3463 2: class "." subject "." detail; subject and detail are 1 to 3 digits */
+    int part = 0, digits = 0;
+    for (const char *q = p; q <= end; q++) {
+        if (q == end || *q == '.') {
+            if (digits == 0 || (part == 0 ? digits != 1 : digits > 3))
+                return -1;
+            part++;
+            digits = 0;
+        }
+        else if (isdigit ((unsigned char)*q))
+            digits++;
+        else
             return -1;
     }
-    if (dots != 2)
+    if (part != 3)
         return -1;
     if (code)
         *code = c;
