@@ -1,0 +1,142 @@
+"""Time uncoupling and durable acks: what the broker acknowledged survives kill -9, byte for byte."""
+import email
+import email.policy
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+from harness import ALICE, BOB, MailbusTestCase, message, run
+
+MESSAGES = 50
+WITH_ATTACHMENT_EVERY = 5   # every 5th message is composed by mailbus-pub with -a
+
+
+def message_id_of(data):
+    m = re.search(rb"^Message-ID:\s*(<[^>\r\n]+>)", data, re.M | re.I)
+    return m.group(1).decode() if m else None
+
+
+class Durability(MailbusTestCase):
+
+    def publish_while_nobody_listens(self):
+        """Publishes MESSAGES to bob; returns ({message-id: exact bytes} of the --raw ones,
+        {subject: attachment bytes} of the -a ones)."""
+        raw_sent = {}
+        attached = {}
+        for i in range(MESSAGES):
+            if i % WITH_ATTACHMENT_EVERY == 0:
+                subject = "with attachment %d" % i
+                payload = bytes((i * 7 + k) % 256 for k in range(3000 + i))  # binary, all octets
+                path = self.write_file("out/att%d.bin" % i, payload)
+                rc, out, err = self.pub("-t", BOB, "-s", subject, "-m", "see the file %d" % i, "-a", path)
+                attached[subject] = payload
+            else:
+                mid = "<durable-%d@demo.test>" % i
+                # lines of several lengths, a leading dot and trailing spaces: all must survive
+                body = "line one of %d\r\n.leading dot\r\ntrailing spaces   \r\n%s\r\n" % (i, "x" * (i * 17))
+                data = message("durable %d" % i, body, message_id=mid)
+                path = self.write_file("out/m%d.eml" % i, data)
+                rc, out, err = self.pub("-t", BOB, "--raw", path)
+                raw_sent[mid] = data
+            self.assertEqual(rc, 0, "publish %d: rc=%d out=%r err=%r" % (i, rc, out, err))
+            self.assertRegex(out, r"(?m)^250 2\.0\.0 bob@demo\.test queued as \S+")
+        return raw_sent, attached
+
+    def test_acked_messages_survive_kill_9_and_drain_byte_for_byte(self):
+        self.start_broker()
+        raw_sent, attached = self.publish_while_nobody_listens()
+
+        self.broker.kill9()
+        self.broker.start()
+
+        self.assertEqual(self.stat()[0], MESSAGES)
+        drain_dir = os.path.join(self.tmp, "drained")
+        os.makedirs(drain_dir)
+        rc, out, err = self.sub("drain", drain_dir)
+        self.assertEqual(rc, 0, "drain: %s %s" % (out, err))
+
+        files = sorted(os.listdir(drain_dir))
+        self.assertEqual(len(files), MESSAGES, files)
+        for name in files:
+            self.assertRegex(name, r"^\d+\.eml$")
+        received_raw = {}
+        received_attached = {}
+        for name in files:
+            with open(os.path.join(drain_dir, name), "rb") as f:
+                data = f.read()
+            mid = message_id_of(data)
+            if mid in raw_sent:
+                self.assertNotIn(mid, received_raw, "message %s drained twice" % mid)
+                received_raw[mid] = data
+                continue
+            # a message mailbus-pub composed: CRLF only, and the attachment decodes to the file
+            self.assertNotRegex(data, rb"(?<!\r)\n", "%s has a bare LF" % name)
+            msg = email.message_from_bytes(data, policy=email.policy.default)
+            parts = [p for p in msg.iter_attachments()]
+            self.assertEqual(len(parts), 1, name)
+            received_attached[str(msg["Subject"])] = parts[0].get_payload(decode=True)
+        self.assertEqual(set(received_raw), set(raw_sent))
+        for mid, data in raw_sent.items():
+            self.assertEqual(received_raw[mid], data, "message %s not byte for byte" % mid)
+        self.assertEqual(received_attached, attached)
+
+        # drained means deleted: the mailbox is empty, also after another restart
+        rc, out, err = self.sub("stat")
+        self.assertEqual(rc, 0, err)
+        self.assertTrue(out.startswith("0 messages"), out)
+        self.broker.kill9()
+        self.broker.start()
+        self.assertEqual(self.stat(), (0, 0))
+        self.integrity_ok()
+
+    def test_queue_view_is_readable_with_sqlite_while_the_broker_runs(self):
+        self.start_broker()
+        for i in range(3):
+            rc, out, err = self.pub("-t", BOB, "-s", "queued %d" % i, "-m", "body %d" % i)
+            self.assertEqual(rc, 0, out + err)
+
+        # python sqlite3, read-only, while the broker holds the database
+        rows = dict((r[0], r[1]) for r in self.broker.sql("SELECT mailbox, waiting FROM queue"))
+        self.assertEqual(rows.get(BOB), 3, rows)
+        self.assertEqual(rows.get(ALICE), 0, rows)
+        inbox = self.broker.sql("SELECT subject FROM inbox WHERE mailbox = ? ORDER BY id", (BOB,))
+        self.assertEqual([r[0] for r in inbox], ["queued 0", "queued 1", "queued 2"])
+
+        # the sqlite3 command line, as the README tells a student to use it
+        if shutil.which("sqlite3"):
+            rc, out, err = run(["sqlite3", "-readonly", self.broker.db, "select * from queue"], timeout=30)
+            self.assertEqual(rc, 0, err)
+            line = [l for l in out.splitlines() if l.startswith(BOB + "|")]
+            self.assertEqual(len(line), 1, out)
+            self.assertEqual(line[0].split("|")[1], "3", out)
+
+        # reading did not disturb the broker: it still accepts and counts
+        rc, out, err = self.pub("-t", BOB, "-s", "after the read", "-m", "x")
+        self.assertEqual(rc, 0, out + err)
+        rows = dict((r[0], r[1]) for r in self.broker.sql("SELECT mailbox, waiting FROM queue"))
+        self.assertEqual(rows.get(BOB), 4, rows)
+        self.assertEqual(self.stat()[0], 4)
+
+    def test_publish_while_a_reader_holds_a_read_transaction_is_not_blocked(self):
+        self.start_broker()
+        import sqlite3
+        con = sqlite3.connect("file:%s?mode=ro" % self.broker.db, uri=True, isolation_level=None)
+        try:
+            con.execute("BEGIN")
+            before = con.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+            # the reader keeps its snapshot open while the broker commits
+            for i in range(5):
+                rc, out, err = self.pub("-t", BOB, "-s", "during read %d" % i, "-m", "x", timeout=30)
+                self.assertEqual(rc, 0, out + err)
+            self.assertEqual(con.execute("SELECT count(*) FROM deliveries").fetchone()[0], before)
+            con.execute("COMMIT")
+            self.assertEqual(con.execute("SELECT count(*) FROM deliveries").fetchone()[0], before + 5)
+        finally:
+            con.close()
+        self.assertEqual(self.stat()[0], 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
