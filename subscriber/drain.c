@@ -109,7 +109,7 @@ s_delete (client_t *client, int64_t id)
 }
 
 int
-drain_run (client_t *client, const char *dir)
+drain_run (client_t *client, const char *dir, bool keep)
 {
     int status = 0;
     listing_t *listing = listing_fetch (client, &status);
@@ -125,8 +125,10 @@ drain_run (client_t *client, const char *dir)
             status = rc;
             break;
         }
-        /* on disk and synced: now, and only now, it may leave the mailbox */
-        status = s_delete (client, id);
+        /* on disk and synced: now, and only now, it may leave the mailbox (unless kept there,
+           as a POP3 client's "leave messages on the server") */
+        if (!keep)
+            status = s_delete (client, id);
         printf ("%s\n", path);
         fflush (stdout);
         free (path);

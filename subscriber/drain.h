@@ -5,10 +5,13 @@
 #ifndef MAILBUS_DRAIN_H
 #define MAILBUS_DRAIN_H
 
+#include <stdbool.h>
+
 #include "client.h"
 
-/* Drains the mailbox in LIST order, printing each path written. Returns the exit status. */
-int drain_run (client_t *client, const char *dir);
+/* Drains the mailbox in LIST order, printing each path written; keep leaves the messages in
+   the mailbox (marked seen). Returns the exit status. */
+int drain_run (client_t *client, const char *dir, bool keep);
 
 /* RETR id and write its exact bytes durably to DIR/<id>.eml (DIR/<id>-N.eml if DIR/<id>.eml
    holds another message: ids must never be reused, but a saved message is never

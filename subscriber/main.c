@@ -14,6 +14,7 @@
 #include "call.h"
 #include "client.h"
 #include "client_config.h"
+#include "consume.h"
 #include "drain.h"
 #include "listing.h"
 #include "outfile.h"
@@ -52,6 +53,12 @@ s_print_usage (FILE *out)
              "  save N DIR      write DIR/<id>.eml and every attachment of message N into DIR\n"
              "  delete N        delete message N\n"
              "  drain DIR       write every message to DIR/<id>.eml, sync it, then delete it\n"
+             "  subscribe LIST  join a list topic (--filter HEADER:GLOB, e.g. 'subject:*urgent*')\n"
+             "  unsubscribe LIST  leave it\n"
+             "  consume         take messages one at a time as a competing consumer (work queue):\n"
+             "                  each is leased to this consumer only, handled (printed, or written\n"
+             "                  to --dir DIR) and then acknowledged (deleted); a consumer that dies\n"
+             "                  loses nothing, its lease runs out and another consumer gets it\n"
              "  watch           print \"watching USER\", the unread messages, then each new message\n"
              "                  the moment it arrives (Ctrl-C ends); reconnects by itself when\n"
              "                  the broker restarts (\"reconnected\") and shows what came meanwhile\n"
@@ -66,6 +73,15 @@ s_print_usage (FILE *out)
              "      --timeout SECONDS   wait this long for each answer (default 10)\n"
              "      --window N          watch: pushes the broker may send ahead of our credit\n"
              "                          (1..1000, default 64); beyond it we catch up with LIST\n"
+             "      --keep              drain: leave the messages in the mailbox (marked seen)\n"
+             "      --filter HEADER:GLOB  subscribe: deliver only messages whose header matches\n"
+             "      --ack | --auto-ack  consume: acknowledge after handling (default, at-least-once)\n"
+             "                          or on arrival (at-most-once)\n"
+             "      --prefetch N        consume: messages leased at once (1..100, default 1)\n"
+             "      --lease SECONDS     consume: how long a lease lasts (default 30)\n"
+             "      --dir DIR           consume: write each message to DIR/<id>.eml before the ACK\n"
+             "      --max N             consume: stop after N messages\n"
+             "      --until-empty       consume: stop when nothing is left to lease\n"
              "  -h, --help              this help\n"
              "\n"
              "Exit status: 0 success; 1 a permanent failure (5xx, bad input); 75 a transient failure\n"
@@ -75,7 +91,9 @@ s_print_usage (FILE *out)
              "  export MAILBUS_PASSWORD=demo\n"
              "  mailbus-sub -u bob@demo.test list\n"
              "  mailbus-sub -u bob@demo.test read 1\n"
-             "  mailbus-sub -u bob@demo.test drain ~/mail\n",
+             "  mailbus-sub -u bob@demo.test drain ~/mail\n"
+             "  mailbus-sub -u carol@demo.test subscribe news@demo.test --filter 'subject:*release*'\n"
+             "  mailbus-sub -u jobs@demo.test consume --prefetch 10 --dir /var/spool/jobs\n",
              CLIENT_DEFAULT_ENDPOINT);
 }
 
@@ -92,6 +110,10 @@ s_usage_error (const char *format, const char *arg)
 
 /* watch --window N */
 static int s_window = 0;
+/* subscribe --filter, drain --keep, consume options */
+static const char *s_filter = NULL;
+static bool s_keep = false;
+static consume_options_t s_consume = {NULL, false, 1, 30, 0, false};
 
 static int
 s_run_stat (client_t *client, char **argv)
@@ -256,7 +278,53 @@ s_run_drain (client_t *client, char **argv)
         free (error);
         return 1;
     }
-    return drain_run (client, argv[0]);
+    return drain_run (client, argv[0], s_keep);
+}
+
+/* SUBSCRIBE / UNSUBSCRIBE a list topic: the broker's answer is the output */
+static int
+s_list_verb (client_t *client, const char *verb, const char *list, const char *filter)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, list);
+    if (filter)
+        zmsg_addstr (args, filter);
+    zmsg_t *reply = client_call (client, verb, args);
+    char *line = reply ? call_frame (reply, 0) : NULL;
+    int code = 0, status = 75;
+    if (line && reply_parse (line, &code, NULL) == 0)
+        status = call_exit_status (code);
+    fprintf (status == 0 ? stdout : stderr, "%s\n", line ? line : "mailbus-sub: no answer from the broker");
+    free (line);
+    zmsg_destroy (&reply);
+    return status;
+}
+
+static int
+s_run_subscribe (client_t *client, char **argv)
+{
+    return s_list_verb (client, "SUBSCRIBE", argv[0], s_filter);
+}
+
+static int
+s_run_unsubscribe (client_t *client, char **argv)
+{
+    return s_list_verb (client, "UNSUBSCRIBE", argv[0], NULL);
+}
+
+static int
+s_run_consume (client_t *client, char **argv)
+{
+    (void)argv;
+    if (s_consume.dir) {
+        char *error = NULL;
+        if (outfile_check_dir (s_consume.dir, &error) != 0) {
+            fprintf (stderr, "mailbus-sub: %s\n", error);
+            free (error);
+            return 1;
+        }
+    }
+    return consume_run (client, &s_consume);
 }
 
 static int
@@ -271,6 +339,9 @@ static const command_t s_commands[] = {
     {"read", 1, "read N", s_run_read},       {"save", 2, "save N DIR", s_run_save},
     {"delete", 1, "delete N", s_run_delete}, {"drain", 1, "drain DIR", s_run_drain},
     {"watch", 0, "watch", s_run_watch},
+    {"subscribe", 1, "subscribe LIST", s_run_subscribe},
+    {"unsubscribe", 1, "unsubscribe LIST", s_run_unsubscribe},
+    {"consume", 0, "consume", s_run_consume},
 };
 
 /* Checks the words a command needs before anything goes to the broker */
@@ -292,7 +363,20 @@ s_check_command (const command_t *command, char **argv)
 static int
 s_parse_options (int argc, char *argv[], options_t *opts)
 {
-    enum { OPT_PASSWORD_STDIN = 256, OPT_TIMEOUT, OPT_WINDOW };
+    enum {
+        OPT_PASSWORD_STDIN = 256,
+        OPT_TIMEOUT,
+        OPT_WINDOW,
+        OPT_FILTER,
+        OPT_KEEP,
+        OPT_ACK,
+        OPT_AUTO_ACK,
+        OPT_PREFETCH,
+        OPT_LEASE,
+        OPT_MAX,
+        OPT_UNTIL_EMPTY,
+        OPT_DIR
+    };
     static const struct option long_options[] = {
         {"broker", required_argument, NULL, 'b'},
         {"user", required_argument, NULL, 'u'},
@@ -301,6 +385,15 @@ s_parse_options (int argc, char *argv[], options_t *opts)
         {"config", required_argument, NULL, 'c'},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"window", required_argument, NULL, OPT_WINDOW},
+        {"filter", required_argument, NULL, OPT_FILTER},
+        {"keep", no_argument, NULL, OPT_KEEP},
+        {"ack", no_argument, NULL, OPT_ACK},
+        {"auto-ack", no_argument, NULL, OPT_AUTO_ACK},
+        {"prefetch", required_argument, NULL, OPT_PREFETCH},
+        {"lease", required_argument, NULL, OPT_LEASE},
+        {"max", required_argument, NULL, OPT_MAX},
+        {"until-empty", no_argument, NULL, OPT_UNTIL_EMPTY},
+        {"dir", required_argument, NULL, OPT_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -330,6 +423,43 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             if (errno || !end || *end || end == optarg || v < 1 || v > 3600)
                 return s_usage_error ("--timeout takes seconds from 1 to 3600, got \"%s\"", optarg);
             opts->timeout_s = (int)v;
+            break;
+        }
+        case OPT_FILTER:
+            s_filter = optarg;
+            break;
+        case OPT_KEEP:
+            s_keep = true;
+            break;
+        case OPT_ACK:
+            s_consume.auto_ack = false;
+            break;
+        case OPT_AUTO_ACK:
+            s_consume.auto_ack = true;
+            break;
+        case OPT_UNTIL_EMPTY:
+            s_consume.until_empty = true;
+            break;
+        case OPT_DIR:
+            s_consume.dir = optarg;
+            break;
+        case OPT_PREFETCH:
+        case OPT_LEASE:
+        case OPT_MAX: {
+            char *end = NULL;
+            long v = strtol (optarg, &end, 10);
+            long max = c == OPT_PREFETCH ? 100 : c == OPT_LEASE ? 3600 : 1000000000L;
+            if (!end || *end || v < (c == OPT_MAX ? 0 : 1) || v > max)
+                return s_usage_error (c == OPT_PREFETCH ? "--prefetch takes a number from 1 to 100, got \"%s\""
+                                      : c == OPT_LEASE  ? "--lease takes a number of seconds from 1 to 3600, got \"%s\""
+                                                        : "--max takes a number from 0 up, got \"%s\"",
+                                      optarg);
+            if (c == OPT_PREFETCH)
+                s_consume.prefetch = (int)v;
+            else if (c == OPT_LEASE)
+                s_consume.lease_s = (int)v;
+            else
+                s_consume.max = v;
             break;
         }
         case OPT_WINDOW: {

@@ -321,6 +321,36 @@ class Topics(unittest.TestCase):
         self.assertTrue(other.call("ACK", "999")[0].startswith(b"550 5.2.0"))
         self.assertTrue(other.call("LEASE", "1000")[0].startswith(b"501 5.5.4"))
 
+    def test_mailbus_sub_consumers_and_subscriptions_from_the_command_line(self):
+        sub = os.path.join(BUILD, "subscriber", "mailbus-sub")
+        env = dict(os.environ, MAILBUS_BROKER=self.broker.endpoint, MAILBUS_PASSWORD="demo")
+        alice = self.client("alice@demo.test")
+        for i in range(200):
+            alice.sock.send_multipart([b"c%d" % i, b"SEND", b"alice@demo.test", b"bob@demo.test", message("task %d" % i)])
+        for _ in range(200):
+            self.assertTrue(alice.sock.recv_multipart()[1].startswith(b"250"))
+        consumers = [subprocess.Popen([sub, "-u", "bob@demo.test", "consume", "--until-empty", "--prefetch", "5"],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for _ in range(2)]
+        outputs = [c.communicate(timeout=120) for c in consumers]
+        for c, (out, err) in zip(consumers, outputs):
+            self.assertEqual(c.returncode, 0, err)
+        ids = [line.split()[1] for out, _ in outputs for line in out.splitlines()]
+        self.assertEqual(len(ids), 200)
+        self.assertEqual(len(set(ids)), 200)
+        self.ok(self.broker.admin("list", "add", "news@demo.test", "--posting", "anyone"))
+        run = lambda *a: subprocess.run([sub, "-u", "bob@demo.test", *a], env=env, capture_output=True, text=True,
+                                        timeout=30)
+        self.assertEqual(run("subscribe", "news@demo.test", "--filter", "subject:*x*").returncode, 0)
+        bad = run("subscribe", "missing@demo.test")
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("550 5.1.1", bad.stderr)
+        self.assertEqual(run("unsubscribe", "news@demo.test").returncode, 0)
+        again = run("unsubscribe", "news@demo.test")
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("550 5.2.0", again.stderr)
+        self.assertEqual(run("consume", "--prefetch", "0").returncode, 64)
+
     # ------------------------------------------------------------------ expiry, relay queue
 
     def test_expired_messages_are_never_handed_out(self):
