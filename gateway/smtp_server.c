@@ -628,6 +628,7 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
 
     buffer_t body = {0};
     bool bare = false, too_long = false, too_big = false, nul = false;
+    bool after_crlf = true; /* the 354 reply's CRLF counts as the first */
     size_t total = 0;
     /* a 1000-octet text line may gain one dot from stuffing (RFC 5321 4.5.2) */
     char line[SMTP_MAX_TEXT_LINE + 2];
@@ -649,14 +650,18 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
            message: <LF>.<LF>, <LF>.<CR><LF> and <CR>.<CR><LF> never end it */
         if (rc == CONN_TOO_LONG) {
             too_long = true;
+            after_crlf = true;
             continue;
         }
         if (rc == CONN_BARE_LF) {
             bare = true;
+            after_crlf = false;
             continue;
         }
-        if (len == 3 && line[0] == '.')
-            break; /* ".\r\n" */
+        /* the end is CRLF "." CRLF: a "." CRLF line after a bare LF is not it */
+        if (len == 3 && line[0] == '.' && after_crlf)
+            break;
+        after_crlf = true;
         const char *p = line;
         if (*p == '.') { /* RFC 5321 4.5.2: the sender doubled a leading dot */
             p++;

@@ -1,0 +1,276 @@
+"""End-to-end: what a broken or hostile SMTP client sends, each with its expected reply, and
+the server still serving afterwards."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gwharness import Raw, Stack, free_port  # noqa: E402
+
+SMALL = 20000  # --max-message-size of these tests
+
+
+class SmtpBadInput(unittest.TestCase):
+    def setUp(self):
+        self.stack = Stack(gateway_args=["--max-message-size", str(SMALL)])
+        self.stack.__enter__()
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def session(self):
+        r = Raw(self.stack.smtp_port)
+        self.addCleanup(r.close)
+        self.assertEqual(r.reply()[0], 220)
+        self.assertEqual(r.cmd("EHLO bad.test")[0], 250)
+        return r
+
+    def assertServing(self, r):
+        code, text = r.cmd("NOOP")
+        self.assertEqual(code, 250, text)
+        # and a fresh connection still gets a whole transaction through
+        with Raw(self.stack.smtp_port) as r2:
+            r2.reply()
+            r2.cmd("HELO again.test")
+            self.assertEqual(r2.cmd("MAIL FROM:<x@example.org>")[0], 250)
+            self.assertEqual(r2.cmd("RCPT TO:<carol@demo.test>")[0], 250)
+            self.assertEqual(r2.cmd("DATA")[0], 354)
+            r2.send(b"Subject: still serving\r\n\r\nok\r\n.\r\n")
+            self.assertEqual(r2.reply()[0], 250)
+
+    def smuggle(self, payload):
+        r = self.session()
+        self.assertEqual(r.cmd("MAIL FROM:<x@example.org>")[0], 250)
+        self.assertEqual(r.cmd("RCPT TO:<bob@demo.test>")[0], 250)
+        self.assertEqual(r.cmd("DATA")[0], 354)
+        # the smuggled "end" and a second transaction behind it; the real end comes last
+        r.send(b"Subject: smuggle\r\n\r\nhello" + payload +
+               b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<carol@demo.test>\r\nDATA\r\n"
+               b"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
+        code, text = r.reply()
+        self.assertEqual(code, 550, text)
+        self.assertIn("5.5.2", text)
+        self.assertServing(r)
+        self.assertEqual(self.stack.count("bob@demo.test"), 0)
+        self.assertEqual(self.stack.count("carol@demo.test"), 1)  # assertServing's only
+
+    def test_lf_dot_lf_never_ends_data(self):
+        self.smuggle(b"\n.\n")
+
+    def test_lf_dot_crlf_never_ends_data(self):
+        self.smuggle(b"\n.\r\n")
+
+    def test_cr_dot_crlf_never_ends_data(self):
+        self.smuggle(b"\r.\r\n")
+
+    def test_bare_lf_in_command_gives_550_5_5_2(self):
+        r = self.session()
+        r.send(b"NOOP\n")
+        code, text = r.reply()
+        self.assertEqual((code, text[4:9]), (550, "5.5.2"))
+        self.assertServing(r)
+
+    def test_starttls_discards_pipelined_noop(self):
+        r = self.session()
+        r.send(b"STARTTLS\r\nNOOP\r\n")
+        code, text = r.reply()
+        self.assertEqual(code, 220, text)
+        r.starttls(self.stack.tls_context())
+        # the first reply inside TLS answers our EHLO, never the injected NOOP
+        r.send(b"EHLO after.test\r\n")
+        first = r.line()
+        self.assertTrue(first.startswith("250-gw.demo.test"), first)
+        while not r.line().startswith("250 "):
+            pass
+        self.assertEqual(r.cmd("NOOP")[0], 250)
+        self.assertIn("starttls-injection", self.stack.log("gateway"))
+
+    def test_auth_before_starttls_gives_538(self):
+        r = self.session()
+        code, text = r.cmd("AUTH PLAIN AGFsaWNlQGRlbW8udGVzdABkZW1v")
+        self.assertEqual((code, text[4:10]), (538, "5.7.11"))
+        self.assertServing(r)
+
+    def test_auth_bad_base64_and_cancel_give_501(self):
+        r = self.session()
+        r.cmd("STARTTLS")
+        r.starttls(self.stack.tls_context())
+        r.cmd("EHLO t.test")
+        self.assertEqual(r.cmd("AUTH PLAIN !!notbase64!!")[0], 501)
+        self.assertEqual(r.cmd("AUTH PLAIN")[0], 334)
+        self.assertEqual(r.cmd("*")[0], 501)
+        self.assertEqual(r.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(r.cmd("%%%")[0], 501)
+        self.assertEqual(r.cmd("AUTH CRAM-MD5")[0], 504)
+        self.assertEqual(r.cmd("NOOP")[0], 250)
+
+    def test_relay_without_auth_gives_554_5_7_1(self):
+        r = self.session()
+        r.cmd("MAIL FROM:<x@example.org>")
+        code, text = r.cmd("RCPT TO:<victim@elsewhere.test>")
+        self.assertEqual((code, text[4:9]), (554, "5.7.1"))
+        self.assertServing(r)
+
+    def test_unknown_local_mailbox_gives_550_5_1_1(self):
+        r = self.session()
+        r.cmd("MAIL FROM:<x@example.org>")
+        code, text = r.cmd("RCPT TO:<nobody@demo.test>")
+        self.assertEqual((code, text[4:9]), (550, "5.1.1"))
+        code, text = r.cmd("DATA")  # every recipient refused
+        self.assertEqual(code, 554, text)
+        self.assertServing(r)
+
+    def test_101_recipients_gives_452_4_5_3(self):
+        r = self.session()
+        # 101 distinct recipients: other domains (queued for relay) need AUTH
+        r.cmd("STARTTLS")
+        r.starttls(self.stack.tls_context())
+        r.cmd("EHLO many.test")
+        self.assertEqual(r.cmd("AUTH PLAIN AGFsaWNlQGRlbW8udGVzdABkZW1v")[0], 235)
+        self.assertEqual(r.cmd("MAIL FROM:<alice@demo.test>")[0], 250)
+        r.send(b"".join(b"RCPT TO:<r%d@elsewhere.test>\r\n" % i for i in range(101)))
+        codes = [r.reply() for _ in range(101)]
+        self.assertTrue(all(c == 250 for c, _ in codes[:100]), codes[:5])
+        self.assertEqual(codes[100][0], 452)
+        self.assertIn("4.5.3", codes[100][1])
+        self.assertServing(r)
+
+    def test_size_parameter_too_big_gives_552(self):
+        r = self.session()
+        code, text = r.cmd("MAIL FROM:<x@example.org> SIZE=%d" % (SMALL + 1))
+        self.assertEqual((code, text[4:9]), (552, "5.3.4"))
+        self.assertServing(r)
+
+    def test_content_too_big_gives_552(self):
+        r = self.session()
+        r.cmd("MAIL FROM:<x@example.org> SIZE=100")
+        r.cmd("RCPT TO:<bob@demo.test>")
+        self.assertEqual(r.cmd("DATA")[0], 354)
+        r.send(b"Subject: big\r\n\r\n" + (b"x" * 98 + b"\r\n") * (SMALL // 100 + 10) + b".\r\n")
+        code, text = r.reply()
+        self.assertEqual((code, text[4:9]), (552, "5.3.4"))
+        self.assertServing(r)
+        self.assertEqual(self.stack.count("bob@demo.test"), 0)
+
+    def test_2000_byte_command_line_gives_500(self):
+        r = self.session()
+        code, text = r.cmd("NOOP " + "a" * 1995)
+        self.assertEqual((code, text[4:9]), (500, "5.5.2"))
+        self.assertServing(r)
+
+    def test_nul_bytes_give_500(self):
+        r = self.session()
+        r.send(b"NO\x00OP\r\n")
+        code, text = r.reply()
+        self.assertEqual(code, 500, text)
+        r.send(b"MAIL FROM:<a\x00b@example.org>\r\n")
+        self.assertEqual(r.reply()[0], 500)
+        self.assertServing(r)
+
+    def test_commands_out_of_sequence_give_503(self):
+        r = Raw(self.stack.smtp_port)
+        self.addCleanup(r.close)
+        r.reply()
+        self.assertEqual(r.cmd("MAIL FROM:<x@example.org>")[0], 503)  # before HELO
+        r.cmd("EHLO seq.test")
+        self.assertEqual(r.cmd("RCPT TO:<bob@demo.test>")[0], 503)  # before MAIL
+        self.assertEqual(r.cmd("DATA")[0], 503)  # before MAIL
+        r.cmd("MAIL FROM:<x@example.org>")
+        self.assertEqual(r.cmd("MAIL FROM:<x@example.org>")[0], 503)  # nested
+        self.assertEqual(r.cmd("SEND FROM:<x@example.org>")[0], 502)
+        self.assertEqual(r.cmd("FROB")[0], 500)
+        self.assertServing(r)
+
+    def test_data_with_no_recipient_gives_503(self):
+        r = self.session()
+        r.cmd("MAIL FROM:<x@example.org>")
+        code, text = r.cmd("DATA")
+        self.assertEqual((code, text[4:9]), (503, "5.5.1"))
+        self.assertServing(r)
+
+    def test_dot_stuffing_is_undone(self):
+        r = self.session()
+        r.cmd("MAIL FROM:<x@example.org>")
+        r.cmd("RCPT TO:<bob@demo.test>")
+        r.cmd("DATA")
+        r.send(b"Subject: dots\r\n\r\n..one\r\n...two\r\n.\r\n")
+        self.assertEqual(r.reply()[0], 250)
+        stored = self.stack.drain()[0]
+        self.assertTrue(stored.endswith(b"\r\n\r\n.one\r\n..two\r\n"), stored)
+
+    def test_20_bad_commands_close_with_421(self):
+        r = self.session()
+        for _ in range(19):
+            self.assertEqual(r.cmd("FROB")[0], 500)
+        code, _ = r.reply() if False else r.cmd("FROB")
+        self.assertEqual(code, 500)
+        code, text = r.reply()
+        self.assertEqual(code, 421, text)
+        self.assertTrue(r.closed())
+
+    def test_broker_down_gives_451(self):
+        r = self.session()
+        self.stack.stop_broker()
+        r.cmd("MAIL FROM:<x@example.org>")
+        code, text = r.cmd("RCPT TO:<bob@demo.test>")
+        self.assertEqual((code, text[4:9]), (451, "4.3.0"))
+
+
+class SmtpSessionCap(unittest.TestCase):
+    def test_beyond_max_sessions_gives_421_too_many_connections(self):
+        with Stack(gateway_args=["--max-sessions", "2"]) as stack:
+            a, b = Raw(stack.smtp_port), Raw(stack.smtp_port)
+            try:
+                self.assertEqual(a.reply()[0], 220)
+                self.assertEqual(b.reply()[0], 220)
+                with Raw(stack.smtp_port) as c:
+                    code, text = c.reply()
+                    self.assertEqual(code, 421)
+                    self.assertIn("4.3.2 too many connections", text)
+                a.cmd("QUIT")
+                a.close()
+                # a slot frees up once a session ends
+
+                def third():
+                    with Raw(stack.smtp_port) as d:
+                        return d.reply()[0] == 220
+                from gwharness import wait_for
+                wait_for(third, what="a free session slot")
+            finally:
+                a.close()
+                b.close()
+
+
+class GatewayStartup(unittest.TestCase):
+    def test_non_loopback_bind_without_certificate_is_refused(self):
+        with Stack(start_gateway=False) as stack:
+            cmd = stack.gateway_command(["--smtp", "0.0.0.0:%d" % free_port()])
+            r = subprocess.run(cmd, cwd=stack.dir, capture_output=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(b"loopback", r.stderr)
+
+    def test_self_signed_certificate_is_made_once_with_a_private_key(self):
+        with Stack() as stack:
+            key = os.path.join(stack.var, "gateway-key.pem")
+            self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+            self.assertIn("sha256=", stack.log("gateway"))
+            out = subprocess.run(["openssl", "x509", "-in", stack.cafile, "-noout", "-text"],
+                                 capture_output=True, timeout=30).stdout
+            self.assertIn(b"DNS:localhost", out)
+            self.assertIn(b"IP Address:127.0.0.1", out)
+            self.assertIn(b"CN = gw.demo.test", out)
+
+    def test_help_shows_every_option_and_an_example(self):
+        from gwharness import GATEWAY
+        out = subprocess.run([GATEWAY, "--help"], capture_output=True, timeout=30).stdout.decode()
+        for option in ("--config", "--broker", "--smtp", "--pop3", "--smtps", "--pop3s", "--tls-cert",
+                       "--tls-key", "--gateway-secret", "--domain", "--hostname", "--allow-plaintext-auth",
+                       "--max-sessions", "--verbose", "--help", "example"):
+            self.assertIn(option, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
