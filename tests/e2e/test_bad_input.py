@@ -1,0 +1,300 @@
+"""Bad input on the wire (raw ZeroMQ DEALER): each gets its reply code, the broker keeps serving,
+and the store stays intact (PRAGMA integrity_check, earlier messages still there)."""
+import random
+import unittest
+
+from harness import ALICE, BOB, CAROL, DEMO_PASSWORD, VERSION, MailbusTestCase, message
+
+SMALL_LIMIT = 64 * 1024     # --max-message-size for most tests, so "oversize" is quick to send
+DEFAULT_LIMIT = 10 * 1024 * 1024
+
+
+def sized_message(subject, size):
+    """A valid CRLF message of exactly size octets, lines of at most 78 octets."""
+    data = message(subject, b"")
+    left = size - len(data)
+    assert left >= 3
+    full, rest = divmod(left, 78)
+    data += (b"z" * 76 + b"\r\n") * full
+    if rest:
+        if rest < 3:   # too short for a line of its own: lengthen the last full line instead
+            data = data[:-78]
+            rest += 78
+            data += b"y" * (rest - 2 - 40) + b"\r\n" + b"y" * 38 + b"\r\n"
+        else:
+            data += b"y" * (rest - 2) + b"\r\n"
+    assert len(data) == size, (len(data), size)
+    return data
+
+
+class BadInput(MailbusTestCase):
+    broker_args = ("--max-message-size", str(SMALL_LIMIT))
+
+    def setUp(self):
+        super().setUp()
+        self.start_broker()
+        # an earlier message in bob's mailbox, which every test checks is still there at the end
+        self.earlier = message("earlier", "stored before the bad input", message_id="<earlier@demo.test>")
+        alice = self.raw(ALICE)
+        status, data = alice.request("SEND", ALICE, BOB, self.earlier)
+        self.assertTrue(status.startswith("250 2.0.0"), status)
+        self.earlier_id = self.bob_ids()[0]
+
+    def bob_ids(self):
+        bob = self.raw(BOB)
+        status, data = bob.request("LIST")
+        self.assertTrue(status.startswith("250 "), status)
+        return [line.split(b"\t")[0].decode() for line in data]
+
+    def tearDown(self):
+        self.assert_still_serving_and_store_intact()
+
+    def assert_still_serving_and_store_intact(self):
+        self.assertTrue(self.broker.running(), "broker died:\n" + self.broker.log())
+        c = self.raw(BOB)
+        status, _ = c.request("NOOP")
+        self.assertEqual(status[:9], "250 2.0.0", status)
+        status, data = c.request("RETR", self.earlier_id)
+        self.assertTrue(status.startswith("250 "), "earlier message gone: " + status)
+        self.assertEqual(data[0], self.earlier)
+        self.integrity_ok()
+
+    def assert_status(self, status, prefix):
+        self.assertTrue(status.startswith(prefix + " "), "expected %s, got %r" % (prefix, status))
+
+    # ---- malformed frames -------------------------------------------------------------
+
+    def test_single_frame_without_verb_gives_500_5_5_2(self):
+        c = self.raw()
+        c.send("12")
+        reply = c.recv_reply("12")
+        self.assert_status(reply[1].decode(), "500 5.5.2")
+
+    def test_empty_verb_gives_500_5_5_2(self):
+        c = self.raw(ALICE)
+        c.send("13", "")
+        self.assert_status(c.recv_reply("13")[1].decode(), "500 5.5.2")
+
+    def test_empty_request_id_gives_500_5_5_2_with_dash_id(self):
+        c = self.raw()
+        c.send("", "NOOP")
+        reply = c.recv_reply("-")
+        self.assert_status(reply[1].decode(), "500 5.5.2")
+
+    def test_request_id_of_33_octets_gives_500_5_5_2_with_dash_id(self):
+        c = self.raw()
+        c.send("x" * 33, "NOOP")
+        self.assert_status(c.recv_reply("-")[1].decode(), "500 5.5.2")
+
+    def test_reserved_star_request_id_gives_500_5_5_2(self):
+        c = self.raw()
+        c.send("*", "NOOP")
+        self.assert_status(c.recv_reply("-")[1].decode(), "500 5.5.2")
+
+    def test_lower_case_verb_gives_500_5_5_2(self):
+        c = self.raw(ALICE)
+        c.send("14", "noop")
+        self.assert_status(c.recv_reply("14")[1].decode(), "500 5.5.2")
+
+    def test_unknown_verb_gives_500_5_5_1(self):
+        c = self.raw(ALICE)
+        status, _ = c.request("FROBNICATE")
+        self.assert_status(status, "500 5.5.1")
+        status, _ = c.request("MAIL", "FROM:<alice@demo.test>")
+        self.assert_status(status, "500 5.5.1")
+
+    def test_truncated_send_without_message_frame_gives_501_5_5_4(self):
+        c = self.raw(ALICE)
+        status, data = c.request("SEND", ALICE, BOB)
+        self.assert_status(status, "501 5.5.4")
+        status, data = c.request("SEND", ALICE)
+        self.assert_status(status, "501 5.5.4")
+        status, data = c.request("SEND")
+        self.assert_status(status, "501 5.5.4")
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+
+    def test_binary_garbage_frames_each_get_an_answer_or_are_dropped_and_broker_survives(self):
+        rng = random.Random(20261123)
+        c = self.raw(ALICE)
+        sent = 300
+        for i in range(sent):
+            frames = [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+                      for _ in range(rng.randrange(1, 6))]
+            c.send(*frames)
+        # then a real request on the same connection is still answered: the broker answers
+        # requests of one connection in order, so this also proves it got past the garbage
+        status, _ = c.request("NOOP", timeout=30)
+        self.assert_status(status, "250 2.0.0")
+
+    # ---- session --------------------------------------------------------------------
+
+    def test_wrong_protocol_version_gives_501_5_5_4(self):
+        c = self.raw()
+        status, _ = c.request("HELO", "MAILBUS/2", ALICE, DEMO_PASSWORD)
+        self.assert_status(status, "501 5.5.4")
+        status, _ = c.request("HELO", "mailbus/1", ALICE, DEMO_PASSWORD)
+        self.assert_status(status, "501 5.5.4")
+        status, _ = c.request("HELO")
+        self.assert_status(status, "501 5.5.4")
+        # the session is still not identified
+        status, _ = c.request("STAT")
+        self.assert_status(status, "530 5.7.0")
+
+    def test_helo_with_wrong_password_gives_535_5_7_8(self):
+        c = self.raw()
+        status, _ = c.request("HELO", VERSION, ALICE, "not-the-password")
+        self.assert_status(status, "535 5.7.8")
+        wrong_password_text = status[4:]
+        # an unknown mailbox gets the very same answer: the reply does not tell which exist
+        status, _ = c.request("HELO", VERSION, "nobody@demo.test", "not-the-password")
+        self.assert_status(status, "535 5.7.8")
+        self.assertEqual(status[4:], wrong_password_text)
+        status, _ = c.request("STAT")
+        self.assert_status(status, "530 5.7.0")
+
+    def test_helo_with_bad_address_gives_501_5_1_7(self):
+        c = self.raw()
+        status, _ = c.request("HELO", VERSION, "a@", DEMO_PASSWORD)
+        self.assert_status(status, "501 5.1.7")
+
+    def test_verbs_before_helo_give_530_5_7_0(self):
+        c = self.raw()
+        for verb, args in (("STAT", ()), ("LIST", ()), ("RETR", (self.earlier_id,)),
+                           ("DELE", (self.earlier_id,)), ("WATCH", ()),
+                           ("SEND", (ALICE, BOB, message("x", "y"))), ("VRFY", (BOB,))):
+            status, _ = c.request(verb, *args)
+            self.assert_status(status, "530 5.7.0")
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+
+    # ---- SEND -----------------------------------------------------------------------
+
+    def test_bad_recipient_addresses_get_501_5_1_3_each_while_valid_ones_get_250(self):
+        c = self.raw(ALICE)
+        bad = [b"a@", b"@b", b"x" * 300 + b"@demo.test", b"bob\x00evil@demo.test", b"bob\r\n@demo.test",
+               b"bob@demo.test\r\nRCPT TO:<carol@demo.test>"]
+        rcpts = [BOB.encode()] + bad + [CAROL.encode()]
+        body = message("mixed recipients", "hello", message_id="<mixed@demo.test>")
+        status, data = c.request("SEND", ALICE, *rcpts, body)
+        self.assert_status(status, "250 2.0.0")
+        self.assertIn("2 of %d" % len(rcpts), status)
+        self.assertEqual(len(data), len(rcpts), data)
+        lines = [d.decode("utf-8", "replace") for d in data]
+        self.assert_status(lines[0], "250 2.0.0")
+        for line in lines[1:-1]:
+            self.assert_status(line, "501 5.1.3")
+        self.assert_status(lines[-1], "250 2.0.0")
+        # delivered to exactly the two valid ones
+        self.assertEqual(len(self.bob_ids()), 2)
+        carol = self.raw(CAROL)
+        status, data = carol.request("STAT")
+        self.assertTrue(status.startswith("250 2.0.0 1 message"), status)
+
+    def test_bad_sender_address_gives_501_5_1_7(self):
+        c = self.raw(ALICE)
+        status, data = c.request("SEND", "alice@", BOB, message("x", "y"))
+        self.assert_status(status, "501 5.1.7")
+
+    def test_unknown_mailbox_gives_550_5_1_1_and_others_still_get_theirs(self):
+        c = self.raw(ALICE)
+        status, data = c.request("SEND", ALICE, "nobody@demo.test", BOB, message("unknown", "y"))
+        self.assert_status(status, "250 2.0.0")
+        self.assert_status(data[0].decode(), "550 5.1.1")
+        self.assert_status(data[1].decode(), "250 2.0.0")
+        # no recipient accepted: the status line carries the first recipient's code
+        status, data = c.request("SEND", ALICE, "nobody@demo.test", "none@demo.test", message("none", "y"))
+        self.assert_status(status, "550 5.1.1")
+        self.assertEqual(len(data), 2)
+        self.assertEqual(len(self.bob_ids()), 2)
+
+    def test_sender_other_than_self_gives_553_5_7_1(self):
+        c = self.raw(ALICE)
+        status, data = c.request("SEND", BOB, CAROL, message("forged", "y", sender=BOB, to=CAROL))
+        self.assert_status(status, "553 5.7.1")
+        self.assertEqual(data, [])
+        carol = self.raw(CAROL)
+        status, _ = carol.request("STAT")
+        self.assertTrue(status.startswith("250 2.0.0 0 messages"), status)
+
+    def test_message_over_the_size_limit_gives_552_5_3_4(self):
+        c = self.raw(ALICE)
+        status, data = c.request("SEND", ALICE, BOB, sized_message("big", SMALL_LIMIT + 1))
+        self.assert_status(status, "552 5.3.4")
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+        # exactly the limit is fine
+        status, data = c.request("SEND", ALICE, BOB, sized_message("fits", SMALL_LIMIT))
+        self.assert_status(status, "250 2.0.0")
+
+    def test_bare_lf_in_message_gives_550_5_6_0(self):
+        c = self.raw(ALICE)
+        for bad in (b"From: alice@demo.test\nSubject: lf\n\nbare LF\n",
+                    message("lf in body", b"one\ntwo\r\n"),
+                    message("cr in body", b"one\rtwo\r\n"),
+                    message("nul in body", b"one\x00two\r\n"),
+                    b"no header section at all\r\n"):
+            status, data = c.request("SEND", ALICE, BOB, bad)
+            self.assert_status(status, "550 5.6.0")
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+
+    def test_more_than_100_recipients_gives_452_4_5_3(self):
+        c = self.raw(ALICE)
+        rcpts = [BOB] * 101
+        status, data = c.request("SEND", ALICE, *rcpts, message("many", "y"))
+        self.assert_status(status, "452 4.5.3")
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+
+    def test_same_message_id_twice_is_stored_once_with_the_same_reply(self):
+        c = self.raw(ALICE)
+        body = message("retry", "sent twice", message_id="<retry-1@demo.test>")
+        first = c.request("SEND", ALICE, BOB, CAROL, body)
+        second = c.request("SEND", ALICE, BOB, CAROL, body)
+        self.assert_status(first[0], "250 2.0.0")
+        self.assertEqual(second, first)
+        self.assertEqual(len(self.bob_ids()), 2)
+        # also from a new connection (a publisher retrying after a lost reply)
+        third = self.raw(ALICE).request("SEND", ALICE, BOB, CAROL, body)
+        self.assertEqual(third, first)
+        self.assertEqual(len(self.bob_ids()), 2)
+        rows = self.broker.sql("SELECT count(*) FROM messages WHERE subject = 'retry'")
+        self.assertEqual(rows, [(1,)])
+
+    # ---- other people's mail ----------------------------------------------------------
+
+    def test_retr_and_dele_of_another_mailbox_message_give_550_5_2_0(self):
+        alice = self.raw(ALICE)
+        status, _ = alice.request("RETR", self.earlier_id)
+        self.assert_status(status, "550 5.2.0")
+        status, _ = alice.request("DELE", self.earlier_id)
+        self.assert_status(status, "550 5.2.0")
+        status, _ = alice.request("RETR", "999999")
+        self.assert_status(status, "550 5.2.0")
+        status, _ = alice.request("RETR", "not-a-number")
+        self.assertTrue(status.startswith("501 ") or status.startswith("550 "), status)
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+
+    def test_dele_twice_gives_250_then_550(self):
+        alice = self.raw(ALICE)
+        status, _ = alice.request("SEND", ALICE, BOB, message("to delete", "x"))
+        ids = self.bob_ids()
+        new_id = [i for i in ids if i != self.earlier_id][0]
+        one, two = self.raw(BOB), self.raw(BOB)
+        one.send("d1", "DELE", new_id)
+        two.send("d2", "DELE", new_id)
+        answers = sorted([one.recv_reply("d1")[1].decode()[:9], two.recv_reply("d2")[1].decode()[:9]])
+        self.assertEqual(answers, ["250 2.0.0", "550 5.2.0"])
+
+
+class DefaultSizeLimit(MailbusTestCase):
+
+    def test_message_of_10_mib_plus_one_gives_552_5_3_4_with_the_default_limit(self):
+        self.start_broker()
+        c = self.raw(ALICE)
+        body = sized_message("huge", DEFAULT_LIMIT + 1)
+        status, _ = c.request("SEND", ALICE, BOB, body, timeout=60)
+        self.assertTrue(status.startswith("552 5.3.4"), status)
+        status, _ = c.request("NOOP")
+        self.assertTrue(status.startswith("250 "), status)
+        self.integrity_ok()
+
+
+if __name__ == "__main__":
+    unittest.main()
