@@ -22,6 +22,7 @@
 #include "header.h"
 #include "log.h"
 #include "proto.h"
+#include "rcpt_cache.h"
 #include "reply.h"
 #include "smtp_parse.h"
 
@@ -375,6 +376,8 @@ smtp_check_rcpt (smtp_session_t *s, smtp_command_t *cmd)
 static int
 s_verify_local (smtp_session_t *s, const char *address)
 {
+    if (rcpt_cache_known (address))
+        return 0;
     zmsg_t *reply = s_call1 (s, "VRFY", address);
     if (!reply) {
         s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker unavailable, try again later");
@@ -384,8 +387,10 @@ s_verify_local (smtp_session_t *s, const char *address)
     char line[512] = "";
     proto_reply_status (reply, &code, line, sizeof line);
     zmsg_destroy (&reply);
-    if (reply_is_success (code))
+    if (reply_is_success (code)) {
+        rcpt_cache_add (address);
         return 0;
+    }
     if (code == 550) {
         zmsg_t *expn = s_call1 (s, "EXPN", address);
         int ecode = 0;
@@ -393,8 +398,10 @@ s_verify_local (smtp_session_t *s, const char *address)
         if (expn)
             proto_reply_status (expn, &ecode, eline, sizeof eline);
         zmsg_destroy (&expn);
-        if (ecode && (reply_is_success (ecode) || strncmp (eline, "550 5.1.1", 9) != 0))
+        if (ecode && (reply_is_success (ecode) || strncmp (eline, "550 5.1.1", 9) != 0)) {
+            rcpt_cache_add (address);
             return 0;
+        }
         s_reply (s, 550, "5.1.1", "<%s>: no such mailbox here", address);
         return -1;
     }

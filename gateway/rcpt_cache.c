@@ -1,0 +1,59 @@
+/*  rcpt_cache.c — a small fixed-size, mutex-protected cache (direct-mapped by hash). */
+#include "rcpt_cache.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mb_limits.h"
+
+#define SLOTS 1024
+
+typedef struct {
+    char address[MAX_ADDRESS + 1];
+    int64_t expires;
+} slot_t;
+
+static slot_t s_slots[SLOTS];
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned
+s_hash (const char *text)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *text; text++)
+        h = (h ^ (unsigned char)*text) * 16777619u;
+    return h % SLOTS;
+}
+
+bool
+rcpt_cache_known (const char *address)
+{
+    slot_t *slot = &s_slots[s_hash (address)];
+    pthread_mutex_lock (&s_lock);
+    bool known = slot->expires > s_now_ms () && strcmp (slot->address, address) == 0;
+    pthread_mutex_unlock (&s_lock);
+    return known;
+}
+
+void
+rcpt_cache_add (const char *address)
+{
+    if (strlen (address) > MAX_ADDRESS)
+        return;
+    slot_t *slot = &s_slots[s_hash (address)];
+    pthread_mutex_lock (&s_lock);
+    snprintf (slot->address, sizeof slot->address, "%s", address);
+    slot->expires = s_now_ms () + RCPT_CACHE_TTL_MS;
+    pthread_mutex_unlock (&s_lock);
+}
