@@ -1,0 +1,374 @@
+/*  bench_publish.c — mailbus-bench: durable publish throughput and ack latency, then drain speed.
+    Publishes COUNT messages of SIZE octets with up to WINDOW SENDs in flight (pipelined through
+    common/client.h), timing each from its send to its durable ack; then empties the mailbox with
+    LIST and pipelined RETR+DELE. Not a test: tests/bench/run.sh runs it against a fresh broker. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "proto.h"
+#include "reply.h"
+
+typedef struct {
+    const char *endpoint;
+    const char *user;
+    const char *password;
+    const char *to;
+    long count;
+    long size;
+    long window;
+    long time_limit; /* seconds: every phase stops at this bound, whatever COUNT says */
+    int timeout_ms;  /* no reply at all for this long: the broker is gone, give up */
+} options_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "usage: mailbus-bench [-b ENDPOINT] -u USER [-p PASSWORD] [--count N] [--size BYTES]\n"
+             "                     [--window W] [--to ADDRESS] [--time-limit S] [--timeout S]\n"
+             "\n"
+             "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
+             "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
+             "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
+             "Drains everything in that mailbox: use a mailbox of its own.\n"
+             "\n"
+             "  -b, --broker ENDPOINT   broker (default tcp://127.0.0.1:5670; env MAILBUS_BROKER)\n"
+             "  -u, --user ADDRESS      mailbox to identify as (env MAILBUS_USER)\n"
+             "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
+             "      --count N           messages to publish (default 100000)\n"
+             "      --size BYTES        size of each message (default 512, at least 256)\n"
+             "      --window W          SENDs in flight at most (default 1000)\n"
+             "      --to ADDRESS        recipient (default USER; drained with the same password)\n"
+             "      --time-limit S      stop publishing, and draining, after S seconds (default 300)\n"
+             "      --timeout S         give up when the broker answers nothing for S seconds (default 30)\n"
+             "  -h, --help              this help\n"
+             "\n"
+             "Prints: acks/s=... p50_ms=... p99_ms=... drain/s=...\n"
+             "\n"
+             "Example:\n"
+             "  mailbus-bench -b tcp://127.0.0.1:5670 -u alice@demo.test -p demo --count 100000 --size 512\n");
+}
+
+static int
+s_cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double
+s_percentile (double *sorted, long n, double p)
+{
+    if (n == 0)
+        return 0;
+    long i = (long)(p * (double)(n - 1) + 0.5);
+    return sorted[i];
+}
+
+/* A valid RFC 5322 message of exactly size octets (more when the header alone needs more),
+   CRLF only, with a unique Message-ID; buf holds cap octets, cap >= size + 512 */
+static size_t
+s_build_message (char *buf, size_t cap, size_t size, const char *from, const char *to, const char *run, long n)
+{
+    int head = snprintf (buf, cap,
+                         "From: %s\r\nTo: %s\r\nSubject: bench %ld\r\nMessage-ID: <bench-%s-%ld@mailbus.bench>\r\n"
+                         "Date: Mon, 23 Nov 2026 07:00:00 +0000\r\n\r\n",
+                         from, to, n, run, n);
+    size_t o = (size_t)head < cap ? (size_t)head : cap - 1;
+    if (size > cap)
+        size = cap;
+    /* body lines of at most 78 octets (RFC 5322 2.1.1), the last one shortened to fit */
+    while (o < size) {
+        size_t left = size - o;
+        size_t line = left > 78 ? 78 : left;
+        if (left > 78 && left - 78 < 3)
+            line = left - 3; /* leave room for a last line of at least one octet + CRLF */
+        if (line < 3) {
+            /* cannot happen with size >= head + 3, kept as a guard */
+            break;
+        }
+        memset (buf + o, 'a' + (char)(n % 26), line - 2);
+        buf[o + line - 2] = '\r';
+        buf[o + line - 1] = '\n';
+        o += line;
+    }
+    return o;
+}
+
+static int
+s_status (zmsg_t *reply, char *line, size_t size)
+{
+    int code = 0;
+    if (proto_reply_status (reply, &code, line, size) != 0)
+        return -1;
+    return code;
+}
+
+/* Receives replies until one with an id (not a push) arrives; NULL on timeout. *id_out gets the
+   numeric request id. */
+static zmsg_t *
+s_next_reply (client_t *client, int timeout_ms, uint64_t *id_out)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (true) {
+        int64_t left = deadline - zclock_mono ();
+        if (left <= 0)
+            return NULL;
+        zmsg_t *msg = client_recv (client, (int)left);
+        if (!msg)
+            return NULL;
+        char *id = zmsg_popstr (msg);
+        if (id && strcmp (id, PROTO_PUSH_ID) != 0) {
+            *id_out = strtoull (id, NULL, 10);
+            free (id);
+            return msg;
+        }
+        free (id);
+        zmsg_destroy (&msg);
+    }
+}
+
+static int
+s_publish (client_t *client, const options_t *o, double *rate, double *p50, double *p99, long *acked_out)
+{
+    char run[32];
+    snprintf (run, sizeof run, "%d-%" PRId64, (int)getpid (), zclock_time ());
+    char *buf = malloc ((size_t)o->size + 512);
+    double *latency = calloc ((size_t)o->count, sizeof (double));
+    int64_t *sent_at = calloc ((size_t)o->count, sizeof (int64_t));
+    if (!buf || !latency || !sent_at) {
+        fprintf (stderr, "mailbus-bench: out of memory\n");
+        return -1;
+    }
+    const char *from = client_user (client);
+    uint64_t first_id = 0;
+    long sent = 0, acked = 0, failed = 0;
+    int64_t start = zclock_usecs ();
+    int64_t stop_sending = zclock_mono () + o->time_limit * 1000;
+    int rc = 0;
+    while (acked + failed < sent || (sent < o->count && zclock_mono () < stop_sending)) {
+        while (sent < o->count && sent - acked - failed < o->window && zclock_mono () < stop_sending) {
+            size_t len = s_build_message (buf, (size_t)o->size + 512, (size_t)o->size, from, o->to, run, sent);
+            if ((long)len != o->size && sent == 0)
+                fprintf (stderr, "mailbus-bench: messages are %zu octets (headers need more than %ld)\n",
+                         len, o->size);
+            zmsg_t *args = zmsg_new ();
+            zmsg_addstr (args, from);
+            zmsg_addstr (args, o->to);
+            zmsg_addmem (args, buf, len);
+            char id[MAX_REQUEST_ID + 1];
+            sent_at[sent] = zclock_usecs ();
+            if (client_send (client, "SEND", args, id, sizeof id) != 0) {
+                fprintf (stderr, "mailbus-bench: send failed\n");
+                rc = -1;
+                goto done;
+            }
+            if (sent == 0)
+                first_id = strtoull (id, NULL, 10);
+            sent++;
+        }
+        uint64_t rid = 0;
+        zmsg_t *reply = s_next_reply (client, o->timeout_ms, &rid);
+        if (!reply) {
+            fprintf (stderr, "mailbus-bench: no reply for %d ms with %ld in flight; giving up\n", o->timeout_ms,
+                     sent - acked - failed);
+            rc = -1;
+            goto done;
+        }
+        int64_t now = zclock_usecs ();
+        char line[256] = "";
+        int code = s_status (reply, line, sizeof line);
+        zmsg_destroy (&reply);
+        if (rid < first_id || rid - first_id >= (uint64_t)sent) {
+            fprintf (stderr, "mailbus-bench: reply to unknown request %" PRIu64 "\n", rid);
+            continue;
+        }
+        long i = (long)(rid - first_id);
+        if (code >= 200 && code < 300) {
+            latency[acked++] = (double)(now - sent_at[i]) / 1000.0;
+        }
+        else {
+            if (failed++ < 5)
+                fprintf (stderr, "mailbus-bench: message %ld refused: %s\n", i, line);
+        }
+    }
+done:;
+    double seconds = (double)(zclock_usecs () - start) / 1e6;
+    qsort (latency, (size_t)acked, sizeof (double), s_cmp_double);
+    *rate = seconds > 0 ? (double)acked / seconds : 0;
+    *p50 = s_percentile (latency, acked, 0.50);
+    *p99 = s_percentile (latency, acked, 0.99);
+    *acked_out = acked;
+    fprintf (stderr, "mailbus-bench: published %ld acked, %ld refused, of %ld sent in %.2f s\n", acked, failed,
+             sent, seconds);
+    if (failed)
+        rc = -1;
+    free (buf);
+    free (latency);
+    free (sent_at);
+    return rc;
+}
+
+static int
+s_drain (client_t *client, const options_t *o, double *rate, long *drained_out)
+{
+    int64_t start = zclock_usecs ();
+    client_set_timeout (client, o->timeout_ms);
+    zmsg_t *reply = client_call (client, "LIST", NULL);
+    char line[256] = "";
+    if (!reply || s_status (reply, line, sizeof line) != 250) {
+        fprintf (stderr, "mailbus-bench: LIST failed: %s\n", reply ? line : "no answer");
+        zmsg_destroy (&reply);
+        return -1;
+    }
+    size_t total = zmsg_size (reply) - 1;
+    char **ids = calloc (total + 1, sizeof (char *));
+    size_t n = 0;
+    zmsg_first (reply);
+    for (zframe_t *f = zmsg_next (reply); f; f = zmsg_next (reply)) {
+        size_t len = 0;
+        while (len < zframe_size (f) && zframe_data (f)[len] != '\t')
+            len++;
+        ids[n] = strndup ((const char *)zframe_data (f), len);
+        n++;
+    }
+    zmsg_destroy (&reply);
+
+    /* RETR then DELE for each message, up to window pairs in flight */
+    long window = o->window < 1 ? 1 : o->window;
+    size_t next = 0;
+    long in_flight = 0, retrieved = 0, deleted = 0, failed = 0;
+    int64_t stop_sending = zclock_mono () + o->time_limit * 1000;
+    int rc = 0;
+    while (in_flight > 0 || (next < n && zclock_mono () < stop_sending)) {
+        while (next < n && in_flight < 2 * window && zclock_mono () < stop_sending) {
+            char id[MAX_REQUEST_ID + 1];
+            zmsg_t *args = zmsg_new ();
+            zmsg_addstr (args, ids[next]);
+            client_send (client, "RETR", args, id, sizeof id);
+            args = zmsg_new ();
+            zmsg_addstr (args, ids[next]);
+            client_send (client, "DELE", args, id, sizeof id);
+            in_flight += 2;
+            next++;
+        }
+        uint64_t rid = 0;
+        zmsg_t *r = s_next_reply (client, o->timeout_ms, &rid);
+        if (!r) {
+            fprintf (stderr, "mailbus-bench: drain: no reply for %d ms; giving up\n", o->timeout_ms);
+            rc = -1;
+            break;
+        }
+        int code = s_status (r, line, sizeof line);
+        /* RETR's reply carries the message as a data frame; DELE's has none */
+        bool is_retr = zmsg_size (r) >= 2;
+        zmsg_destroy (&r);
+        in_flight--;
+        if (code != 250) {
+            if (failed++ < 5)
+                fprintf (stderr, "mailbus-bench: drain: %s\n", line);
+        }
+        else if (is_retr)
+            retrieved++;
+        else
+            deleted++;
+    }
+    double seconds = (double)(zclock_usecs () - start) / 1e6;
+    *rate = seconds > 0 ? (double)deleted / seconds : 0;
+    *drained_out = deleted;
+    fprintf (stderr, "mailbus-bench: drained %ld of %zu (%ld retrieved, %ld refused) in %.2f s\n", deleted, n,
+             retrieved, failed, seconds);
+    for (size_t i = 0; i < n; i++)
+        free (ids[i]);
+    free (ids);
+    if (failed)
+        rc = -1;
+    return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+    options_t o = {NULL, NULL, NULL, NULL, 100000, 512, 1000, 300, 30000};
+    const char *password_opt = NULL;
+    enum { OPT_COUNT = 256, OPT_SIZE, OPT_WINDOW, OPT_TO, OPT_TIME_LIMIT, OPT_TIMEOUT };
+    static const struct option options[] = {
+        {"broker", required_argument, NULL, 'b'},
+        {"user", required_argument, NULL, 'u'},
+        {"password", required_argument, NULL, 'p'},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"size", required_argument, NULL, OPT_SIZE},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"to", required_argument, NULL, OPT_TO},
+        {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long (argc, argv, "b:u:p:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'b': o.endpoint = optarg; break;
+        case 'u': o.user = optarg; break;
+        case 'p': password_opt = optarg; break;
+        case OPT_COUNT: o.count = atol (optarg); break;
+        case OPT_SIZE: o.size = atol (optarg); break;
+        case OPT_WINDOW: o.window = atol (optarg); break;
+        case OPT_TO: o.to = optarg; break;
+        case OPT_TIME_LIMIT: o.time_limit = atol (optarg); break;
+        case OPT_TIMEOUT: o.timeout_ms = atoi (optarg) * 1000; break;
+        case 'h': s_usage (stdout); return 0;
+        default: s_usage (stderr); return 64;
+        }
+    }
+    if (o.count < 1 || o.size < 256 || o.size > MAX_MESSAGE_BYTES || o.window < 1 || o.time_limit < 1 ||
+        o.timeout_ms < 1000) {
+        fprintf (stderr, "mailbus-bench: --count >= 1, --size 256..%d, --window >= 1, --time-limit >= 1, "
+                         "--timeout >= 1\n", MAX_MESSAGE_BYTES);
+        return 64;
+    }
+    char *password = NULL;
+    if (client_credentials (&o.endpoint, &o.user, &password, password_opt, false) != 0)
+        return 64;
+    o.password = password;
+    if (!o.to)
+        o.to = o.user;
+
+    char *error = NULL;
+    client_t *client = client_new (o.endpoint, o.user, o.password, 10000, &error);
+    if (!client) {
+        fprintf (stderr, "mailbus-bench: %s\n", error);
+        free (error);
+        free (password);
+        return 75;
+    }
+    double acks = 0, p50 = 0, p99 = 0, drain = 0;
+    long acked = 0, drained = 0;
+    int rc = s_publish (client, &o, &acks, &p50, &p99, &acked);
+
+    /* drain the recipient's mailbox, as the recipient */
+    client_t *reader = client;
+    if (strcmp (o.to, client_user (client)) != 0) {
+        reader = client_new (o.endpoint, o.to, o.password, 10000, &error);
+        if (!reader) {
+            fprintf (stderr, "mailbus-bench: cannot identify as %s to drain: %s\n", o.to, error);
+            free (error);
+            rc = -1;
+        }
+    }
+    if (reader && s_drain (reader, &o, &drain, &drained) != 0)
+        rc = -1;
+    if (reader && reader != client)
+        client_destroy (&reader);
+    client_destroy (&client);
+    free (password);
+
+    printf ("acks/s=%.0f p50_ms=%.2f p99_ms=%.2f drain/s=%.0f\n", acks, p50, p99, drain);
+    printf ("published=%ld drained=%ld size=%ld window=%ld\n", acked, drained, o.size, o.window);
+    return rc == 0 && acked == o.count ? 0 : 1;
+}
