@@ -8,7 +8,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import Raw, Stack, free_port  # noqa: E402
+from gwharness import Raw, Stack, free_port, wait_for  # noqa: E402
 
 SMALL = 20000  # --max-message-size of these tests
 
@@ -222,6 +222,8 @@ class SmtpBadInput(unittest.TestCase):
 class SmtpSessionCap(unittest.TestCase):
     def test_beyond_max_sessions_gives_421_too_many_connections(self):
         with Stack(gateway_args=["--max-sessions", "2"]) as stack:
+            # the harness's readiness probe was a session too: let it end first
+            wait_for(lambda: "smtp disconnect" in stack.log("gateway"), what="the probe session to end")
             a, b = Raw(stack.smtp_port), Raw(stack.smtp_port)
             try:
                 self.assertEqual(a.reply()[0], 220)
@@ -237,7 +239,6 @@ class SmtpSessionCap(unittest.TestCase):
                 def third():
                     with Raw(stack.smtp_port) as d:
                         return d.reply()[0] == 220
-                from gwharness import wait_for
                 wait_for(third, what="a free session slot")
             finally:
                 a.close()
