@@ -80,7 +80,8 @@ s_handshake (conn_t *self)
         if (err)
             ERR_error_string_n (err, text, sizeof text);
         ERR_clear_error ();
-        log_info ("conn", "tls-failed", "peer=%s reason=\"%s\"", self->peer, *text ? text : "handshake aborted");
+        log_info ("conn", "tls-failed", "peer=%s reason=\"%s\"", self->peer,
+                  *text ? text : "handshake aborted");
         SSL_free (self->ssl);
         self->ssl = NULL;
         return -1;
@@ -195,7 +196,7 @@ conn_read_line (conn_t *self, char *buf, size_t size, size_t *len, int timeout_m
 {
     assert (self && buf && size >= 3 && len);
     int64_t deadline = s_now_ms () + timeout_ms;
-    size_t have = 0;      /* bytes copied into buf */
+    size_t have = 0;       /* bytes copied into buf */
     bool overflow = false; /* the line did not fit: discarding up to the next LF */
     bool bare_cr = false;  /* a CR not followed by LF */
     bool last_cr = false;  /* the previous byte of the line was a CR */

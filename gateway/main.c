@@ -108,7 +108,8 @@ s_read_secret (const char *path, char **user, char **password, char **error)
 static bool
 s_truthy (const char *value)
 {
-    return value && (streq (value, "1") || streq (value, "yes") || streq (value, "true") || streq (value, "on"));
+    return value &&
+           (streq (value, "1") || streq (value, "yes") || streq (value, "true") || streq (value, "on"));
 }
 
 static int
@@ -185,15 +186,33 @@ main (int argc, char *argv[])
     int opt;
     while ((opt = getopt_long (argc, argv, "c:b:vh", options, NULL)) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
-        case 'b': broker = optarg; break;
-        case OPT_SMTP: smtp = optarg; break;
-        case OPT_POP3: pop3 = optarg; break;
-        case OPT_SMTPS: smtps = optarg; break;
-        case OPT_POP3S: pop3s = optarg; break;
-        case OPT_CERT: cert = optarg; break;
-        case OPT_KEY: key = optarg; break;
-        case OPT_SECRET: secret = optarg; break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'b':
+            broker = optarg;
+            break;
+        case OPT_SMTP:
+            smtp = optarg;
+            break;
+        case OPT_POP3:
+            pop3 = optarg;
+            break;
+        case OPT_SMTPS:
+            smtps = optarg;
+            break;
+        case OPT_POP3S:
+            pop3s = optarg;
+            break;
+        case OPT_CERT:
+            cert = optarg;
+            break;
+        case OPT_KEY:
+            key = optarg;
+            break;
+        case OPT_SECRET:
+            secret = optarg;
+            break;
         case OPT_DOMAIN:
             if (ndomains == MAX_DOMAINS) {
                 fprintf (stderr, "error: at most %d --domain\n", MAX_DOMAINS);
@@ -201,13 +220,27 @@ main (int argc, char *argv[])
             }
             domains[ndomains++] = optarg;
             break;
-        case OPT_HOSTNAME: hostname = optarg; break;
-        case OPT_PLAINTEXT: plaintext = true; break;
-        case OPT_MAX_SESSIONS: max_sessions_opt = optarg; break;
-        case OPT_MAX_SIZE: max_size_opt = optarg; break;
-        case 'v': verbose = true; break;
-        case 'h': s_usage (stdout); return 0;
-        default: s_usage (stderr); return 2;
+        case OPT_HOSTNAME:
+            hostname = optarg;
+            break;
+        case OPT_PLAINTEXT:
+            plaintext = true;
+            break;
+        case OPT_MAX_SESSIONS:
+            max_sessions_opt = optarg;
+            break;
+        case OPT_MAX_SIZE:
+            max_size_opt = optarg;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            s_usage (stdout);
+            return 0;
+        default:
+            s_usage (stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -235,7 +268,8 @@ main (int argc, char *argv[])
     secret = secret ? secret : config_get (config, "gateway/gateway-secret", DEFAULT_SECRET);
     hostname = hostname ? hostname : config_get (config, "gateway/hostname", NULL);
     plaintext = plaintext || s_truthy (config_get (config, "gateway/allow-plaintext-auth", NULL));
-    max_sessions_opt = max_sessions_opt ? max_sessions_opt : config_get (config, "gateway/max-sessions", NULL);
+    max_sessions_opt =
+        max_sessions_opt ? max_sessions_opt : config_get (config, "gateway/max-sessions", NULL);
     max_size_opt = max_size_opt ? max_size_opt : config_get (config, "gateway/max-message-size", NULL);
     char **config_domains = NULL;
     if (ndomains == 0) {
@@ -244,9 +278,10 @@ main (int argc, char *argv[])
             domains[ndomains++] = config_domains[i];
     }
     long long max_sessions = GATEWAY_MAX_SESSIONS, max_size = MAX_MESSAGE_BYTES;
-    if ((max_sessions_opt && s_parse_count ("--max-sessions", max_sessions_opt, 1, 10000, &max_sessions) != 0) ||
-        (max_size_opt && s_parse_count ("--max-message-size", max_size_opt, 1024, MAX_MESSAGE_BYTES * 10LL,
-                                        &max_size) != 0))
+    if ((max_sessions_opt &&
+         s_parse_count ("--max-sessions", max_sessions_opt, 1, 10000, &max_sessions) != 0) ||
+        (max_size_opt &&
+         s_parse_count ("--max-message-size", max_size_opt, 1024, MAX_MESSAGE_BYTES * 10LL, &max_size) != 0))
         return 2;
     if ((cert == NULL) != (key == NULL)) {
         fprintf (stderr, "error: --tls-cert and --tls-key go together\n");
@@ -278,7 +313,8 @@ main (int argc, char *argv[])
         if (tls_ensure_self_signed (self_cert, self_key, hostname, &error) != 0)
             goto done;
         if (!existed)
-            log_info ("gateway", "certificate-created", "cert=%s key=%s cn=%s", self_cert, self_key, hostname);
+            log_info ("gateway", "certificate-created", "cert=%s key=%s cn=%s", self_cert, self_key,
+                      hostname);
         cert = self_cert;
         key = self_key;
     }
@@ -287,7 +323,8 @@ main (int argc, char *argv[])
         goto done;
     char fingerprint[128];
     tls_fingerprint (tls, fingerprint, sizeof fingerprint);
-    log_info ("gateway", "tls", "cert=%s sha256=%s%s", cert, fingerprint, public_ok ? "" : " self-signed=yes");
+    log_info ("gateway", "tls", "cert=%s sha256=%s%s", cert, fingerprint,
+              public_ok ? "" : " self-signed=yes");
 
     gateway_config_t gw = {
         .broker = broker,
@@ -324,13 +361,14 @@ main (int argc, char *argv[])
         if (client)
             pool_give (pool, &client, false);
         else if (why && strncmp (why, "535", 3) == 0) {
-            error = zsys_sprintf ("the broker refused the gateway identity %s from %s: %s", gw_user, secret, why);
+            error =
+                zsys_sprintf ("the broker refused the gateway identity %s from %s: %s", gw_user, secret, why);
             free (why);
             goto done;
         }
         else
-            log_warn ("gateway", "broker-unavailable", "broker=%s reason=\"%s\" (mail gets 451 until it is up)",
-                      broker, why ? why : "");
+            log_warn ("gateway", "broker-unavailable",
+                      "broker=%s reason=\"%s\" (mail gets 451 until it is up)", broker, why ? why : "");
         free (why);
     }
 
@@ -342,8 +380,9 @@ main (int argc, char *argv[])
     sa.sa_handler = s_on_signal;
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
-    log_info ("gateway", "started", "broker=%s identity=%s hostname=%s domains=%d max-sessions=%d plaintext-auth=%s",
-              broker, gw_user, hostname, ndomains, gw.max_sessions, plaintext ? "yes" : "no");
+    log_info ("gateway", "started",
+              "broker=%s identity=%s hostname=%s domains=%d max-sessions=%d plaintext-auth=%s", broker,
+              gw_user, hostname, ndomains, gw.max_sessions, plaintext ? "yes" : "no");
     listener_run (listener, s_stop_pipe[0]);
     log_info ("gateway", "stopped", NULL);
     rc = 0;

@@ -10,11 +10,11 @@
 #include <strings.h>
 
 static const char *s_names[CMD__COUNT] = {
-    [CMD_UNKNOWN] = "UNKNOWN", [CMD_HELO] = "HELO", [CMD_EHLO] = "EHLO",         [CMD_MAIL] = "MAIL",
-    [CMD_RCPT] = "RCPT",       [CMD_DATA] = "DATA", [CMD_RSET] = "RSET",         [CMD_NOOP] = "NOOP",
-    [CMD_QUIT] = "QUIT",       [CMD_VRFY] = "VRFY", [CMD_EXPN] = "EXPN",         [CMD_HELP] = "HELP",
-    [CMD_STARTTLS] = "STARTTLS", [CMD_AUTH] = "AUTH", [CMD_SEND] = "SEND",       [CMD_SOML] = "SOML",
-    [CMD_SAML] = "SAML",       [CMD_TURN] = "TURN",
+    [CMD_UNKNOWN] = "UNKNOWN",   [CMD_HELO] = "HELO", [CMD_EHLO] = "EHLO", [CMD_MAIL] = "MAIL",
+    [CMD_RCPT] = "RCPT",         [CMD_DATA] = "DATA", [CMD_RSET] = "RSET", [CMD_NOOP] = "NOOP",
+    [CMD_QUIT] = "QUIT",         [CMD_VRFY] = "VRFY", [CMD_EXPN] = "EXPN", [CMD_HELP] = "HELP",
+    [CMD_STARTTLS] = "STARTTLS", [CMD_AUTH] = "AUTH", [CMD_SEND] = "SEND", [CMD_SOML] = "SOML",
+    [CMD_SAML] = "SAML",         [CMD_TURN] = "TURN",
 };
 
 const char *
@@ -87,7 +87,8 @@ s_parse_path (smtp_command_t *cmd, bool is_mail)
     size_t plen = strlen (prefix);
     const char *enh = is_mail ? "5.1.7" : "5.1.3";
     if (strncasecmp (cmd->args, prefix, plen) != 0)
-        return s_fail (cmd, 501, "5.5.4", is_mail ? "syntax: MAIL FROM:<address>" : "syntax: RCPT TO:<address>");
+        return s_fail (cmd, 501, "5.5.4",
+                       is_mail ? "syntax: MAIL FROM:<address>" : "syntax: RCPT TO:<address>");
     char work[SMTP_MAX_LINE + 1];
     snprintf (work, sizeof work, "%s", cmd->args + plen);
     char *p = work;
@@ -126,7 +127,8 @@ s_parse_path (smtp_command_t *cmd, bool is_mail)
     else {
         const char *why = NULL;
         if (address_parse (path, strlen (path), &cmd->path, &why) != 0)
-            return s_fail (cmd, 501, enh, is_mail ? "bad sender address syntax" : "bad recipient address syntax");
+            return s_fail (cmd, 501, enh,
+                           is_mail ? "bad sender address syntax" : "bad recipient address syntax");
     }
     return s_parse_params (cmd, rest, is_mail);
 }

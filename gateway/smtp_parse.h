@@ -44,7 +44,7 @@ typedef struct {
 
 typedef struct {
     smtp_cmd_id_t id;
-    char verb[16];                /* upper-cased as given (unknown verbs too, for the log) */
+    char verb[16];                     /* upper-cased as given (unknown verbs too, for the log) */
     char args[SMTP_MAX_AUTH_LINE + 1]; /* everything after the verb and one space, no CRLF */
     /* MAIL FROM / RCPT TO */
     bool null_path;   /* MAIL FROM:<> (RFC 5321 4.5.5) */
@@ -71,7 +71,7 @@ int smtp_base64_decode (const char *text, size_t len, unsigned char *out, size_t
 /* Splits the AUTH PLAIN message (RFC 4616: authzid NUL authcid NUL passwd) into user and
    password (NUL-terminated copies). An authzid other than empty or the authcid is refused.
    Returns 0 or -1. */
-int smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t user_size, char *password,
-                           size_t password_size);
+int smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t user_size,
+                           char *password, size_t password_size);
 
 #endif

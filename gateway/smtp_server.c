@@ -73,7 +73,8 @@ typedef enum {
 static const reply_t s_smtp_replies[SR__COUNT] = {
     [SR_GREETING] = {220, NULL, "ESMTP mailbus-gateway ready"},
     [SR_READY_TLS] = {220, "2.0.0", "ready to start TLS"},
-    [SR_HELP] = {214, "2.0.0", "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH"},
+    [SR_HELP] = {214, "2.0.0",
+                 "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH"},
     [SR_AUTH_OK] = {235, "2.7.0", "authentication successful"},
     [SR_SENDER_OK] = {250, "2.1.0", "sender OK"},
     [SR_RCPT_OK] = {250, "2.1.5", "recipient OK"},
@@ -141,8 +142,7 @@ s_reply_raw (smtp_session_t *s, int code, const char *enhanced, const char *form
                    code, enhanced ? enhanced : "-", text);
 }
 
-static void
-s_reply (smtp_session_t *s, int code, const char *enhanced, const char *format, ...)
+static void s_reply (smtp_session_t *s, int code, const char *enhanced, const char *format, ...)
     __attribute__ ((format (printf, 4, 5)));
 static void
 s_reply (smtp_session_t *s, int code, const char *enhanced, const char *format, ...)
@@ -435,7 +435,8 @@ smtp_check_data (smtp_session_t *s, smtp_command_t *cmd)
         return -1;
     }
     if (s->state != SMTP_RCPT) {
-        s_reply_common (s, REPLY_BAD_SEQUENCE, s->state == SMTP_HELO ? "need MAIL command" : "need RCPT command");
+        s_reply_common (s, REPLY_BAD_SEQUENCE,
+                        s->state == SMTP_HELO ? "need MAIL command" : "need RCPT command");
         return -1;
     }
     return 0;
@@ -467,8 +468,7 @@ s_append (buffer_t *b, const void *data, size_t size)
     return 0;
 }
 
-static void
-s_appendf (buffer_t *b, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_appendf (buffer_t *b, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 static void
 s_appendf (buffer_t *b, const char *format, ...)
 {
@@ -540,8 +540,8 @@ s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
         *colon = '\0';
     /* RFC 3848: ESMTP, ESMTPS (TLS), ESMTPA (AUTH), ESMTPSA */
     const char *with = !(s->flags & SF_EHLO) ? "SMTP"
-                       : IS_SECURE (s)        ? (IS_AUTHENTICATED (s) ? "ESMTPSA" : "ESMTPS")
-                                              : (IS_AUTHENTICATED (s) ? "ESMTPA" : "ESMTP");
+                       : IS_SECURE (s)       ? (IS_AUTHENTICATED (s) ? "ESMTPSA" : "ESMTPS")
+                                             : (IS_AUTHENTICATED (s) ? "ESMTPA" : "ESMTP");
     s_appendf (out, "Received: from %s ([%s])\r\n\tby %s (mailbus-gateway) with %s id %llu.%d", helo, ip,
                s->config->hostname, with, (unsigned long long)s->id, s->transactions);
     if (IS_SECURE (s) || IS_AUTHENTICATED (s)) {
@@ -973,8 +973,8 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
         bool refused = error && strncmp (error, "535", 3) == 0;
         if (!refused && error && error[0] == '5')
             refused = true; /* 501 5.1.7: not even an address */
-        log_info ("smtp", "auth-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"", (unsigned long long)s->id,
-                  conn_peer (s->conn), user, error ? error : "");
+        log_info ("smtp", "auth-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"",
+                  (unsigned long long)s->id, conn_peer (s->conn), user, error ? error : "");
         free (error);
         if (!refused) {
             s_reply_smtp (s, SR_AUTH_TEMP, NULL);
@@ -1085,7 +1085,8 @@ s_one_command (smtp_session_t *s)
     }
     }
     if (refused && ++s->bad_commands >= SMTP_MAX_BAD_COMMANDS) {
-        log_warn ("smtp", "too-many-errors", "session=%llu peer=%s", (unsigned long long)s->id, conn_peer (s->conn));
+        log_warn ("smtp", "too-many-errors", "session=%llu peer=%s", (unsigned long long)s->id,
+                  conn_peer (s->conn));
         s_reply_smtp (s, SR_TOO_MANY_ERRORS, NULL);
         return false;
     }
@@ -1110,8 +1111,8 @@ smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool)
     s_reply (s, 220, NULL, "%s %s", config->hostname, s_smtp_replies[SR_GREETING].text);
     while (s_one_command (s))
         ;
-    log_info ("smtp", "disconnect", "session=%llu peer=%s transactions=%d errors=%d", (unsigned long long)s->id,
-              conn_peer (conn), s->transactions, s->bad_commands);
+    log_info ("smtp", "disconnect", "session=%llu peer=%s transactions=%d errors=%d",
+              (unsigned long long)s->id, conn_peer (conn), s->transactions, s->bad_commands);
     pool_give (pool, &s->gateway_client, false);
     client_destroy (&s->user_client);
     sodium_memzero (s, sizeof *s);

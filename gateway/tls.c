@@ -127,7 +127,8 @@ tls_server_new (const char *cert_path, const char *key_path, char **error)
     }
     SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION);
     /* no renegotiation, no compression (CRIME); the server picks the cipher */
-    SSL_CTX_set_options (ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options (ctx,
+                         SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode (ctx, SSL_MODE_AUTO_RETRY);
     if (SSL_CTX_use_certificate_chain_file (ctx, cert_path) != 1) {
         char *why = s_openssl_error ("cannot load certificate");
@@ -136,7 +137,8 @@ tls_server_new (const char *cert_path, const char *key_path, char **error)
         SSL_CTX_free (ctx);
         return NULL;
     }
-    if (SSL_CTX_use_PrivateKey_file (ctx, key_path, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key (ctx) != 1) {
+    if (SSL_CTX_use_PrivateKey_file (ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key (ctx) != 1) {
         char *why = s_openssl_error ("cannot load the key");
         *error = zsys_sprintf ("%s: %s", key_path, why);
         free (why);

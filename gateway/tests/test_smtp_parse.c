@@ -195,17 +195,20 @@ test_auth_plain_message (void **state)
     (void)state;
     char user[64], password[64];
     const unsigned char ok[] = "\0alice@demo.test\0demo";
-    assert_int_equal (smtp_parse_auth_plain (ok, sizeof ok - 1, user, sizeof user, password, sizeof password), 0);
+    assert_int_equal (smtp_parse_auth_plain (ok, sizeof ok - 1, user, sizeof user, password, sizeof password),
+                      0);
     assert_string_equal (user, "alice@demo.test");
     assert_string_equal (password, "demo");
     const unsigned char same[] = "a@b\0a@b\0pw";
-    assert_int_equal (smtp_parse_auth_plain (same, sizeof same - 1, user, sizeof user, password, sizeof password), 0);
+    assert_int_equal (
+        smtp_parse_auth_plain (same, sizeof same - 1, user, sizeof user, password, sizeof password), 0);
     const unsigned char other[] = "root@b\0a@b\0pw";
-    assert_int_equal (smtp_parse_auth_plain (other, sizeof other - 1, user, sizeof user, password, sizeof password),
-                      -1);
+    assert_int_equal (
+        smtp_parse_auth_plain (other, sizeof other - 1, user, sizeof user, password, sizeof password), -1);
     const unsigned char one_nul[] = "a@b\0pw";
     assert_int_equal (
-        smtp_parse_auth_plain (one_nul, sizeof one_nul - 1, user, sizeof user, password, sizeof password), -1);
+        smtp_parse_auth_plain (one_nul, sizeof one_nul - 1, user, sizeof user, password, sizeof password),
+        -1);
 }
 
 int
