@@ -130,15 +130,14 @@ test_find_truncates_to_the_buffer (void **state)
     (void)state;
     char out[6];
     assert_int_equal (header_find (s_message, LEN (s_message), "To", out, sizeof out), 1);
-    /* at most size-1 bytes, a prefix of the value, terminated */
-    assert_true (strlen (out) <= 5 && strlen (out) > 0);
-    assert_memory_equal (out, "bob@demo.test", strlen (out));
+    /* size-1 bytes of the value, terminated */
+    assert_string_equal (out, "bob@d");
 }
 
-/* BUG (common/header.c): header_find copies the white space after the colon into out before
-   stripping it, so that space takes a byte of the buffer: a value that fits size-1 bytes
-   exactly ("hello" into 6 bytes) comes back cut ("hell"). The broker indexes Subject with a
-   fixed buffer, so a subject of exactly that length loses its last character. */
+/* Regression (common/header.c, fixed in 933b350): header_find copied the white space after the colon into out before
+   stripping it, so that space took a byte of the buffer: a value that fits size-1 bytes
+   exactly ("hello" into 6 bytes) came back cut ("hell"). The broker indexes Subject with a
+   fixed buffer, so a subject of exactly that length lost its last character. */
 static void
 test_find_value_that_fits_exactly_is_not_cut (void **state)
 {

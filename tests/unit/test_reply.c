@@ -100,8 +100,8 @@ test_format_truncates_to_buffer_and_returns_what_was_written (void **state)
     assert_string_equal (line, "550 5.1.1 n");
 }
 
-/* BUG (common/reply.c): with size 0, reply_format returns size - 1 = SIZE_MAX, a length a
-   caller would trust; it should return 0 (nothing was written). */
+/* Regression (common/reply.c, fixed in 933b350): with size 0, reply_format returned
+   size - 1 = SIZE_MAX, a length a caller would trust; nothing was written, so 0. */
 static void
 test_format_into_zero_sized_buffer_returns_zero (void **state)
 {
@@ -178,8 +178,8 @@ test_bad_status_lines_are_refused (void **state)
     s_assert_bad ("abc 2.0.0 x");
 }
 
-/* BUG (common/reply.c): reply_parse counts dots but does not require digits between them,
-   so "2..0", ".2.0" style codes pass. RFC 3463 2: subject and detail are 1*3 digits. */
+/* Regression (common/reply.c, fixed in 933b350): reply_parse counted dots without requiring
+   digits between them, so "2..0" passed. RFC 3463 2: subject and detail are 1*3 digits. */
 static void
 test_enhanced_code_with_empty_subject_or_detail_is_refused (void **state)
 {
@@ -189,7 +189,8 @@ test_enhanced_code_with_empty_subject_or_detail_is_refused (void **state)
     s_assert_bad ("250 2.. x");
 }
 
-/* BUG (common/reply.c): RFC 3463 2: subject and detail are at most three digits */
+/* Regression (common/reply.c, fixed in 933b350): RFC 3463 2: subject and detail are at most
+   three digits */
 static void
 test_enhanced_code_with_over_three_digit_subject_is_refused (void **state)
 {
