@@ -28,30 +28,31 @@ typedef struct {
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "usage: mailbus-bench [-b ENDPOINT] -u USER [-p PASSWORD] [--count N] [--size BYTES]\n"
-             "                     [--window W] [--to ADDRESS] [--time-limit S] [--timeout S]\n"
-             "\n"
-             "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
-             "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
-             "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
-             "Drains everything in that mailbox: use a mailbox of its own.\n"
-             "\n"
-             "  -b, --broker ENDPOINT   broker (default tcp://127.0.0.1:5670; env MAILBUS_BROKER)\n"
-             "  -u, --user ADDRESS      mailbox to identify as (env MAILBUS_USER)\n"
-             "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
-             "      --count N           messages to publish (default 100000)\n"
-             "      --size BYTES        size of each message (default 512, at least 256)\n"
-             "      --window W          SENDs in flight at most (default 1000)\n"
-             "      --to ADDRESS        recipient (default USER; drained with the same password)\n"
-             "      --time-limit S      stop publishing, and draining, after S seconds (default 300)\n"
-             "      --timeout S         give up when the broker answers nothing for S seconds (default 30)\n"
-             "  -h, --help              this help\n"
-             "\n"
-             "Prints: acks/s=... p50_ms=... p99_ms=... drain/s=...\n"
-             "\n"
-             "Example:\n"
-             "  mailbus-bench -b tcp://127.0.0.1:5670 -u alice@demo.test -p demo --count 100000 --size 512\n");
+    fprintf (
+        out,
+        "usage: mailbus-bench [-b ENDPOINT] -u USER [-p PASSWORD] [--count N] [--size BYTES]\n"
+        "                     [--window W] [--to ADDRESS] [--time-limit S] [--timeout S]\n"
+        "\n"
+        "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
+        "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
+        "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
+        "Drains everything in that mailbox: use a mailbox of its own.\n"
+        "\n"
+        "  -b, --broker ENDPOINT   broker (default tcp://127.0.0.1:5670; env MAILBUS_BROKER)\n"
+        "  -u, --user ADDRESS      mailbox to identify as (env MAILBUS_USER)\n"
+        "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
+        "      --count N           messages to publish (default 100000)\n"
+        "      --size BYTES        size of each message (default 512, at least 256)\n"
+        "      --window W          SENDs in flight at most (default 1000)\n"
+        "      --to ADDRESS        recipient (default USER; drained with the same password)\n"
+        "      --time-limit S      stop publishing, and draining, after S seconds (default 300)\n"
+        "      --timeout S         give up when the broker answers nothing for S seconds (default 30)\n"
+        "  -h, --help              this help\n"
+        "\n"
+        "Prints: acks/s=... p50_ms=... p99_ms=... drain/s=...\n"
+        "\n"
+        "Example:\n"
+        "  mailbus-bench -b tcp://127.0.0.1:5670 -u alice@demo.test -p demo --count 100000 --size 512\n");
 }
 
 static int
@@ -73,12 +74,14 @@ s_percentile (double *sorted, long n, double p)
 /* A valid RFC 5322 message of exactly size octets (more when the header alone needs more),
    CRLF only, with a unique Message-ID; buf holds cap octets, cap >= size + 512 */
 static size_t
-s_build_message (char *buf, size_t cap, size_t size, const char *from, const char *to, const char *run, long n)
+s_build_message (char *buf, size_t cap, size_t size, const char *from, const char *to, const char *run,
+                 long n)
 {
-    int head = snprintf (buf, cap,
-                         "From: %s\r\nTo: %s\r\nSubject: bench %ld\r\nMessage-ID: <bench-%s-%ld@mailbus.bench>\r\n"
-                         "Date: Mon, 23 Nov 2026 07:00:00 +0000\r\n\r\n",
-                         from, to, n, run, n);
+    int head =
+        snprintf (buf, cap,
+                  "From: %s\r\nTo: %s\r\nSubject: bench %ld\r\nMessage-ID: <bench-%s-%ld@mailbus.bench>\r\n"
+                  "Date: Mon, 23 Nov 2026 07:00:00 +0000\r\n\r\n",
+                  from, to, n, run, n);
     size_t o = (size_t)head < cap ? (size_t)head : cap - 1;
     if (size > cap)
         size = cap;
@@ -153,10 +156,11 @@ s_publish (client_t *client, const options_t *o, double *rate, double *p50, doub
     int rc = 0;
     while (acked + failed < sent || (sent < o->count && zclock_mono () < stop_sending)) {
         while (sent < o->count && sent - acked - failed < o->window && zclock_mono () < stop_sending) {
-            size_t len = s_build_message (buf, (size_t)o->size + 512, (size_t)o->size, from, o->to, run, sent);
+            size_t len =
+                s_build_message (buf, (size_t)o->size + 512, (size_t)o->size, from, o->to, run, sent);
             if ((long)len != o->size && sent == 0)
-                fprintf (stderr, "mailbus-bench: messages are %zu octets (headers need more than %ld)\n",
-                         len, o->size);
+                fprintf (stderr, "mailbus-bench: messages are %zu octets (headers need more than %ld)\n", len,
+                         o->size);
             zmsg_t *args = zmsg_new ();
             zmsg_addstr (args, from);
             zmsg_addstr (args, o->to);
@@ -175,8 +179,8 @@ s_publish (client_t *client, const options_t *o, double *rate, double *p50, doub
         uint64_t rid = 0;
         zmsg_t *reply = s_next_reply (client, o->timeout_ms, &rid);
         if (!reply) {
-            fprintf (stderr, "mailbus-bench: no reply for %d ms with %ld in flight; giving up\n", o->timeout_ms,
-                     sent - acked - failed);
+            fprintf (stderr, "mailbus-bench: no reply for %d ms with %ld in flight; giving up\n",
+                     o->timeout_ms, sent - acked - failed);
             rc = -1;
             goto done;
         }
@@ -204,8 +208,8 @@ done:;
     *p50 = s_percentile (latency, acked, 0.50);
     *p99 = s_percentile (latency, acked, 0.99);
     *acked_out = acked;
-    fprintf (stderr, "mailbus-bench: published %ld acked, %ld refused, of %ld sent in %.2f s\n", acked, failed,
-             sent, seconds);
+    fprintf (stderr, "mailbus-bench: published %ld acked, %ld refused, of %ld sent in %.2f s\n", acked,
+             failed, sent, seconds);
     if (failed)
         rc = -1;
     free (buf);
@@ -313,23 +317,47 @@ main (int argc, char **argv)
     int opt;
     while ((opt = getopt_long (argc, argv, "b:u:p:h", options, NULL)) != -1) {
         switch (opt) {
-        case 'b': o.endpoint = optarg; break;
-        case 'u': o.user = optarg; break;
-        case 'p': password_opt = optarg; break;
-        case OPT_COUNT: o.count = atol (optarg); break;
-        case OPT_SIZE: o.size = atol (optarg); break;
-        case OPT_WINDOW: o.window = atol (optarg); break;
-        case OPT_TO: o.to = optarg; break;
-        case OPT_TIME_LIMIT: o.time_limit = atol (optarg); break;
-        case OPT_TIMEOUT: o.timeout_ms = atoi (optarg) * 1000; break;
-        case 'h': s_usage (stdout); return 0;
-        default: s_usage (stderr); return 64;
+        case 'b':
+            o.endpoint = optarg;
+            break;
+        case 'u':
+            o.user = optarg;
+            break;
+        case 'p':
+            password_opt = optarg;
+            break;
+        case OPT_COUNT:
+            o.count = atol (optarg);
+            break;
+        case OPT_SIZE:
+            o.size = atol (optarg);
+            break;
+        case OPT_WINDOW:
+            o.window = atol (optarg);
+            break;
+        case OPT_TO:
+            o.to = optarg;
+            break;
+        case OPT_TIME_LIMIT:
+            o.time_limit = atol (optarg);
+            break;
+        case OPT_TIMEOUT:
+            o.timeout_ms = atoi (optarg) * 1000;
+            break;
+        case 'h':
+            s_usage (stdout);
+            return 0;
+        default:
+            s_usage (stderr);
+            return 64;
         }
     }
     if (o.count < 1 || o.size < 256 || o.size > MAX_MESSAGE_BYTES || o.window < 1 || o.time_limit < 1 ||
         o.timeout_ms < 1000) {
-        fprintf (stderr, "mailbus-bench: --count >= 1, --size 256..%d, --window >= 1, --time-limit >= 1, "
-                         "--timeout >= 1\n", MAX_MESSAGE_BYTES);
+        fprintf (stderr,
+                 "mailbus-bench: --count >= 1, --size 256..%d, --window >= 1, --time-limit >= 1, "
+                 "--timeout >= 1\n",
+                 MAX_MESSAGE_BYTES);
         return 64;
     }
     char *password = NULL;

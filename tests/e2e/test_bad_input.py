@@ -271,6 +271,28 @@ class BadInput(MailbusTestCase):
         self.assertTrue(status.startswith("501 ") or status.startswith("550 "), status)
         self.assertEqual(self.bob_ids(), [self.earlier_id])
 
+    def test_watch_cannot_name_another_mailbox_and_pushes_only_ones_own_mail(self):
+        alice = self.raw(ALICE)
+        status, _ = alice.request("WATCH", BOB)
+        self.assertTrue(status.startswith("5"), "WATCH bob@demo.test as alice: %r" % status)
+        status, data = alice.request("WATCH")
+        self.assertTrue(status.startswith("250 2.0.0 watching alice@demo.test"), status)
+        sender = self.raw(CAROL)
+        status, _ = sender.request("SEND", CAROL, BOB, message("for bob", "x", sender=CAROL))
+        self.assert_status(status, "250 2.0.0")
+        status, _ = sender.request("SEND", CAROL, ALICE, message("for alice", "x", sender=CAROL, to=ALICE))
+        self.assert_status(status, "250 2.0.0")
+        # pushes come in commit order: every push before alice's own must not be bob's
+        while True:
+            push = alice.recv(timeout=10)
+            self.assertIsNotNone(push, "no NEW push for alice's own message")
+            if push[0] != b"*":
+                continue
+            self.assertEqual(push[1], b"NEW")
+            self.assertEqual(push[2], ALICE.encode(), push)
+            if push[-1] == b"for alice":
+                break
+
     def test_dele_twice_gives_250_then_550(self):
         alice = self.raw(ALICE)
         status, _ = alice.request("SEND", ALICE, BOB, message("to delete", "x"))

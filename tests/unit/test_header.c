@@ -134,10 +134,10 @@ test_find_truncates_to_the_buffer (void **state)
     assert_string_equal (out, "bob@d");
 }
 
-/* Regression (common/header.c, fixed in 933b350): header_find copied the white space after the colon into out before
-   stripping it, so that space took a byte of the buffer: a value that fits size-1 bytes
-   exactly ("hello" into 6 bytes) came back cut ("hell"). The broker indexes Subject with a
-   fixed buffer, so a subject of exactly that length lost its last character. */
+/* Regression (common/header.c, fixed in 933b350): header_find copied the white space after the colon into out
+   before stripping it, so that space took a byte of the buffer: a value that fits size-1 bytes exactly
+   ("hello" into 6 bytes) came back cut ("hell"). The broker indexes Subject with a fixed buffer, so a subject
+   of exactly that length lost its last character. */
 static void
 test_find_value_that_fits_exactly_is_not_cut (void **state)
 {

@@ -43,14 +43,14 @@ test_rfc_table_codes_are_as_the_design_says (void **state)
         int code;
         const char *enhanced;
     } expect[] = {
-        {REPLY_NO_MAILBOX, 550, "5.1.1"},     {REPLY_TOO_BIG, 552, "5.3.4"},
-        {REPLY_QUOTA, 552, "5.2.2"},          {REPLY_STORE_TROUBLE, 452, "4.3.1"},
-        {REPLY_UNKNOWN_VERB, 500, "5.5.1"},   {REPLY_SYNTAX, 500, "5.5.2"},
-        {REPLY_BAD_ARGS, 501, "5.5.4"},       {REPLY_BAD_SEQUENCE, 503, "5.5.1"},
-        {REPLY_AUTH_REQUIRED, 530, "5.7.0"},  {REPLY_AUTH_FAILED, 535, "5.7.8"},
-        {REPLY_SENDER_DENIED, 553, "5.7.1"},  {REPLY_BAD_RCPT_SYNTAX, 501, "5.1.3"},
-        {REPLY_BAD_CONTENT, 550, "5.6.0"},    {REPLY_NO_MESSAGE, 550, "5.2.0"},
-        {REPLY_TOO_MANY_RCPT, 452, "4.5.3"},  {REPLY_BAD_SENDER_SYNTAX, 501, "5.1.7"},
+        {REPLY_NO_MAILBOX, 550, "5.1.1"},    {REPLY_TOO_BIG, 552, "5.3.4"},
+        {REPLY_QUOTA, 552, "5.2.2"},         {REPLY_STORE_TROUBLE, 452, "4.3.1"},
+        {REPLY_UNKNOWN_VERB, 500, "5.5.1"},  {REPLY_SYNTAX, 500, "5.5.2"},
+        {REPLY_BAD_ARGS, 501, "5.5.4"},      {REPLY_BAD_SEQUENCE, 503, "5.5.1"},
+        {REPLY_AUTH_REQUIRED, 530, "5.7.0"}, {REPLY_AUTH_FAILED, 535, "5.7.8"},
+        {REPLY_SENDER_DENIED, 553, "5.7.1"}, {REPLY_BAD_RCPT_SYNTAX, 501, "5.1.3"},
+        {REPLY_BAD_CONTENT, 550, "5.6.0"},   {REPLY_NO_MESSAGE, 550, "5.2.0"},
+        {REPLY_TOO_MANY_RCPT, 452, "4.5.3"}, {REPLY_BAD_SENDER_SYNTAX, 501, "5.1.7"},
     };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         const reply_t *r = reply_get (expect[i].id);
@@ -163,18 +163,18 @@ test_bad_status_lines_are_refused (void **state)
     s_assert_bad (NULL);
     s_assert_bad ("");
     s_assert_bad ("OK");
-    s_assert_bad ("25 2.0.0 x");          /* two digits */
-    s_assert_bad ("2500 2.0.0 x");        /* four digits */
-    s_assert_bad ("250-2.0.0 x");         /* SMTP continuation is not a status line here */
-    s_assert_bad ("250");                 /* no enhanced code */
-    s_assert_bad ("250 ");                /* empty enhanced code */
-    s_assert_bad ("250 OK");              /* no enhanced code */
-    s_assert_bad ("250 2.0 x");           /* one dot */
-    s_assert_bad ("250 2.0.0.0 x");       /* three dots */
-    s_assert_bad ("250 2.0.a x");         /* letter */
-    s_assert_bad ("250 2.0.0text");       /* no space after the enhanced code */
-    s_assert_bad ("199 1.0.0 x");         /* below 2xx */
-    s_assert_bad ("600 6.0.0 x");         /* above 5xx */
+    s_assert_bad ("25 2.0.0 x");    /* two digits */
+    s_assert_bad ("2500 2.0.0 x");  /* four digits */
+    s_assert_bad ("250-2.0.0 x");   /* SMTP continuation is not a status line here */
+    s_assert_bad ("250");           /* no enhanced code */
+    s_assert_bad ("250 ");          /* empty enhanced code */
+    s_assert_bad ("250 OK");        /* no enhanced code */
+    s_assert_bad ("250 2.0 x");     /* one dot */
+    s_assert_bad ("250 2.0.0.0 x"); /* three dots */
+    s_assert_bad ("250 2.0.a x");   /* letter */
+    s_assert_bad ("250 2.0.0text"); /* no space after the enhanced code */
+    s_assert_bad ("199 1.0.0 x");   /* below 2xx */
+    s_assert_bad ("600 6.0.0 x");   /* above 5xx */
     s_assert_bad ("abc 2.0.0 x");
 }
 
