@@ -165,13 +165,8 @@ s_session_thread (void *arg)
     if (conn) {
         if (session->kind == LISTEN_SMTP || session->kind == LISTEN_SMTPS)
             smtp_serve (conn, config, self->pool);
-        else {
-#ifdef MAILBUS_HAVE_POP3
+        else
             pop3_serve (conn, config);
-#else
-            conn_printf (conn, "-ERR [SYS/TEMP] POP3 not ready\r\n");
-#endif
-        }
     }
     pthread_mutex_lock (&self->lock);
     self->session_fds[session->slot] = -1;
