@@ -18,10 +18,8 @@
 
 #include "conn.h"
 #include "log.h"
-#include "smtp_server.h"
-#ifdef MAILBUS_HAVE_POP3
 #include "pop3_server.h"
-#endif
+#include "smtp_server.h"
 
 #define MAX_LISTENERS 8
 /* how long a stopping gateway waits for its sessions to notice */
