@@ -1,7 +1,7 @@
 /*  drain.h — mailbus-sub drain DIR: every message of the mailbox into DIR/<id>.eml, then
-    deleted from the mailbox. A message is deleted only after its file and the directory
-    entry are synced, so a drain killed at any moment loses nothing; a message written but
-    not yet deleted is simply written again (the same file) by the next drain. */
+    deleted from the mailbox. Messages are leased first (two drains never take the same one)
+    and acknowledged only after the file and the directory entry are synced, so a drain
+    killed at any moment loses nothing: its lease runs out and the message is drained again. */
 #ifndef MAILBUS_DRAIN_H
 #define MAILBUS_DRAIN_H
 

@@ -149,9 +149,7 @@ class Durability(MailbusTestCase):
 
     def test_two_concurrent_drains_lose_nothing_and_hand_out_nothing_twice(self):
         # DESIGN.md: "pulling and deleting are atomic, so no message is lost or handed out twice
-        # when two of them pull at once". FAILS with mailbus-sub of 2f5e374: drain does RETR, write,
-        # DELE and takes DELE's 550 as success, so both drains keep a copy of a message they both
-        # RETRieved (a LEASE/ACK drain, or dropping its own copy on 550, would not).
+        # when two of them pull at once" (drain leases what it saves, then acknowledges it)
         self.start_broker()
         c = self.raw(ALICE)
         total = 200
