@@ -42,6 +42,18 @@ typedef struct {
     bool mutating;
 } pending_t;
 
+/* One recipient of a SEND: phase 1 decides, phase 2 stores */
+typedef struct {
+    reply_id_t reply;
+    char address[MAX_ADDRESS + 1];
+    char text[320];
+    bool relay;    /* another domain: an outbound entry */
+    bool is_list;
+    size_t first;  /* its mailboxes in the route targets */
+    size_t count;
+    size_t full;   /* of those, over quota */
+} rcpt_t;
+
 /* A NEW notification waiting for the commit */
 typedef struct {
     char mailbox[MAX_ADDRESS + 1];
@@ -61,6 +73,8 @@ struct server_t {
     push_t *pushes;
     size_t push_count, push_max;
     route_targets_t targets; /* the mailboxes of the SEND being served */
+    rcpt_t rcpts[MAX_RCPT];  /* and what becomes of each of its recipients */
+    bool batch_failed;       /* a store error: roll the batch back, answer 452 */
     size_t auth_pending;
 };
 
@@ -142,6 +156,9 @@ s_watchers_destroy (void **item)
 static zmsg_t *
 s_refuse (context_t *ctx, reply_id_t reply, const char *text)
 {
+    /* the transaction may hold half of this request: the whole batch is rolled back */
+    if (reply == REPLY_STORE_TROUBLE)
+        ctx->server->batch_failed = true;
     char why[300];
     log_warn ("broker", "refused", "session=%s mailbox=%s verb=%s reply=%d why=%s",
               ctx->session ? ctx->session->key : "-",
@@ -318,13 +335,17 @@ s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size
     zmsg_addstr (push->push, subject);
 }
 
-/* A SEND that stores nothing notifies nobody */
-static void
-s_drop_pushes (server_t *self, size_t keep)
+/* A store error inside the group commit: the whole transaction is rolled back and every
+   request of the batch is answered 452 4.3.1 */
+static zmsg_t *
+s_store_trouble (context_t *ctx, const char *op)
 {
-    while (self->push_count > keep)
-        zmsg_destroy (&self->pushes[--self->push_count].push);
+    log_error ("broker", "store-error", "op=%s error=\"%s\"", op, store_error (ctx->server->store));
+    ctx->server->batch_failed = true;
+    ctx->pending->mutating = true;
+    return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
 }
+
 
 static zmsg_t *
 s_verb_send (context_t *ctx)
@@ -388,167 +409,148 @@ s_verb_send (context_t *ctx)
         }
     }
 
-    ctx->pending->mutating = true;
-    if (store_savepoint (self->store) != 0)
-        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-    int64_t message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject,
-                                         body->data, body->size, expires_at);
-    if (message < 0) {
-        log_error ("broker", "store-error", "op=message-add error=\"%s\"", store_error (self->store));
-        store_rollback_savepoint (self->store);
-        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    /* Phase 1: what becomes of each recipient, reading only */
+    rcpt_t *results = self->rcpts;
+    route_targets_t *targets = &self->targets;
+    route_targets_reset (targets, 0);
+    size_t accepted = 0, stored = 0;
+    reply_id_t first_failure = REPLY_FAILED;
+    for (size_t i = 0; i < rcpts; i++) {
+        const proto_arg_t *arg = &req->args[1 + i];
+        rcpt_t *r = &results[i];
+        memset (r, 0, sizeof *r);
+        r->reply = REPLY_QUEUED;
+        address_t rcpt;
+        if (address_parse ((const char *)arg->data, arg->size, &rcpt, &why) != 0) {
+            /* show what was given, without control characters */
+            size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
+            for (size_t k = 0; k < n; k++)
+                r->address[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
+            r->reply = REPLY_BAD_RCPT_SYNTAX;
+            snprintf (r->text, sizeof r->text, "%s", why);
+        }
+        else if (!address_domain_in (&rcpt, self->config.domains)) {
+            snprintf (r->address, sizeof r->address, "%s", rcpt.full);
+            if (!self->config.relay || session->gateway) {
+                /* the gateway submits only what came in without AUTH: that is never relayed */
+                r->reply = REPLY_RELAY_DENIED;
+                snprintf (r->text, sizeof r->text, "relay access denied: %s is not a domain of this broker",
+                          rcpt.domain);
+            }
+            else
+                r->relay = true;
+        }
+        else {
+            snprintf (r->address, sizeof r->address, "%s", rcpt.full);
+            route_result_t route;
+            r->first = targets->count;
+            if (route_resolve (self->store, &rcpt, sender.full, text, body->size, targets, &route) != 0)
+                return s_store_trouble (ctx, "route");
+            r->count = targets->count - r->first;
+            r->is_list = route.is_list;
+            r->reply = route.reply;
+            snprintf (r->text, sizeof r->text, "%s", route.text);
+            for (size_t k = r->first; k < r->first + r->count; k++)
+                if (targets->items[k].room < (int64_t)body->size)
+                    r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
+            if (r->reply == REPLY_QUEUED && !r->is_list && r->count == 1 && r->full)
+                r->reply = REPLY_QUOTA, snprintf (r->text, sizeof r->text, "mailbox full");
+        }
+        if (r->reply == REPLY_QUEUED) {
+            accepted++;
+            stored += r->relay ? 1 : r->count - r->full;
+        }
+        else {
+            if (first_failure == REPLY_FAILED)
+                first_failure = r->reply;
+            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned)i,
+                      reply_get (r->reply)->code);
+        }
     }
 
+    /* Phase 2: store the body once, and a delivery or outbound entry per accepted recipient.
+       No savepoint: a store error fails the whole group commit, and every request in it is
+       answered 452 (a retry is safe: publish is idempotent). */
+    int64_t message = 0;
+    if (stored > 0) {
+        ctx->pending->mutating = true;
+        message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject, body->data,
+                                     body->size, expires_at);
+        if (message < 0)
+            return s_store_trouble (ctx, "message-add");
+    }
     zmsg_t *lines = zmsg_new ();
     char *record = NULL;
     char **record_p = *message_id ? &record : NULL;
-    size_t accepted = 0, deliveries = 0, relayed = 0;
-    reply_id_t first_failure = REPLY_FAILED;
-    size_t pushes_before = self->push_count;
-    bool trouble = false;
-    route_targets_t *targets = &self->targets;
-    route_targets_reset (targets, 0);
-    for (size_t i = 0; i < rcpts && !trouble; i++) {
-        const proto_arg_t *arg = &req->args[1 + i];
-        address_t rcpt;
-        route_result_t route = {.reply = REPLY_QUEUED};
-        if (address_parse ((const char *)arg->data, arg->size, &rcpt, &why) != 0) {
-            /* show what was given, without control characters */
-            char shown[MAX_ADDRESS + 1];
-            size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
-            for (size_t k = 0; k < n; k++)
-                shown[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
-            shown[n] = '\0';
-            route.reply = REPLY_BAD_RCPT_SYNTAX;
-            s_add_line (lines, record_p, route.reply, "%s %s", shown, why);
+    for (size_t i = 0; i < rcpts; i++) {
+        rcpt_t *r = &results[i];
+        if (r->reply != REPLY_QUEUED) {
+            s_add_line (lines, record_p, r->reply, "%s %s", r->address, r->text);
+            continue;
         }
-        else if (!address_domain_in (&rcpt, self->config.domains)) {
-            if (!self->config.relay || session->gateway) {
-                /* the gateway submits only what came in without AUTH: that is never relayed */
-                route.reply = REPLY_RELAY_DENIED;
-                s_add_line (lines, record_p, route.reply,
-                            "%s relay access denied: %s is not a domain of this broker", rcpt.full, rcpt.domain);
+        if (r->relay) {
+            int64_t entry = store_outbound_add (self->store, message, sender.full, r->address);
+            if (entry < 0) {
+                zmsg_destroy (&lines);
+                free (record);
+                return s_store_trouble (ctx, "outbound-add");
             }
-            else {
-                int64_t entry = store_outbound_add (self->store, message, sender.full, rcpt.full);
-                if (entry < 0) {
-                    trouble = true;
-                    break;
-                }
-                s_add_line (lines, record_p, REPLY_QUEUED, "%s queued for relay as %lld", rcpt.full,
-                            (long long)entry);
-                accepted++;
-                deliveries++;
-                relayed++;
-            }
+            s_add_line (lines, record_p, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
+            continue;
         }
-        else {
-            size_t before = targets->count;
-            if (route_resolve (self->store, &rcpt, sender.full, text, body->size, targets, &route) != 0) {
-                trouble = true;
-                break;
+        int64_t delivery = 0;
+        size_t delivered = 0;
+        for (size_t k = r->first; k < r->first + r->count; k++) {
+            route_target_t *target = &targets->items[k];
+            if (target->room < (int64_t)body->size)
+                continue;
+            delivery = store_deliver (self->store, message, target->mailbox_id);
+            if (delivery < 0) {
+                zmsg_destroy (&lines);
+                free (record);
+                return s_store_trouble (ctx, "deliver");
             }
-            size_t delivered = 0, full = 0;
-            int64_t last_delivery = 0;
-            for (size_t k = before; k < targets->count && !trouble; k++) {
-                route_target_t *target = &targets->items[k];
-                if (target->room < (int64_t)body->size) {
-                    full++; /* RFC 3463 5.2.2: this mailbox is over its quota */
-                    continue;
-                }
-                int64_t delivery = store_deliver (self->store, message, target->mailbox_id);
-                if (delivery < 0) {
-                    trouble = true;
-                    break;
-                }
-                delivered++;
-                last_delivery = delivery;
-                s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
-            }
-            if (route.reply != REPLY_QUEUED)
-                s_add_line (lines, record_p, route.reply, "%s %s", rcpt.full, route.text);
-            else if (route.is_list) {
-                s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld",
-                            rcpt.full, delivered, full ? " (some mailboxes full)" : "", (long long)message);
-                accepted++;
-            }
-            else if (full) {
-                route.reply = REPLY_QUOTA;
-                s_add_line (lines, record_p, route.reply, "%s mailbox full", rcpt.full);
-            }
-            else {
-                /* the id the recipient's LIST, RETR and DELE will use */
-                if (route.added)
-                    s_add_line (lines, record_p, REPLY_QUEUED, "%s queued as %lld", rcpt.full, (long long)last_delivery);
-                else
-                    s_add_line (lines, record_p, REPLY_QUEUED, "%s already queued (duplicate recipient)", rcpt.full);
-                accepted++;
-            }
-            deliveries += delivered;
+            delivered++;
+            s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
         }
-        if (route.reply != REPLY_QUEUED) {
-            if (first_failure == REPLY_FAILED)
-                first_failure = route.reply;
-            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned)i,
-                      reply_get (route.reply)->code);
-        }
+        if (r->is_list)
+            s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address, delivered,
+                        r->full ? " (some mailboxes full)" : "", (long long)message);
+        else if (r->count == 0)
+            s_add_line (lines, record_p, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
+        else
+            /* the id the recipient's LIST, RETR and DELE will use */
+            s_add_line (lines, record_p, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
     }
 
-    zmsg_t *reply = NULL;
-    if (trouble || accepted == 0) {
-        store_rollback_savepoint (self->store);
-        s_drop_pushes (self, pushes_before);
-        if (trouble) {
-            log_error ("broker", "store-error", "op=deliver error=\"%s\"", store_error (self->store));
-            reply = s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-        }
-        else {
-            reply = proto_reply_new (req->id, first_failure, "no recipient accepted");
-            proto_move_frames (reply, &lines);
-        }
-        zmsg_destroy (&lines);
-        free (record);
-        return reply;
-    }
-
-    char status[512];
-    char summary[80];
-    snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
-    reply_format (status, sizeof status, REPLY_QUEUED, summary);
-    if (deliveries == 0) {
-        /* accepted, but nobody to hold it (a list without subscribers): nothing to store */
-        store_rollback_savepoint (self->store);
-        s_drop_pushes (self, pushes_before);
-        reply = zmsg_new ();
-        zmsg_addstr (reply, req->id);
-        zmsg_addstr (reply, status);
-        proto_move_frames (reply, &lines);
-        free (record);
-        return reply;
-    }
-    if (relayed)
-        log_info ("broker", "relay-queued", "sender=%s message=%lld recipients=%zu", sender.full, (long long)message,
-                  relayed);
-    if (*message_id) {
-        char *full = zsys_sprintf ("%s\n%s", status, record);
-        if (store_publication_add (self->store, sender.full, message_id, full) != 0) {
-            free (full);
-            free (record);
-            zmsg_destroy (&lines);
-            store_rollback_savepoint (self->store);
-            s_drop_pushes (self, pushes_before);
-            return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-        }
-        free (full);
-    }
-    store_release (self->store);
-    free (record);
-    log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu rcpts=%zu", sender.full,
-               (long long)message, body->size, accepted);
-    reply = zmsg_new ();
+    zmsg_t *reply = zmsg_new ();
     zmsg_addstr (reply, req->id);
+    char status[512];
+    if (accepted == 0)
+        reply_format (status, sizeof status, first_failure, "no recipient accepted");
+    else {
+        char summary[80];
+        snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
+        reply_format (status, sizeof status, REPLY_QUEUED, summary);
+    }
     zmsg_addstr (reply, status);
+    /* the first answer is remembered, for a retry with the same Message-ID (when stored) */
+    if (*message_id && stored > 0) {
+        char *full = zsys_sprintf ("%s\n%s", status, record ? record : "");
+        int rc = store_publication_add (self->store, sender.full, message_id, full);
+        free (full);
+        if (rc != 0) {
+            zmsg_destroy (&lines);
+            zmsg_destroy (&reply);
+            free (record);
+            return s_store_trouble (ctx, "publication-add");
+        }
+    }
+    if (stored > 0)
+        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", sender.full,
+                   (long long)message, body->size, stored);
     proto_move_frames (reply, &lines);
+    free (record);
     return reply;
 }
 
@@ -1111,6 +1113,7 @@ s_serve_batch (server_t *self)
     if (!in_transaction)
         log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
     self->batch_size = 0;
+    self->batch_failed = false;
     /* the router's receive timeout is 0: zmsg_recv returns NULL once nothing is waiting */
     while (self->batch_size < MAX_BATCH) {
         zmsg_t *msg = zmsg_recv (self->router);
@@ -1130,7 +1133,11 @@ s_serve_batch (server_t *self)
         s_handle (self, msg);
     }
     bool committed = false;
-    if (in_transaction) {
+    if (in_transaction && self->batch_failed) {
+        store_rollback (self->store);
+        log_error ("broker", "batch-rolled-back", "requests=%zu", self->batch_size);
+    }
+    else if (in_transaction) {
         char *error = NULL;
         committed = store_commit (self->store, &error) == 0;
         if (!committed) {

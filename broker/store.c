@@ -259,6 +259,9 @@ store_open (const char *path, bool synchronous_full, char **error)
     }
     free (mode);
     s_exec (self, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    s_exec (self, "PRAGMA wal_autocheckpoint = 10000");
+    /* every request runs in a savepoint: its statement journal stays in memory, not a temp file */
+    s_exec (self, "PRAGMA temp_store = MEMORY");
     s_exec (self, "PRAGMA foreign_keys = ON");
     if (s_migrate (self, error) != 0) {
         store_close (&self);
