@@ -124,8 +124,8 @@ s_publish (client_t *client, const fetch_config_t *config, const char *data, siz
     char *body = s_crlf (data, size, &body_size);
     char from[512] = "", sender[MAX_ADDRESS + 1] = "";
     /* the envelope sender: Return-Path, else the bare address in From, else the null sender */
-    if (header_find (body, body_size, "Return-Path", from, sizeof from)
-        || header_find (body, body_size, "From", from, sizeof from)) {
+    if (header_find (body, body_size, "Return-Path", from, sizeof from) ||
+        header_find (body, body_size, "From", from, sizeof from)) {
         char *lt = strrchr (from, '<'), *gt = lt ? strchr (lt, '>') : NULL;
         const char *text = lt && gt ? lt + 1 : from;
         size_t len = lt && gt ? (size_t)(gt - lt - 1) : strlen (from);
@@ -142,8 +142,8 @@ s_publish (client_t *client, const fetch_config_t *config, const char *data, siz
     int code = 0;
     char line[512] = "";
     bool ok = reply && proto_reply_status (reply, &code, line, sizeof line) == 0 && reply_is_success (code);
-    log_info ("gateway", "fetch-publish", "from=%s to=%s reply=\"%s\"", *sender ? sender : "<>", config->mailbox,
-              reply ? line : "no answer");
+    log_info ("gateway", "fetch-publish", "from=%s to=%s reply=\"%s\"", *sender ? sender : "<>",
+              config->mailbox, reply ? line : "no answer");
     zmsg_destroy (&reply);
     return ok;
 }
@@ -172,7 +172,8 @@ s_poll (client_t *client, const fetch_config_t *config)
     CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
     int published = 0;
     if (rc != CURLE_OK) {
-        log_warn ("gateway", "fetch-failed", "url=%s error=\"%s\"", config->url, *error ? error : curl_easy_strerror (rc));
+        log_warn ("gateway", "fetch-failed", "url=%s error=\"%s\"", config->url,
+                  *error ? error : curl_easy_strerror (rc));
         published = -1;
     }
     char *save = NULL;
@@ -210,7 +211,8 @@ int
 fetch_poll_once (const fetch_config_t *config)
 {
     char *error = NULL;
-    client_t *client = client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
+    client_t *client =
+        client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
     if (!client) {
         log_warn ("gateway", "fetch-no-broker", "error=\"%s\"", error);
         free (error);
@@ -230,7 +232,8 @@ s_fetch_actor (zsock_t *pipe, void *args)
     while (!zsys_interrupted) {
         if (!client) {
             char *error = NULL;
-            client = client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
+            client =
+                client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
             free (error);
         }
         if (client && s_poll (client, config) < 0)

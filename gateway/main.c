@@ -18,7 +18,12 @@
 #include "gw_limits.h"
 #include "listener.h"
 #include "log.h"
+#include <curl/curl.h>
+#include <gmime/gmime.h>
+
+#include "fetch.h"
 #include "pool.h"
+#include "relay.h"
 #include "tls.h"
 
 #define DEFAULT_SMTP "127.0.0.1:2525"
@@ -30,42 +35,64 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "usage: mailbus-gateway [options]\n"
-             "\n"
-             "SMTP and POP3 face of a mailbus broker: any mail client submits over SMTP and reads\n"
-             "over POP3. A client of the broker; it never opens the database.\n"
-             "\n"
-             "  -c, --config FILE          ZPL config file, section gateway { ... } (options win)\n"
-             "  -b, --broker ENDPOINT      broker endpoint (default " CLIENT_DEFAULT_ENDPOINT ")\n"
-             "      --smtp HOST:PORT       SMTP with STARTTLS (default " DEFAULT_SMTP "; 'off' disables)\n"
-             "      --pop3 HOST:PORT       POP3 with STLS (default " DEFAULT_POP3 "; 'off' disables)\n"
-             "      --smtps HOST:PORT      SMTP over implicit TLS (RFC 8314; off unless given)\n"
-             "      --pop3s HOST:PORT      POP3 over implicit TLS (off unless given)\n"
-             "      --tls-cert FILE        certificate chain (PEM); without it a self-signed one is made\n"
-             "                             beside the gateway secret (var/gateway-cert.pem)\n"
-             "      --tls-key FILE         its private key (PEM)\n"
-             "      --gateway-secret FILE  'ADDRESS PASSWORD' of the gateway's broker identity\n"
-             "                             (default " DEFAULT_SECRET ", written by the broker's first run)\n"
-             "      --domain DOMAIN        a local domain; repeatable (default " DEFAULT_DOMAIN ")\n"
-             "      --hostname NAME        name in greetings, Received: and the self-signed certificate\n"
-             "      --allow-plaintext-auth accept AUTH and USER/PASS without TLS (never on by default)\n"
-             "      --max-sessions N       concurrent sessions, all listeners together (default %d)\n"
-             "      --max-message-size N   largest message in octets, SIZE (default %d)\n"
-             "  -v, --verbose              log every state transition (debug)\n"
-             "  -h, --help                 this help\n"
-             "\n"
-             "Only loopback addresses may be bound unless a real certificate is given.\n"
-             "\n"
-             "example:\n"
-             "  mailbus-broker --db var/mailbus.db &\n"
-             "  mailbus-gateway --smtp 127.0.0.1:2525 --pop3 127.0.0.1:1100\n"
-             "  swaks --server 127.0.0.1:2525 --tls --auth PLAIN --auth-user alice@demo.test \\\n"
-             "        --auth-password demo --from alice@demo.test --to bob@demo.test\n",
-             GATEWAY_MAX_SESSIONS, MAX_MESSAGE_BYTES);
+    fprintf (
+        out,
+        "usage: mailbus-gateway [options]\n"
+        "\n"
+        "SMTP and POP3 face of a mailbus broker: any mail client submits over SMTP and reads\n"
+        "over POP3. A client of the broker; it never opens the database.\n"
+        "\n"
+        "  -c, --config FILE          ZPL config file, section gateway { ... } (options win)\n"
+        "  -b, --broker ENDPOINT      broker endpoint (default " CLIENT_DEFAULT_ENDPOINT ")\n"
+        "      --smtp HOST:PORT       SMTP with STARTTLS (default " DEFAULT_SMTP "; 'off' disables)\n"
+        "      --pop3 HOST:PORT       POP3 with STLS (default " DEFAULT_POP3 "; 'off' disables)\n"
+        "      --smtps HOST:PORT      SMTP over implicit TLS (RFC 8314; off unless given)\n"
+        "      --pop3s HOST:PORT      POP3 over implicit TLS (off unless given)\n"
+        "      --tls-cert FILE        certificate chain (PEM); without it a self-signed one is made\n"
+        "                             beside the gateway secret (var/gateway-cert.pem)\n"
+        "      --tls-key FILE         its private key (PEM)\n"
+        "      --gateway-secret FILE  'ADDRESS PASSWORD' of the gateway's broker identity\n"
+        "                             (default " DEFAULT_SECRET ", written by the broker's first run)\n"
+        "      --domain DOMAIN        a local domain; repeatable (default " DEFAULT_DOMAIN ")\n"
+        "      --hostname NAME        name in greetings, Received: and the self-signed certificate\n"
+        "      --allow-plaintext-auth accept AUTH and USER/PASS without TLS (never on by default)\n"
+        "      --max-sessions N       concurrent sessions, all listeners together (default %d)\n"
+        "      --max-message-size N   largest message in octets, SIZE (default %d)\n"
+        "\n"
+        "Relay out (mail an identified user sent to another domain waits in the broker's queue):\n"
+        "      --smarthost HOST:PORT  relay through this server (like a provider's port 587)\n"
+        "      --smarthost-tls MODE   starttls (default: required, never downgraded), implicit, none\n"
+        "      --smarthost-auth FILE  one line 'USER PASSWORD' for AUTH (only ever sent inside TLS)\n"
+        "      --smarthost-ca FILE    CA certificate(s) to verify the relay's certificate with\n"
+        "      --route DOMAIN=HOST:PORT  deliver DOMAIN straight to HOST:PORT; repeatable; wins over\n"
+        "                             the smarthost (federation: another broker's gateway)\n"
+        "      --relay-interval MS    how often to look for due entries (default 1000)\n"
+        "      --no-relay             run no relay worker\n"
+        "\n"
+        "POP3 fetch in (a remote mailbox published into a local one):\n"
+        "      --fetch 'URL USER PASSWORD MAILBOX'  e.g. 'pop3://mail.example:110 me secret bob@demo.test';\n"
+        "                             pop3:// requires STLS, pop3s:// is implicit TLS\n"
+        "      --fetch-keep           leave fetched messages on the server (remembered by UIDL)\n"
+        "      --fetch-interval MS    how often to poll (default 60000)\n"
+        "      --fetch-ca FILE        CA certificate(s) of the POP3 server\n"
+        "      --fetch-insecure       do not verify its certificate (tests only)\n"
+        "\n"
+        "  -v, --verbose              log every state transition (debug)\n"
+        "  -h, --help                 this help\n"
+        "\n"
+        "Only loopback addresses may be bound unless a real certificate is given.\n"
+        "\n"
+        "example:\n"
+        "  mailbus-broker --db var/mailbus.db &\n"
+        "  mailbus-gateway --smtp 127.0.0.1:2525 --pop3 127.0.0.1:1100\n"
+        "  swaks --server 127.0.0.1:2525 --tls --auth PLAIN --auth-user alice@demo.test \\\n"
+        "        --auth-password demo --from alice@demo.test --to bob@demo.test\n",
+        GATEWAY_MAX_SESSIONS, MAX_MESSAGE_BYTES);
 }
 
 static int s_stop_pipe[2] = {-1, -1};
+/* From: of bounces; lives as long as the relay worker */
+static char *s_postmaster = NULL;
 
 static void
 s_on_signal (int sig)
@@ -151,6 +178,18 @@ enum {
     OPT_PLAINTEXT,
     OPT_MAX_SESSIONS,
     OPT_MAX_SIZE,
+    OPT_SMARTHOST,
+    OPT_SMARTHOST_TLS,
+    OPT_SMARTHOST_AUTH,
+    OPT_SMARTHOST_CA,
+    OPT_ROUTE,
+    OPT_RELAY_INTERVAL,
+    OPT_NO_RELAY,
+    OPT_FETCH,
+    OPT_FETCH_KEEP,
+    OPT_FETCH_INTERVAL,
+    OPT_FETCH_CA,
+    OPT_FETCH_INSECURE,
 };
 
 int
@@ -171,6 +210,18 @@ main (int argc, char *argv[])
         {"allow-plaintext-auth", no_argument, NULL, OPT_PLAINTEXT},
         {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
         {"max-message-size", required_argument, NULL, OPT_MAX_SIZE},
+        {"smarthost", required_argument, NULL, OPT_SMARTHOST},
+        {"smarthost-tls", required_argument, NULL, OPT_SMARTHOST_TLS},
+        {"smarthost-auth", required_argument, NULL, OPT_SMARTHOST_AUTH},
+        {"smarthost-ca", required_argument, NULL, OPT_SMARTHOST_CA},
+        {"route", required_argument, NULL, OPT_ROUTE},
+        {"relay-interval", required_argument, NULL, OPT_RELAY_INTERVAL},
+        {"no-relay", no_argument, NULL, OPT_NO_RELAY},
+        {"fetch", required_argument, NULL, OPT_FETCH},
+        {"fetch-keep", no_argument, NULL, OPT_FETCH_KEEP},
+        {"fetch-interval", required_argument, NULL, OPT_FETCH_INTERVAL},
+        {"fetch-ca", required_argument, NULL, OPT_FETCH_CA},
+        {"fetch-insecure", no_argument, NULL, OPT_FETCH_INSECURE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -181,6 +232,12 @@ main (int argc, char *argv[])
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     int ndomains = 0;
     bool plaintext = false, verbose = false;
+    /* relay out (the outbound queue) and POP3 fetch in */
+    const char *smarthost = NULL, *smarthost_tls = NULL, *smarthost_auth = NULL, *smarthost_ca = NULL;
+    const char *relay_interval = NULL, *fetch = NULL, *fetch_interval = NULL, *fetch_ca = NULL;
+    const char *routes[RELAY_MAX_ROUTES + 1] = {NULL};
+    int nroutes = 0;
+    bool no_relay = false, fetch_keep = false, fetch_insecure = false;
 
     log_init ();
     int opt;
@@ -232,6 +289,46 @@ main (int argc, char *argv[])
         case OPT_MAX_SIZE:
             max_size_opt = optarg;
             break;
+        case OPT_SMARTHOST:
+            smarthost = optarg;
+            break;
+        case OPT_SMARTHOST_TLS:
+            smarthost_tls = optarg;
+            break;
+        case OPT_SMARTHOST_AUTH:
+            smarthost_auth = optarg;
+            break;
+        case OPT_SMARTHOST_CA:
+            smarthost_ca = optarg;
+            break;
+        case OPT_ROUTE:
+            if (nroutes == RELAY_MAX_ROUTES || !strchr (optarg, '=') || optarg[0] == '=') {
+                fprintf (stderr, "error: --route takes DOMAIN=HOST:PORT (at most %d)\n", RELAY_MAX_ROUTES);
+                return 2;
+            }
+            routes[nroutes++] = optarg;
+            break;
+        case OPT_RELAY_INTERVAL:
+            relay_interval = optarg;
+            break;
+        case OPT_NO_RELAY:
+            no_relay = true;
+            break;
+        case OPT_FETCH:
+            fetch = optarg;
+            break;
+        case OPT_FETCH_KEEP:
+            fetch_keep = true;
+            break;
+        case OPT_FETCH_INTERVAL:
+            fetch_interval = optarg;
+            break;
+        case OPT_FETCH_CA:
+            fetch_ca = optarg;
+            break;
+        case OPT_FETCH_INSECURE:
+            fetch_insecure = true;
+            break;
         case 'v':
             verbose = true;
             break;
@@ -271,6 +368,21 @@ main (int argc, char *argv[])
     max_sessions_opt =
         max_sessions_opt ? max_sessions_opt : config_get (config, "gateway/max-sessions", NULL);
     max_size_opt = max_size_opt ? max_size_opt : config_get (config, "gateway/max-message-size", NULL);
+    smarthost = smarthost ? smarthost : config_get (config, "gateway/smarthost", NULL);
+    smarthost_tls = smarthost_tls ? smarthost_tls : config_get (config, "gateway/smarthost-tls", "starttls");
+    smarthost_auth = smarthost_auth ? smarthost_auth : config_get (config, "gateway/smarthost-auth", NULL);
+    smarthost_ca = smarthost_ca ? smarthost_ca : config_get (config, "gateway/smarthost-ca", NULL);
+    relay_interval = relay_interval ? relay_interval : config_get (config, "gateway/relay-interval", NULL);
+    fetch = fetch ? fetch : config_get (config, "gateway/fetch", NULL);
+    fetch_interval = fetch_interval ? fetch_interval : config_get (config, "gateway/fetch-interval", NULL);
+    fetch_ca = fetch_ca ? fetch_ca : config_get (config, "gateway/fetch-ca", NULL);
+    fetch_keep = fetch_keep || s_truthy (config_get (config, "gateway/fetch-keep", NULL));
+    char **config_routes = NULL;
+    if (nroutes == 0) {
+        config_routes = config_words (config_get (config, "gateway/routes", NULL));
+        for (int i = 0; config_routes && config_routes[i] && nroutes < RELAY_MAX_ROUTES; i++)
+            routes[nroutes++] = config_routes[i];
+    }
     char **config_domains = NULL;
     if (ndomains == 0) {
         config_domains = config_words (config_get (config, "gateway/domains", DEFAULT_DOMAIN));
@@ -283,6 +395,15 @@ main (int argc, char *argv[])
         (max_size_opt &&
          s_parse_count ("--max-message-size", max_size_opt, 1024, MAX_MESSAGE_BYTES * 10LL, &max_size) != 0))
         return 2;
+    long long relay_ms = 1000, fetch_ms = 60000;
+    relay_tls_t relay_tls = RELAY_TLS_STARTTLS;
+    if ((relay_interval && s_parse_count ("--relay-interval", relay_interval, 50, 3600000, &relay_ms) != 0) ||
+        (fetch_interval && s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0))
+        return 2;
+    if (relay_tls_parse (smarthost_tls, &relay_tls) != 0) {
+        fprintf (stderr, "error: --smarthost-tls takes starttls, implicit or none\n");
+        return 2;
+    }
     if ((cert == NULL) != (key == NULL)) {
         fprintf (stderr, "error: --tls-cert and --tls-key go together\n");
         return 2;
@@ -299,6 +420,10 @@ main (int argc, char *argv[])
     SSL_CTX *tls = NULL;
     pool_t *pool = NULL;
     listener_t *listener = NULL;
+    zactor_t *relay = NULL, *fetcher = NULL;
+    char *auth_user = NULL, *auth_password = NULL, *fetch_copy = NULL, *fetch_state = NULL;
+    relay_config_t relay_config = {0};
+    fetch_config_t fetch_config = {0};
 
     if (s_read_secret (secret, &gw_user, &gw_password, &error) != 0)
         goto done;
@@ -338,6 +463,9 @@ main (int argc, char *argv[])
         .max_sessions = (int)max_sessions,
     };
 
+    /* GMime builds bounces, libcurl speaks SMTP and POP3 out: both set up once, before threads */
+    g_mime_init ();
+    curl_global_init (CURL_GLOBAL_DEFAULT);
     /* CZMQ: our own signal handling, and the context made before any thread needs it */
     zsys_handler_set (NULL);
     zsys_init ();
@@ -380,6 +508,60 @@ main (int argc, char *argv[])
     sa.sa_handler = s_on_signal;
     sigaction (SIGINT, &sa, NULL);
     sigaction (SIGTERM, &sa, NULL);
+    /* the relay worker drains the broker's outbound queue; fetch polls a remote POP3 box */
+    if (!no_relay) {
+        relay_config = (relay_config_t){.broker = broker,
+                                        .gateway_user = gw_user,
+                                        .gateway_password = gw_password,
+                                        .hostname = hostname,
+                                        .smarthost = smarthost,
+                                        .tls = relay_tls,
+                                        .ca_file = smarthost_ca,
+                                        .interval_ms = (int)relay_ms,
+                                        .timeout_s = 60};
+        char *postmaster = zsys_sprintf ("MAILER-DAEMON@%s", domains[0] ? domains[0] : hostname);
+        relay_config.postmaster = postmaster;
+        for (int i = 0; i < nroutes; i++)
+            relay_config.routes[i] = routes[i];
+        if (smarthost_auth) {
+            if (relay_auth_load (smarthost_auth, &auth_user, &auth_password, &error) != 0) {
+                free (postmaster);
+                goto done;
+            }
+            relay_config.auth_user = auth_user;
+            relay_config.auth_password = auth_password;
+            if (relay_tls == RELAY_TLS_NONE)
+                log_warn ("gateway", "relay-auth-off",
+                          "reason=\"--smarthost-tls none: AUTH is never sent in plaintext\"");
+        }
+        relay = relay_actor_new (&relay_config);
+        s_postmaster = postmaster;
+        log_info ("gateway", "relay", "smarthost=%s tls=%s routes=%d auth=%s", smarthost ? smarthost : "-",
+                  smarthost_tls, nroutes, auth_user ? "yes" : "no");
+    }
+    if (fetch) {
+        const char *why = NULL;
+        if (fetch_parse (fetch, &fetch_config, &fetch_copy, &why) != 0) {
+            error = strdup (why);
+            goto done;
+        }
+        fetch_config.broker = broker;
+        fetch_config.gateway_user = gw_user;
+        fetch_config.gateway_password = gw_password;
+        fetch_config.starttls = strncmp (fetch_config.url, "pop3://", 7) == 0;
+        fetch_config.ca_file = fetch_ca;
+        fetch_config.insecure = fetch_insecure;
+        fetch_config.keep = fetch_keep;
+        char *dir = s_dirname (secret);
+        fetch_state = zsys_sprintf ("%s/fetch-%s.uidl", dir, fetch_config.mailbox);
+        free (dir);
+        fetch_config.state_file = fetch_state;
+        fetch_config.interval_ms = (int)fetch_ms;
+        fetcher = fetch_actor_new (&fetch_config);
+        log_info ("gateway", "fetch", "url=%s user=%s into=%s keep=%s", fetch_config.url, fetch_config.user,
+                  fetch_config.mailbox, fetch_keep ? "yes" : "no");
+    }
+
     log_info ("gateway", "started",
               "broker=%s identity=%s hostname=%s domains=%d max-sessions=%d plaintext-auth=%s", broker,
               gw_user, hostname, ndomains, gw.max_sessions, plaintext ? "yes" : "no");
@@ -392,6 +574,19 @@ done:
         fprintf (stderr, "error: %s\n", error);
         free (error);
     }
+    zactor_destroy (&fetcher);
+    zactor_destroy (&relay);
+    free (fetch_copy);
+    free (fetch_state);
+    free (auth_user);
+    if (auth_password) {
+        sodium_memzero (auth_password, strlen (auth_password));
+        free (auth_password);
+    }
+    free (s_postmaster);
+    curl_global_cleanup ();
+    g_mime_shutdown ();
+    config_words_free (&config_routes);
     listener_destroy (&listener);
     pool_destroy (&pool);
     SSL_CTX_free (tls);

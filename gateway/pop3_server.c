@@ -23,9 +23,10 @@ static const struct {
     pop3_cmd_id_t id;
     int min_args, max_args;
 } s_commands[] = {
-    {"USER", POP3_USER, 1, 1}, {"PASS", POP3_PASS, 1, 1}, {"AUTH", POP3_AUTH, 0, 2}, {"STAT", POP3_STAT, 0, 0},
-    {"LIST", POP3_LIST, 0, 1}, {"RETR", POP3_RETR, 1, 1}, {"DELE", POP3_DELE, 1, 1}, {"NOOP", POP3_NOOP, 0, 0},
-    {"RSET", POP3_RSET, 0, 0}, {"TOP", POP3_TOP, 2, 2},   {"UIDL", POP3_UIDL, 0, 1}, {"CAPA", POP3_CAPA, 0, 0},
+    {"USER", POP3_USER, 1, 1}, {"PASS", POP3_PASS, 1, 1}, {"AUTH", POP3_AUTH, 0, 2},
+    {"STAT", POP3_STAT, 0, 0}, {"LIST", POP3_LIST, 0, 1}, {"RETR", POP3_RETR, 1, 1},
+    {"DELE", POP3_DELE, 1, 1}, {"NOOP", POP3_NOOP, 0, 0}, {"RSET", POP3_RSET, 0, 0},
+    {"TOP", POP3_TOP, 2, 2},   {"UIDL", POP3_UIDL, 0, 1}, {"CAPA", POP3_CAPA, 0, 0},
     {"STLS", POP3_STLS, 0, 0}, {"QUIT", POP3_QUIT, 0, 0},
 };
 
@@ -89,7 +90,8 @@ pop3_parse (const char *line, size_t len, pop3_command_t *cmd, const char **why)
         p = q;
     }
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (s_commands[i].id == cmd->id && (cmd->argc < s_commands[i].min_args || cmd->argc > s_commands[i].max_args)) {
+        if (s_commands[i].id == cmd->id &&
+            (cmd->argc < s_commands[i].min_args || cmd->argc > s_commands[i].max_args)) {
             *why = "wrong number of arguments";
             return -1;
         }
@@ -166,8 +168,8 @@ static uint64_t s_sessions = 0;
 static void
 s_state (session_t *s, pop3_state_t state)
 {
-    log_info ("pop3", "state", "session=%llu %s -> %s", (unsigned long long)s->number, s_state_names[s->state],
-              s_state_names[state]);
+    log_info ("pop3", "state", "session=%llu %s -> %s", (unsigned long long)s->number,
+              s_state_names[s->state], s_state_names[state]);
     s->state = state;
 }
 
@@ -250,7 +252,8 @@ s_login (session_t *s, const char *user, const char *password)
         octets += s->entries[i].size;
     log_info ("pop3", "login", "session=%llu peer=%s mailbox=%s messages=%zu", (unsigned long long)s->number,
               conn_peer (s->conn), s->mailbox, s->count);
-    conn_printf (s->conn, "+OK %s has %zu messages (%lld octets)\r\n", s->mailbox, s->count, (long long)octets);
+    conn_printf (s->conn, "+OK %s has %zu messages (%lld octets)\r\n", s->mailbox, s->count,
+                 (long long)octets);
     s_state (s, ST_TRANSACTION);
 }
 
@@ -276,7 +279,8 @@ s_send_message (session_t *s, entry_t *entry, long lines)
     zmsg_t *reply = client_call (s->client, "RETR", args);
     int code = 0;
     if (!reply || proto_reply_status (reply, &code, NULL, 0) != 0 || !reply_is_success (code)) {
-        s_err (s, code == 550 ? "message was deleted by another client" : "[SYS/TEMP] mail store unavailable");
+        s_err (s,
+               code == 550 ? "message was deleted by another client" : "[SYS/TEMP] mail store unavailable");
         zmsg_destroy (&reply);
         return;
     }
@@ -335,7 +339,8 @@ s_listing (session_t *s, const char *arg, bool uidl)
                   (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
-            o += sprintf (o, "%zu %lld\r\n", i + 1, uidl ? (long long)s->entries[i].id : (long long)s->entries[i].size);
+            o += sprintf (o, "%zu %lld\r\n", i + 1,
+                          uidl ? (long long)s->entries[i].id : (long long)s->entries[i].size);
     o += sprintf (o, ".\r\n");
     conn_write (s->conn, out, (size_t)(o - out));
     free (out);
@@ -385,7 +390,8 @@ s_auth (session_t *s, pop3_command_t *cmd)
     unsigned char decoded[1024];
     char user[MAX_ADDRESS + 1], password[MAX_PASSWORD + 1];
     int n = smtp_base64_decode (response, len, decoded, sizeof decoded);
-    if (n < 0 || smtp_parse_auth_plain (decoded, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
+    if (n < 0 ||
+        smtp_parse_auth_plain (decoded, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
         s_err (s, "[AUTH] malformed AUTH PLAIN response");
         sodium_memzero (decoded, sizeof decoded);
         return;
@@ -409,14 +415,15 @@ s_update (session_t *s)
         zmsg_t *reply = client_call (s->client, "DELE", args);
         int code = 0;
         /* 550: another client removed it first, which is what we wanted */
-        if (reply && proto_reply_status (reply, &code, NULL, 0) == 0 && (reply_is_success (code) || code == 550))
+        if (reply && proto_reply_status (reply, &code, NULL, 0) == 0 &&
+            (reply_is_success (code) || code == 550))
             removed++;
         else
             failed++;
         zmsg_destroy (&reply);
     }
-    log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu", (unsigned long long)s->number,
-              s->mailbox, removed, failed);
+    log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu",
+              (unsigned long long)s->number, s->mailbox, removed, failed);
     if (failed)
         conn_printf (s->conn, "-ERR [SYS/TEMP] %zu deleted messages not removed\r\n", failed);
     else
@@ -451,7 +458,8 @@ s_command (session_t *s, pop3_command_t *cmd)
         conn_printf (s->conn, "+OK begin TLS negotiation\r\n");
         /* RFC 2595 4: what the client sent after STLS, before the handshake, is discarded */
         if (conn_starttls (s->conn) != 0) {
-            log_info ("pop3", "tls-failed", "session=%llu peer=%s", (unsigned long long)s->number, conn_peer (s->conn));
+            log_info ("pop3", "tls-failed", "session=%llu peer=%s", (unsigned long long)s->number,
+                      conn_peer (s->conn));
             s->quit = true;
         }
         s->user[0] = '\0';
@@ -549,7 +557,10 @@ pop3_serve (conn_t *conn, const gateway_config_t *config)
         if (rc == CONN_EOF || rc == CONN_ERROR || rc == CONN_TIMEOUT) {
             /* RFC 1939 3: a session that ends without QUIT enters no UPDATE: nothing is deleted */
             log_info ("pop3", "disconnect", "session=%llu reason=%s state=%s", (unsigned long long)s.number,
-                      rc == CONN_TIMEOUT ? "idle" : rc == CONN_EOF ? "eof" : "error", s_state_names[s.state]);
+                      rc == CONN_TIMEOUT ? "idle"
+                      : rc == CONN_EOF   ? "eof"
+                                         : "error",
+                      s_state_names[s.state]);
             if (rc == CONN_TIMEOUT)
                 conn_printf (conn, "-ERR autologout: idle for too long\r\n");
             break;

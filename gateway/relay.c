@@ -125,13 +125,14 @@ s_deliver (const relay_config_t *config, const char *hostport, const char *sende
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt (curl, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt (curl, CURLOPT_DEBUGFUNCTION, s_debug);
-    curl_easy_setopt (curl, CURLOPT_DEBUGDATA, last);
+    curl_easy_setopt (curl, CURLOPT_DEBUGDATA, (void *)last);
     curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT, (long)config->timeout_s);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     /* RFC 3207: with STARTTLS required, a server that does not offer it gets nothing: no
        downgrade. The certificate is checked against the configured CA. */
-    curl_easy_setopt (curl, CURLOPT_USE_SSL, config->tls == RELAY_TLS_NONE ? (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
+    curl_easy_setopt (curl, CURLOPT_USE_SSL,
+                      config->tls == RELAY_TLS_NONE ? (long)CURLUSESSL_NONE : (long)CURLUSESSL_ALL);
     curl_easy_setopt (curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt (curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt (curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -191,7 +192,8 @@ s_report (worker_t *self, const char *verb, const char *id, const char *why)
 }
 
 static void
-s_bounce (worker_t *self, const char *sender, const char *recipient, const char *why, const char *body, size_t size)
+s_bounce (worker_t *self, const char *sender, const char *recipient, const char *why, const char *body,
+          size_t size)
 {
     /* RFC 5321 6.1: a bounce is never bounced, and goes to the envelope sender */
     if (!*sender)
@@ -210,7 +212,8 @@ s_bounce (worker_t *self, const char *sender, const char *recipient, const char 
     char line[512] = "";
     int code = 0;
     proto_reply_status (reply, &code, line, sizeof line);
-    log_info ("gateway", "bounce", "to=%s rcpt=%s reply=\"%s\"", sender, recipient, reply ? line : "no answer");
+    log_info ("gateway", "bounce", "to=%s rcpt=%s reply=\"%s\"", sender, recipient,
+              reply ? line : "no answer");
     zmsg_destroy (&reply);
 }
 
@@ -246,9 +249,16 @@ s_round (worker_t *self)
         else
             outcome = s_deliver (self->config, hostport, sender, recipient, body, size, why, sizeof why);
         log_info ("gateway", "relay", "entry=%s rcpt=%s via=%s outcome=%s reply=\"%s\"", id, recipient,
-                  hostport ? hostport : "-", outcome == DELIVERED ? "delivered" : outcome == PERMANENT ? "failed" : "deferred",
+                  hostport ? hostport : "-",
+                  outcome == DELIVERED   ? "delivered"
+                  : outcome == PERMANENT ? "failed"
+                                         : "deferred",
                   why);
-        bool bounce = s_report (self, outcome == DELIVERED ? "RELAYED" : outcome == PERMANENT ? "FAIL" : "DEFER", id, why);
+        bool bounce = s_report (self,
+                                outcome == DELIVERED   ? "RELAYED"
+                                : outcome == PERMANENT ? "FAIL"
+                                                       : "DEFER",
+                                id, why);
         if (bounce)
             s_bounce (self, sender, recipient, why, body, size);
         free (id);
@@ -276,8 +286,8 @@ s_relay_actor (zsock_t *pipe, void *args)
     while (!zsys_interrupted) {
         if (!self.client) {
             char *error = NULL;
-            self.client = client_new (self.config->broker, self.config->gateway_user, self.config->gateway_password,
-                                      5000, &error);
+            self.client = client_new (self.config->broker, self.config->gateway_user,
+                                      self.config->gateway_password, 5000, &error);
             if (!self.client) {
                 log_warn ("gateway", "relay-no-broker", "error=\"%s\"", error);
                 free (error);

@@ -90,7 +90,6 @@ drain_save_message (client_t *client, int64_t id, const char *dir, char **path)
 #define DRAIN_BATCH "10"
 #define DRAIN_LEASE_SECONDS "300"
 
-
 /* --keep: every message is saved and stays in the mailbox */
 static int
 s_drain_keep (client_t *client, const char *dir)
@@ -171,7 +170,8 @@ drain_run (client_t *client, const char *dir, bool keep)
             char *id = zframe_strdup (idf);
             char name[48], *path = NULL, *error = NULL;
             s_file_name (dir, atoll (id), zframe_data (message), zframe_size (message), name, sizeof name);
-            if (outfile_write_durable (dir, name, zframe_data (message), zframe_size (message), &path, &error) != 0) {
+            if (outfile_write_durable (dir, name, zframe_data (message), zframe_size (message), &path,
+                                       &error) != 0) {
                 fprintf (stderr, "mailbus-sub: %s\n", error);
                 free (error);
                 status = 1;
