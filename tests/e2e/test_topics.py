@@ -246,6 +246,63 @@ class Topics(unittest.TestCase):
         for bad in (("CREDIT", "0"), ("CREDIT", "x"), ("WATCH", "5000")):
             self.assertTrue(bob_slow.call(*bad)[0].startswith(b"501 5.5.4"), bad)
 
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.broker.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def test_watchers_that_never_read_cost_the_broker_bounded_memory(self):
+        # ten sessions watch bob with the largest window and never read a thing; one reads
+        stalled = []
+        for _ in range(10):
+            c = self.client("bob@demo.test")
+            self.assertTrue(c.call("WATCH", "1000")[0].startswith(b"250"))
+            stalled.append(c)
+        reader = self.client("bob@demo.test")
+        self.assertTrue(reader.call("WATCH", "1000")[0].startswith(b"250"))
+        alice = self.client("alice@demo.test")
+        before = self.rss_kib()
+        big = message("x", "X-Padding: " + "p" * 200 + "\r\n")
+        sent = 0
+        for start in range(0, 20000, 1000):
+            for i in range(start, start + 1000):
+                alice.sock.send_multipart([b"b%d" % i, b"SEND", b"alice@demo.test", b"bob@demo.test", big])
+            for _ in range(1000):
+                self.assertTrue(alice.sock.recv_multipart()[1].startswith(b"250"))
+            sent += 1000
+            # the reader keeps up and hands its credit back
+            for _ in range(1000):
+                p = reader.push(10000)
+                self.assertIsNotNone(p)
+            self.assertTrue(reader.call("CREDIT", "1000")[0].startswith(b"250"))
+        grown = self.rss_kib() - before
+        print("broker RSS grew by %d KiB" % grown)
+        # the stalled watchers hold at most their window each (10 x 1000 small pushes)
+        # (without credit, the 190,000 pushes nobody reads would sit in the broker: far more)
+        self.assertLess(grown, 32 * 1024, "broker RSS grew by %d KiB" % grown)
+        got = 0
+        while stalled[0].push(200):
+            got += 1
+        self.assertEqual(got, 1000)
+        self.assertEqual(stalled[0].call("CREDIT", "1000")[1], b"%d" % (sent - 1000))
+
+    def test_retention_keeps_the_newest_messages_only(self):
+        self.ok(self.broker.admin("mailbox", "retention", "bob@demo.test", "--keep", "3"))
+        alice = self.client("alice@demo.test")
+        for i in range(6):
+            alice.call("SEND", "alice@demo.test", "bob@demo.test", message("r%d" % i))
+        bob = self.client("bob@demo.test")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and bob.call("STAT")[1] != b"3":
+            time.sleep(0.2)
+        subjects = [l.split(b"\t")[5] for l in bob.call("LIST")[1:]]
+        self.assertEqual(subjects, [b"r3", b"r4", b"r5"])
+        bad = self.broker.admin("mailbox", "retention", "bob@demo.test", "--keep", "many")
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("501 5.5.4", bad.stderr)
+
     # ------------------------------------------------------------------ consumers
 
     def test_competing_consumers_share_10000_messages_without_overlap(self):
