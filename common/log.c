@@ -62,31 +62,27 @@ const char *
 log_quote (char *buf, size_t size, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    size_t o = 0;
-    if (size < 8)
+    /* room kept at the end: the longest escape (4), ".." (2), the closing quote and the NUL */
+    const size_t tail = 8;
+    size_t o = 0, i = 0;
+    if (size < tail + 2)
         return "";
     buf[o++] = '"';
-    for (size_t i = 0; i < len && o < size - 6; i++) {
+    for (; i < len && o + tail < size; i++) {
         unsigned char c = p[i];
-        if (c == '\r') {
+        if (c == '\r' || c == '\n' || c == '"' || c == '\\') {
             buf[o++] = '\\';
-            buf[o++] = 'r';
-        }
-        else if (c == '\n') {
-            buf[o++] = '\\';
-            buf[o++] = 'n';
-        }
-        else if (c == '"' || c == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)c;
+            buf[o++] = c == '\r' ? 'r' : c == '\n' ? 'n' : (char)c;
         }
         else if (c < 0x20 || c >= 0x7f)
             o += (size_t)snprintf (buf + o, size - o, "\\x%02x", c);
         else
             buf[o++] = (char)c;
     }
-    if (len > 0 && o >= size - 6)
-        buf[o++] = '.', buf[o++] = '.';
+    if (i < len) {
+        buf[o++] = '.';
+        buf[o++] = '.';
+    }
     buf[o++] = '"';
     buf[o] = '\0';
     return buf;
