@@ -1,0 +1,152 @@
+"""End-to-end: federation by domain. Two brokers, a.test and b.test, each with its own
+database, users and gateway; each gateway routes the other's domain straight to the other
+gateway's SMTP port (--route DOMAIN=HOST:PORT) over STARTTLS, verifying the peer's self-signed
+certificate (--smarthost-ca). Mail crosses real SMTP both ways, a peer that is down makes the
+mail wait in the sender's outbound queue, and an unknown remote user bounces.
+
+(The issue also asks for the same path through a real Postfix between the brokers: not covered
+here, see docs/FEDERATION.md.)"""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from gwharness import BROKER, BUILD, PASSWORD, Stack  # noqa: E402
+from smtpd_helper import publish, queue, wait_for  # noqa: E402
+
+
+class Peer(Stack):
+    """A broker authoritative for one domain (no demo users) and its gateway."""
+
+    def __init__(self, domain, users):
+        super().__init__(broker_args=["--domain", domain, "--retry-base", "1"])
+        self.domain = domain
+        self.db = os.path.join(self.var, "mailbus.db")
+        for user in users:
+            self.admin("mailbox", "add", "%s@%s" % (user, domain), "--password", PASSWORD)
+        # with --domain other than demo.test the broker makes no gateway identity: we do
+        secret = "gw-secret-" + domain
+        self.admin("mailbox", "add", "gateway@" + domain, "--password", secret, "--role", "gateway")
+        with open(os.path.join(self.var, "gateway.secret"), "w") as f:
+            f.write("gateway@%s %s\n" % (domain, secret))
+        os.chmod(os.path.join(self.var, "gateway.secret"), 0o600)
+
+    def admin(self, *args):
+        r = subprocess.run([BROKER, "--db", self.db] + list(args), capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("mailbus-broker %s: %s %s" % (args, r.stdout, r.stderr))
+        return r.stdout
+
+    def route_to(self, other):
+        self.gateway_args = ["--domain", self.domain, "--hostname", "gw." + self.domain,
+                             "--route", "%s=127.0.0.1:%d" % (other.domain, other.smtp_port),
+                             "--smarthost-tls", "starttls", "--smarthost-ca", other.cafile,
+                             "--relay-interval", "100"]
+
+    def stop_gw(self):
+        self._stop(self.gateway)
+        self.gateway = None
+        self.gateway_log.close()
+
+    def stop_broker(self):
+        super().stop_broker()
+        self.broker_log.close()
+
+    def queue(self, *args):
+        return queue(BUILD, self.db, *args)
+
+    def send(self, user, to, subject, body="hi"):
+        r = publish(BUILD, self.endpoint, "%s@%s" % (user, self.domain), PASSWORD, to, subject=subject, body=body)
+        return r.stdout
+
+    def mailbox(self, user):
+        return self.drain(user="%s@%s" % (user, self.domain))
+
+
+class Federation(unittest.TestCase):
+    def setUp(self):
+        self.a = Peer("a.test", ["alice"])
+        self.addCleanup(self.a.stop)
+        self.b = Peer("b.test", ["bob"])
+        self.addCleanup(self.b.stop)
+        # each gateway trusts exactly the other's certificate, made at its first start; the
+        # CA file is read at each delivery, so both may start before either file exists
+        self.a.route_to(self.b)
+        self.b.route_to(self.a)
+        self.a.start()
+        self.b.start()
+
+    def wait_mail(self, peer, user, n=1, timeout=20):
+        return wait_for(lambda: peer.count(user="%s@%s" % (user, peer.domain)) >= n, timeout=timeout,
+                        what="mail for %s@%s" % (user, peer.domain))
+
+    def test_alice_at_a_mails_bob_at_b_and_bob_replies(self):
+        out = self.a.send("alice", "bob@b.test", "across", body="hello from a")
+        self.assertIn("queued for relay", out)
+        self.wait_mail(self.b, "bob")
+        [got] = self.b.mailbox("bob")
+        self.assertIn(b"Subject: across\r\n", got)
+        self.assertIn(b"From: alice@a.test", got)
+        # gateway b received it over TLS (verified certificate) and stamped its Received:
+        self.assertTrue(got.startswith(b"Received: from gw.a.test"), got[:200])
+        self.assertIn(b"by gw.b.test", got.split(b"\r\n\r\n")[0])
+        self.assertIn(b"ESMTPS", got.split(b"\r\n\r\n")[0])
+        wait_for(lambda: self.a.queue() == [], what="a's queue to empty")
+
+        out = self.b.send("bob", "alice@a.test", "Re: across", body="hello back from b")
+        self.assertIn("queued for relay", out)
+        self.wait_mail(self.a, "alice")
+        [reply] = self.a.mailbox("alice")
+        self.assertIn(b"Subject: Re: across\r\n", reply)
+        self.assertIn(b"From: bob@b.test", reply)
+        wait_for(lambda: self.b.queue() == [], what="b's queue to empty")
+
+    def test_peer_down_mail_waits_in_the_queue_and_arrives_when_it_returns(self):
+        # the whole of b down: nothing listens on its SMTP port
+        self.b.stop_gw()
+        self.b.stop_broker()
+        self.a.send("alice", "bob@b.test", "while b was down")
+        [entry] = wait_for(lambda: [e for e in self.a.queue() if e["attempts"] >= 1], what="a deferred entry")
+        self.assertEqual((entry["state"], entry["recipient"]), ("queued", "bob@b.test"))
+        self.assertTrue(entry["error"].startswith("451 4.4.1"), entry["error"])
+        listing = subprocess.run([BROKER, "--db", self.a.db, "queue"], capture_output=True, text=True, timeout=60)
+        self.assertIn("bob@b.test", listing.stdout)
+        self.assertIn("queued", listing.stdout)
+
+        self.b.start_broker()
+        self.b.start_gw()
+        self.a.queue("flush")
+        self.wait_mail(self.b, "bob")
+        wait_for(lambda: self.a.queue() == [], what="a's queue to empty")
+        [got] = self.b.mailbox("bob")
+        self.assertIn(b"Subject: while b was down\r\n", got)
+
+    def test_only_broker_b_down_gateway_b_answers_4xx_and_the_mail_waits(self):
+        self.b.stop_broker()
+        self.a.send("alice", "bob@b.test", "while broker b was down")
+        [entry] = wait_for(lambda: [e for e in self.a.queue() if e["attempts"] >= 1], timeout=30,
+                           what="a deferred entry")
+        self.assertEqual(entry["state"], "queued")
+        # gateway b's own answer (451 4.3.0 broker unavailable): a retry, not a bounce
+        self.assertTrue(entry["error"].startswith("451 4.3.0"), entry["error"])
+        self.b.start_broker()
+        self.a.queue("flush")
+        self.wait_mail(self.b, "bob", timeout=30)
+        wait_for(lambda: self.a.queue() == [], what="a's queue to empty")
+        self.assertEqual(len(self.b.mailbox("bob")), 1)
+        self.assertEqual(self.a.mailbox("alice"), [])  # no bounce
+
+    def test_unknown_user_at_the_peer_bounces_to_the_sender(self):
+        self.a.send("alice", "nobody@b.test", "to nobody")
+        [entry] = wait_for(lambda: [e for e in self.a.queue() if e["state"] == "failed"], what="a failed entry")
+        self.assertIn("550 5.1.1", entry["error"])
+        bounce = wait_for(lambda: self.a.mailbox("alice"), what="the bounce on a")
+        self.assertEqual(len(bounce), 1)
+        self.assertIn(b"Final-Recipient: rfc822; nobody@b.test", bounce[0])
+        self.assertIn(b"550 5.1.1", bounce[0])
+        self.assertIn(b"MAILER-DAEMON@a.test", bounce[0])
+
+
+if __name__ == "__main__":
+    unittest.main()
