@@ -14,6 +14,8 @@ Run as a program it is the server:
   --rcpt-reply    the answer to every RCPT TO (default 250 OK)
   --drop-in-data  after 354 read one line of the message and die (os._exit): the connection
                   closes in the middle of DATA and nothing is stored
+  --hang-after-data  store the message, then never answer the end of DATA (a client waiting
+                  for the 250 may be killed meanwhile: the message was stored once already)
 
 Every command line's verb is appended to D/commands.log (before any check, so an AUTH
 refused for lack of TLS is still seen); every accepted message to D/messages.log as a record
@@ -95,6 +97,8 @@ def _serve(args):
                 f.write(head + content + b"\r\n")
                 f.flush()
                 os.fsync(f.fileno())
+            if args.hang_after_data:
+                await asyncio.sleep(3600)
             return "250 2.0.0 OK stored"
 
     def authenticator(server, session, envelope, mechanism, auth_data):
@@ -131,7 +135,6 @@ def _serve(args):
     while not stop.wait(1.0):
         pass
     controller.stop()
-    del asyncio
 
 
 def main():
@@ -144,6 +147,7 @@ def main():
     p.add_argument("--password")
     p.add_argument("--rcpt-reply")
     p.add_argument("--drop-in-data", action="store_true")
+    p.add_argument("--hang-after-data", action="store_true")
     _serve(p.parse_args())
 
 
@@ -163,12 +167,12 @@ class SmtpServer:
     """One aiosmtpd child process on 127.0.0.1:port; may be started again after stop/kill."""
 
     def __init__(self, directory, port, cert=None, key=None, user=None, password=None, rcpt_reply=None,
-                 drop_in_data=False):
+                 drop_in_data=False, hang_after_data=False):
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         self.port = port
         self.options = dict(cert=cert, key=key, user=user, password=password, rcpt_reply=rcpt_reply,
-                            drop_in_data=drop_in_data)
+                            drop_in_data=drop_in_data, hang_after_data=hang_after_data)
         self.proc = None
         self.log = None
 
@@ -183,6 +187,8 @@ class SmtpServer:
             cmd += ["--rcpt-reply", o["rcpt_reply"]]
         if o["drop_in_data"]:
             cmd += ["--drop-in-data"]
+        if o["hang_after_data"]:
+            cmd += ["--hang-after-data"]
         return cmd
 
     def start(self, **changes):
@@ -211,6 +217,14 @@ class SmtpServer:
                 self.proc.kill()
                 self.proc.wait()
         elif self.proc:
+            self.proc.wait()
+        self.proc = None
+
+    def kill(self):
+        """SIGKILL, by pid"""
+        if self.proc:
+            if self.proc.poll() is None:
+                self.proc.kill()
             self.proc.wait()
         self.proc = None
 

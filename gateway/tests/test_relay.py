@@ -5,6 +5,7 @@ AUTH required, certificate made with openssl) on a free loopback port. Faults: a
 password, the server down, 451, 550, the connection dropped in the middle of DATA, a server that
 does not offer STARTTLS, a looping message."""
 import os
+import signal
 import smtplib
 import sqlite3
 import sys
@@ -221,6 +222,31 @@ class RelayFaults(RelayBase):
         # session, so nothing arrived twice either
         self.assertEqual(subjects, [b"dropped 0", b"dropped 1", b"dropped 2"])
         self.assertEqual(self.bounces(stack), [])
+
+
+    def test_gateway_killed_while_waiting_for_the_end_of_data_reply_delivers_again(self):
+        # the server stores the message and never answers: the relay worker waits for its 250
+        srv = self.server(hang_after_data=True).start()
+        stack = self.stack()
+        self.send(stack, subject="killed mid-delivery")
+        wait_for(srv.messages, what="the message stored by the hanging server")
+        stack.gateway.send_signal(signal.SIGKILL)
+        stack.gateway.wait()
+        stack.gateway = None
+        stack.gateway_log.close()
+        srv.kill()
+        [entry] = self.queue(stack)
+        self.assertEqual((entry["state"], entry["attempts"]), ("queued", 0))  # claimed, not reported
+        srv.start(hang_after_data=False)
+        stack.start_gw()
+        # the dead worker's claim lasts 300 s; `queue flush` makes the entry due and unclaimed now
+        self.queue(stack, "flush")
+        wait_for(lambda: self.queue(stack) == [], what="the entry delivered again")
+        copies = [c for _, _, c in srv.messages()]
+        # at-least-once: the first copy (stored before the kill) and the second one, identical
+        self.assertEqual(len(copies), 2)
+        self.assertEqual(copies[0], copies[1])
+        self.assertIn(b"Subject: killed mid-delivery\r\n", copies[0])
 
 
 class RelayTlsAndLoops(RelayBase):
