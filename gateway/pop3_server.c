@@ -1,9 +1,11 @@
-/*  pop3_server.c — POP3 state machine: AUTHORIZATION -> TRANSACTION -> UPDATE. */
+/*  pop3_server.c — the POP3 state machine: AUTHORIZATION -> TRANSACTION -> UPDATE.
+    One table holds every command: its verb and arguments (for the parser), the states it is
+    valid in, a check that refuses it (pure: state, flags and the parsed command) and a
+    proceed that does the work, so every refusal is visible in one place. */
 #include "pop3_server.h"
 
 #include <ctype.h>
 #include <czmq.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,34 +14,97 @@
 #include "client.h"
 #include "gw_limits.h"
 #include "log.h"
+#include "mb_limits.h"
+#include "pop3_lock.h"
 #include "proto.h"
 #include "reply.h"
-#include "smtp_parse.h"
 
-/* ------------------------------------------------------------------ parsing */
+/* ------------------------------------------------------------------ the session */
+
+typedef struct {
+    int64_t id;   /* the broker's delivery id: the UIDL, stable across sessions */
+    int64_t size; /* octets, exact: the broker stores CRLF line endings */
+    bool deleted; /* marked by DELE; removed only in UPDATE */
+} entry_t;
+
+typedef struct {
+    conn_t *conn;
+    const gateway_config_t *config;
+    unsigned long long number;
+    pop3_state_t state;
+    unsigned flags;
+    char user[POP3_MAX_LINE];      /* from USER, until PASS */
+    char mailbox[MAX_ADDRESS + 1]; /* locked from login to the end of the session */
+    client_t *client;              /* the broker session of the mailbox's owner */
+    entry_t *entries;              /* the snapshot taken at login: message n is entries[n-1] */
+    size_t count;
+    int bad;
+    bool quit;
+} session_t;
+
+typedef const char *(check_fn)(unsigned flags, const pop3_command_t *cmd);
+typedef void (proceed_fn) (session_t *s, pop3_command_t *cmd);
+
+#define IN_AUTH (1u << POP3_AUTHORIZATION)
+#define IN_TRANS (1u << POP3_TRANSACTION)
+
+static check_fn s_check_login, s_check_pass, s_check_auth, s_check_stls, s_check_number, s_check_top;
+static proceed_fn s_proceed_user, s_proceed_pass, s_proceed_auth, s_proceed_stat, s_proceed_list,
+    s_proceed_retr, s_proceed_dele, s_proceed_noop, s_proceed_rset, s_proceed_top, s_proceed_uidl,
+    s_proceed_capa, s_proceed_stls, s_proceed_quit;
 
 static const struct {
-    const char *verb;
     pop3_cmd_id_t id;
+    const char *verb;
     int min_args, max_args;
+    unsigned states; /* RFC 1939 and 2449: where the command is valid */
+    check_fn *check;
+    proceed_fn *proceed;
 } s_commands[] = {
-    {"USER", POP3_USER, 1, 1}, {"PASS", POP3_PASS, 1, 1}, {"AUTH", POP3_AUTH, 0, 2},
-    {"STAT", POP3_STAT, 0, 0}, {"LIST", POP3_LIST, 0, 1}, {"RETR", POP3_RETR, 1, 1},
-    {"DELE", POP3_DELE, 1, 1}, {"NOOP", POP3_NOOP, 0, 0}, {"RSET", POP3_RSET, 0, 0},
-    {"TOP", POP3_TOP, 2, 2},   {"UIDL", POP3_UIDL, 0, 1}, {"CAPA", POP3_CAPA, 0, 0},
-    {"STLS", POP3_STLS, 0, 0}, {"QUIT", POP3_QUIT, 0, 0},
+    {POP3_USER, "USER", 1, 1, IN_AUTH, s_check_login, s_proceed_user},
+    {POP3_PASS, "PASS", 1, 1, IN_AUTH, s_check_pass, s_proceed_pass},
+    {POP3_AUTH, "AUTH", 0, 2, IN_AUTH, s_check_auth, s_proceed_auth},
+    {POP3_STLS, "STLS", 0, 0, IN_AUTH, s_check_stls, s_proceed_stls},
+    {POP3_CAPA, "CAPA", 0, 0, IN_AUTH | IN_TRANS, NULL, s_proceed_capa},
+    {POP3_QUIT, "QUIT", 0, 0, IN_AUTH | IN_TRANS, NULL, s_proceed_quit},
+    {POP3_STAT, "STAT", 0, 0, IN_TRANS, NULL, s_proceed_stat},
+    {POP3_LIST, "LIST", 0, 1, IN_TRANS, s_check_number, s_proceed_list},
+    {POP3_RETR, "RETR", 1, 1, IN_TRANS, s_check_number, s_proceed_retr},
+    {POP3_DELE, "DELE", 1, 1, IN_TRANS, s_check_number, s_proceed_dele},
+    {POP3_NOOP, "NOOP", 0, 0, IN_TRANS, NULL, s_proceed_noop},
+    {POP3_RSET, "RSET", 0, 0, IN_TRANS, NULL, s_proceed_rset},
+    {POP3_TOP, "TOP", 2, 2, IN_TRANS, s_check_top, s_proceed_top},
+    {POP3_UIDL, "UIDL", 0, 1, IN_TRANS, s_check_number, s_proceed_uidl},
 };
+#define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
+
+static int
+s_find (pop3_cmd_id_t id)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (s_commands[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+/* ------------------------------------------------------------------ parsing */
 
 int
 pop3_parse (const char *line, size_t len, pop3_command_t *cmd, const char **why)
 {
     memset (cmd, 0, sizeof *cmd);
     cmd->id = POP3_UNKNOWN;
-    if (len < 2 || line[len - 2] != '\r' || line[len - 1] != '\n') {
+    /* RFC 1939 3: commands end in CRLF; a bare LF or CR is refused, never normalised */
+    if (len < 2 || line[len - 2] != '\r' || line[len - 1] != '\n' || memchr (line, '\r', len - 2) ||
+        memchr (line, '\n', len - 2)) {
         *why = "lines end in CRLF";
         return -1;
     }
     len -= 2;
+    if (len + 2 > POP3_MAX_LINE) {
+        *why = "line too long (255 octets at most)";
+        return -1;
+    }
     if (memchr (line, '\0', len)) {
         *why = "NUL in command";
         return -1;
@@ -47,25 +112,27 @@ pop3_parse (const char *line, size_t len, pop3_command_t *cmd, const char **why)
     size_t verb_len = 0;
     while (verb_len < len && line[verb_len] != ' ')
         verb_len++;
-    /* RFC 2449 4: keywords are three or four characters */
+    /* RFC 2449 4: keywords are three or four printable characters, case-insensitive */
     if (verb_len < 3 || verb_len > 4) {
         *why = "unknown command";
         return -1;
     }
     for (size_t i = 0; i < verb_len; i++)
         cmd->verb[i] = (char)toupper ((unsigned char)line[i]);
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+    int index = -1;
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
         if (strcmp (cmd->verb, s_commands[i].verb) == 0)
-            cmd->id = s_commands[i].id;
-    if (cmd->id == POP3_UNKNOWN) {
+            index = (int)i;
+    if (index < 0) {
         *why = "unknown command";
         return -1;
     }
+    cmd->id = s_commands[index].id;
     const char *p = line + verb_len;
     const char *end = line + len;
     if (cmd->id == POP3_PASS) {
-        /* RFC 1939 7: PASS takes the rest of the line, spaces included */
-        if (p >= end || *p != ' ' || p + 1 == end) {
+        /* RFC 1939 7: PASS has exactly one argument, so spaces in it are part of the password */
+        if (p >= end || p + 1 == end) {
             *why = "PASS needs a password";
             return -1;
         }
@@ -74,6 +141,7 @@ pop3_parse (const char *line, size_t len, pop3_command_t *cmd, const char **why)
         return 0;
     }
     while (p < end) {
+        /* RFC 2449 4: arguments are separated by a single space */
         if (*p != ' ' || p + 1 == end || p[1] == ' ') {
             *why = "arguments are separated by single spaces";
             return -1;
@@ -82,216 +150,147 @@ pop3_parse (const char *line, size_t len, pop3_command_t *cmd, const char **why)
         const char *q = p;
         while (q < end && *q != ' ')
             q++;
-        if (cmd->argc == 2 || (size_t)(q - p) > POP3_MAX_ARG) {
-            *why = cmd->argc == 2 ? "too many arguments" : "argument longer than 40 characters";
+        if (cmd->argc == 2) {
+            *why = "too many arguments";
+            return -1;
+        }
+        /* USER's name and AUTH's initial response are bounded by the line only (pop3_server.h) */
+        bool long_ok = (cmd->id == POP3_USER && cmd->argc == 0) || (cmd->id == POP3_AUTH && cmd->argc == 1);
+        if (!long_ok && (size_t)(q - p) > POP3_MAX_ARG) {
+            *why = "argument longer than 40 characters";
             return -1;
         }
         memcpy (cmd->arg[cmd->argc++], p, (size_t)(q - p));
         p = q;
     }
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (s_commands[i].id == cmd->id &&
-            (cmd->argc < s_commands[i].min_args || cmd->argc > s_commands[i].max_args)) {
-            *why = "wrong number of arguments";
-            return -1;
-        }
+    if (cmd->argc < s_commands[index].min_args || cmd->argc > s_commands[index].max_args) {
+        *why = "wrong number of arguments";
+        return -1;
+    }
     return 0;
+}
+
+static bool
+s_is_number (const char *arg)
+{
+    size_t len = strlen (arg);
+    return len > 0 && len <= POP3_MAX_NUMBER_DIGITS && strspn (arg, "0123456789") == len;
 }
 
 long
 pop3_number (const char *arg, size_t count)
 {
-    if (!arg || !*arg || strlen (arg) > 9 || strspn (arg, "0123456789") != strlen (arg))
+    if (!arg || !s_is_number (arg))
         return 0;
     long n = atol (arg);
     return n >= 1 && (size_t)n <= count ? n : 0;
 }
 
-/* ------------------------------------------------------------------ maildrop locks */
+/* ------------------------------------------------------------------ checks (no I/O) */
 
-static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
-static zlistx_t *s_locked = NULL;
-
-bool
-pop3_lock (const char *mailbox)
+const char *
+pop3_state_name (pop3_state_t state)
 {
-    pthread_mutex_lock (&s_lock);
-    if (!s_locked) {
-        s_locked = zlistx_new ();
-        zlistx_set_destructor (s_locked, (zlistx_destructor_fn *)zstr_free);
-        zlistx_set_comparator (s_locked, (zlistx_comparator_fn *)strcmp);
-    }
-    bool taken = zlistx_find (s_locked, (void *)mailbox) == NULL;
-    if (taken)
-        zlistx_add_end (s_locked, strdup (mailbox));
-    pthread_mutex_unlock (&s_lock);
-    return taken;
+    static const char *names[] = {"AUTHORIZATION", "TRANSACTION", "UPDATE"};
+    return state <= POP3_UPDATE ? names[state] : "?";
 }
 
-void
-pop3_unlock (const char *mailbox)
+const char *
+pop3_check (pop3_state_t state, unsigned flags, const pop3_command_t *cmd)
 {
-    pthread_mutex_lock (&s_lock);
-    void *handle = s_locked ? zlistx_find (s_locked, (void *)mailbox) : NULL;
-    if (handle)
-        zlistx_delete (s_locked, handle);
-    pthread_mutex_unlock (&s_lock);
+    int index = s_find (cmd->id);
+    if (index < 0)
+        return "unknown command";
+    if (state > POP3_TRANSACTION || !(s_commands[index].states & (1u << state)))
+        return state == POP3_AUTHORIZATION ? "log in first (USER/PASS or AUTH PLAIN)"
+                                           : "command not valid in this state";
+    return s_commands[index].check ? s_commands[index].check (flags, cmd) : NULL;
 }
 
-/* ------------------------------------------------------------------ session */
-
-typedef enum { ST_AUTHORIZATION, ST_TRANSACTION, ST_UPDATE } pop3_state_t;
-static const char *s_state_names[] = {"AUTHORIZATION", "TRANSACTION", "UPDATE"};
-
-typedef struct {
-    int64_t id;   /* the broker's delivery id: the UIDL */
-    int64_t size; /* octets, CRLF counted (the broker stores CRLF) */
-    bool deleted;
-} entry_t;
-
-typedef struct {
-    conn_t *conn;
-    const gateway_config_t *config;
-    uint64_t number;
-    pop3_state_t state;
-    char user[POP3_MAX_LINE];
-    char mailbox[MAX_ADDRESS + 1]; /* locked while in TRANSACTION */
-    client_t *client;
-    entry_t *entries;
-    size_t count;
-    int bad;
-    bool quit;
-} session_t;
-
-static uint64_t s_sessions = 0;
-
-static void
-s_state (session_t *s, pop3_state_t state)
+/* RFC 2595 4 and RFC 3206 4: a password in the clear is "an attempt to authenticate in
+   violation of policy", so [AUTH]; the client can STLS and try again */
+static const char *
+s_check_login (unsigned flags, const pop3_command_t *cmd)
 {
-    log_info ("pop3", "state", "session=%llu %s -> %s", (unsigned long long)s->number,
-              s_state_names[s->state], s_state_names[state]);
-    s->state = state;
+    (void)cmd;
+    return POP3_MAY_LOGIN (flags) ? NULL : "[AUTH] plaintext authentication needs TLS: use STLS first";
 }
 
-static void
-s_err (session_t *s, const char *text)
+static const char *
+s_check_pass (unsigned flags, const pop3_command_t *cmd)
 {
-    log_info ("pop3", "refused", "session=%llu peer=%s reply=\"-ERR %s\"", (unsigned long long)s->number,
-              conn_peer (s->conn), text);
-    conn_printf (s->conn, "-ERR %s\r\n", text);
-    if (++s->bad >= POP3_MAX_BAD_COMMANDS) {
-        conn_printf (s->conn, "-ERR too many errors, closing\r\n");
-        s->quit = true;
-    }
+    const char *why = s_check_login (flags, cmd);
+    if (why)
+        return why;
+    return flags & POP3_SF_USER ? NULL : "USER first";
 }
 
-/* USER/PASS and AUTH are plaintext passwords: only inside TLS, unless allowed by option */
-static bool
-s_may_login (session_t *s)
+static const char *
+s_check_auth (unsigned flags, const pop3_command_t *cmd)
 {
-    return conn_is_tls (s->conn) || s->config->allow_plaintext_auth;
+    const char *why = s_check_login (flags, cmd);
+    if (why)
+        return why;
+    if (cmd->argc > 0 && strcasecmp (cmd->arg[0], "PLAIN") != 0)
+        return "unsupported SASL mechanism (PLAIN only)";
+    return NULL;
 }
 
-static void
-s_entry (entry_t *entry, const char *row)
+static const char *
+s_check_stls (unsigned flags, const pop3_command_t *cmd)
 {
-    long long id = 0, size = 0;
-    sscanf (row, "%lld\t%lld", &id, &size);
-    entry->id = id;
-    entry->size = size;
+    (void)cmd;
+    if (flags & POP3_SF_SECURE)
+        return "TLS already active";
+    return flags & POP3_SF_CAN_TLS ? NULL : "STLS not available";
 }
 
-/* Identifies to the broker as the user, locks the maildrop and takes the snapshot */
-static void
-s_login (session_t *s, const char *user, const char *password)
+static const char *
+s_check_number (unsigned flags, const pop3_command_t *cmd)
 {
-    char *error = NULL;
-    client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
-    if (!client) {
-        bool refused = error && error[0] == '5';
-        log_info ("pop3", "login-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"",
-                  (unsigned long long)s->number, conn_peer (s->conn), user, error ? error : "");
-        free (error);
-        if (refused) {
-            zclock_sleep (1000); /* a wrong password costs the guesser a second */
-            s_err (s, "[AUTH] invalid user name or password");
-        }
-        else
-            s_err (s, "[SYS/TEMP] mail store unavailable, try again later");
-        return;
-    }
-    snprintf (s->mailbox, sizeof s->mailbox, "%s", client_user (client));
-    if (!pop3_lock (s->mailbox)) {
-        client_destroy (&client);
-        s_err (s, "[IN-USE] mailbox locked by another session");
-        s->mailbox[0] = '\0';
-        return;
-    }
-    zmsg_t *reply = client_call (client, "LIST", NULL);
-    int code = 0;
-    if (!reply || proto_reply_status (reply, &code, NULL, 0) != 0 || !reply_is_success (code)) {
-        zmsg_destroy (&reply);
-        client_destroy (&client);
-        pop3_unlock (s->mailbox);
-        s->mailbox[0] = '\0';
-        s_err (s, "[SYS/TEMP] cannot list the mailbox, try again later");
-        return;
-    }
-    s->count = zmsg_size (reply) - 1;
-    s->entries = calloc (s->count + 1, sizeof (entry_t));
-    zmsg_first (reply);
-    for (size_t i = 0; i < s->count; i++) {
-        char *row = zframe_strdup (zmsg_next (reply));
-        s_entry (&s->entries[i], row);
-        free (row);
-    }
-    zmsg_destroy (&reply);
-    s->client = client;
-    int64_t octets = 0;
-    for (size_t i = 0; i < s->count; i++)
-        octets += s->entries[i].size;
-    log_info ("pop3", "login", "session=%llu peer=%s mailbox=%s messages=%zu", (unsigned long long)s->number,
-              conn_peer (s->conn), s->mailbox, s->count);
-    conn_printf (s->conn, "+OK %s has %zu messages (%lld octets)\r\n", s->mailbox, s->count,
-                 (long long)octets);
-    s_state (s, ST_TRANSACTION);
+    (void)flags;
+    return cmd->argc == 0 || s_is_number (cmd->arg[0]) ? NULL : "no such message";
 }
 
-/* The message number in arg, not deleted; NULL (and -ERR sent) otherwise */
-static entry_t *
-s_message (session_t *s, const char *arg)
+static const char *
+s_check_top (unsigned flags, const pop3_command_t *cmd)
 {
-    long n = pop3_number (arg, s->count);
-    if (!n || s->entries[n - 1].deleted) {
-        s_err (s, n ? "message is deleted" : "no such message");
+    const char *why = s_check_number (flags, cmd);
+    if (why)
+        return why;
+    return s_is_number (cmd->arg[1]) ? NULL : "TOP msg n: n is a number of lines";
+}
+
+size_t
+pop3_capa (pop3_state_t state, unsigned flags, char *buf, size_t size)
+{
+    bool authorization = state == POP3_AUTHORIZATION;
+    /* RFC 2449 6: USER and SASL only when a login would be accepted (RFC 2595 4: not in the
+       clear); STLS only before TLS (RFC 2595 4) and before login */
+    int n = snprintf (buf, size,
+                      "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+                      "AUTH-RESP-CODE\r\nPIPELINING\r\n%s%s%sIMPLEMENTATION mailbus\r\n.\r\n",
+                      authorization && POP3_MAY_LOGIN (flags) ? "USER\r\n" : "",
+                      authorization && POP3_MAY_LOGIN (flags) ? "SASL PLAIN\r\n" : "",
+                      authorization && POP3_ADVERTISE_STLS (flags) ? "STLS\r\n" : "");
+    if (n < 0)
+        return 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+char *
+pop3_stuff (const char *status, const char *data, size_t size, long lines, size_t *out_len)
+{
+    size_t status_len = strlen (status);
+    /* stuffing adds at most one octet per line, and a line has at least one */
+    char *out = malloc (status_len + 2 + 2 * size + 5);
+    if (!out)
         return NULL;
-    }
-    return &s->entries[n - 1];
-}
-
-/* RETR from the broker, sent byte-stuffed (RFC 1939 3); lines = -1 for all of it, else TOP's
-   header plus that many body lines */
-static void
-s_send_message (session_t *s, entry_t *entry, long lines)
-{
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstrf (args, "%lld", (long long)entry->id);
-    zmsg_t *reply = client_call (s->client, "RETR", args);
-    int code = 0;
-    if (!reply || proto_reply_status (reply, &code, NULL, 0) != 0 || !reply_is_success (code)) {
-        s_err (s,
-               code == 550 ? "message was deleted by another client" : "[SYS/TEMP] mail store unavailable");
-        zmsg_destroy (&reply);
-        return;
-    }
-    zmsg_first (reply);
-    zframe_t *body = zmsg_next (reply);
-    const char *data = body ? (const char *)zframe_data (body) : "";
-    size_t size = body ? zframe_size (body) : 0;
-    /* one buffer, one write: stuffing adds at most one octet per line */
-    size_t max = size * 2 + 64;
-    char *out = malloc (max), *o = out;
-    o += snprintf (o, max, "+OK %lld octets\r\n", (long long)entry->size);
+    char *o = out;
+    memcpy (o, status, status_len);
+    o += status_len;
+    *o++ = '\r';
+    *o++ = '\n';
     bool in_body = false;
     long body_lines = 0;
     const char *p = data, *end = data + size;
@@ -300,32 +299,232 @@ s_send_message (session_t *s, entry_t *entry, long lines)
         const char *next = eol ? eol + 1 : end;
         if (in_body && lines >= 0 && body_lines++ >= lines)
             break;
-        if (!in_body && next - p <= 2 && (*p == '\r' || *p == '\n'))
-            in_body = true; /* the empty line between header and body */
+        /* RFC 1939 11 (TOP): the empty line separating header and body is sent as well */
+        if (!in_body && ((next - p == 2 && p[0] == '\r' && p[1] == '\n') || (next - p == 1 && p[0] == '\n')))
+            in_body = true;
+        /* RFC 1939 3: a line starting with the termination octet is byte-stuffed */
         if (*p == '.')
             *o++ = '.';
         memcpy (o, p, (size_t)(next - p));
         o += next - p;
         p = next;
     }
-    if (o - out >= 2 && !(o[-2] == '\r' && o[-1] == '\n')) {
+    if (o - out > (ptrdiff_t)status_len + 2 && !(o[-2] == '\r' && o[-1] == '\n')) {
         *o++ = '\r';
         *o++ = '\n';
     }
     memcpy (o, ".\r\n", 3);
     o += 3;
-    conn_write (s->conn, out, (size_t)(o - out));
+    *out_len = (size_t)(o - out);
+    return out;
+}
+
+int
+pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_size, char *password,
+                 size_t password_size)
+{
+    unsigned char decoded[POP3_MAX_AUTH_LINE];
+    size_t n = 0;
+    const char *b64_end = NULL;
+    /* RFC 5034 4: base64 as RFC 4648 4, padded; "=" is the empty response */
+    if (len == 1 && base64[0] == '=')
+        return -1;
+    if (sodium_base642bin (decoded, sizeof decoded, base64, len, NULL, &n, &b64_end,
+                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        b64_end != base64 + len) {
+        sodium_memzero (decoded, sizeof decoded);
+        return -1;
+    }
+    /* RFC 4616 2: message = [authzid] NUL authcid NUL passwd */
+    const unsigned char *nul1 = memchr (decoded, '\0', n);
+    const unsigned char *nul2 = nul1 ? memchr (nul1 + 1, '\0', n - (size_t)(nul1 + 1 - decoded)) : NULL;
+    int rc = -1;
+    if (nul2) {
+        size_t authz_len = (size_t)(nul1 - decoded);
+        size_t user_len = (size_t)(nul2 - nul1 - 1);
+        size_t pass_len = n - (size_t)(nul2 + 1 - decoded);
+        bool authz_ok =
+            authz_len == 0 || (authz_len == user_len && memcmp (decoded, nul1 + 1, user_len) == 0);
+        if (authz_ok && user_len > 0 && user_len < user_size && pass_len > 0 && pass_len < password_size) {
+            memcpy (user, nul1 + 1, user_len);
+            user[user_len] = '\0';
+            memcpy (password, nul2 + 1, pass_len);
+            password[pass_len] = '\0';
+            rc = 0;
+        }
+    }
+    sodium_memzero (decoded, sizeof decoded);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ session helpers */
+
+static void
+s_state (session_t *s, pop3_state_t state)
+{
+    log_info ("pop3", "state", "session=%llu %s -> %s", s->number, pop3_state_name (s->state),
+              pop3_state_name (state));
+    s->state = state;
+}
+
+/* Every -ERR goes through here: logged, and counted towards POP3_MAX_BAD_COMMANDS */
+static void
+s_err (session_t *s, const char *text)
+{
+    log_info ("pop3", "refused", "session=%llu peer=%s state=%s reply=\"-ERR %s\"", s->number,
+              conn_peer (s->conn), pop3_state_name (s->state), text);
+    conn_printf (s->conn, "-ERR %s\r\n", text);
+    if (++s->bad >= POP3_MAX_BAD_COMMANDS) {
+        log_info ("pop3", "too-many-errors", "session=%llu peer=%s", s->number, conn_peer (s->conn));
+        conn_printf (s->conn, "-ERR too many errors, closing\r\n");
+        s->quit = true;
+    }
+}
+
+/* Sends a broker request about one delivery; returns the reply code (0: no answer) */
+static int
+s_call (session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstrf (args, "%lld", (long long)id);
+    zmsg_t *reply = client_call (s->client, verb, args);
+    int code = 0;
+    if (!reply || proto_reply_status (reply, &code, NULL, 0) != 0)
+        code = 0;
+    if (reply_p)
+        *reply_p = reply;
+    else
+        zmsg_destroy (&reply);
+    return code;
+}
+
+/* The snapshot: the broker's LIST rows "id TAB size TAB ..." become messages 1..n */
+static int
+s_snapshot (session_t *s)
+{
+    zmsg_t *reply = client_call (s->client, "LIST", NULL);
+    int code = 0;
+    if (!reply || proto_reply_status (reply, &code, NULL, 0) != 0 || !reply_is_success (code)) {
+        zmsg_destroy (&reply);
+        return -1;
+    }
+    s->count = zmsg_size (reply) - 1;
+    s->entries = calloc (s->count + 1, sizeof (entry_t));
+    zmsg_first (reply);
+    int rc = s->entries ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < s->count; i++) {
+        char *row = zframe_strdup (zmsg_next (reply));
+        long long id = 0, size = 0;
+        if (!row || sscanf (row, "%lld\t%lld", &id, &size) != 2 || id <= 0 || size < 0)
+            rc = -1;
+        s->entries[i].id = id;
+        s->entries[i].size = size;
+        free (row);
+    }
+    zmsg_destroy (&reply);
+    return rc;
+}
+
+/* Login = identify to the broker as that user; then lock the maildrop and take the snapshot */
+static void
+s_login (session_t *s, const char *user, const char *password)
+{
+    char *error = NULL;
+    client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
+    if (!client) {
+        int code = 0;
+        /* 535 5.7.8: wrong password or unknown mailbox (the broker does not say which); any
+           other 5xx (an address it cannot parse) is the user's too. The rest is ours. */
+        bool refused = error && reply_parse (error, &code, NULL) == 0 && code / 100 == 5;
+        log_info ("pop3", "login-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"", s->number,
+                  conn_peer (s->conn), user, error ? error : "");
+        free (error);
+        if (refused) {
+            zclock_sleep (POP3_AUTH_DELAY_MS);
+            s_err (s, "[AUTH] invalid credentials");
+        }
+        else
+            s_err (s, "[SYS/TEMP] mail store unavailable, try again later");
+        return;
+    }
+    const char *mailbox = client_user (client);
+    if (!pop3_lock_acquire (mailbox)) {
+        log_info ("pop3", "in-use", "session=%llu peer=%s mailbox=%s", s->number, conn_peer (s->conn),
+                  mailbox);
+        client_destroy (&client);
+        s_err (s, "[IN-USE] mailbox locked by another session");
+        return;
+    }
+    snprintf (s->mailbox, sizeof s->mailbox, "%s", mailbox);
+    s->client = client;
+    if (s_snapshot (s) != 0) {
+        client_destroy (&s->client);
+        free (s->entries);
+        s->entries = NULL;
+        s->count = 0;
+        pop3_lock_release (s->mailbox);
+        s->mailbox[0] = '\0';
+        s_err (s, "[SYS/TEMP] cannot list the mailbox, try again later");
+        return;
+    }
+    int64_t octets = 0;
+    for (size_t i = 0; i < s->count; i++)
+        octets += s->entries[i].size;
+    log_info ("pop3", "login", "session=%llu peer=%s mailbox=%s messages=%zu", s->number, conn_peer (s->conn),
+              s->mailbox, s->count);
+    conn_printf (s->conn, "+OK %s has %zu messages (%lld octets)\r\n", s->mailbox, s->count,
+                 (long long)octets);
+    s_state (s, POP3_TRANSACTION);
+}
+
+/* Message n of the snapshot, not marked deleted; NULL (and -ERR sent) otherwise */
+static entry_t *
+s_message (session_t *s, const char *arg)
+{
+    long n = pop3_number (arg, s->count);
+    if (!n || s->entries[n - 1].deleted) {
+        s_err (s, "no such message");
+        return NULL;
+    }
+    return &s->entries[n - 1];
+}
+
+/* RETR from the broker (which marks it seen), sent in one write, byte-stuffed */
+static void
+s_send_message (session_t *s, entry_t *entry, long lines)
+{
+    zmsg_t *reply = NULL;
+    int code = s_call (s, "RETR", entry->id, &reply);
+    if (!reply_is_success (code)) {
+        /* 550: removed meanwhile by another client of the broker (mailbus-sub) */
+        s_err (s, code == 550 ? "no such message (removed by another client)"
+                              : "[SYS/TEMP] mail store unavailable, try again later");
+        zmsg_destroy (&reply);
+        return;
+    }
+    zmsg_first (reply);
+    zframe_t *body = zmsg_next (reply);
+    char status[64];
+    snprintf (status, sizeof status, "+OK %lld octets", (long long)entry->size);
+    size_t len = 0;
+    char *out = pop3_stuff (status, body ? (const char *)zframe_data (body) : "",
+                            body ? zframe_size (body) : 0, lines, &len);
+    if (out)
+        conn_write (s->conn, out, len);
+    else
+        s_err (s, "[SYS/TEMP] out of memory");
     free (out);
     zmsg_destroy (&reply);
 }
 
+/* LIST and UIDL: one line per message not marked, or the one asked for */
 static void
-s_listing (session_t *s, const char *arg, bool uidl)
+s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
 {
-    if (arg) {
-        entry_t *entry = s_message (s, arg);
+    if (cmd->argc) {
+        entry_t *entry = s_message (s, cmd->arg[0]);
         if (entry)
-            conn_printf (s->conn, "+OK %ld %lld\r\n", pop3_number (arg, s->count),
+            conn_printf (s->conn, "+OK %ld %lld\r\n", atol (cmd->arg[0]),
                          uidl ? (long long)entry->id : (long long)entry->size);
         return;
     }
@@ -334,48 +533,67 @@ s_listing (session_t *s, const char *arg, bool uidl)
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
             live++, octets += s->entries[i].size;
-    char *out = malloc (64 + s->count * 48), *o = out;
-    o += sprintf (o, uidl ? "+OK unique-id listing follows\r\n" : "+OK %zu messages (%lld octets)\r\n", live,
-                  (long long)octets);
+    /* a line is at most 20 + 1 + 20 + 2 octets */
+    size_t max = 128 + s->count * 48;
+    char *out = malloc (max), *o = out;
+    if (!out) {
+        s_err (s, "[SYS/TEMP] out of memory");
+        return;
+    }
+    if (uidl)
+        o += snprintf (o, 128, "+OK unique-id listing follows\r\n");
+    else
+        o += snprintf (o, 128, "+OK %zu messages (%lld octets)\r\n", live, (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
-            o += sprintf (o, "%zu %lld\r\n", i + 1,
-                          uidl ? (long long)s->entries[i].id : (long long)s->entries[i].size);
-    o += sprintf (o, ".\r\n");
+            o += snprintf (o, 48, "%zu %lld\r\n", i + 1,
+                           uidl ? (long long)s->entries[i].id : (long long)s->entries[i].size);
+    memcpy (o, ".\r\n", 3);
+    o += 3;
     conn_write (s->conn, out, (size_t)(o - out));
     free (out);
 }
 
+/* ------------------------------------------------------------------ proceed: AUTHORIZATION */
+
 static void
-s_capa (session_t *s)
+s_proceed_user (session_t *s, pop3_command_t *cmd)
 {
-    conn_printf (s->conn, "+OK capability list follows\r\n");
-    conn_printf (s->conn, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
-    if (s->state == ST_AUTHORIZATION && s_may_login (s))
-        conn_printf (s->conn, "USER\r\nSASL PLAIN\r\n");
-    if (s->state == ST_AUTHORIZATION && conn_can_tls (s->conn) && !conn_is_tls (s->conn))
-        conn_printf (s->conn, "STLS\r\n");
-    conn_printf (s->conn, "IMPLEMENTATION mailbus\r\n.\r\n");
+    snprintf (s->user, sizeof s->user, "%s", cmd->arg[0]);
+    s->flags |= POP3_SF_USER;
+    conn_printf (s->conn, "+OK send PASS\r\n");
 }
 
-/* AUTH PLAIN [initial-response] (RFC 5034) */
 static void
-s_auth (session_t *s, pop3_command_t *cmd)
+s_proceed_pass (session_t *s, pop3_command_t *cmd)
+{
+    /* RFC 1939 7: after a failed PASS the client starts again with USER */
+    s->flags &= ~(unsigned)POP3_SF_USER;
+    s_login (s, s->user, cmd->arg[0]);
+    sodium_memzero (s->user, sizeof s->user);
+}
+
+/* AUTH PLAIN [initial-response] (RFC 5034 4); AUTH alone lists the mechanisms (RFC 1734's
+   habit, which clients such as fetchmail still probe) */
+static void
+s_proceed_auth (session_t *s, pop3_command_t *cmd)
 {
     if (cmd->argc == 0) {
         conn_printf (s->conn, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n");
         return;
     }
-    if (strcasecmp (cmd->arg[0], "PLAIN") != 0) {
-        s_err (s, "unsupported SASL mechanism (PLAIN only)");
-        return;
-    }
-    char line[SMTP_MAX_AUTH_LINE];
+    char line[POP3_MAX_AUTH_LINE + 1];
     const char *response = cmd->argc == 2 ? cmd->arg[1] : NULL;
     size_t len = response ? strlen (response) : 0;
     if (!response) {
+        /* RFC 5034 4: an empty challenge, "+ " */
         conn_printf (s->conn, "+ \r\n");
-        if (conn_read_line (s->conn, line, sizeof line, &len, POP3_IDLE_TIMEOUT_MS) != CONN_LINE) {
+        conn_result_t rc = conn_read_line (s->conn, line, sizeof line, &len, POP3_IDLE_TIMEOUT_MS);
+        if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {
+            s_err (s, rc == CONN_TOO_LONG ? "[AUTH] AUTH response too long" : "lines end in CRLF");
+            return;
+        }
+        if (rc != CONN_LINE) {
             s->quit = true;
             return;
         }
@@ -383,208 +601,210 @@ s_auth (session_t *s, pop3_command_t *cmd)
         line[len] = '\0';
         response = line;
     }
+    /* RFC 5034 4: "*" cancels the exchange */
     if (len == 1 && response[0] == '*') {
         s_err (s, "AUTH cancelled");
         return;
     }
-    unsigned char decoded[1024];
     char user[MAX_ADDRESS + 1], password[MAX_PASSWORD + 1];
-    int n = smtp_base64_decode (response, len, decoded, sizeof decoded);
-    if (n < 0 ||
-        smtp_parse_auth_plain (decoded, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
+    if (pop3_auth_plain (response, len, user, sizeof user, password, sizeof password) != 0) {
+        sodium_memzero (line, sizeof line);
         s_err (s, "[AUTH] malformed AUTH PLAIN response");
-        sodium_memzero (decoded, sizeof decoded);
         return;
     }
-    sodium_memzero (decoded, sizeof decoded);
+    sodium_memzero (line, sizeof line);
     s_login (s, user, password);
     sodium_memzero (password, sizeof password);
 }
 
-/* QUIT in TRANSACTION: the UPDATE state removes what DELE marked, and only now */
 static void
-s_update (session_t *s)
+s_proceed_stls (session_t *s, pop3_command_t *cmd)
 {
-    s_state (s, ST_UPDATE);
+    (void)cmd;
+    conn_printf (s->conn, "+OK begin TLS negotiation\r\n");
+    /* RFC 2595 4 (and CVE-2011-0411): whatever the client pipelined behind STLS was sent in
+       the clear; conn_starttls throws it away before the handshake */
+    if (conn_starttls (s->conn) != 0) {
+        log_info ("pop3", "tls-failed", "session=%llu peer=%s", s->number, conn_peer (s->conn));
+        s->quit = true;
+        return;
+    }
+    char info[128];
+    log_info ("pop3", "tls", "session=%llu peer=%s %s", s->number, conn_peer (s->conn),
+              conn_tls_info (s->conn, info, sizeof info));
+    s->flags |= POP3_SF_SECURE;
+    s->flags &= ~(unsigned)POP3_SF_USER;
+    s->user[0] = '\0';
+}
+
+static void
+s_proceed_capa (session_t *s, pop3_command_t *cmd)
+{
+    (void)cmd;
+    char buf[512];
+    size_t len = pop3_capa (s->state, s->flags, buf, sizeof buf);
+    conn_write (s->conn, buf, len);
+}
+
+/* QUIT in AUTHORIZATION just closes (RFC 1939 4); in TRANSACTION the UPDATE state removes
+   what DELE marked, and only now (RFC 1939 6) */
+static void
+s_proceed_quit (session_t *s, pop3_command_t *cmd)
+{
+    (void)cmd;
+    s->quit = true;
+    if (s->state == POP3_AUTHORIZATION) {
+        conn_printf (s->conn, "+OK bye\r\n");
+        return;
+    }
+    s_state (s, POP3_UPDATE);
     size_t removed = 0, failed = 0;
     for (size_t i = 0; i < s->count; i++) {
         if (!s->entries[i].deleted)
             continue;
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstrf (args, "%lld", (long long)s->entries[i].id);
-        zmsg_t *reply = client_call (s->client, "DELE", args);
-        int code = 0;
+        int code = s_call (s, "DELE", s->entries[i].id, NULL);
         /* 550: another client removed it first, which is what we wanted */
-        if (reply && proto_reply_status (reply, &code, NULL, 0) == 0 &&
-            (reply_is_success (code) || code == 550))
+        if (reply_is_success (code) || code == 550)
             removed++;
         else
             failed++;
-        zmsg_destroy (&reply);
     }
-    log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu",
-              (unsigned long long)s->number, s->mailbox, removed, failed);
+    log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu", s->number, s->mailbox,
+              removed, failed);
     if (failed)
-        conn_printf (s->conn, "-ERR [SYS/TEMP] %zu deleted messages not removed\r\n", failed);
+        conn_printf (s->conn, "-ERR [SYS/TEMP] some deleted messages not removed (%zu)\r\n", failed);
     else
         conn_printf (s->conn, "+OK mailbus POP3 server signing off (%zu messages removed)\r\n", removed);
 }
 
+/* ------------------------------------------------------------------ proceed: TRANSACTION */
+
 static void
-s_command (session_t *s, pop3_command_t *cmd)
+s_proceed_stat (session_t *s, pop3_command_t *cmd)
 {
-    bool auth = s->state == ST_AUTHORIZATION;
-    switch (cmd->id) {
-    case POP3_CAPA:
-        s_capa (s);
-        return;
-    case POP3_NOOP:
-        if (auth)
-            break;
-        conn_printf (s->conn, "+OK\r\n");
-        return;
-    case POP3_QUIT:
-        if (auth)
-            conn_printf (s->conn, "+OK bye\r\n");
-        else
-            s_update (s);
-        s->quit = true;
-        return;
-    case POP3_STLS:
-        if (!auth || conn_is_tls (s->conn) || !conn_can_tls (s->conn)) {
-            s_err (s, conn_is_tls (s->conn) ? "TLS already active" : "STLS not available now");
-            return;
-        }
-        conn_printf (s->conn, "+OK begin TLS negotiation\r\n");
-        /* RFC 2595 4: what the client sent after STLS, before the handshake, is discarded */
-        if (conn_starttls (s->conn) != 0) {
-            log_info ("pop3", "tls-failed", "session=%llu peer=%s", (unsigned long long)s->number,
-                      conn_peer (s->conn));
-            s->quit = true;
-        }
-        s->user[0] = '\0';
-        return;
-    case POP3_USER:
-    case POP3_PASS:
-    case POP3_AUTH:
-        if (!auth)
-            break;
-        if (!s_may_login (s)) {
-            s_err (s, "[AUTH] plaintext passwords need TLS: use STLS first");
-            return;
-        }
-        if (cmd->id == POP3_USER) {
-            snprintf (s->user, sizeof s->user, "%s", cmd->arg[0]);
-            conn_printf (s->conn, "+OK send PASS\r\n");
-        }
-        else if (cmd->id == POP3_PASS) {
-            if (!*s->user) {
-                s_err (s, "USER first");
-                return;
-            }
-            s_login (s, s->user, cmd->arg[0]);
-            sodium_memzero (cmd->arg[0], sizeof cmd->arg[0]);
-            s->user[0] = '\0';
-        }
-        else
-            s_auth (s, cmd);
-        return;
-    default:
-        break;
-    }
-    if (auth) {
-        s_err (s, "log in first (USER/PASS or AUTH PLAIN)");
-        return;
-    }
-    entry_t *entry;
-    switch (cmd->id) {
-    case POP3_STAT: {
-        size_t live = 0;
-        int64_t octets = 0;
-        for (size_t i = 0; i < s->count; i++)
-            if (!s->entries[i].deleted)
-                live++, octets += s->entries[i].size;
-        conn_printf (s->conn, "+OK %zu %lld\r\n", live, (long long)octets);
-        break;
-    }
-    case POP3_LIST:
-    case POP3_UIDL:
-        s_listing (s, cmd->argc ? cmd->arg[0] : NULL, cmd->id == POP3_UIDL);
-        break;
-    case POP3_RETR:
-        if ((entry = s_message (s, cmd->arg[0])))
-            s_send_message (s, entry, -1);
-        break;
-    case POP3_TOP: {
-        long lines = -1;
-        if (strspn (cmd->arg[1], "0123456789") != strlen (cmd->arg[1]) || strlen (cmd->arg[1]) > 9) {
-            s_err (s, "TOP msg n: n is a number of lines");
-            break;
-        }
-        lines = atol (cmd->arg[1]);
-        if ((entry = s_message (s, cmd->arg[0])))
-            s_send_message (s, entry, lines);
-        break;
-    }
-    case POP3_DELE:
-        if ((entry = s_message (s, cmd->arg[0]))) {
-            entry->deleted = true;
-            conn_printf (s->conn, "+OK message %s deleted\r\n", cmd->arg[0]);
-        }
-        break;
-    case POP3_RSET:
-        for (size_t i = 0; i < s->count; i++)
-            s->entries[i].deleted = false;
-        conn_printf (s->conn, "+OK maildrop has %zu messages\r\n", s->count);
-        break;
-    default:
-        s_err (s, "command not valid in this state");
-        break;
-    }
+    (void)cmd;
+    size_t live = 0;
+    int64_t octets = 0;
+    for (size_t i = 0; i < s->count; i++)
+        if (!s->entries[i].deleted)
+            live++, octets += s->entries[i].size;
+    conn_printf (s->conn, "+OK %zu %lld\r\n", live, (long long)octets);
 }
+
+static void
+s_proceed_list (session_t *s, pop3_command_t *cmd)
+{
+    s_listing (s, cmd, false);
+}
+
+static void
+s_proceed_uidl (session_t *s, pop3_command_t *cmd)
+{
+    s_listing (s, cmd, true);
+}
+
+static void
+s_proceed_retr (session_t *s, pop3_command_t *cmd)
+{
+    entry_t *entry = s_message (s, cmd->arg[0]);
+    if (entry)
+        s_send_message (s, entry, -1);
+}
+
+static void
+s_proceed_top (session_t *s, pop3_command_t *cmd)
+{
+    entry_t *entry = s_message (s, cmd->arg[0]);
+    if (entry)
+        s_send_message (s, entry, atol (cmd->arg[1]));
+}
+
+static void
+s_proceed_dele (session_t *s, pop3_command_t *cmd)
+{
+    long n = pop3_number (cmd->arg[0], s->count);
+    if (!n) {
+        s_err (s, "no such message");
+        return;
+    }
+    if (s->entries[n - 1].deleted) {
+        char text[64];
+        snprintf (text, sizeof text, "message %ld already deleted", n);
+        s_err (s, text);
+        return;
+    }
+    s->entries[n - 1].deleted = true;
+    conn_printf (s->conn, "+OK message %ld deleted\r\n", n);
+}
+
+static void
+s_proceed_noop (session_t *s, pop3_command_t *cmd)
+{
+    (void)cmd;
+    conn_printf (s->conn, "+OK\r\n");
+}
+
+static void
+s_proceed_rset (session_t *s, pop3_command_t *cmd)
+{
+    (void)cmd;
+    int64_t octets = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        s->entries[i].deleted = false;
+        octets += s->entries[i].size;
+    }
+    conn_printf (s->conn, "+OK maildrop has %zu messages (%lld octets)\r\n", s->count, (long long)octets);
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static unsigned long long s_sessions = 0;
 
 void
 pop3_serve (conn_t *conn, const gateway_config_t *config)
 {
-    session_t s = {.conn = conn, .config = config, .state = ST_AUTHORIZATION};
+    session_t s = {.conn = conn, .config = config, .state = POP3_AUTHORIZATION};
     s.number = __atomic_add_fetch (&s_sessions, 1, __ATOMIC_SEQ_CST);
-    log_info ("pop3", "connect", "session=%llu peer=%s", (unsigned long long)s.number, conn_peer (conn));
+    if (conn_is_tls (conn))
+        s.flags |= POP3_SF_SECURE;
+    if (conn_can_tls (conn))
+        s.flags |= POP3_SF_CAN_TLS;
+    if (config->allow_plaintext_auth)
+        s.flags |= POP3_SF_PLAINTEXT_OK;
+    log_info ("pop3", "connect", "session=%llu peer=%s tls=%s", s.number, conn_peer (conn),
+              conn_is_tls (conn) ? "yes" : "no");
     conn_printf (conn, "+OK mailbus POP3 server ready %s\r\n", config->hostname ? config->hostname : "");
     char line[POP3_MAX_LINE + 1];
     while (!s.quit) {
         size_t len = 0;
         conn_result_t rc = conn_read_line (conn, line, sizeof line, &len, POP3_IDLE_TIMEOUT_MS);
         if (rc == CONN_EOF || rc == CONN_ERROR || rc == CONN_TIMEOUT) {
-            /* RFC 1939 3: a session that ends without QUIT enters no UPDATE: nothing is deleted */
-            log_info ("pop3", "disconnect", "session=%llu reason=%s state=%s", (unsigned long long)s.number,
+            /* RFC 1939 6: a session that ends without QUIT enters no UPDATE: nothing is deleted */
+            log_info ("pop3", "disconnect", "session=%llu reason=%s state=%s", s.number,
                       rc == CONN_TIMEOUT ? "idle"
                       : rc == CONN_EOF   ? "eof"
                                          : "error",
-                      s_state_names[s.state]);
+                      pop3_state_name (s.state));
             if (rc == CONN_TIMEOUT)
-                conn_printf (conn, "-ERR autologout: idle for too long\r\n");
+                conn_printf (conn, "-ERR autologout: idle for 10 minutes\r\n");
             break;
         }
-        if (rc == CONN_TOO_LONG) {
-            s_err (&s, "line too long (255 octets at most)");
-            continue;
-        }
-        if (rc == CONN_BARE_LF) {
-            s_err (&s, "lines end in CRLF");
+        if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {
+            s_err (&s, rc == CONN_TOO_LONG ? "line too long (255 octets at most)" : "lines end in CRLF");
             continue;
         }
         pop3_command_t cmd;
         const char *why = NULL;
-        if (pop3_parse (line, len, &cmd, &why) != 0) {
+        if (pop3_parse (line, len, &cmd, &why) != 0 || (why = pop3_check (s.state, s.flags, &cmd)) != NULL)
             s_err (&s, why);
-            continue;
-        }
-        s_command (&s, &cmd);
+        else
+            s_commands[s_find (cmd.id)].proceed (&s, &cmd);
         sodium_memzero (&cmd, sizeof cmd);
+        sodium_memzero (line, sizeof line);
     }
     if (*s.mailbox)
-        pop3_unlock (s.mailbox);
+        pop3_lock_release (s.mailbox);
     client_destroy (&s.client);
     free (s.entries);
-    log_info ("pop3", "end", "session=%llu", (unsigned long long)s.number);
+    log_info ("pop3", "end", "session=%llu state=%s", s.number, pop3_state_name (s.state));
 }
