@@ -427,7 +427,7 @@ s_snapshot (session_t *s)
 
 /* Login = identify to the broker as that user; then lock the maildrop and take the snapshot */
 static void
-s_login (session_t *s, const char *user, const char *password)
+s_login (session_t *s, const char *method, const char *user, const char *password)
 {
     char *error = NULL;
     client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
@@ -436,8 +436,10 @@ s_login (session_t *s, const char *user, const char *password)
         /* 535 5.7.8: wrong password or unknown mailbox (the broker does not say which); any
            other 5xx (an address it cannot parse) is the user's too. The rest is ours. */
         bool refused = error && reply_parse (error, &code, NULL) == 0 && code / 100 == 5;
-        log_info ("pop3", "login-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"", s->number,
-                  conn_peer (s->conn), user, error ? error : "");
+        char quoted[2 * POP3_MAX_LINE];
+        log_info ("pop3", "login-failed", "session=%llu peer=%s method=%s user=%s reason=\"%s\"", s->number,
+                  conn_peer (s->conn), method, log_quote (quoted, sizeof quoted, user, strlen (user)),
+                  error ? error : "");
         free (error);
         if (refused) {
             zclock_sleep (POP3_AUTH_DELAY_MS);
@@ -470,8 +472,8 @@ s_login (session_t *s, const char *user, const char *password)
     int64_t octets = 0;
     for (size_t i = 0; i < s->count; i++)
         octets += s->entries[i].size;
-    log_info ("pop3", "login", "session=%llu peer=%s mailbox=%s messages=%zu", s->number, conn_peer (s->conn),
-              s->mailbox, s->count);
+    log_info ("pop3", "login", "session=%llu peer=%s method=%s mailbox=%s messages=%zu", s->number,
+              conn_peer (s->conn), method, s->mailbox, s->count);
     conn_printf (s->conn, "+OK %s has %zu messages (%lld octets)\r\n", s->mailbox, s->count,
                  (long long)octets);
     s_state (s, POP3_TRANSACTION);
@@ -569,7 +571,7 @@ s_proceed_pass (session_t *s, pop3_command_t *cmd)
 {
     /* RFC 1939 7: after a failed PASS the client starts again with USER */
     s->flags &= ~(unsigned)POP3_SF_USER;
-    s_login (s, s->user, cmd->arg[0]);
+    s_login (s, "USER", s->user, cmd->arg[0]);
     sodium_memzero (s->user, sizeof s->user);
 }
 
@@ -613,7 +615,7 @@ s_proceed_auth (session_t *s, pop3_command_t *cmd)
         return;
     }
     sodium_memzero (line, sizeof line);
-    s_login (s, user, password);
+    s_login (s, "PLAIN", user, password);
     sodium_memzero (password, sizeof password);
 }
 
