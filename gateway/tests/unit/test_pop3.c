@@ -350,6 +350,96 @@ test_auth_plain_refuses_malformed_responses (void **state)
     assert_int_equal (pop3_auth_plain (plain, strlen (plain), user, sizeof user, password, 4), -1);
 }
 
+/* ------------------------------------------------------------------ random input */
+
+/* xorshift64: libsodium's randombytes is a system call per value, far too slow here. The seed
+   is printed so that a failing run can be repeated (POP3_TEST_SEED=...). */
+static uint64_t s_seed = 0;
+
+static uint32_t
+s_random (uint32_t upper)
+{
+    if (s_seed == 0) {
+        const char *env = getenv ("POP3_TEST_SEED");
+        s_seed =
+            env ? strtoull (env, NULL, 10) : ((uint64_t)randombytes_random () << 32 | randombytes_random ());
+        s_seed = s_seed ? s_seed : 1;
+        print_message ("random seed %llu\n", (unsigned long long)s_seed);
+    }
+    s_seed ^= s_seed << 13;
+    s_seed ^= s_seed >> 7;
+    s_seed ^= s_seed << 17;
+    return (uint32_t)(s_seed % upper);
+}
+
+static void
+test_random_lines_never_crash_parser_or_checks (void **state)
+{
+    (void)state;
+    static const char alphabet[] = "USERPASSTATLIRDOPQUIT 0123456789.\r\n\0*=+/";
+    char line[POP3_MAX_LINE + 16];
+    for (int round = 0; round < 100000; round++) {
+        size_t len = s_random (sizeof line);
+        for (size_t i = 0; i < len; i++)
+            line[i] = s_random (4) ? alphabet[s_random (sizeof alphabet - 1)] : (char)s_random (256);
+        if (len >= 2 && s_random (2)) {
+            line[len - 2] = '\r';
+            line[len - 1] = '\n';
+        }
+        pop3_command_t cmd;
+        const char *why = NULL;
+        if (pop3_parse (line, len, &cmd, &why) == 0) {
+            assert_int_not_equal (cmd.id, POP3_UNKNOWN);
+            for (unsigned flags = 0; flags < 16; flags++)
+                for (int st = POP3_AUTHORIZATION; st <= POP3_UPDATE; st++)
+                    (void)pop3_check ((pop3_state_t)st, flags, &cmd);
+        }
+        else
+            assert_non_null (why);
+    }
+}
+
+static void
+test_stuffed_messages_unstuff_to_the_original (void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2000; round++) {
+        /* a message of CRLF lines, many starting with dots */
+        char message[2048];
+        size_t size = 0;
+        while (size < sizeof message - 64) {
+            size_t n = s_random (40);
+            for (size_t i = 0; i < n; i++)
+                message[size++] = s_random (3) ? '.' : (char)('a' + s_random (26));
+            message[size++] = '\r';
+            message[size++] = '\n';
+            if (!s_random (20))
+                break;
+        }
+        size_t len = 0;
+        char *out = pop3_stuff ("+OK", message, size, -1, &len);
+        assert_non_null (out);
+        assert_true (len >= 8);
+        assert_memory_equal (out + len - 5, "\r\n.\r\n", 5);
+        /* undo RFC 1939 3 as a client does */
+        char *back = malloc (len);
+        size_t got = 0;
+        const char *p = out + 5, *end = out + len - 3;
+        while (p < end) {
+            const char *eol = memchr (p, '\n', (size_t)(end - p)) + 1;
+            if (*p == '.')
+                p++;
+            memcpy (back + got, p, (size_t)(eol - p));
+            got += (size_t)(eol - p);
+            p = eol;
+        }
+        assert_int_equal (got, size);
+        assert_memory_equal (back, message, size);
+        free (back);
+        free (out);
+    }
+}
+
 /* ------------------------------------------------------------------ maildrop lock */
 
 static void
@@ -432,6 +522,8 @@ main (void)
         cmocka_unit_test (test_top_sends_header_empty_line_and_n_body_lines),
         cmocka_unit_test (test_auth_plain_decodes_user_and_password),
         cmocka_unit_test (test_auth_plain_refuses_malformed_responses),
+        cmocka_unit_test (test_random_lines_never_crash_parser_or_checks),
+        cmocka_unit_test (test_stuffed_messages_unstuff_to_the_original),
         cmocka_unit_test (test_a_maildrop_is_locked_once),
         cmocka_unit_test (test_concurrent_sessions_never_hold_one_maildrop_together),
     };
