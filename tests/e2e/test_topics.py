@@ -30,19 +30,34 @@ class Broker:
     def __init__(self, *options):
         self.dir = tempfile.mkdtemp(prefix="mailbus-topics-")
         self.db = os.path.join(self.dir, "var", "mailbus.db")
-        self.endpoint = "tcp://127.0.0.1:%d" % free_port()
-        self.log = open(os.path.join(self.dir, "broker.log"), "w")
-        self.proc = subprocess.Popen([BROKER, "--db", self.db, "--bind", self.endpoint, *options],
-                                     stdout=self.log, stderr=self.log)
         self.ctx = zmq.Context()
+        self.log = open(os.path.join(self.dir, "broker.log"), "w")
+        # a free port can be taken by someone else before the broker binds it: try another
+        for _ in range(5):
+            self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+            self.proc = subprocess.Popen([BROKER, "--db", self.db, "--bind", self.endpoint, *options],
+                                         stdout=self.log, stderr=self.log)
+            if self._ready():
+                return
+            self.proc.wait(10)
+            with open(self.log.name) as f:
+                text = f.read()
+            if "Address already in use" not in text:
+                raise RuntimeError("broker did not come up:\n" + text)
+        raise RuntimeError("broker found no free port")
+
+    def _ready(self):
         deadline = time.monotonic() + 20
-        while True:
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
             try:
-                Client(self, "alice@demo.test").close()
-                break
+                Client(self, "alice@demo.test", timeout_ms=500).close()
+                return True
             except (AssertionError, zmq.Again):
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("broker did not come up:\n" + open(self.log.name).read())
+                pass
+        self.proc.kill()
+        return False
 
     def admin(self, *args):
         return subprocess.run([BROKER, "--db", self.db, *args], capture_output=True, text=True, timeout=30)
@@ -66,8 +81,13 @@ class Client:
         self.sock.connect(broker.endpoint)
         self.seq = 0
         self.pushes = []
-        reply = self.call("HELO", "MAILBUS/1", user, password)
+        try:
+            reply = self.call("HELO", "MAILBUS/1", user, password)
+        except zmq.Again:
+            self.sock.close(0)
+            raise
         assert reply[0].startswith(b"250"), reply
+        self.sock.rcvtimeo = 5000
 
     def call(self, verb, *args):
         self.seq += 1
