@@ -36,8 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 
 
-def wait_for(condition, timeout=15.0, what="condition"):
-    """Polls condition until it returns something true, at most timeout seconds."""
+def wait_for(condition, timeout=30.0, what="condition"):
+    """Polls condition until it returns something true, at most timeout seconds (generous: only
+    a failing test waits that long, and a loaded machine needs the margin)."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while time.monotonic() < deadline:

@@ -77,7 +77,7 @@ class RelayBase(unittest.TestCase):
         self.assertIn("queued for relay", r.stdout)
         return r
 
-    def wait_entry(self, stack, predicate, what, timeout=15):
+    def wait_entry(self, stack, predicate, what, timeout=30):
         def check():
             rows = self.queue(stack)
             return rows if rows and predicate(rows) else None
