@@ -362,7 +362,7 @@ main (int argc, char *argv[])
         else
             fprintf (stderr,
                      "error: unexpected '%s' (commands: mailbox add|del|list|passwd, list "
-                     "add|del|members|subscribe|unsubscribe); see --help\n",
+                     "add|del|members|subscribe|unsubscribe, queue [flush|del ID]); see --help\n",
                      argv[optind]);
         config_words_free (&config_domains);
         zconfig_destroy (&config);
