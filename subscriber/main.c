@@ -206,15 +206,23 @@ s_run_read (client_t *client, char **argv)
     return status;
 }
 
+/* A directory to write into: 0, or 1 with the reason on stderr */
+static int
+s_check_dir (const char *dir)
+{
+    char *error = NULL;
+    if (outfile_check_dir (dir, &error) == 0)
+        return 0;
+    fprintf (stderr, "mailbus-sub: %s\n", error);
+    free (error);
+    return 1;
+}
+
 static int
 s_run_save (client_t *client, char **argv)
 {
-    char *error = NULL;
-    if (outfile_check_dir (argv[1], &error) != 0) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        free (error);
+    if (s_check_dir (argv[1]) != 0)
         return 1;
-    }
     int status = 0;
     int64_t id = 0;
     zmsg_t *reply = s_retrieve (client, argv[0], &id, &status);
@@ -223,7 +231,7 @@ s_run_save (client_t *client, char **argv)
     zframe_t *frame = s_message_frame (reply);
     char name[48];
     snprintf (name, sizeof name, "%" PRId64 ".eml", id);
-    char *path = NULL;
+    char *path = NULL, *error = NULL;
     /* the message exactly as stored */
     if (outfile_write_durable (argv[1], name, zframe_data (frame), zframe_size (frame), &path, &error) != 0) {
         fprintf (stderr, "mailbus-sub: %s\n", error);
@@ -272,12 +280,8 @@ s_run_delete (client_t *client, char **argv)
 static int
 s_run_drain (client_t *client, char **argv)
 {
-    char *error = NULL;
-    if (outfile_check_dir (argv[0], &error) != 0) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        free (error);
+    if (s_check_dir (argv[0]) != 0)
         return 1;
-    }
     return drain_run (client, argv[0], s_keep);
 }
 
@@ -316,14 +320,8 @@ static int
 s_run_consume (client_t *client, char **argv)
 {
     (void)argv;
-    if (s_consume.dir) {
-        char *error = NULL;
-        if (outfile_check_dir (s_consume.dir, &error) != 0) {
-            fprintf (stderr, "mailbus-sub: %s\n", error);
-            free (error);
-            return 1;
-        }
-    }
+    if (s_consume.dir && s_check_dir (s_consume.dir) != 0)
+        return 1;
     return consume_run (client, &s_consume);
 }
 
