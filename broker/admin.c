@@ -130,8 +130,8 @@ static void
 s_queue_row (const store_outbound_t *entry, void *arg)
 {
     zmsg_addstrf ((zmsg_t *)arg, "%lld\t%s\t%s\t%s\t%lld\t%lld\t%s", (long long)entry->id,
-                  *entry->sender ? entry->sender : "<>", entry->recipient, entry->state, (long long)entry->attempts,
-                  (long long)entry->next_attempt, entry->last_error);
+                  *entry->sender ? entry->sender : "<>", entry->recipient, entry->state,
+                  (long long)entry->attempts, (long long)entry->next_attempt, entry->last_error);
 }
 
 /* QUEUE-LIST | QUEUE-FLUSH | QUEUE-DEL id: the outbound queue, like mailq / postqueue -f / postsuper -d */
@@ -513,8 +513,8 @@ admin_main (const admin_args_t *args)
         }
     }
     else if (streq (verb, "QUEUE-LIST")) {
-        printf ("%-6s %-28s %-28s %-7s %8s %-20s %s\n", "ID", "SENDER", "RECIPIENT", "STATE", "ATTEMPTS", "NEXT",
-                "LAST ERROR");
+        printf ("%-6s %-28s %-28s %-7s %8s %-20s %s\n", "ID", "SENDER", "RECIPIENT", "STATE", "ATTEMPTS",
+                "NEXT", "LAST ERROR");
         for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply)) {
             char *text = zframe_strdup (row);
             char *field[7] = {NULL};
@@ -526,9 +526,9 @@ admin_main (const admin_args_t *args)
             struct tm tm;
             if (field[3] && streq (field[3], "queued") && gmtime_r (&when, &tm))
                 strftime (next, sizeof next, "%Y-%m-%d %H:%M:%S", &tm);
-            printf ("%-6s %-28s %-28s %-7s %8s %-20s %s\n", field[0] ? field[0] : "?", field[1] ? field[1] : "",
-                    field[2] ? field[2] : "", field[3] ? field[3] : "", field[4] ? field[4] : "", next,
-                    field[6] ? field[6] : "");
+            printf ("%-6s %-28s %-28s %-7s %8s %-20s %s\n", field[0] ? field[0] : "?",
+                    field[1] ? field[1] : "", field[2] ? field[2] : "", field[3] ? field[3] : "",
+                    field[4] ? field[4] : "", next, field[6] ? field[6] : "");
             free (text);
         }
     }

@@ -24,51 +24,52 @@
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
-             "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
-             "       mailbus-broker list add|del|members|subscribe|unsubscribe LIST [MEMBER] [OPTIONS]\n"
-             "       mailbus-broker queue [list | flush | del ID]          the outbound (relay) queue, like mailq\n"
-             "\n"
-             "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
-             "everything kept in one SQLite file until its owner deletes it.\n"
-             "\n"
-             "Options:\n"
-             "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
-             "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
-             "      --bind ENDPOINT        client endpoint (default " DEFAULT_BIND "; loopback only)\n"
-             "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN
-             ")\n"
-             "      --max-message-size N   largest message in bytes (default %d)\n"
-             "      --relay yes|no         queue mail for other domains from identified users (default yes)\n"
-             "      --queue-max-age S      seconds a relayed message may wait before it bounces (default 5 days)\n"
-             "      --retry-base S         seconds before the first relay retry, doubling (default 60)\n"
-             "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
-             "      --no-demo              do not create the demo mailboxes on first start\n"
-             "  -v, --verbose              log every message (debug)\n"
-             "  -h, --help                 this help\n"
-             "\n"
-             "Mailbox commands (work whether the broker runs or not):\n"
-             "      --password P           the password for add / passwd\n"
-             "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
-             "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
-             "      --keep N               mailbox retention: keep at most N messages (0: no limit)\n"
-             "      --max-age SECONDS      mailbox retention: delete messages older than this (0: no limit)\n"
-             "\n"
-             "List topics: mailbus-broker list add|del|members LIST, list subscribe|unsubscribe LIST MEMBER\n"
-             "      --open | --closed      list add: anyone may subscribe (default) / only the admin adds "
-             "members\n"
-             "      --posting WHO          list add: members (default) or anyone may publish to it\n"
-             "      --filter HEADER:GLOB   list subscribe: deliver only messages whose header matches\n"
-             "\n"
-             "Examples:\n"
-             "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"
-             "  mailbus-broker --db /srv/mail.db --domain example.org\n"
-             "  echo s3cret | mailbus-broker mailbox add dave@demo.test --password-stdin\n"
-             "  mailbus-broker mailbox list\n"
-             "  mailbus-broker list add news@demo.test --posting anyone\n"
-             "  mailbus-broker list subscribe news@demo.test bob@demo.test --filter 'subject:*release*'\n",
-             MAX_MESSAGE_BYTES);
+    fprintf (
+        out,
+        "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
+        "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
+        "       mailbus-broker list add|del|members|subscribe|unsubscribe LIST [MEMBER] [OPTIONS]\n"
+        "       mailbus-broker queue [list | flush | del ID]          the outbound (relay) queue, like "
+        "mailq\n"
+        "\n"
+        "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
+        "everything kept in one SQLite file until its owner deletes it.\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
+        "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
+        "      --bind ENDPOINT        client endpoint (default " DEFAULT_BIND "; loopback only)\n"
+        "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"
+        "      --max-message-size N   largest message in bytes (default %d)\n"
+        "      --relay yes|no         queue mail for other domains from identified users (default yes)\n"
+        "      --queue-max-age S      seconds a relayed message may wait before it bounces (default 5 days)\n"
+        "      --retry-base S         seconds before the first relay retry, doubling (default 60)\n"
+        "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
+        "      --no-demo              do not create the demo mailboxes on first start\n"
+        "  -v, --verbose              log every message (debug)\n"
+        "  -h, --help                 this help\n"
+        "\n"
+        "Mailbox commands (work whether the broker runs or not):\n"
+        "      --password P           the password for add / passwd\n"
+        "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
+        "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
+        "      --keep N               mailbox retention: keep at most N messages (0: no limit)\n"
+        "      --max-age SECONDS      mailbox retention: delete messages older than this (0: no limit)\n"
+        "\n"
+        "List topics: mailbus-broker list add|del|members LIST, list subscribe|unsubscribe LIST MEMBER\n"
+        "      --open | --closed      list add: anyone may subscribe (default) / only the admin adds "
+        "members\n"
+        "      --posting WHO          list add: members (default) or anyone may publish to it\n"
+        "      --filter HEADER:GLOB   list subscribe: deliver only messages whose header matches\n"
+        "\n"
+        "Examples:\n"
+        "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"
+        "  mailbus-broker --db /srv/mail.db --domain example.org\n"
+        "  echo s3cret | mailbus-broker mailbox add dave@demo.test --password-stdin\n"
+        "  mailbus-broker mailbox list\n"
+        "  mailbus-broker list add news@demo.test --posting anyone\n"
+        "  mailbus-broker list subscribe news@demo.test bob@demo.test --filter 'subject:*release*'\n",
+        MAX_MESSAGE_BYTES);
 }
 
 static int
@@ -307,8 +308,8 @@ main (int argc, char *argv[])
         return 64;
     }
     int64_t queue_age = DEFAULT_QUEUE_MAX_AGE, retry_delay = DEFAULT_RETRY_BASE;
-    if ((queue_max_age && s_parse_seconds ("--queue-max-age", queue_max_age, &queue_age) != 0)
-        || (retry_base && s_parse_seconds ("--retry-base", retry_base, &retry_delay) != 0))
+    if ((queue_max_age && s_parse_seconds ("--queue-max-age", queue_max_age, &queue_age) != 0) ||
+        (retry_base && s_parse_seconds ("--retry-base", retry_base, &retry_delay) != 0))
         return 64;
     sync_mode = sync_mode ? sync_mode : config_get (config, "broker/synchronous", "full");
     no_demo = no_demo || streq (config_get (config, "broker/demo", "yes"), "no");
@@ -398,7 +399,8 @@ main (int argc, char *argv[])
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 
     char *admin = admin_endpoint (db);
-    server_config_t server_config = {bind, admin, domains, max_message, streq (relay, "yes"), queue_age, retry_delay};
+    server_config_t server_config = {bind,      admin,      domains, max_message, streq (relay, "yes"),
+                                     queue_age, retry_delay};
     server_t *server = server_new (&server_config, store, &error);
     if (!server) {
         fprintf (stderr, "error: %s\n", error);

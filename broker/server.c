@@ -47,11 +47,11 @@ typedef struct {
     reply_id_t reply;
     char address[MAX_ADDRESS + 1];
     char text[320];
-    bool relay;    /* another domain: an outbound entry */
+    bool relay; /* another domain: an outbound entry */
     bool is_list;
-    size_t first;  /* its mailboxes in the route targets */
+    size_t first; /* its mailboxes in the route targets */
     size_t count;
-    size_t full;   /* of those, over quota */
+    size_t full; /* of those, over quota */
 } rcpt_t;
 
 /* A NEW notification waiting for the commit */
@@ -346,7 +346,6 @@ s_store_trouble (context_t *ctx, const char *op)
     return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
 }
 
-
 static zmsg_t *
 s_verb_send (context_t *ctx)
 {
@@ -361,7 +360,8 @@ s_verb_send (context_t *ctx)
     memset (&sender, 0, sizeof sender);
     /* RFC 5321 4.5.5: a bounce has the null reverse-path; only the gateway sends those */
     bool null_sender = session->gateway && (req->args[0].size == 0 || proto_arg_is (&req->args[0], "<>"));
-    if (!null_sender && address_parse ((const char *)req->args[0].data, req->args[0].size, &sender, &why) != 0)
+    if (!null_sender &&
+        address_parse ((const char *)req->args[0].data, req->args[0].size, &sender, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
     if (!session->gateway && !streq (sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
@@ -474,8 +474,8 @@ s_verb_send (context_t *ctx)
     int64_t message = 0;
     if (stored > 0) {
         ctx->pending->mutating = true;
-        message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject, body->data,
-                                     body->size, expires_at);
+        message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject,
+                                     body->data, body->size, expires_at);
         if (message < 0)
             return s_store_trouble (ctx, "message-add");
     }
@@ -495,7 +495,8 @@ s_verb_send (context_t *ctx)
                 free (record);
                 return s_store_trouble (ctx, "outbound-add");
             }
-            s_add_line (lines, record_p, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
+            s_add_line (lines, record_p, REPLY_QUEUED, "%s queued for relay as %lld", r->address,
+                        (long long)entry);
             continue;
         }
         int64_t delivery = 0;
@@ -514,8 +515,8 @@ s_verb_send (context_t *ctx)
             s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
         }
         if (r->is_list)
-            s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address, delivered,
-                        r->full ? " (some mailboxes full)" : "", (long long)message);
+            s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address,
+                        delivered, r->full ? " (some mailboxes full)" : "", (long long)message);
         else if (r->count == 0)
             s_add_line (lines, record_p, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
         else
@@ -780,7 +781,9 @@ s_verb_nack (context_t *ctx)
 static zmsg_t *
 s_check_gateway (context_t *ctx)
 {
-    return ctx->session->gateway ? NULL : s_refuse (ctx, REPLY_NOT_YOURS, "relay verbs are for the gateway identity");
+    return ctx->session->gateway
+               ? NULL
+               : s_refuse (ctx, REPLY_NOT_YOURS, "relay verbs are for the gateway identity");
 }
 
 static void
@@ -806,8 +809,8 @@ s_verb_claim (context_t *ctx)
     int64_t n = 10, seconds = 300;
     if (ctx->req->argc >= 1 && (proto_arg_uint (&ctx->req->args[0], &n) != 0 || n < 1 || n > MAX_LEASE_COUNT))
         return s_refuse (ctx, REPLY_BAD_ARGS, "CLAIM count must be a number from 1 to 100");
-    if (ctx->req->argc == 2
-        && (proto_arg_uint (&ctx->req->args[1], &seconds) != 0 || seconds < 1 || seconds > MAX_LEASE_SECONDS))
+    if (ctx->req->argc == 2 &&
+        (proto_arg_uint (&ctx->req->args[1], &seconds) != 0 || seconds < 1 || seconds > MAX_LEASE_SECONDS))
         return s_refuse (ctx, REPLY_BAD_ARGS, "CLAIM seconds must be a number from 1 to 3600");
     ctx->pending->mutating = true;
     zmsg_t *data = zmsg_new ();
@@ -816,7 +819,8 @@ s_verb_claim (context_t *ctx)
         zmsg_destroy (&data);
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     }
-    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%d entries claimed for %lld s", count, (long long)seconds);
+    zmsg_t *reply =
+        proto_reply_newf (ctx->req->id, REPLY_OK, "%d entries claimed for %lld s", count, (long long)seconds);
     proto_move_frames (reply, &data);
     return reply;
 }
@@ -866,7 +870,8 @@ s_relay_result (context_t *ctx, const char *what)
               (long long)id, what, (long long)entry.attempts + 1, (long long)next, bounce, text);
     zmsg_t *reply;
     if (bounce)
-        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld failed for good: send a bounce", (long long)id);
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld failed for good: send a bounce",
+                                  (long long)id);
     else if (next)
         reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld retries in %lld s", (long long)id,
                                   (long long)(next - (int64_t)time (NULL)));

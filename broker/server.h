@@ -13,9 +13,9 @@ typedef struct {
     const char *admin_endpoint; /* e.g. ipc://var/mailbus.db.admin */
     const char *const *domains; /* NULL-terminated: the domains this broker serves */
     size_t max_message_bytes;
-    bool relay;                /* queue mail for other domains from identified users */
-    int64_t queue_max_age;     /* seconds an outbound entry may wait before it bounces */
-    int64_t retry_base;        /* seconds before the first retry; doubles each time */
+    bool relay;            /* queue mail for other domains from identified users */
+    int64_t queue_max_age; /* seconds an outbound entry may wait before it bounces */
+    int64_t retry_base;    /* seconds before the first retry; doubles each time */
 } server_config_t;
 
 typedef struct server_t server_t;

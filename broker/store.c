@@ -118,10 +118,11 @@ static const char *s_sql[ST__COUNT] = {
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
                    "VALUES (?1, ?2, ?3, unixepoch(), unixepoch())",
-    [ST_OUT_PICK] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
-                    "o.queued_at, o.last_error, m.body FROM outbound o JOIN messages m ON m.id = o.message_id "
-                    "WHERE o.state = 'queued' AND o.next_attempt <= unixepoch() AND o.claimed_until < ?1 "
-                    "ORDER BY o.next_attempt, o.id LIMIT ?2",
+    [ST_OUT_PICK] =
+        "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
+        "o.queued_at, o.last_error, m.body FROM outbound o JOIN messages m ON m.id = o.message_id "
+        "WHERE o.state = 'queued' AND o.next_attempt <= unixepoch() AND o.claimed_until < ?1 "
+        "ORDER BY o.next_attempt, o.id LIMIT ?2",
     [ST_OUT_TAKE] = "UPDATE outbound SET claimed_until = ?2 WHERE id = ?1",
     [ST_OUT_GET] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
                    "o.queued_at, o.last_error, NULL FROM outbound o WHERE o.id = ?1",
@@ -131,7 +132,8 @@ static const char *s_sql[ST__COUNT] = {
                      "state = CASE WHEN ?3 > 0 THEN 'queued' ELSE 'failed' END WHERE id = ?1",
     [ST_OUT_EACH] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
                     "o.queued_at, o.last_error, NULL FROM outbound o ORDER BY o.id",
-    [ST_OUT_FLUSH] = "UPDATE outbound SET next_attempt = unixepoch(), claimed_until = 0 WHERE state = 'queued'",
+    [ST_OUT_FLUSH] =
+        "UPDATE outbound SET next_attempt = unixepoch(), claimed_until = 0 WHERE state = 'queued'",
     /* one savepoint per request inside the group commit: prepared once, run at every SEND */
     [ST_SAVEPOINT] = "SAVEPOINT request",
     [ST_RELEASE] = "RELEASE request",
@@ -818,8 +820,8 @@ s_read_outbound (sqlite3_stmt *stmt, store_outbound_t *entry)
 }
 
 int
-store_outbound_claim (store_t *self, int n, int64_t lease_ms, void (*fn) (const store_outbound_t *entry, void *arg),
-                      void *arg)
+store_outbound_claim (store_t *self, int n, int64_t lease_ms,
+                      void (*fn) (const store_outbound_t *entry, void *arg), void *arg)
 {
     int64_t now = zclock_time ();
     sqlite3_stmt *pick = s_stmt (self, ST_OUT_PICK);

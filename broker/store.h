@@ -147,8 +147,8 @@ typedef struct {
 int64_t store_outbound_add (store_t *self, int64_t message, const char *sender, const char *recipient);
 /* Claims up to n due entries for lease_ms (a relay worker delivers them); fn gets each
    (body included). Returns how many, or -1. */
-int store_outbound_claim (store_t *self, int n, int64_t lease_ms, void (*fn) (const store_outbound_t *entry, void *arg),
-                          void *arg);
+int store_outbound_claim (store_t *self, int n, int64_t lease_ms,
+                          void (*fn) (const store_outbound_t *entry, void *arg), void *arg);
 /* 1 found (numbers and state filled; no texts, no body), 0 not, -1 error */
 int store_outbound_get (store_t *self, int64_t id, store_outbound_t *entry);
 /* Delivered: removes the entry. 1, 0 no such entry, -1 error */

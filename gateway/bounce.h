@@ -16,7 +16,7 @@ typedef struct {
 } bounce_t;
 
 /* Builds the DSN as RFC 5322 bytes with CRLF line endings (caller frees); NULL on failure.
-   *size receives the length. */
+ *size receives the length. */
 char *bounce_build (const bounce_t *bounce, size_t *size);
 
 /* The RFC 3463 status in a reply line ("550 5.1.1 ..." -> "5.1.1"), or a default from its code */

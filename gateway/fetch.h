@@ -9,18 +9,18 @@
 #include <stdbool.h>
 
 typedef struct {
-    const char *broker;           /* broker endpoint */
-    const char *gateway_user;     /* the gateway identity (role gateway) */
+    const char *broker;       /* broker endpoint */
+    const char *gateway_user; /* the gateway identity (role gateway) */
     const char *gateway_password;
-    const char *url;              /* pop3://host:port or pop3s://host:port */
-    const char *user;             /* remote POP3 user and password */
+    const char *url;  /* pop3://host:port or pop3s://host:port */
+    const char *user; /* remote POP3 user and password */
     const char *password;
-    const char *mailbox;          /* local mailbox the messages go to */
-    bool starttls;                /* STLS required (pop3:// only) */
-    const char *ca_file;          /* NULL: the system's CAs */
-    bool insecure;                /* do not verify the server's certificate (tests only) */
-    bool keep;                    /* leave messages on the server, remember their UIDLs */
-    const char *state_file;       /* where the UIDLs of fetched messages are kept (keep mode) */
+    const char *mailbox;    /* local mailbox the messages go to */
+    bool starttls;          /* STLS required (pop3:// only) */
+    const char *ca_file;    /* NULL: the system's CAs */
+    bool insecure;          /* do not verify the server's certificate (tests only) */
+    bool keep;              /* leave messages on the server, remember their UIDLs */
+    const char *state_file; /* where the UIDLs of fetched messages are kept (keep mode) */
     int interval_ms;
 } fetch_config_t;
 

@@ -6,13 +6,13 @@
 #include <stdbool.h>
 
 typedef struct {
-    const char *broker;          /* broker endpoint, tcp://127.0.0.1:5670 */
-    const char *gateway_user;    /* the gateway's own broker mailbox (role gateway) */
+    const char *broker;       /* broker endpoint, tcp://127.0.0.1:5670 */
+    const char *gateway_user; /* the gateway's own broker mailbox (role gateway) */
     const char *gateway_password;
-    const char *hostname;        /* shown in greetings and Received: */
-    const char *const *domains;  /* local domains (NULL-terminated) */
-    bool allow_plaintext_auth;   /* AUTH / USER-PASS without TLS */
-    SSL_CTX *tls;                /* server context; NULL when TLS is off */
+    const char *hostname;       /* shown in greetings and Received: */
+    const char *const *domains; /* local domains (NULL-terminated) */
+    bool allow_plaintext_auth;  /* AUTH / USER-PASS without TLS */
+    SSL_CTX *tls;               /* server context; NULL when TLS is off */
     size_t max_message_bytes;
     int max_sessions;
 } gateway_config_t;

@@ -12,19 +12,19 @@ typedef enum { RELAY_TLS_STARTTLS = 0, RELAY_TLS_IMPLICIT, RELAY_TLS_NONE } rela
 #define RELAY_MAX_ROUTES 32
 
 typedef struct {
-    const char *broker;           /* broker endpoint */
-    const char *gateway_user;     /* the gateway identity (role gateway) */
+    const char *broker;       /* broker endpoint */
+    const char *gateway_user; /* the gateway identity (role gateway) */
     const char *gateway_password;
-    const char *hostname;         /* EHLO name, Reporting-MTA */
-    const char *postmaster;       /* From: of bounces */
-    const char *smarthost;        /* host:port, or NULL */
+    const char *hostname;   /* EHLO name, Reporting-MTA */
+    const char *postmaster; /* From: of bounces */
+    const char *smarthost;  /* host:port, or NULL */
     relay_tls_t tls;
-    const char *auth_user;        /* NULL: no AUTH */
+    const char *auth_user; /* NULL: no AUTH */
     const char *auth_password;
-    const char *ca_file;          /* NULL: the system's CAs */
+    const char *ca_file;                      /* NULL: the system's CAs */
     const char *routes[RELAY_MAX_ROUTES + 1]; /* "domain=host:port", NULL-terminated */
-    int interval_ms;              /* how often to look for due entries */
-    int timeout_s;                /* per SMTP conversation */
+    int interval_ms;                          /* how often to look for due entries */
+    int timeout_s;                            /* per SMTP conversation */
 } relay_config_t;
 
 /* Parses "starttls" | "implicit" | "none"; -1 when it is none of them */

@@ -333,9 +333,12 @@ s_run_watch (client_t *client, char **argv)
 }
 
 static const command_t s_commands[] = {
-    {"stat", 0, "stat", s_run_stat},         {"list", 0, "list", s_run_list},
-    {"read", 1, "read N", s_run_read},       {"save", 2, "save N DIR", s_run_save},
-    {"delete", 1, "delete N", s_run_delete}, {"drain", 1, "drain DIR", s_run_drain},
+    {"stat", 0, "stat", s_run_stat},
+    {"list", 0, "list", s_run_list},
+    {"read", 1, "read N", s_run_read},
+    {"save", 2, "save N DIR", s_run_save},
+    {"delete", 1, "delete N", s_run_delete},
+    {"drain", 1, "drain DIR", s_run_drain},
     {"watch", 0, "watch", s_run_watch},
     {"subscribe", 1, "subscribe LIST", s_run_subscribe},
     {"unsubscribe", 1, "unsubscribe LIST", s_run_unsubscribe},
@@ -448,10 +451,11 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             long v = strtol (optarg, &end, 10);
             long max = c == OPT_PREFETCH ? 100 : c == OPT_LEASE ? 3600 : 1000000000L;
             if (!end || *end || v < (c == OPT_MAX ? 0 : 1) || v > max)
-                return s_usage_error (c == OPT_PREFETCH ? "--prefetch takes a number from 1 to 100, got \"%s\""
-                                      : c == OPT_LEASE  ? "--lease takes a number of seconds from 1 to 3600, got \"%s\""
-                                                        : "--max takes a number from 0 up, got \"%s\"",
-                                      optarg);
+                return s_usage_error (
+                    c == OPT_PREFETCH ? "--prefetch takes a number from 1 to 100, got \"%s\""
+                    : c == OPT_LEASE  ? "--lease takes a number of seconds from 1 to 3600, got \"%s\""
+                                      : "--max takes a number from 0 up, got \"%s\"",
+                    optarg);
             if (c == OPT_PREFETCH)
                 s_consume.prefetch = (int)v;
             else if (c == OPT_LEASE)
