@@ -395,6 +395,14 @@ main (int argc, char *argv[])
         free (error);
         return 1;
     }
+    if (store_checkpoint_in_background (store) != 0)
+        log_warn ("broker", "no-checkpointer", "why=\"WAL checkpoints run in line\"");
+    int recounted = store_recount (store);
+    if (recounted < 0)
+        log_warn ("broker", "recount-failed", "error=\"%s\"", store_error (store));
+    else if (recounted > 0)
+        log_warn ("broker", "recounted", "mailboxes=%d why=\"counters did not match the deliveries\"",
+                  recounted);
     if (!no_demo && s_create_demo (store, db, domains) != 0)
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 

@@ -505,7 +505,7 @@ s_verb_send (context_t *ctx)
             route_target_t *target = &targets->items[k];
             if (target->room < (int64_t)body->size)
                 continue;
-            delivery = store_deliver (self->store, message, target->mailbox_id);
+            delivery = store_deliver (self->store, message, target->mailbox_id, body->size);
             if (delivery < 0) {
                 zmsg_destroy (&lines);
                 free (record);

@@ -4,9 +4,11 @@
 #include <czmq.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "schema_sql.h"
 
 /* PRAGMA application_id of a mailbus database: "MBUS" */
@@ -53,9 +55,8 @@ enum {
     ST_OUT_RETRY,
     ST_OUT_EACH,
     ST_OUT_FLUSH,
-    ST_SAVEPOINT,
-    ST_RELEASE,
-    ST_ROLLBACK_TO,
+    ST_COUNTERS_ADD,
+    ST_RECOUNT,
     ST__COUNT
 };
 
@@ -107,13 +108,14 @@ static const char *s_sql[ST__COUNT] = {
     [ST_PURGE_EXPIRED] =
         "DELETE FROM deliveries WHERE message_id IN "
         "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch())",
-    [ST_PURGE_COUNT] =
-        "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, mb.retention_count AS keep, "
-        "row_number () OVER (PARTITION BY d.mailbox_id ORDER BY d.id DESC) AS newest "
-        "FROM deliveries d JOIN mailboxes mb ON mb.id = d.mailbox_id WHERE mb.retention_count > 0) "
-        "WHERE newest > keep)",
-    [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d "
-                     "JOIN mailboxes mb ON mb.id = d.mailbox_id WHERE mb.retention_seconds > 0 "
+    /* both retention purges start from the (few) mailboxes that have a limit and walk only
+       their deliveries, by index: they run every second, whatever the store holds */
+    [ST_PURGE_COUNT] = "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, "
+                       "mb.retention_count AS keep, row_number () OVER (PARTITION BY d.mailbox_id "
+                       "ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d "
+                       "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0) WHERE newest > keep)",
+    [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM mailboxes mb "
+                     "CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE mb.retention_seconds > 0 "
                      "AND d.delivered_at < unixepoch() - mb.retention_seconds)",
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
@@ -134,17 +136,44 @@ static const char *s_sql[ST__COUNT] = {
                     "o.queued_at, o.last_error, NULL FROM outbound o ORDER BY o.id",
     [ST_OUT_FLUSH] =
         "UPDATE outbound SET next_attempt = unixepoch(), claimed_until = 0 WHERE state = 'queued'",
-    /* one savepoint per request inside the group commit: prepared once, run at every SEND */
-    [ST_SAVEPOINT] = "SAVEPOINT request",
-    [ST_RELEASE] = "RELEASE request",
-    [ST_ROLLBACK_TO] = "ROLLBACK TO request",
+    /* new deliveries' share of the mailbox counters, once per mailbox per transaction */
+    [ST_COUNTERS_ADD] =
+        "UPDATE mailboxes SET message_count = message_count + ?2, used_bytes = used_bytes + ?3 WHERE id = ?1",
+    /* at start: counters as the deliveries say (heals rows inserted by hand with sqlite3) */
+    [ST_RECOUNT] = "UPDATE mailboxes SET (message_count, used_bytes) = "
+                   "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
+                   "JOIN messages m ON m.id = d.message_id WHERE d.mailbox_id = mailboxes.id) "
+                   "WHERE (message_count, used_bytes) IS NOT "
+                   "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
+                   "JOIN messages m ON m.id = d.message_id WHERE d.mailbox_id = mailboxes.id)",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
 
+/* What this transaction's deliveries add to one mailbox's counters, not yet written */
+typedef struct {
+    int64_t mailbox;
+    int64_t count;
+    int64_t bytes;
+} counter_delta_t;
+
+/* distinct mailboxes held in memory before they are written out early */
+#define STORE_MAX_DELTAS 64
+
+/* WAL checkpoints in the background: past this many WAL frames (pages) after a commit the
+   checkpointer thread copies them into the database file; past the limit the broker's own
+   thread does (it then finds little left to copy, and the next commit starts the WAL over) */
+#define STORE_CHECKPOINT_FRAMES 4096 /* 16 MiB of 4 KiB pages */
+#define STORE_WAL_LIMIT_FRAMES 32768 /* 128 MiB */
+
 struct store_t {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST__COUNT];
+    counter_delta_t deltas[STORE_MAX_DELTAS];
+    size_t delta_count;
+    char *path;
+    zactor_t *checkpointer;
+    atomic_bool checkpointing; /* the checkpointer is at work */
 };
 
 static sqlite3_stmt *
@@ -227,15 +256,18 @@ s_migrate (store_t *self, char **error)
 store_t *
 store_open (const char *path, bool synchronous_full, char **error)
 {
-    /* one thread owns the database: SQLite's own mutexes and memory statistics would only
-       cost time (this fails harmlessly when SQLite was initialised already) */
+    /* one thread owns the connection: SQLite's connection mutexes and memory statistics
+       would only cost time (this fails harmlessly when SQLite was initialised already) */
     static bool configured = false;
     if (!configured) {
-        sqlite3_config (SQLITE_CONFIG_SINGLETHREAD);
+        /* multi-thread: each connection is used by one thread only (the checkpointer has
+           its own) */
+        sqlite3_config (SQLITE_CONFIG_MULTITHREAD);
         sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
         configured = true;
     }
     store_t *self = calloc (1, sizeof *self);
+    self->path = strdup (path);
     s_make_parent (path);
     if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL) != SQLITE_OK) {
@@ -285,24 +317,150 @@ store_close (store_t **self_p)
     if (!self_p || !*self_p)
         return;
     store_t *self = *self_p;
+    /* the checkpointer first: the last connection to close checkpoints and removes the WAL */
+    zactor_destroy (&self->checkpointer);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize (self->stmt[i]);
     if (self->db)
         sqlite3_close (self->db);
+    free (self->path);
     free (self);
     *self_p = NULL;
+}
+
+/* The checkpointer thread: its own connection, a PASSIVE checkpoint (never waits for, nor
+   blocks, the broker's writes) each time it is asked */
+static void
+s_checkpointer (zsock_t *pipe, void *arg)
+{
+    store_t *store = arg;
+    sqlite3 *db = NULL;
+    bool opened =
+        sqlite3_open_v2 (store->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
+    if (opened) {
+        sqlite3_exec (db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+        atomic_store (&store->checkpointing, false); /* ready for work */
+    }
+    else
+        log_warn ("store", "checkpointer-failed", "error=\"%s\"", db ? sqlite3_errmsg (db) : "out of memory");
+    zsock_signal (pipe, 0);
+    while (opened) {
+        char *command = zstr_recv (pipe);
+        if (!command || streq (command, "$TERM")) {
+            free (command);
+            break;
+        }
+        int64_t start = zclock_usecs ();
+        int frames = 0, copied = 0;
+        int rc = sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warn ("store", "checkpoint-failed", "error=\"%s\"", sqlite3_errmsg (db));
+        else
+            log_debug ("store", "checkpoint", "wal-frames=%d copied=%d ms=%.1f", frames, copied,
+                       (double)(zclock_usecs () - start) / 1000.0);
+        atomic_store (&store->checkpointing, false);
+        free (command);
+    }
+    sqlite3_close (db);
+}
+
+/* Called by SQLite after each commit with the number of frames in the WAL */
+static int
+s_wal_hook (void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store_t *self = arg;
+    if (frames >= STORE_WAL_LIMIT_FRAMES) {
+        /* the checkpointer fell behind: copy the rest here, so the WAL starts over */
+        if (sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
+            log_info ("store", "checkpoint-inline", "wal-frames=%d", frames);
+    }
+    else if (frames >= STORE_CHECKPOINT_FRAMES && !atomic_load (&self->checkpointing)) {
+        atomic_store (&self->checkpointing, true);
+        if (zstr_send (self->checkpointer, "CHECKPOINT") != 0)
+            atomic_store (&self->checkpointing, false);
+    }
+    return SQLITE_OK;
+}
+
+int
+store_checkpoint_in_background (store_t *self)
+{
+    atomic_store (&self->checkpointing, true); /* until the thread has its connection */
+    self->checkpointer = zactor_new (s_checkpointer, self);
+    if (!self->checkpointer)
+        return -1;
+    sqlite3_wal_hook (self->db, s_wal_hook, self);
+    return 0;
+}
+
+/* Mailbox counters. A trigger per delivery would update the mailbox row (and open a
+   statement journal) for every recipient of every message; the broker instead adds up what
+   its transaction delivers and writes each mailbox's share once, before COMMIT. Deletes
+   still go through the trigger (schema 001/005), so sqlite3 by hand keeps them right too. */
+static int
+s_counters_flush (store_t *self)
+{
+    int rc = 0;
+    for (size_t i = 0; i < self->delta_count && rc == 0; i++) {
+        const counter_delta_t *delta = &self->deltas[i];
+        sqlite3_stmt *stmt = s_stmt (self, ST_COUNTERS_ADD);
+        sqlite3_bind_int64 (stmt, 1, delta->mailbox);
+        sqlite3_bind_int64 (stmt, 2, delta->count);
+        sqlite3_bind_int64 (stmt, 3, delta->bytes);
+        rc = sqlite3_step (stmt) == SQLITE_DONE ? 0 : -1;
+        sqlite3_reset (stmt);
+    }
+    self->delta_count = 0;
+    return rc;
+}
+
+static int
+s_counters_add (store_t *self, int64_t mailbox, int64_t bytes)
+{
+    for (size_t i = 0; i < self->delta_count; i++)
+        if (self->deltas[i].mailbox == mailbox) {
+            self->deltas[i].count++;
+            self->deltas[i].bytes += bytes;
+            return 0;
+        }
+    if (self->delta_count == STORE_MAX_DELTAS && s_counters_flush (self) != 0)
+        return -1;
+    self->deltas[self->delta_count++] = (counter_delta_t){mailbox, 1, bytes};
+    /* outside a transaction nothing would write them later: now */
+    return sqlite3_get_autocommit (self->db) ? s_counters_flush (self) : 0;
+}
+
+/* A mailbox as read, plus what this transaction has delivered to it so far */
+static void
+s_counters_apply (const store_t *self, store_mailbox_t *mailbox)
+{
+    for (size_t i = 0; i < self->delta_count; i++)
+        if (self->deltas[i].mailbox == mailbox->id) {
+            mailbox->message_count += self->deltas[i].count;
+            mailbox->used_bytes += self->deltas[i].bytes;
+        }
+}
+
+int
+store_recount (store_t *self)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_RECOUNT);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? sqlite3_changes (self->db) : -1;
 }
 
 int
 store_begin (store_t *self)
 {
+    self->delta_count = 0;
     return s_exec (self, "BEGIN IMMEDIATE");
 }
 
 int
 store_commit (store_t *self, char **error)
 {
-    if (s_exec (self, "COMMIT") == 0)
+    if (s_counters_flush (self) == 0 && s_exec (self, "COMMIT") == 0)
         return 0;
     if (error)
         *error = strdup (sqlite3_errmsg (self->db));
@@ -313,36 +471,9 @@ store_commit (store_t *self, char **error)
 void
 store_rollback (store_t *self)
 {
+    self->delta_count = 0;
     if (!sqlite3_get_autocommit (self->db))
         s_exec (self, "ROLLBACK");
-}
-
-static int
-s_step (store_t *self, int which)
-{
-    sqlite3_stmt *stmt = s_stmt (self, which);
-    int rc = sqlite3_step (stmt);
-    sqlite3_reset (stmt);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-int
-store_savepoint (store_t *self)
-{
-    return s_step (self, ST_SAVEPOINT);
-}
-
-void
-store_release (store_t *self)
-{
-    s_step (self, ST_RELEASE);
-}
-
-void
-store_rollback_savepoint (store_t *self)
-{
-    s_step (self, ST_ROLLBACK_TO);
-    s_step (self, ST_RELEASE);
 }
 
 static void
@@ -368,6 +499,7 @@ store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox
     if (rc == SQLITE_ROW) {
         s_read_mailbox (stmt, mailbox);
         sqlite3_reset (stmt);
+        s_counters_apply (self, mailbox);
         return 1;
     }
     sqlite3_reset (stmt);
@@ -424,7 +556,13 @@ store_mailbox_add (store_t *self, const char *address, const char *password_hash
 int
 store_mailbox_delete (store_t *self, const char *address, char **error)
 {
-    /* the cascade removes the deliveries; the trigger removes bodies nobody else holds */
+    /* the cascade removes the deliveries; the trigger removes bodies nobody else holds.
+       Pending counters first: a mailbox added next may get this one's id. */
+    if (s_counters_flush (self) != 0) {
+        if (error)
+            *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_DELETE);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     return s_change (self, stmt, address, error, "no such mailbox");
@@ -478,7 +616,7 @@ store_message_add (store_t *self, const char *sender, const char *message_id, co
 }
 
 int64_t
-store_deliver (store_t *self, int64_t message, int64_t mailbox)
+store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_DELIVER);
     sqlite3_bind_int64 (stmt, 1, mailbox);
@@ -486,7 +624,10 @@ store_deliver (store_t *self, int64_t message, int64_t mailbox)
     sqlite3_bind_int64 (stmt, 3, time (NULL));
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    return rc == SQLITE_DONE ? sqlite3_last_insert_rowid (self->db) : -1;
+    if (rc != SQLITE_DONE)
+        return -1;
+    int64_t delivery = sqlite3_last_insert_rowid (self->db);
+    return s_counters_add (self, mailbox, (int64_t)size) == 0 ? delivery : -1;
 }
 
 char *

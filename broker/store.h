@@ -36,15 +36,17 @@ typedef struct {
    Refuses a database of a newer version or of another application. */
 store_t *store_open (const char *path, bool synchronous_full, char **error);
 void store_close (store_t **self_p);
+/* WAL checkpoints from then on run in a thread of their own with its own connection, off
+   the path of requests (the broker calls it; the admin commands do not). 0 or -1. */
+int store_checkpoint_in_background (store_t *self);
 
 /* Transactions. begin/commit return 0 or -1; commit fills *error (caller frees). */
 int store_begin (store_t *self);
 int store_commit (store_t *self, char **error);
 void store_rollback (store_t *self);
-/* A savepoint around one request inside the group-commit transaction */
-int store_savepoint (store_t *self);
-void store_release (store_t *self);
-void store_rollback_savepoint (store_t *self);
+/* Sets every mailbox's message_count and used_bytes from its deliveries; returns how many
+   mailboxes were wrong, or -1. The broker runs it at start. */
+int store_recount (store_t *self);
 
 /* Mailboxes. find returns 1 found, 0 not found, -1 error. */
 int store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox);
@@ -89,8 +91,9 @@ int store_is_member (store_t *self, int64_t list, const char *member);
    unix time after which it is never handed out (0: never expires). */
 int64_t store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
                            const void *body, size_t size, int64_t expires_at);
-/* Adds a delivery of message into mailbox; returns the delivery id, or -1 */
-int64_t store_deliver (store_t *self, int64_t message, int64_t mailbox);
+/* Adds a delivery of message (size octets) into mailbox; returns the delivery id, or -1.
+   The mailbox counters take it at commit (store_mailbox_find shows it at once). */
+int64_t store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size);
 
 /* Dedupe: the reply first given to (sender, message_id), or NULL (caller frees) */
 char *store_publication_find (store_t *self, const char *sender, const char *message_id);

@@ -142,10 +142,13 @@ client_send (client_t *self, const char *verb, zmsg_t *args, char *id, size_t id
 zmsg_t *
 client_recv (client_t *self, int timeout_ms)
 {
-    zmq_pollitem_t item = {zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0};
-    int rc = zmq_poll (&item, 1, timeout_ms);
-    if (rc <= 0 || !(item.revents & ZMQ_POLLIN))
-        return NULL;
+    /* a reply already queued is taken without a poll (a system call per reply otherwise) */
+    if (!(zsock_events (self->sock) & ZMQ_POLLIN)) {
+        zmq_pollitem_t item = {zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0};
+        int rc = zmq_poll (&item, 1, timeout_ms);
+        if (rc <= 0 || !(item.revents & ZMQ_POLLIN))
+            return NULL;
+    }
     return zmsg_recv (self->sock);
 }
 

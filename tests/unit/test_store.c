@@ -53,7 +53,7 @@ s_publish (store_t *store, const char *subject, int64_t mailbox)
     const char *body = "Subject: x\r\n\r\nhello\r\n";
     int64_t message = store_message_add (store, "alice@demo.test", NULL, subject, body, strlen (body), 0);
     assert_true (message > 0);
-    int64_t delivery = store_deliver (store, message, mailbox);
+    int64_t delivery = store_deliver (store, message, mailbox, strlen (body));
     assert_true (delivery > 0);
     return delivery;
 }
@@ -77,8 +77,8 @@ test_delivery_updates_counters_and_delete_removes_the_body (void **state)
     assert_int_equal (store_mailbox_find (f->store, "alice@demo.test", &alice), 1);
     const char *body = "Subject: x\r\n\r\nhello\r\n";
     int64_t message = store_message_add (f->store, "alice@demo.test", "<1@x>", "x", body, strlen (body), 0);
-    int64_t d1 = store_deliver (f->store, message, bob.id);
-    int64_t d2 = store_deliver (f->store, message, alice.id);
+    int64_t d1 = store_deliver (f->store, message, bob.id, strlen (body));
+    int64_t d2 = store_deliver (f->store, message, alice.id, strlen (body));
     assert_true (d1 > 0 && d2 > d1);
     assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
     assert_int_equal (bob.message_count, 1);
@@ -165,18 +165,109 @@ test_publication_is_found_again (void **state)
 }
 
 static void
-test_rolled_back_savepoint_leaves_nothing (void **state)
+test_rolled_back_transaction_leaves_nothing (void **state)
 {
     fixture_t *f = *state;
     store_mailbox_t bob;
     assert_int_equal (store_begin (f->store), 0);
-    assert_int_equal (store_savepoint (f->store), 0);
     store_mailbox_find (f->store, "bob@demo.test", &bob);
     s_publish (f->store, "gone", bob.id);
-    store_rollback_savepoint (f->store);
+    store_rollback (f->store);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 0);
+    assert_int_equal (bob.used_bytes, 0);
+    /* the counters of the rolled-back deliveries are not written by the next transaction */
+    assert_int_equal (store_begin (f->store), 0);
     assert_int_equal (store_commit (f->store, NULL), 0);
     store_mailbox_find (f->store, "bob@demo.test", &bob);
     assert_int_equal (bob.message_count, 0);
+}
+
+static void
+test_counters_inside_a_transaction_and_after_commit (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob, alice;
+    const size_t size = strlen ("Subject: x\r\n\r\nhello\r\n");
+    assert_int_equal (store_begin (f->store), 0);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    store_mailbox_find (f->store, "alice@demo.test", &alice);
+    for (int i = 0; i < 3; i++)
+        s_publish (f->store, "n", bob.id);
+    s_publish (f->store, "n", alice.id);
+    /* seen at once by the transaction that delivered them (quota checks rely on it) */
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 3);
+    assert_int_equal (bob.used_bytes, (int64_t)(3 * size));
+    assert_int_equal (store_commit (f->store, NULL), 0);
+
+    /* and written by the commit: another connection reads them */
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_prepare_v2 (db,
+                                          "SELECT message_count, used_bytes FROM mailboxes "
+                                          "WHERE address = 'bob@demo.test'",
+                                          -1, &stmt, NULL),
+                      SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int64 (stmt, 0), 3);
+    assert_int_equal (sqlite3_column_int64 (stmt, 1), (int64_t)(3 * size));
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    store_mailbox_find (f->store, "alice@demo.test", &alice);
+    assert_int_equal (alice.message_count, 1);
+    assert_int_equal (store_recount (f->store), 0); /* nothing to mend */
+}
+
+static void
+test_more_mailboxes_than_held_in_memory_are_all_counted (void **state)
+{
+    fixture_t *f = *state;
+    char *error = NULL;
+    char address[64];
+    assert_int_equal (store_begin (f->store), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf (address, sizeof address, "user%d@demo.test", i);
+        assert_int_equal (store_mailbox_add (f->store, address, "$argon2id$z", "user", &error), 0);
+        store_mailbox_t mailbox;
+        assert_int_equal (store_mailbox_find (f->store, address, &mailbox), 1);
+        s_publish (f->store, "n", mailbox.id);
+        s_publish (f->store, "n", mailbox.id);
+    }
+    assert_int_equal (store_commit (f->store, NULL), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf (address, sizeof address, "user%d@demo.test", i);
+        store_mailbox_t mailbox;
+        assert_int_equal (store_mailbox_find (f->store, address, &mailbox), 1);
+        assert_int_equal (mailbox.message_count, 2);
+    }
+    assert_int_equal (store_recount (f->store), 0);
+}
+
+static void
+test_recount_mends_deliveries_inserted_by_hand (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    s_publish (f->store, "kept", bob.id);
+    /* what a student might do in sqlite3: a delivery row added by hand, counters unchanged */
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    char sql[256];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) "
+              "SELECT %lld, id, unixepoch() FROM messages",
+              (long long)bob.id);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 1);
+    assert_int_equal (store_recount (f->store), 1);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 2);
+    assert_int_equal (store_recount (f->store), 0);
 }
 
 static void
@@ -241,7 +332,12 @@ main (void)
         cmocka_unit_test_setup_teardown (test_retrieve_marks_seen_and_list_is_oldest_first, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_publication_is_found_again, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_rolled_back_savepoint_leaves_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rolled_back_transaction_leaves_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_counters_inside_a_transaction_and_after_commit, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_more_mailboxes_than_held_in_memory_are_all_counted, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_recount_mends_deliveries_inserted_by_hand, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reopening_keeps_data_and_a_newer_schema_is_refused, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_foreign_database_is_refused_and_left_alone, s_setup,
