@@ -35,9 +35,13 @@ typedef struct {
     int64_t last_active;
 } session_t;
 
+/* ZeroMQ routing ids are at most 255 octets */
+#define MAX_ROUTING_ID 255
+
 /* One request of the batch: where its reply goes, and whether it changed the store */
 typedef struct {
-    zframe_t *routing_id;
+    uint8_t routing_id[MAX_ROUTING_ID];
+    size_t routing_size;
     zmsg_t *reply;
     bool mutating;
 } pending_t;
@@ -76,14 +80,17 @@ struct server_t {
     rcpt_t rcpts[MAX_RCPT];  /* and what becomes of each of its recipients */
     bool batch_failed;       /* a store error: roll the batch back, answer 452 */
     size_t auth_pending;
+    /* the request being read: routing id and up to PROTO_MAX_FRAMES frames, received in place
+       (no allocation per frame), and a frame for whatever a too long request holds beyond */
+    zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
+    zmq_msg_t excess;
 };
 
 typedef struct {
     server_t *server;
     session_t *session; /* NULL before HELO */
-    zframe_t *routing_id;
     proto_request_t *req;
-    pending_t *pending;
+    pending_t *pending; /* holds the routing id */
 } context_t;
 
 typedef zmsg_t *(verb_fn)(context_t *ctx);
@@ -91,11 +98,9 @@ typedef zmsg_t *(verb_fn)(context_t *ctx);
 /* --------------------------------------------------------------------- sessions */
 
 static void
-s_session_key (zframe_t *routing_id, char *key)
+s_session_key (const uint8_t *data, size_t size, char *key)
 {
     static const char hex[] = "0123456789abcdef";
-    const uint8_t *data = zframe_data (routing_id);
-    size_t size = zframe_size (routing_id) > 256 ? 256 : zframe_size (routing_id);
     for (size_t i = 0; i < size; i++) {
         key[2 * i] = hex[data[i] >> 4];
         key[2 * i + 1] = hex[data[i] & 15];
@@ -169,6 +174,18 @@ s_refuse (context_t *ctx, reply_id_t reply, const char *text)
     return proto_reply_new (ctx->req->id, reply, text);
 }
 
+/* Sends a reply to the client with that routing id */
+static int
+s_send (server_t *self, const uint8_t *routing_id, size_t routing_size, zmsg_t **reply_p)
+{
+    if (zmq_send (zsock_resolve (self->router), routing_id, routing_size, ZMQ_SNDMORE) < 0 ||
+        zmsg_send (reply_p, self->router) != 0) {
+        zmsg_destroy (reply_p);
+        return -1;
+    }
+    return 0;
+}
+
 /* --------------------------------------------------------------------- HELO */
 
 static zmsg_t *
@@ -202,8 +219,8 @@ s_verb_helo (context_t *ctx)
             return s_refuse (ctx, REPLY_SHUTTING_DOWN, "too many sessions, try again later");
         }
         session = calloc (1, sizeof *session);
-        s_session_key (ctx->routing_id, session->key);
-        session->routing_id = zframe_dup (ctx->routing_id);
+        s_session_key (ctx->pending->routing_id, ctx->pending->routing_size, session->key);
+        session->routing_id = zframe_new (ctx->pending->routing_id, ctx->pending->routing_size);
         zhashx_insert (self->sessions, session->key, session);
     }
     s_unwatch (self, session);
@@ -265,9 +282,8 @@ s_auth_answer (server_t *self)
                       session->address);
             reply = proto_reply_new (id, REPLY_AUTH_FAILED, NULL);
         }
-        zframe_t *routing = zframe_dup (session->routing_id);
-        zmsg_prepend (reply, &routing);
-        zmsg_send (&reply, self->router);
+        if (s_send (self, zframe_data (session->routing_id), zframe_size (session->routing_id), &reply) != 0)
+            log_warn ("broker", "reply-dropped", "errno=%d", zmq_errno ());
     }
     free (tag);
     free (verdict);
@@ -1068,29 +1084,57 @@ s_check (context_t *ctx, const verb_t **verb_p)
     return NULL;
 }
 
-/* Handles one client message; the reply (if any now) goes into the batch */
-static void
-s_handle (server_t *self, zmsg_t *msg)
+/* Reads one client message into self->frames without waiting: the number of frames read
+   (routing id included, at most PROTO_MAX_FRAMES + 1), or 0 when nothing is waiting */
+static size_t
+s_receive (server_t *self)
 {
-    zframe_t *routing_id = zmsg_pop (msg);
+    void *router = zsock_resolve (self->router);
+    if (zmq_msg_recv (&self->frames[0], router, ZMQ_DONTWAIT) < 0)
+        return 0;
+    size_t count = 1;
+    bool more = zmq_msg_more (&self->frames[0]);
+    while (more) {
+        /* the rest of a message is there once its first frame is (ZeroMQ delivers whole
+           messages); frames beyond what any request may hold are read and dropped */
+        zmq_msg_t *frame = count < PROTO_MAX_FRAMES + 1 ? &self->frames[count] : &self->excess;
+        if (zmq_msg_recv (frame, router, 0) < 0)
+            break;
+        if (frame != &self->excess)
+            count++;
+        more = zmq_msg_more (frame);
+    }
+    return count;
+}
+
+/* Handles the client message in self->frames; the reply (if any now) goes into the batch */
+static void
+s_handle (server_t *self, size_t count)
+{
     pending_t *pending = &self->batch[self->batch_size];
-    memset (pending, 0, sizeof *pending);
+    pending->reply = NULL;
+    pending->mutating = false;
+    size_t routing_size = zmq_msg_size (&self->frames[0]);
+    pending->routing_size = routing_size < MAX_ROUTING_ID ? routing_size : MAX_ROUTING_ID;
+    memcpy (pending->routing_id, zmq_msg_data (&self->frames[0]), pending->routing_size);
+    proto_arg_t frames[PROTO_MAX_FRAMES];
+    for (size_t i = 1; i < count; i++)
+        frames[i - 1] = (proto_arg_t){zmq_msg_data (&self->frames[i]), zmq_msg_size (&self->frames[i])};
+
     proto_request_t req;
     reply_id_t error_reply;
     const char *why = NULL;
-    char key[2 * 256 + 1];
-    s_session_key (routing_id, key);
-    context_t ctx = {self, zhashx_lookup (self->sessions, key), routing_id, &req, pending};
+    char key[2 * MAX_ROUTING_ID + 1];
+    s_session_key (pending->routing_id, pending->routing_size, key);
+    context_t ctx = {self, zhashx_lookup (self->sessions, key), &req, pending};
     if (ctx.session)
         ctx.session->last_active = zclock_mono ();
 
     zmsg_t *reply = NULL;
-    if (proto_request_parse (msg, &req, &error_reply, &why) != 0) {
+    if (proto_request_parse_frames (frames, count - 1, &req, &error_reply, &why) != 0) {
         char shown[80];
-        zframe_t *first = zmsg_first (msg);
-        log_warn ("broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s", key, why,
-                  zmsg_size (msg),
-                  first ? log_quote (shown, sizeof shown, zframe_data (first), zframe_size (first)) : "-");
+        log_warn ("broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s", key, why, count - 1,
+                  count > 1 ? log_quote (shown, sizeof shown, frames[0].data, frames[0].size) : "-");
         reply = proto_reply_new (req.id, error_reply, why);
     }
     else {
@@ -1100,13 +1144,9 @@ s_handle (server_t *self, zmsg_t *msg)
             reply = verb->proceed (&ctx);
     }
     if (reply) {
-        pending->routing_id = routing_id;
         pending->reply = reply;
         self->batch_size++;
     }
-    else
-        zframe_destroy (&routing_id);
-    zmsg_destroy (&msg);
 }
 
 /* Group commit: every request waiting on the socket goes into one transaction; the
@@ -1119,23 +1159,24 @@ s_serve_batch (server_t *self)
         log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
     self->batch_size = 0;
     self->batch_failed = false;
-    /* the router's receive timeout is 0: zmsg_recv returns NULL once nothing is waiting */
-    while (self->batch_size < MAX_BATCH) {
-        zmsg_t *msg = zmsg_recv (self->router);
-        if (!msg)
-            break;
+    size_t count;
+    while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
         if (!in_transaction) {
             /* no transaction: every request waits for better times */
-            zframe_t *routing_id = zmsg_pop (msg);
-            char *id = zmsg_popstr (msg);
             pending_t *pending = &self->batch[self->batch_size++];
-            pending->routing_id = routing_id;
-            pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
-            free (id);
-            zmsg_destroy (&msg);
+            size_t routing_size = zmq_msg_size (&self->frames[0]);
+            pending->routing_size = routing_size < MAX_ROUTING_ID ? routing_size : MAX_ROUTING_ID;
+            memcpy (pending->routing_id, zmq_msg_data (&self->frames[0]), pending->routing_size);
+            char id[MAX_REQUEST_ID + 1] = PROTO_NO_ID;
+            if (count > 1 && zmq_msg_size (&self->frames[1]) <= MAX_REQUEST_ID) {
+                memcpy (id, zmq_msg_data (&self->frames[1]), zmq_msg_size (&self->frames[1]));
+                id[zmq_msg_size (&self->frames[1])] = '\0';
+            }
+            pending->reply = proto_reply_new (id, REPLY_STORE_TROUBLE, NULL);
+            pending->mutating = false;
             continue;
         }
-        s_handle (self, msg);
+        s_handle (self, count);
     }
     bool committed = false;
     if (in_transaction && self->batch_failed) {
@@ -1159,11 +1200,8 @@ s_serve_batch (server_t *self)
             pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
             free (id);
         }
-        zmsg_prepend (pending->reply, &pending->routing_id);
-        if (zmsg_send (&pending->reply, self->router) != 0) {
+        if (s_send (self, pending->routing_id, pending->routing_size, &pending->reply) != 0)
             log_warn ("broker", "reply-dropped", "errno=%d", zmq_errno ());
-            zmsg_destroy (&pending->reply);
-        }
     }
     for (size_t i = 0; i < self->push_count; i++) {
         push_t *push = &self->pushes[i];
@@ -1178,12 +1216,9 @@ s_serve_batch (server_t *self)
             }
             watcher->credit--;
             zmsg_t *copy = zmsg_dup (push->push);
-            zframe_t *routing = zframe_dup (watcher->routing_id);
-            zmsg_prepend (copy, &routing);
-            if (zmsg_send (&copy, self->router) != 0) {
+            if (s_send (self, zframe_data (watcher->routing_id), zframe_size (watcher->routing_id), &copy) !=
+                0)
                 log_warn ("broker", "push-dropped", "session=%s mailbox=%s", watcher->key, watcher->address);
-                zmsg_destroy (&copy);
-            }
         }
         zmsg_destroy (&push->push);
     }
@@ -1240,6 +1275,9 @@ server_new (const server_config_t *config, store_t *store, char **error)
     self->config = *config;
     self->store = store;
     self->batch = calloc (MAX_BATCH, sizeof (pending_t));
+    for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
+        zmq_msg_init (&self->frames[i]);
+    zmq_msg_init (&self->excess);
     self->sessions = zhashx_new ();
     zhashx_set_destructor (self->sessions, s_session_destroy);
     self->watchers = zhashx_new ();
@@ -1297,6 +1335,9 @@ server_destroy (server_t **self_p)
     free (self->pushes);
     route_targets_free (&self->targets);
     free (self->batch);
+    for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
+        zmq_msg_close (&self->frames[i]);
+    zmq_msg_close (&self->excess);
     free (self);
     *self_p = NULL;
 }

@@ -18,30 +18,29 @@ s_valid_id (const uint8_t *data, size_t size)
 }
 
 int
-proto_request_parse (zmsg_t *msg, proto_request_t *req, reply_id_t *reply, const char **error)
+proto_request_parse_frames (const proto_arg_t *frames, size_t count, proto_request_t *req, reply_id_t *reply,
+                            const char **error)
 {
     memset (req, 0, sizeof *req);
     strcpy (req->id, PROTO_NO_ID);
     *reply = REPLY_SYNTAX;
-    if (!msg || zmsg_size (msg) == 0) {
+    if (count == 0) {
         *error = "empty message";
         return -1;
     }
-    zframe_t *frame = zmsg_first (msg);
-    if (!s_valid_id (zframe_data (frame), zframe_size (frame))) {
+    if (!s_valid_id (frames[0].data, frames[0].size)) {
         *error = "request id must be 1..32 printable characters";
         return -1;
     }
-    memcpy (req->id, zframe_data (frame), zframe_size (frame));
-    req->id[zframe_size (frame)] = '\0';
+    memcpy (req->id, frames[0].data, frames[0].size);
+    req->id[frames[0].size] = '\0';
 
-    frame = zmsg_next (msg);
-    if (!frame) {
+    if (count < 2) {
         *error = "request has no verb";
         return -1;
     }
-    size_t size = zframe_size (frame);
-    const uint8_t *data = zframe_data (frame);
+    size_t size = frames[1].size;
+    const uint8_t *data = frames[1].data;
     if (size == 0 || size > MAX_VERB) {
         *error = "verb must be 1..16 upper-case letters";
         return -1;
@@ -54,17 +53,26 @@ proto_request_parse (zmsg_t *msg, proto_request_t *req, reply_id_t *reply, const
     memcpy (req->verb, data, size);
     req->verb[size] = '\0';
 
-    for (frame = zmsg_next (msg); frame; frame = zmsg_next (msg)) {
+    for (size_t i = 2; i < count; i++) {
         if (req->argc == PROTO_MAX_ARGS) {
             *reply = REPLY_TOO_MANY_RCPT;
             *error = "too many arguments";
             return -1;
         }
-        req->args[req->argc].data = zframe_data (frame);
-        req->args[req->argc].size = zframe_size (frame);
-        req->argc++;
+        req->args[req->argc++] = frames[i];
     }
     return 0;
+}
+
+int
+proto_request_parse (zmsg_t *msg, proto_request_t *req, reply_id_t *reply, const char **error)
+{
+    proto_arg_t frames[PROTO_MAX_FRAMES];
+    size_t count = 0;
+    for (zframe_t *frame = msg ? zmsg_first (msg) : NULL; frame && count < PROTO_MAX_FRAMES;
+         frame = zmsg_next (msg))
+        frames[count++] = (proto_arg_t){zframe_data (frame), zframe_size (frame)};
+    return proto_request_parse_frames (frames, count, req, reply, error);
 }
 
 int

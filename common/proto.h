@@ -19,6 +19,9 @@
 #define PROTO_NO_ID "-"
 /* SEND carries sender, up to MAX_RCPT recipients, and the message */
 #define PROTO_MAX_ARGS (MAX_RCPT + 2)
+/* The frames of a request worth reading: id, verb, the arguments, and one more to tell a
+   request with too many arguments */
+#define PROTO_MAX_FRAMES (PROTO_MAX_ARGS + 3)
 
 typedef struct {
     const uint8_t *data;
@@ -36,6 +39,11 @@ typedef struct {
    so msg must outlive req. Returns 0; or -1 with a static reason in *error and the reply
    to give in *reply (req->id holds the id to echo, PROTO_NO_ID when it had none). */
 int proto_request_parse (zmsg_t *msg, proto_request_t *req, reply_id_t *reply, const char **error);
+
+/* The same over count frames already read (the broker receives them without zmsg_t); a
+   request with more than PROTO_MAX_FRAMES frames is given as its first PROTO_MAX_FRAMES */
+int proto_request_parse_frames (const proto_arg_t *frames, size_t count, proto_request_t *req,
+                                reply_id_t *reply, const char **error);
 
 /* Copies an argument into buf as a C string. -1 if it holds a NUL or does not fit. */
 int proto_arg_string (const proto_arg_t *arg, char *buf, size_t size);

@@ -242,6 +242,15 @@ class BadInput(MailbusTestCase):
         self.assert_status(status, "452 4.5.3")
         self.assertEqual(self.bob_ids(), [self.earlier_id])
 
+    def test_a_request_of_5000_frames_gives_452_4_5_3_and_the_next_request_is_served(self):
+        # the broker reads what a request may hold and drops the frames beyond it
+        c = self.raw(ALICE)
+        status, data = c.request("SEND", ALICE, *([BOB] * 4997), message("frames", "y"))
+        self.assert_status(status, "452 4.5.3")
+        status, data = c.request("NOOP")
+        self.assert_status(status, "250")
+        self.assertEqual(self.bob_ids(), [self.earlier_id])
+
     def test_same_message_id_twice_is_stored_once_with_the_same_reply(self):
         c = self.raw(ALICE)
         body = message("retry", "sent twice", message_id="<retry-1@demo.test>")
