@@ -166,9 +166,22 @@ typedef struct {
 #define STORE_CHECKPOINT_FRAMES 4096 /* 16 MiB of 4 KiB pages */
 #define STORE_WAL_LIMIT_FRAMES 32768 /* 128 MiB */
 
+/* The statements that change mailbox rows (their counters, by trigger or not): running one
+   empties the mailbox cache */
+static const bool s_changes_mailboxes[ST__COUNT] = {
+    [ST_MAILBOX_ADD] = true, [ST_MAILBOX_DELETE] = true, [ST_MAILBOX_PASSWD] = true, [ST_DELETE] = true,
+    [ST_LEASE_ACK] = true,   [ST_PURGE_EXPIRED] = true,  [ST_PURGE_COUNT] = true,    [ST_PURGE_AGE] = true,
+    [ST_RETENTION] = true,   [ST_COUNTERS_ADD] = true,   [ST_RECOUNT] = true,
+};
+
+/* Mailboxes read in the current transaction, by address, as their rows were (without the
+   transaction's pending counters): a batch of SENDs to one mailbox reads its row once */
+#define STORE_CACHE_MAX 1024
+
 struct store_t {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST__COUNT];
+    zhashx_t *cache;
     counter_delta_t deltas[STORE_MAX_DELTAS];
     size_t delta_count;
     char *path;
@@ -176,9 +189,25 @@ struct store_t {
     atomic_bool checkpointing; /* the checkpointer is at work */
 };
 
+static void
+s_cache_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_cache_clear (store_t *self)
+{
+    if (self->cache && zhashx_size (self->cache) > 0)
+        zhashx_purge (self->cache);
+}
+
 static sqlite3_stmt *
 s_stmt (store_t *self, int which)
 {
+    if (s_changes_mailboxes[which])
+        s_cache_clear (self);
     sqlite3_stmt *stmt = self->stmt[which];
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
@@ -268,6 +297,8 @@ store_open (const char *path, bool synchronous_full, char **error)
     }
     store_t *self = calloc (1, sizeof *self);
     self->path = strdup (path);
+    self->cache = zhashx_new ();
+    zhashx_set_destructor (self->cache, s_cache_free);
     s_make_parent (path);
     if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL) != SQLITE_OK) {
@@ -323,6 +354,7 @@ store_close (store_t **self_p)
         sqlite3_finalize (self->stmt[i]);
     if (self->db)
         sqlite3_close (self->db);
+    zhashx_destroy (&self->cache);
     free (self->path);
     free (self);
     *self_p = NULL;
@@ -454,13 +486,16 @@ int
 store_begin (store_t *self)
 {
     self->delta_count = 0;
+    s_cache_clear (self);
     return s_exec (self, "BEGIN IMMEDIATE");
 }
 
 int
 store_commit (store_t *self, char **error)
 {
-    if (s_counters_flush (self) == 0 && s_exec (self, "COMMIT") == 0)
+    int flushed = s_counters_flush (self);
+    s_cache_clear (self);
+    if (flushed == 0 && s_exec (self, "COMMIT") == 0)
         return 0;
     if (error)
         *error = strdup (sqlite3_errmsg (self->db));
@@ -472,6 +507,7 @@ void
 store_rollback (store_t *self)
 {
     self->delta_count = 0;
+    s_cache_clear (self);
     if (!sqlite3_get_autocommit (self->db))
         s_exec (self, "ROLLBACK");
 }
@@ -493,12 +529,27 @@ s_read_mailbox (sqlite3_stmt *stmt, store_mailbox_t *mailbox)
 int
 store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox)
 {
+    /* only inside a transaction: outside, another connection may change the row meanwhile */
+    bool in_transaction = !sqlite3_get_autocommit (self->db);
+    const store_mailbox_t *cached = in_transaction ? zhashx_lookup (self->cache, address) : NULL;
+    if (cached) {
+        *mailbox = *cached;
+        s_counters_apply (self, mailbox);
+        return 1;
+    }
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_FIND);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
     if (rc == SQLITE_ROW) {
         s_read_mailbox (stmt, mailbox);
         sqlite3_reset (stmt);
+        if (in_transaction) {
+            if (zhashx_size (self->cache) >= STORE_CACHE_MAX)
+                zhashx_purge (self->cache);
+            store_mailbox_t *copy = malloc (sizeof *copy);
+            *copy = *mailbox;
+            zhashx_update (self->cache, address, copy);
+        }
         s_counters_apply (self, mailbox);
         return 1;
     }

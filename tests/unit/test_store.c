@@ -246,6 +246,33 @@ test_more_mailboxes_than_held_in_memory_are_all_counted (void **state)
 }
 
 static void
+test_mailbox_reads_inside_a_transaction_follow_every_change (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    char *error = NULL;
+    assert_int_equal (store_begin (f->store), 0);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    int64_t d1 = s_publish (f->store, "one", bob.id);
+    s_publish (f->store, "two", bob.id);
+    store_mailbox_find (f->store, "bob@demo.test", &bob); /* read again: the pending two count */
+    assert_int_equal (bob.message_count, 2);
+    assert_int_equal (store_delete (f->store, bob.id, d1), 1);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 1);
+    assert_int_equal (store_mailbox_passwd (f->store, "bob@demo.test", "$argon2id$new", &error), 0);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_string_equal (bob.password_hash, "$argon2id$new");
+    assert_int_equal (store_mailbox_delete (f->store, "bob@demo.test", &error), 0);
+    assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 0);
+    store_rollback (f->store);
+    /* and the rollback leaves the row as it was */
+    assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
+    assert_int_equal (bob.message_count, 0);
+    assert_string_not_equal (bob.password_hash, "$argon2id$new");
+}
+
+static void
 test_recount_mends_deliveries_inserted_by_hand (void **state)
 {
     fixture_t *f = *state;
@@ -336,6 +363,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_counters_inside_a_transaction_and_after_commit, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_more_mailboxes_than_held_in_memory_are_all_counted, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_mailbox_reads_inside_a_transaction_follow_every_change, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_recount_mends_deliveries_inserted_by_hand, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_reopening_keeps_data_and_a_newer_schema_is_refused, s_setup,
