@@ -294,7 +294,7 @@ s_auth_answer (server_t *self)
 
 /* RFC 5322 2.1 / 5321 2.3.8: lines end in CRLF; a bare CR or LF, or a NUL, is refused */
 static const char *
-s_check_content (const uint8_t *data, size_t size)
+s_check_content (const uint8_t *data, size_t size, size_t *hlen)
 {
     if (memchr (data, '\0', size))
         return "NUL octet in message";
@@ -304,7 +304,7 @@ s_check_content (const uint8_t *data, size_t size)
     for (const uint8_t *p = data, *end = data + size; (p = memchr (p, '\r', (size_t)(end - p))); p++)
         if (p + 1 == end || p[1] != '\n')
             return "bare CR in message: lines must end in CRLF";
-    if (header_section_length ((const char *)data, size) == 0)
+    if ((*hlen = header_section_length ((const char *)data, size)) == 0)
         return "message has no header section (headers, empty line, body)";
     return NULL;
 }
@@ -385,19 +385,20 @@ s_verb_send (context_t *ctx)
         return s_refuse (ctx, REPLY_TOO_MANY_RCPT, NULL);
     if (body->size > self->config.max_message_bytes)
         return s_refuse (ctx, REPLY_TOO_BIG, "message exceeds fixed maximum message size");
-    if ((why = s_check_content (body->data, body->size)))
+    size_t hlen = 0;
+    if ((why = s_check_content (body->data, body->size, &hlen)))
         return s_refuse (ctx, REPLY_BAD_CONTENT, why);
-    if (header_count ((const char *)body->data, body->size, "Received") > MAX_RECEIVED)
+    if (header_count_in ((const char *)body->data, hlen, "Received") > MAX_RECEIVED)
         return s_refuse (ctx, REPLY_LOOP, "too many Received: headers, the message is looping");
 
     const char *text = (const char *)body->data;
     char message_id[MAX_ADDRESS * 2 + 1] = "";
     char subject[256] = "";
     char expires[128] = "";
-    header_find (text, body->size, "Message-ID", message_id, sizeof message_id);
-    header_find (text, body->size, "Subject", subject, sizeof subject);
+    header_find_in (text, hlen, "Message-ID", message_id, sizeof message_id);
+    header_find_in (text, hlen, "Subject", subject, sizeof subject);
     int64_t expires_at = 0;
-    if (header_find (text, body->size, "Expires", expires, sizeof expires)) {
+    if (header_find_in (text, hlen, "Expires", expires, sizeof expires)) {
         /* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time */
         struct tm tm;
         memset (&tm, 0, sizeof tm);

@@ -307,6 +307,9 @@ store_open (const char *path, bool synchronous_full, char **error)
         store_close (&self);
         return NULL;
     }
+    /* statements' small allocations (cursors, records) come from the connection's own
+       lookaside slots rather than malloc: 2000 of 1200 octets, 2.3 MiB */
+    sqlite3_db_config (self->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 1200, 2000);
     /* readers (sqlite3 in another terminal) never block the broker in WAL mode; a reader
        holding the write lock briefly (sqlite3 .dump) is waited for up to 5 s */
     sqlite3_busy_timeout (self->db, 5000);

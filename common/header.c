@@ -9,10 +9,8 @@ header_section_length (const char *msg, size_t len)
 {
     if (len >= 2 && msg[0] == '\r' && msg[1] == '\n')
         return 2; /* no fields, body follows */
-    for (size_t i = 0; i + 3 < len; i++)
-        if (msg[i] == '\r' && msg[i + 1] == '\n' && msg[i + 2] == '\r' && msg[i + 3] == '\n')
-            return i + 4;
-    return 0;
+    const char *end = memmem (msg, len, "\r\n\r\n", 4);
+    return end ? (size_t)(end - msg) + 4 : 0;
 }
 
 /* Calls back for every field start; returns the offset of the field whose name matches, or -1 */
@@ -37,8 +35,12 @@ int
 header_find (const char *msg, size_t len, const char *name, char *out, size_t size)
 {
     size_t hlen = header_section_length (msg, len);
-    if (!hlen)
-        hlen = len;
+    return header_find_in (msg, hlen ? hlen : len, name, out, size);
+}
+
+int
+header_find_in (const char *msg, size_t hlen, const char *name, char *out, size_t size)
+{
     long at = s_next_field (msg, hlen, 0, name);
     if (at < 0 || size == 0)
         return 0;
@@ -74,8 +76,12 @@ int
 header_count (const char *msg, size_t len, const char *name)
 {
     size_t hlen = header_section_length (msg, len);
-    if (!hlen)
-        hlen = len;
+    return header_count_in (msg, hlen ? hlen : len, name);
+}
+
+int
+header_count_in (const char *msg, size_t hlen, const char *name)
+{
     int n = 0;
     long at = 0;
     while ((at = s_next_field (msg, hlen, (size_t)at, name)) >= 0) {

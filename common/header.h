@@ -18,4 +18,9 @@ int header_find (const char *msg, size_t len, const char *name, char *out, size_
 /* Counts the fields called name (case-insensitive): the loop guard counts Received: */
 int header_count (const char *msg, size_t len, const char *name);
 
+/* The same over a header section already measured (msg, header_section_length octets):
+   the broker looks several fields up in every message it stores */
+int header_find_in (const char *msg, size_t hlen, const char *name, char *out, size_t size);
+int header_count_in (const char *msg, size_t hlen, const char *name);
+
 #endif

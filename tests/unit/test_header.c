@@ -125,6 +125,21 @@ test_find_empty_field_gives_empty_value (void **state)
 }
 
 static void
+test_find_in_and_count_in_look_only_at_the_section_given (void **state)
+{
+    (void)state;
+    size_t hlen = header_section_length (s_message, LEN (s_message));
+    char out[64];
+    assert_int_equal (header_find_in (s_message, hlen, "Subject", out, sizeof out), 1);
+    assert_string_equal (out, "lunch at noon tomorrow?");
+    assert_int_equal (header_count_in (s_message, hlen, "Received"), 3);
+    /* a section cut before Message-ID does not find it, nor count the last Received */
+    size_t cut = (size_t)(strstr (s_message, "Message-ID") - s_message);
+    assert_int_equal (header_find_in (s_message, cut, "Message-ID", out, sizeof out), 0);
+    assert_int_equal (header_count_in (s_message, cut, "Received"), 2);
+}
+
+static void
 test_find_truncates_to_the_buffer (void **state)
 {
     (void)state;
@@ -233,6 +248,7 @@ main (void)
         cmocka_unit_test (test_find_missing_header_returns_zero),
         cmocka_unit_test (test_find_does_not_look_into_the_body),
         cmocka_unit_test (test_find_empty_field_gives_empty_value),
+        cmocka_unit_test (test_find_in_and_count_in_look_only_at_the_section_given),
         cmocka_unit_test (test_find_truncates_to_the_buffer),
         cmocka_unit_test (test_find_value_that_fits_exactly_is_not_cut),
         cmocka_unit_test (test_find_turns_control_characters_into_spaces),
