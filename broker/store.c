@@ -57,6 +57,10 @@ enum {
     ST_OUT_FLUSH,
     ST_COUNTERS_ADD,
     ST_RECOUNT,
+    ST_SEQ_MESSAGES,
+    ST_SEQ_DELIVERIES,
+    ST_SEQ_SAVE,
+    ST_DATA_VERSION,
     ST__COUNT
 };
 
@@ -69,9 +73,10 @@ static const char *s_sql[ST__COUNT] = {
     [ST_MAILBOX_EACH] = "SELECT id, address, '', quota_bytes, used_bytes, message_count, role "
                         "FROM mailboxes ORDER BY address",
     [ST_MESSAGE_ADD] =
-        "INSERT INTO messages (sender, message_id, subject, size, body, received_at, expires_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, 0))",
-    [ST_DELIVER] = "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO messages (id, sender, message_id, subject, size, body, received_at, expires_at) "
+        "VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, 0))",
+    [ST_DELIVER] =
+        "INSERT INTO deliveries (id, mailbox_id, message_id, delivered_at) VALUES (?4, ?1, ?2, ?3)",
     [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2",
     [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, reply, published_at) "
                            "VALUES (?1, ?2, ?3, ?4)",
@@ -139,6 +144,13 @@ static const char *s_sql[ST__COUNT] = {
     /* new deliveries' share of the mailbox counters, once per mailbox per transaction */
     [ST_COUNTERS_ADD] =
         "UPDATE mailboxes SET message_count = message_count + ?2, used_bytes = used_bytes + ?3 WHERE id = ?1",
+    /* the next id of each table: what sequences says, or above any row another writer added */
+    [ST_SEQ_MESSAGES] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'messages'), 1), "
+                        "(SELECT coalesce(max(id), 0) + 1 FROM messages))",
+    [ST_SEQ_DELIVERIES] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'deliveries'), 1), "
+                          "(SELECT coalesce(max(id), 0) + 1 FROM deliveries))",
+    [ST_SEQ_SAVE] = "UPDATE sequences SET next = ?2 WHERE name = ?1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
     /* at start: counters as the deliveries say (heals rows inserted by hand with sqlite3) */
     [ST_RECOUNT] = "UPDATE mailboxes SET (message_count, used_bytes) = "
                    "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
@@ -178,12 +190,20 @@ static const bool s_changes_mailboxes[ST__COUNT] = {
    transaction's pending counters): a batch of SENDs to one mailbox reads its row once */
 #define STORE_CACHE_MAX 1024
 
+/* The tables whose ids the store hands out (schema 007) */
+typedef enum { SEQ_MESSAGES, SEQ_DELIVERIES, SEQ__COUNT } seq_t;
+static const char *const s_seq_name[SEQ__COUNT] = {"messages", "deliveries"};
+static const int s_seq_load_stmt[SEQ__COUNT] = {ST_SEQ_MESSAGES, ST_SEQ_DELIVERIES};
+
 struct store_t {
     sqlite3 *db;
     sqlite3_stmt *stmt[ST__COUNT];
     zhashx_t *cache;
     counter_delta_t deltas[STORE_MAX_DELTAS];
     size_t delta_count;
+    int64_t next_id[SEQ__COUNT];  /* the id the next row of each table gets */
+    int64_t saved_id[SEQ__COUNT]; /* what sequences holds (committed) */
+    int64_t data_version;         /* PRAGMA data_version when the ids were read */
     char *path;
     zactor_t *checkpointer;
     atomic_bool checkpointing; /* the checkpointer is at work */
@@ -218,6 +238,94 @@ static int
 s_exec (store_t *self, const char *sql)
 {
     return sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t
+s_step_int (store_t *self, int which)
+{
+    sqlite3_stmt *stmt = s_stmt (self, which);
+    int64_t value = sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : -1;
+    sqlite3_reset (stmt);
+    return value;
+}
+
+/* Ids. AUTOINCREMENT would read and rewrite sqlite_sequence at every insert; the store
+   hands ids out from memory instead, and writes the sequences table once per transaction
+   (s_ids_save, before COMMIT). A rolled-back transaction gives its ids back: none of them
+   was ever shown to a client. Another writer (sqlite3 by hand) shows in data_version: the
+   ids are read again, above anything it inserted. */
+static int
+s_ids_load (store_t *self)
+{
+    self->data_version = s_step_int (self, ST_DATA_VERSION);
+    for (int i = 0; i < SEQ__COUNT; i++) {
+        int64_t next = s_step_int (self, s_seq_load_stmt[i]);
+        if (next < 1)
+            return -1;
+        self->next_id[i] = self->saved_id[i] = next;
+    }
+    return self->data_version < 0 ? -1 : 0;
+}
+
+/* Inside a transaction, or before a write in autocommit mode: read the ids again when
+   another connection has committed since */
+static int
+s_ids_check (store_t *self)
+{
+    int64_t version = s_step_int (self, ST_DATA_VERSION);
+    return version == self->data_version ? 0 : s_ids_load (self);
+}
+
+static int
+s_ids_save (store_t *self)
+{
+    for (int i = 0; i < SEQ__COUNT; i++) {
+        if (self->next_id[i] == self->saved_id[i])
+            continue;
+        sqlite3_stmt *stmt = s_stmt (self, ST_SEQ_SAVE);
+        sqlite3_bind_text (stmt, 1, s_seq_name[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 2, self->next_id[i]);
+        int rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+        if (rc != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+static void
+s_ids_saved (store_t *self, bool committed)
+{
+    for (int i = 0; i < SEQ__COUNT; i++)
+        if (committed)
+            self->saved_id[i] = self->next_id[i];
+        else
+            self->next_id[i] = self->saved_id[i];
+}
+
+/* The id for a new row of that table, or -1 */
+static int64_t
+s_id_take (store_t *self, seq_t seq)
+{
+    if (sqlite3_get_autocommit (self->db) && s_ids_check (self) != 0)
+        return -1;
+    return self->next_id[seq]++;
+}
+
+/* After an insert: in autocommit mode it is committed already, and so must its id be */
+static int
+s_id_done (store_t *self, bool inserted)
+{
+    if (!sqlite3_get_autocommit (self->db))
+        return inserted ? 0 : -1;
+    if (!inserted) {
+        s_ids_saved (self, false);
+        return -1;
+    }
+    if (s_ids_save (self) != 0)
+        return -1;
+    s_ids_saved (self, true);
+    return 0;
 }
 
 static int64_t
@@ -330,11 +438,12 @@ store_open (const char *path, bool synchronous_full, char **error)
     s_exec (self, "PRAGMA wal_autocheckpoint = 10000");
     /* every request runs in a savepoint: its statement journal stays in memory, not a temp file */
     s_exec (self, "PRAGMA temp_store = MEMORY");
-    s_exec (self, "PRAGMA foreign_keys = ON");
+    /* off while migrating: rebuilding a table (schema 007) drops it while rows refer to it */
     if (s_migrate (self, error) != 0) {
         store_close (&self);
         return NULL;
     }
+    s_exec (self, "PRAGMA foreign_keys = ON");
     for (int i = 0; i < ST__COUNT; i++)
         if (sqlite3_prepare_v3 (self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->stmt[i], NULL) !=
             SQLITE_OK) {
@@ -342,6 +451,11 @@ store_open (const char *path, bool synchronous_full, char **error)
             store_close (&self);
             return NULL;
         }
+    if (s_ids_load (self) != 0) {
+        *error = zsys_sprintf ("cannot read the id sequences: %s", sqlite3_errmsg (self->db));
+        store_close (&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -490,7 +604,13 @@ store_begin (store_t *self)
 {
     self->delta_count = 0;
     s_cache_clear (self);
-    return s_exec (self, "BEGIN IMMEDIATE");
+    if (s_exec (self, "BEGIN IMMEDIATE") != 0)
+        return -1;
+    if (s_ids_check (self) != 0) {
+        store_rollback (self);
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -498,8 +618,10 @@ store_commit (store_t *self, char **error)
 {
     int flushed = s_counters_flush (self);
     s_cache_clear (self);
-    if (flushed == 0 && s_exec (self, "COMMIT") == 0)
+    if (flushed == 0 && s_ids_save (self) == 0 && s_exec (self, "COMMIT") == 0) {
+        s_ids_saved (self, true);
         return 0;
+    }
     if (error)
         *error = strdup (sqlite3_errmsg (self->db));
     store_rollback (self);
@@ -511,6 +633,7 @@ store_rollback (store_t *self)
 {
     self->delta_count = 0;
     s_cache_clear (self);
+    s_ids_saved (self, false);
     if (!sqlite3_get_autocommit (self->db))
         s_exec (self, "ROLLBACK");
 }
@@ -655,7 +778,11 @@ int64_t
 store_message_add (store_t *self, const char *sender, const char *message_id, const char *subject,
                    const void *body, size_t size, int64_t expires_at)
 {
+    int64_t id = s_id_take (self, SEQ_MESSAGES);
+    if (id < 0)
+        return -1;
     sqlite3_stmt *stmt = s_stmt (self, ST_MESSAGE_ADD);
+    sqlite3_bind_int64 (stmt, 8, id);
     sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
     if (message_id)
         sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
@@ -666,21 +793,24 @@ store_message_add (store_t *self, const char *sender, const char *message_id, co
     sqlite3_bind_int64 (stmt, 7, expires_at);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    return rc == SQLITE_DONE ? sqlite3_last_insert_rowid (self->db) : -1;
+    return s_id_done (self, rc == SQLITE_DONE) == 0 ? id : -1;
 }
 
 int64_t
 store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size)
 {
+    int64_t delivery = s_id_take (self, SEQ_DELIVERIES);
+    if (delivery < 0)
+        return -1;
     sqlite3_stmt *stmt = s_stmt (self, ST_DELIVER);
+    sqlite3_bind_int64 (stmt, 4, delivery);
     sqlite3_bind_int64 (stmt, 1, mailbox);
     sqlite3_bind_int64 (stmt, 2, message);
     sqlite3_bind_int64 (stmt, 3, time (NULL));
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    if (rc != SQLITE_DONE)
+    if (s_id_done (self, rc == SQLITE_DONE) != 0)
         return -1;
-    int64_t delivery = sqlite3_last_insert_rowid (self->db);
     return s_counters_add (self, mailbox, (int64_t)size) == 0 ? delivery : -1;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "schema_sql.h"
 #include "store.h"
 
 typedef struct {
@@ -272,6 +273,111 @@ test_mailbox_reads_inside_a_transaction_follow_every_change (void **state)
     assert_string_not_equal (bob.password_hash, "$argon2id$new");
 }
 
+static int
+s_exec_sql (sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec (db, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK)
+        fprintf (stderr, "sql: %s\n", err);
+    sqlite3_free (err);
+    return rc;
+}
+
+static void
+test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
+{
+    fixture_t *f = *state;
+    /* what the previous release made: AUTOINCREMENT ids, the last message deleted */
+    char path[160];
+    snprintf (path, sizeof path, "%s/v5.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (s_exec_sql (db, "PRAGMA journal_mode = WAL"), SQLITE_OK);
+    for (int v = 0; v < 5; v++)
+        assert_int_equal (s_exec_sql (db, schema_migrations[v]), SQLITE_OK);
+    assert_int_equal (
+        s_exec_sql (db, "PRAGMA user_version = 5; PRAGMA application_id = 1296192851;"
+                        "INSERT INTO mailboxes (address, password_hash) VALUES ('bob@demo.test', 'x');"
+                        "INSERT INTO messages (sender, subject, size, body, received_at) VALUES "
+                        "('a@demo.test', 's1', 5, 'hello', 0), ('a@demo.test', 's2', 5, 'world', 0),"
+                        "('a@demo.test', 's3', 5, 'third', 0);"
+                        "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) "
+                        "SELECT 1, id, 0 FROM messages;"
+                        "DELETE FROM deliveries WHERE id = 3;"),
+        SQLITE_OK);
+    sqlite3_close (db);
+
+    char *error = NULL;
+    store_t *store = store_open (path, true, &error);
+    assert_non_null (store);
+    store_mailbox_t bob;
+    assert_int_equal (store_mailbox_find (store, "bob@demo.test", &bob), 1);
+    assert_int_equal (bob.message_count, 2);
+    void *body = NULL;
+    size_t size = 0;
+    assert_int_equal (store_retrieve (store, bob.id, 1, &body, &size), 1);
+    assert_memory_equal (body, "hello", 5);
+    free (body);
+    /* 3 was given once (and deleted): the next message and delivery are 4 */
+    int64_t message = store_message_add (store, "a@demo.test", NULL, "s4", "fresh", 5, 0);
+    assert_int_equal (message, 4);
+    assert_int_equal (store_deliver (store, message, bob.id, 5), 4);
+    /* and that survives a restart */
+    store_close (&store);
+    store = store_open (path, true, &error);
+    assert_non_null (store);
+    assert_int_equal (store_begin (store), 0);
+    assert_int_equal (store_message_add (store, "a@demo.test", NULL, "s5", "again", 5, 0), 5);
+    assert_int_equal (store_commit (store, NULL), 0);
+    store_close (&store);
+
+    /* the rebuilt tables keep their keys, views and triggers */
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db,
+                                          "SELECT (SELECT count(*) FROM pragma_foreign_key_check), "
+                                          "(SELECT count(*) FROM inbox), (SELECT waiting FROM queue), "
+                                          "(SELECT count(*) FROM sqlite_master WHERE type = 'trigger')",
+                                          -1, &stmt, NULL),
+                      SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 0);
+    assert_int_equal (sqlite3_column_int (stmt, 1), 3);
+    assert_int_equal (sqlite3_column_int (stmt, 2), 3);
+    assert_int_equal (sqlite3_column_int (stmt, 3), 4);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+}
+
+static void
+test_ids_start_above_rows_another_writer_inserted (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    int64_t first = s_publish (f->store, "one", bob.id);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    char sql[200];
+    snprintf (sql, sizeof sql,
+              "INSERT INTO deliveries (id, mailbox_id, message_id, delivered_at) "
+              "SELECT %lld, %lld, message_id, 0 FROM deliveries",
+              (long long)first + 10, (long long)bob.id);
+    assert_int_equal (s_exec_sql (db, sql), SQLITE_OK);
+    sqlite3_close (db);
+    /* in a transaction, as the broker works, and outside one */
+    assert_int_equal (store_begin (f->store), 0);
+    assert_int_equal (s_publish (f->store, "two", bob.id), first + 11);
+    assert_int_equal (store_commit (f->store, NULL), 0);
+    assert_int_equal (s_publish (f->store, "three", bob.id), first + 12);
+    /* a rolled-back transaction's ids were never shown: the next one gets them */
+    assert_int_equal (store_begin (f->store), 0);
+    assert_int_equal (s_publish (f->store, "gone", bob.id), first + 13);
+    store_rollback (f->store);
+    assert_int_equal (s_publish (f->store, "four", bob.id), first + 13);
+}
+
 static void
 test_recount_mends_deliveries_inserted_by_hand (void **state)
 {
@@ -367,6 +473,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_mailbox_reads_inside_a_transaction_follow_every_change, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_recount_mends_deliveries_inserted_by_hand, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ids_start_above_rows_another_writer_inserted, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_reopening_keeps_data_and_a_newer_schema_is_refused, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_foreign_database_is_refused_and_left_alone, s_setup,
