@@ -129,14 +129,18 @@ int
 client_send (client_t *self, const char *verb, zmsg_t *args, char *id, size_t id_size)
 {
     snprintf (id, id_size, "%" PRIu64, ++self->next_id);
-    zmsg_t *msg = proto_request_new (id, verb);
-    if (args) {
-        zframe_t *frame;
-        while ((frame = zmsg_pop (args)))
-            zmsg_append (msg, &frame);
+    /* [id][verb] straight from the stack, then the caller's frames as they are */
+    void *sock = zsock_resolve (self->sock);
+    bool more = args && zmsg_size (args) > 0;
+    if (zmq_send (sock, id, strlen (id), ZMQ_SNDMORE) < 0 ||
+        zmq_send (sock, verb, strlen (verb), more ? ZMQ_SNDMORE : 0) < 0) {
         zmsg_destroy (&args);
+        return -1;
     }
-    return zmsg_send (&msg, self->sock);
+    if (more)
+        return zmsg_send (&args, self->sock);
+    zmsg_destroy (&args);
+    return 0;
 }
 
 zmsg_t *
