@@ -84,6 +84,8 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
+    char *record; /* a SEND's reply text for dedupe (send_lines_t) */
+    size_t record_capacity;
 };
 
 typedef struct {
@@ -309,24 +311,56 @@ s_check_content (const uint8_t *data, size_t size, size_t *hlen)
     return NULL;
 }
 
-/* Adds a status line to the reply and, when record is not NULL, to the text kept for dedupe */
-static void s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
+/* The recipients' lines of a SEND reply, as frames and, when the message has a Message-ID,
+   as the text kept for dedupe: "status\nline\nline\n". The text is built in the server's
+   buffer after room for the status line, which is known last. */
+#define RECORD_STATUS_ROOM 512
+
+typedef struct {
+    zmsg_t *reply;
+    char **buffer; /* the server's, grown as needed */
+    size_t *capacity;
+    size_t length; /* from RECORD_STATUS_ROOM on */
+    bool keep;
+} send_lines_t;
+
+static void s_add_line (send_lines_t *lines, reply_id_t id, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
 static void
-s_add_line (zmsg_t *reply, char **record, reply_id_t id, const char *format, ...)
+s_add_line (send_lines_t *lines, reply_id_t id, const char *format, ...)
 {
-    char text[400], line[512];
+    char line[512];
+    const reply_t *r = reply_get (id);
+    int head = snprintf (line, sizeof line, "%d %s ", r->code, r->enhanced);
     va_list ap;
     va_start (ap, format);
-    vsnprintf (text, sizeof text, format, ap);
+    int text = vsnprintf (line + head, sizeof line - (size_t)head, format, ap);
     va_end (ap);
-    reply_format (line, sizeof line, id, text);
-    zmsg_addstr (reply, line);
-    if (!record)
+    size_t size = (size_t)head + (size_t)text < sizeof line ? (size_t)head + (size_t)text : sizeof line - 1;
+    zmsg_addmem (lines->reply, line, size);
+    if (!lines->keep)
         return; /* no Message-ID: nothing to remember for dedupe */
-    char *joined = zsys_sprintf ("%s%s\n", *record ? *record : "", line);
-    free (*record);
-    *record = joined;
+    size_t need = RECORD_STATUS_ROOM + lines->length + size + 2;
+    if (need > *lines->capacity) {
+        *lines->capacity = need * 2;
+        *lines->buffer = realloc (*lines->buffer, *lines->capacity);
+    }
+    char *end = *lines->buffer + RECORD_STATUS_ROOM + lines->length;
+    memcpy (end, line, size);
+    end[size] = '\n';
+    end[size + 1] = '\0';
+    lines->length += size + 1;
+}
+
+/* Puts the status line in front of the kept text; returns the whole text */
+static const char *
+s_record (send_lines_t *lines, const char *status)
+{
+    size_t size = strlen (status) + 1; /* < RECORD_STATUS_ROOM: reply_format's buffer */
+    char *start = *lines->buffer + RECORD_STATUS_ROOM - size;
+    memcpy (start, status, size - 1);
+    start[size - 1] = '\n';
+    return start;
 }
 
 static void
@@ -496,24 +530,27 @@ s_verb_send (context_t *ctx)
         if (message < 0)
             return s_store_trouble (ctx, "message-add");
     }
-    zmsg_t *lines = zmsg_new ();
-    char *record = NULL;
-    char **record_p = *message_id ? &record : NULL;
+    zmsg_t *reply = zmsg_new ();
+    send_lines_t lines = {reply, &self->record, &self->record_capacity, 0, *message_id != '\0'};
+    if (lines.keep && self->record_capacity < RECORD_STATUS_ROOM + 1) {
+        self->record_capacity = 4096;
+        self->record = realloc (self->record, self->record_capacity);
+    }
+    if (lines.keep)
+        self->record[RECORD_STATUS_ROOM] = '\0';
     for (size_t i = 0; i < rcpts; i++) {
         rcpt_t *r = &results[i];
         if (r->reply != REPLY_QUEUED) {
-            s_add_line (lines, record_p, r->reply, "%s %s", r->address, r->text);
+            s_add_line (&lines, r->reply, "%s %s", r->address, r->text);
             continue;
         }
         if (r->relay) {
             int64_t entry = store_outbound_add (self->store, message, sender.full, r->address);
             if (entry < 0) {
-                zmsg_destroy (&lines);
-                free (record);
+                zmsg_destroy (&reply);
                 return s_store_trouble (ctx, "outbound-add");
             }
-            s_add_line (lines, record_p, REPLY_QUEUED, "%s queued for relay as %lld", r->address,
-                        (long long)entry);
+            s_add_line (&lines, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
             continue;
         }
         int64_t delivery = 0;
@@ -524,26 +561,23 @@ s_verb_send (context_t *ctx)
                 continue;
             delivery = store_deliver (self->store, message, target->mailbox_id, body->size);
             if (delivery < 0) {
-                zmsg_destroy (&lines);
-                free (record);
+                zmsg_destroy (&reply);
                 return s_store_trouble (ctx, "deliver");
             }
             delivered++;
             s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
         }
         if (r->is_list)
-            s_add_line (lines, record_p, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address,
+            s_add_line (&lines, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address,
                         delivered, r->full ? " (some mailboxes full)" : "", (long long)message);
         else if (r->count == 0)
-            s_add_line (lines, record_p, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
+            s_add_line (&lines, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
         else
             /* the id the recipient's LIST, RETR and DELE will use */
-            s_add_line (lines, record_p, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
+            s_add_line (&lines, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
     }
 
-    zmsg_t *reply = zmsg_new ();
-    zmsg_addstr (reply, req->id);
-    char status[512];
+    char status[RECORD_STATUS_ROOM - 1];
     if (accepted == 0)
         reply_format (status, sizeof status, first_failure, "no recipient accepted");
     else {
@@ -551,24 +585,17 @@ s_verb_send (context_t *ctx)
         snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
         reply_format (status, sizeof status, REPLY_QUEUED, summary);
     }
-    zmsg_addstr (reply, status);
+    zmsg_pushstr (reply, status);
+    zmsg_pushstr (reply, req->id);
     /* the first answer is remembered, for a retry with the same Message-ID (when stored) */
-    if (*message_id && stored > 0) {
-        char *full = zsys_sprintf ("%s\n%s", status, record ? record : "");
-        int rc = store_publication_add (self->store, sender.full, message_id, full);
-        free (full);
-        if (rc != 0) {
-            zmsg_destroy (&lines);
-            zmsg_destroy (&reply);
-            free (record);
-            return s_store_trouble (ctx, "publication-add");
-        }
+    if (lines.keep && stored > 0 &&
+        store_publication_add (self->store, sender.full, message_id, s_record (&lines, status)) != 0) {
+        zmsg_destroy (&reply);
+        return s_store_trouble (ctx, "publication-add");
     }
     if (stored > 0)
         log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", sender.full,
                    (long long)message, body->size, stored);
-    proto_move_frames (reply, &lines);
-    free (record);
     return reply;
 }
 
@@ -1339,6 +1366,7 @@ server_destroy (server_t **self_p)
     for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
         zmq_msg_close (&self->frames[i]);
     zmq_msg_close (&self->excess);
+    free (self->record);
     free (self);
     *self_p = NULL;
 }
