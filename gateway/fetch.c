@@ -99,7 +99,7 @@ s_remember (const fetch_config_t *config, const char *uidl)
 static char *
 s_crlf (const char *data, size_t size, size_t *out_size)
 {
-    char *out = malloc (size * 2 + 3);
+    char *out = malloc (size * 2 + 5); /* every LF doubled, a final CRLF, an empty line */
     size_t o = 0;
     for (size_t i = 0; i < size; i++) {
         if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
@@ -116,12 +116,48 @@ s_crlf (const char *data, size_t size, size_t *out_size)
     return out;
 }
 
+/* RFC 5322 2.1: the body is optional, and so is the empty line before it, but the broker
+   wants the empty line. As Postfix's cleanup does, the first line that is neither a header
+   field (RFC 5322 2.2, 4.5.3 obs-optional: a name, white space, a colon) nor its continuation
+   starts the body. Returns where the empty line must go (size: after the last field), or
+   size + 1 when the message has it already. The lines end in CRLF (s_crlf). */
+static size_t
+s_missing_empty_line (const char *msg, size_t size)
+{
+    for (size_t i = 0; i < size;) {
+        const char *lf = memchr (msg + i, '\n', size - i);
+        size_t end = lf ? (size_t)(lf - msg) + 1 : size;
+        if (end - i == 2)
+            return size + 1;
+        size_t name = i;
+        while (name < end && msg[name] > ' ' && msg[name] < 127 && msg[name] != ':')
+            name++;
+        size_t colon = name;
+        while (colon < end && (msg[colon] == ' ' || msg[colon] == '\t'))
+            colon++;
+        bool field = name > i && colon < end && msg[colon] == ':';
+        bool continuation = i > 0 && (msg[i] == ' ' || msg[i] == '\t');
+        if (!field && !continuation)
+            return i;
+        i = end;
+    }
+    return size;
+}
+
 /* Publishes one message to the local mailbox; true when the broker acknowledged it */
 static bool
-s_publish (client_t *client, const fetch_config_t *config, const char *data, size_t size)
+s_publish (client_t *client, const fetch_config_t *config, const char *uidl, const char *data, size_t size)
 {
     size_t body_size = 0;
     char *body = s_crlf (data, size, &body_size);
+    size_t at = s_missing_empty_line (body, body_size);
+    if (at <= body_size) {
+        /* s_crlf left room for these two octets */
+        memmove (body + at + 2, body + at, body_size - at);
+        memcpy (body + at, "\r\n", 2);
+        body_size += 2;
+        log_info ("gateway", "fetch-mended", "uidl=%s empty-line-at=%zu", uidl, at);
+    }
     char from[512] = "", sender[MAX_ADDRESS + 1] = "";
     /* the envelope sender: Return-Path, else the bare address in From, else the null sender */
     if (header_find (body, body_size, "Return-Path", from, sizeof from) ||
@@ -142,14 +178,42 @@ s_publish (client_t *client, const fetch_config_t *config, const char *data, siz
     int code = 0;
     char line[512] = "";
     bool ok = reply && proto_reply_status (reply, &code, line, sizeof line) == 0 && reply_is_success (code);
-    log_info ("gateway", "fetch-publish", "from=%s to=%s reply=\"%s\"", *sender ? sender : "<>",
-              config->mailbox, reply ? line : "no answer");
+    if (ok)
+        log_info ("gateway", "fetch-publish", "from=%s to=%s reply=\"%s\"", *sender ? sender : "<>",
+                  config->mailbox, line);
+    else
+        /* nothing is deleted or remembered: the remote copy stays, tried again at each poll */
+        log_warn ("gateway", "fetch-refused", "from=%s to=%s uidl=%s reply=\"%s\" remote-copy=kept",
+                  *sender ? sender : "<>", config->mailbox, uidl, reply ? line : "no answer");
     zmsg_destroy (&reply);
     return ok;
 }
 
+/* The actor's pipe while a poll runs (NULL for fetch_poll_once), and whether $TERM came */
+typedef struct {
+    zsock_t *pipe;
+    bool stopping;
+} control_t;
+
+/* libcurl calls this at least once a second, also while a command waits for its answer: a
+   gateway told to stop does not wait for a slow server (Dovecot holds a login after a wrong
+   password for seconds) up to the 60 s timeout. Aborting loses nothing: the DELEs of a
+   session take effect only at QUIT (RFC 1939 6), each sent after the broker's ack. */
 static int
-s_poll (client_t *client, const fetch_config_t *config)
+s_progress (void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    control_t *control = arg;
+    while (control->pipe && !control->stopping && (zsock_events (control->pipe) & ZMQ_POLLIN)) {
+        char *command = zstr_recv (control->pipe);
+        control->stopping = !command || streq (command, "$TERM"); /* FLUSH: polling already */
+        free (command);
+    }
+    return control->stopping ? 1 : 0;
+}
+
+static int
+s_poll (client_t *client, const fetch_config_t *config, control_t *control)
 {
     CURL *curl = curl_easy_init ();
     if (!curl)
@@ -167,18 +231,24 @@ s_poll (client_t *client, const fetch_config_t *config)
     curl_easy_setopt (curl, CURLOPT_SSL_VERIFYHOST, config->insecure ? 0L : 2L);
     if (config->ca_file)
         curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
+    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_progress);
+    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, control);
 
     buffer_t listing = {NULL, 0};
     CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
     int published = 0;
     if (rc != CURLE_OK) {
-        log_warn ("gateway", "fetch-failed", "url=%s error=\"%s\"", config->url,
-                  *error ? error : curl_easy_strerror (rc));
+        if (control->stopping)
+            log_info ("gateway", "fetch-stopped", "url=%s", config->url);
+        else
+            log_warn ("gateway", "fetch-failed", "url=%s error=\"%s\"", config->url,
+                      *error ? error : curl_easy_strerror (rc));
         published = -1;
     }
     char *save = NULL;
-    for (char *line = rc == CURLE_OK && listing.data ? strtok_r (listing.data, "\r\n", &save) : NULL; line;
-         line = strtok_r (NULL, "\r\n", &save)) {
+    for (char *line = rc == CURLE_OK && listing.data ? strtok_r (listing.data, "\r\n", &save) : NULL;
+         line && !control->stopping; line = strtok_r (NULL, "\r\n", &save)) {
         char number[32], uidl[256];
         if (sscanf (line, "%31s %255s", number, uidl) != 2 || s_seen (config, uidl))
             continue;
@@ -187,7 +257,7 @@ s_poll (client_t *client, const fetch_config_t *config)
             free (message.data);
             continue;
         }
-        if (s_publish (client, config, message.data, message.size)) {
+        if (s_publish (client, config, uidl, message.data, message.size)) {
             published++;
             /* only now, with the broker's durable ack, may the remote copy go */
             if (config->keep)
@@ -218,7 +288,8 @@ fetch_poll_once (const fetch_config_t *config)
         free (error);
         return -1;
     }
-    int n = s_poll (client, config);
+    control_t control = {NULL, false};
+    int n = s_poll (client, config, &control);
     client_destroy (&client);
     return n;
 }
@@ -229,6 +300,7 @@ s_fetch_actor (zsock_t *pipe, void *args)
     const fetch_config_t *config = args;
     zsock_signal (pipe, 0);
     client_t *client = NULL;
+    control_t control = {pipe, false};
     while (!zsys_interrupted) {
         if (!client) {
             char *error = NULL;
@@ -236,8 +308,10 @@ s_fetch_actor (zsock_t *pipe, void *args)
                 client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
             free (error);
         }
-        if (client && s_poll (client, config) < 0)
+        if (client && s_poll (client, config, &control) < 0 && !control.stopping)
             log_debug ("gateway", "fetch-retry", "url=%s", config->url);
+        if (control.stopping)
+            break;
         zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, config->interval_ms) > 0) {
             char *command = zstr_recv (pipe);
