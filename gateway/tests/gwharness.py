@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 import time
 
+from smtpd_helper import publish, queue
+
 BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
 GATEWAY = os.path.join(BUILD, "gateway", "mailbus-gateway")
@@ -98,6 +100,19 @@ class Stack:
         self._stop(self.broker)
         self.broker = None
 
+    def kill_gw_when_logged(self, marker, timeout=30):
+        """SIGKILL the gateway as soon as its log shows marker (a tight poll: what it waits for
+        is quick), e.g. in the middle of a fetch run, before the QUIT that would apply DELEs"""
+        deadline = time.monotonic() + timeout
+        while marker not in self.log("gateway"):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the gateway never logged " + marker)
+            time.sleep(0.005)
+        self.gateway.send_signal(signal.SIGKILL)
+        self.gateway.wait()
+        self.gateway = None
+        self.gateway_log.close()
+
     def stop(self):
         self._stop(self.gateway)
         self._stop(self.broker)
@@ -180,6 +195,61 @@ class Stack:
                 result.append(f.read())
             os.unlink(os.path.join(out, n))
         return result
+
+
+class Peer(Stack):
+    """A broker authoritative for one domain (no demo users) and its gateway."""
+
+    def __init__(self, domain, users):
+        super().__init__(broker_args=["--domain", domain, "--retry-base", "1"])
+        self.domain = domain
+        self.db = os.path.join(self.var, "mailbus.db")
+        for user in users:
+            self.admin("mailbox", "add", "%s@%s" % (user, domain), "--password", PASSWORD)
+        # with --domain other than demo.test the broker makes no gateway identity: we do
+        secret = "gw-secret-" + domain
+        self.admin("mailbox", "add", "gateway@" + domain, "--password", secret, "--role", "gateway")
+        with open(os.path.join(self.var, "gateway.secret"), "w") as f:
+            f.write("gateway@%s %s\n" % (domain, secret))
+        os.chmod(os.path.join(self.var, "gateway.secret"), 0o600)
+
+    def admin(self, *args):
+        r = subprocess.run([BROKER, "--db", self.db] + list(args), capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("mailbus-broker %s: %s %s" % (args, r.stdout, r.stderr))
+        return r.stdout
+
+    def route_to(self, other):
+        self.gateway_args = ["--domain", self.domain, "--hostname", "gw." + self.domain,
+                             "--route", "%s=127.0.0.1:%d" % (other.domain, other.smtp_port),
+                             "--smarthost-tls", "starttls", "--smarthost-ca", other.cafile,
+                             "--relay-interval", "100"]
+
+    def relay_through(self, hostport, ca, auth=None):
+        """every other domain through one smarthost (an MTA such as Postfix) over STARTTLS,
+        with AUTH when auth names a 'USER PASSWORD' file"""
+        self.gateway_args = ["--domain", self.domain, "--hostname", "gw." + self.domain,
+                             "--smarthost", hostport, "--smarthost-tls", "starttls", "--smarthost-ca", ca,
+                             "--relay-interval", "100"] + (["--smarthost-auth", auth] if auth else [])
+
+    def stop_gw(self):
+        self._stop(self.gateway)
+        self.gateway = None
+        self.gateway_log.close()
+
+    def stop_broker(self):
+        super().stop_broker()
+        self.broker_log.close()
+
+    def queue(self, *args):
+        return queue(BUILD, self.db, *args)
+
+    def send(self, user, to, subject, body="hi"):
+        r = publish(BUILD, self.endpoint, "%s@%s" % (user, self.domain), PASSWORD, to, subject=subject, body=body)
+        return r.stdout
+
+    def mailbox(self, user):
+        return self.drain(user="%s@%s" % (user, self.domain))
 
 
 class Raw:

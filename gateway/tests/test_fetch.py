@@ -5,11 +5,9 @@ the remote copy only after the local broker's durable acknowledgement (or, with 
 remembering its UIDL). A gateway killed with SIGKILL in the middle of a fetch run loses
 nothing and, thanks to the broker's Message-ID dedupe, duplicates nothing."""
 import os
-import signal
 import smtplib
 import sqlite3
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -122,14 +120,7 @@ class Fetch(unittest.TestCase):
         self.start_local()
         # SIGKILL as soon as the first message of the run is published locally, before the
         # POP3 QUIT that would apply the DELEs
-        deadline = time.monotonic() + 30
-        while self.publishes() < 1:  # a tight poll of the log: the run is quick
-            self.assertLess(time.monotonic(), deadline, "no message fetched")
-            time.sleep(0.005)
-        self.local.gateway.send_signal(signal.SIGKILL)
-        self.local.gateway.wait()
-        self.local.gateway = None
-        self.local.gateway_log.close()
+        self.local.kill_gw_when_logged("fetch-publish")
         published_before = self.publishes()
         self.assertGreaterEqual(published_before, 1)
         fetched_before = self.carol()
