@@ -44,6 +44,7 @@ s_usage (FILE *out)
         "      --relay yes|no         queue mail for other domains from identified users (default yes)\n"
         "      --queue-max-age S      seconds a relayed message may wait before it bounces (default 5 days)\n"
         "      --retry-base S         seconds before the first relay retry, doubling (default 60)\n"
+        "      --dedupe-window S      seconds a Message-ID is remembered for dedupe (default 7 days)\n"
         "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
         "      --no-demo              do not create the demo mailboxes on first start\n"
         "  -v, --verbose              log every message (debug)\n"
@@ -177,7 +178,8 @@ main (int argc, char *argv[])
         OPT_MAX_AGE,
         OPT_RELAY,
         OPT_QUEUE_MAX_AGE,
-        OPT_RETRY_BASE
+        OPT_RETRY_BASE,
+        OPT_DEDUPE_WINDOW
     };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -199,6 +201,7 @@ main (int argc, char *argv[])
         {"relay", required_argument, NULL, OPT_RELAY},
         {"queue-max-age", required_argument, NULL, OPT_QUEUE_MAX_AGE},
         {"retry-base", required_argument, NULL, OPT_RETRY_BASE},
+        {"dedupe-window", required_argument, NULL, OPT_DEDUPE_WINDOW},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -206,6 +209,7 @@ main (int argc, char *argv[])
     const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
     const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
     const char *keep = NULL, *max_age = NULL, *relay = NULL, *queue_max_age = NULL, *retry_base = NULL;
+    const char *dedupe_window = NULL;
     bool closed = false;
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
@@ -269,6 +273,9 @@ main (int argc, char *argv[])
         case OPT_QUEUE_MAX_AGE:
             queue_max_age = optarg;
             break;
+        case OPT_DEDUPE_WINDOW:
+            dedupe_window = optarg;
+            break;
         case OPT_RETRY_BASE:
             retry_base = optarg;
             break;
@@ -297,23 +304,27 @@ main (int argc, char *argv[])
         free (error);
         return 64;
     }
+    int status = 64;
+    char **config_domains = NULL;
     db = db ? db : config_get (config, "broker/db", DEFAULT_DB);
     bind = bind ? bind : config_get (config, "broker/bind", DEFAULT_BIND);
     maxsize = maxsize ? maxsize : config_get (config, "broker/max-message-size", NULL);
     relay = relay ? relay : config_get (config, "broker/relay", "yes");
     queue_max_age = queue_max_age ? queue_max_age : config_get (config, "broker/queue-max-age", NULL);
     retry_base = retry_base ? retry_base : config_get (config, "broker/retry-base", NULL);
+    dedupe_window = dedupe_window ? dedupe_window : config_get (config, "broker/dedupe-window", NULL);
     if (!streq (relay, "yes") && !streq (relay, "no")) {
         fprintf (stderr, "error: --relay takes yes or no, not '%s'\n", relay);
-        return 64;
+        goto out;
     }
-    int64_t queue_age = DEFAULT_QUEUE_MAX_AGE, retry_delay = DEFAULT_RETRY_BASE;
+    int64_t queue_age = DEFAULT_QUEUE_MAX_AGE, retry_delay = DEFAULT_RETRY_BASE,
+            window = DEFAULT_DEDUPE_WINDOW;
     if ((queue_max_age && s_parse_seconds ("--queue-max-age", queue_max_age, &queue_age) != 0) ||
-        (retry_base && s_parse_seconds ("--retry-base", retry_base, &retry_delay) != 0))
-        return 64;
+        (retry_base && s_parse_seconds ("--retry-base", retry_base, &retry_delay) != 0) ||
+        (dedupe_window && s_parse_seconds ("--dedupe-window", dedupe_window, &window) != 0))
+        goto out;
     sync_mode = sync_mode ? sync_mode : config_get (config, "broker/synchronous", "full");
     no_demo = no_demo || streq (config_get (config, "broker/demo", "yes"), "no");
-    char **config_domains = NULL;
     if (domain_count == 0) {
         config_domains = config_words (config_get (config, "broker/domains", DEFAULT_DOMAIN));
         for (char **d = config_domains; *d && domain_count < MAX_DOMAINS; d++)
@@ -321,7 +332,7 @@ main (int argc, char *argv[])
     }
     if (!streq (sync_mode, "full") && !streq (sync_mode, "normal")) {
         fprintf (stderr, "error: --synchronous takes full or normal, not '%s'\n", sync_mode);
-        return 64;
+        goto out;
     }
     bool synchronous_full = streq (sync_mode, "full");
     size_t max_message = MAX_MESSAGE_BYTES;
@@ -330,14 +341,13 @@ main (int argc, char *argv[])
         long long n = strtoll (maxsize, &end, 10);
         if (!end || *end || n < 1024 || n > 256LL * 1024 * 1024) {
             fprintf (stderr, "error: --max-message-size takes a number of bytes from 1024 to 268435456\n");
-            return 64;
+            goto out;
         }
         max_message = (size_t)n;
     }
 
     /* mailbox add|del|list|passwd, list add|del|members|subscribe|unsubscribe */
     if (optind < argc) {
-        int status = 64;
         const char *object = argv[optind];
         int words = argc - optind;
         if ((streq (object, "mailbox") && words >= 2 && words <= 3) ||
@@ -365,35 +375,38 @@ main (int argc, char *argv[])
                      "error: unexpected '%s' (commands: mailbox add|del|list|passwd, list "
                      "add|del|members|subscribe|unsubscribe, queue [flush|del ID]); see --help\n",
                      argv[optind]);
-        config_words_free (&config_domains);
-        zconfig_destroy (&config);
-        return status;
+        goto out;
     }
     if (password || password_stdin || role || posting || filter || closed || keep || max_age) {
         fprintf (stderr, "error: --password, --role, --posting, --filter and --closed go with the mailbox "
                          "and list commands\n");
-        return 64;
+        goto out;
     }
     if (!s_endpoint_is_local (bind)) {
         fprintf (stderr,
                  "error: %s is not a loopback endpoint; listening beyond loopback needs CURVE, "
                  "which this broker does not offer yet\n",
                  bind);
-        return 64;
+        goto out;
     }
 
     int lock = admin_lock (db);
-    if (lock == ADMIN_LOCK_ERROR)
-        return 1;
+    if (lock == ADMIN_LOCK_ERROR) {
+        status = 1;
+        goto out;
+    }
     if (lock < 0) {
         fprintf (stderr, "error: another broker is running on %s (it holds %s.lock)\n", db, db);
-        return 75;
+        status = 75;
+        goto out;
     }
     store_t *store = store_open (db, synchronous_full, &error);
     if (!store) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
-        return 1;
+        close (lock);
+        status = 1;
+        goto out;
     }
     if (store_checkpoint_in_background (store) != 0)
         log_warn ("broker", "no-checkpointer", "why=\"WAL checkpoints run in line\"");
@@ -407,14 +420,17 @@ main (int argc, char *argv[])
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 
     char *admin = admin_endpoint (db);
-    server_config_t server_config = {bind,      admin,      domains, max_message, streq (relay, "yes"),
-                                     queue_age, retry_delay};
+    server_config_t server_config = {bind,      admin,       domains, max_message, streq (relay, "yes"),
+                                     queue_age, retry_delay, window};
     server_t *server = server_new (&server_config, store, &error);
     if (!server) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
         store_close (&store);
-        return 1;
+        free (admin);
+        close (lock);
+        status = 1;
+        goto out;
     }
     char domain_list[512] = "";
     for (size_t i = 0; i < domain_count; i++)
@@ -431,8 +447,10 @@ main (int argc, char *argv[])
     store_close (&store);
     free (admin);
     close (lock);
+    log_info ("broker", "stopped", NULL);
+    status = 0;
+out:
     config_words_free (&config_domains);
     zconfig_destroy (&config);
-    log_info ("broker", "stopped", NULL);
-    return 0;
+    return status;
 }

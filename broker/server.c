@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "address.h"
 #include "admin.h"
@@ -869,9 +870,11 @@ s_verb_claim (context_t *ctx)
     return reply;
 }
 
-/* RELAYED id | DEFER id text | FAIL id text: what became of a claimed entry. DEFER schedules
-   the next try with exponential backoff, or gives up past the queue's maximum age; the reply
-   to DEFER and FAIL says "bounce" when the sender must be told (the gateway sends the DSN). */
+/* RELAYED id | DEFER id text | FAIL id text | RELEASE id: what became of a claimed entry.
+   DEFER schedules the next try with exponential backoff, or gives up past the queue's maximum
+   age; the reply to DEFER and FAIL says "bounce" when the sender must be told (the gateway
+   sends the DSN). RELEASE gives an entry back untried (a worker stopping): the claim ends,
+   nothing else changes. */
 static zmsg_t *
 s_relay_result (context_t *ctx, const char *what)
 {
@@ -897,6 +900,16 @@ s_relay_result (context_t *ctx, const char *what)
     int64_t next = 0;
     if (streq (what, "RELAYED"))
         rc = store_outbound_delete (self->store, id);
+    else if (streq (what, "RELEASE")) {
+        rc = store_outbound_release (self->store, id);
+        if (rc >= 0) {
+            log_info ("broker", "relay-released", "entry=%lld attempts=%lld", (long long)id,
+                      (long long)entry.attempts);
+            zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld released", (long long)id);
+            zmsg_addstr (reply, "retry");
+            return reply;
+        }
+    }
     else {
         int64_t now = (int64_t)time (NULL);
         if (streq (what, "DEFER") && now - entry.queued_at < self->config.queue_max_age) {
@@ -941,6 +954,12 @@ static zmsg_t *
 s_verb_fail (context_t *ctx)
 {
     return s_relay_result (ctx, "FAIL");
+}
+
+static zmsg_t *
+s_verb_release (context_t *ctx)
+{
+    return s_relay_result (ctx, "RELEASE");
 }
 
 /* Finds the list named by the request's first argument; NULL reply when found */
@@ -1078,6 +1097,7 @@ static const verb_t s_verbs[] = {
     {"RELAYED",     1, 1,              true,  s_verb_relayed},
     {"DEFER",       2, 2,              true,  s_verb_defer},
     {"FAIL",        2, 2,              true,  s_verb_fail},
+    {"RELEASE",     1, 1,              true,  s_verb_release},
     {"ACK",         1, 1,              true,  s_verb_ack},
     {"NACK",        1, 1,              true,  s_verb_nack},
     {"UNWATCH",     0, 0,              true,  s_verb_unwatch},
@@ -1112,6 +1132,19 @@ s_check (context_t *ctx, const verb_t **verb_p)
     return NULL;
 }
 
+/* A batch slot for the request in self->frames: its routing id, no reply yet */
+static pending_t *
+s_pending_new (server_t *self)
+{
+    pending_t *pending = &self->batch[self->batch_size];
+    pending->reply = NULL;
+    pending->mutating = false;
+    size_t routing_size = zmq_msg_size (&self->frames[0]);
+    pending->routing_size = routing_size < MAX_ROUTING_ID ? routing_size : MAX_ROUTING_ID;
+    memcpy (pending->routing_id, zmq_msg_data (&self->frames[0]), pending->routing_size);
+    return pending;
+}
+
 /* Reads one client message into self->frames without waiting: the number of frames read
    (routing id included, at most PROTO_MAX_FRAMES + 1), or 0 when nothing is waiting */
 static size_t
@@ -1139,12 +1172,7 @@ s_receive (server_t *self)
 static void
 s_handle (server_t *self, size_t count)
 {
-    pending_t *pending = &self->batch[self->batch_size];
-    pending->reply = NULL;
-    pending->mutating = false;
-    size_t routing_size = zmq_msg_size (&self->frames[0]);
-    pending->routing_size = routing_size < MAX_ROUTING_ID ? routing_size : MAX_ROUTING_ID;
-    memcpy (pending->routing_id, zmq_msg_data (&self->frames[0]), pending->routing_size);
+    pending_t *pending = s_pending_new (self);
     proto_arg_t frames[PROTO_MAX_FRAMES];
     for (size_t i = 1; i < count; i++)
         frames[i - 1] = (proto_arg_t){zmq_msg_data (&self->frames[i]), zmq_msg_size (&self->frames[i])};
@@ -1191,17 +1219,14 @@ s_serve_batch (server_t *self)
     while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
         if (!in_transaction) {
             /* no transaction: every request waits for better times */
-            pending_t *pending = &self->batch[self->batch_size++];
-            size_t routing_size = zmq_msg_size (&self->frames[0]);
-            pending->routing_size = routing_size < MAX_ROUTING_ID ? routing_size : MAX_ROUTING_ID;
-            memcpy (pending->routing_id, zmq_msg_data (&self->frames[0]), pending->routing_size);
+            pending_t *pending = s_pending_new (self);
+            self->batch_size++;
             char id[MAX_REQUEST_ID + 1] = PROTO_NO_ID;
             if (count > 1 && zmq_msg_size (&self->frames[1]) <= MAX_REQUEST_ID) {
                 memcpy (id, zmq_msg_data (&self->frames[1]), zmq_msg_size (&self->frames[1]));
                 id[zmq_msg_size (&self->frames[1])] = '\0';
             }
             pending->reply = proto_reply_new (id, REPLY_STORE_TROUBLE, NULL);
-            pending->mutating = false;
             continue;
         }
         s_handle (self, count);
@@ -1268,21 +1293,36 @@ s_expire_sessions (server_t *self)
     zlistx_destroy (&stale);
 }
 
-/* Expired messages and retention limits, once a second, in a transaction of their own */
-static void
+/* Dedupe records forgotten per purge: a long backlog (a window just made shorter) goes in
+   slices with requests served in between */
+#define FORGET_SLICE 5000
+
+/* Expired messages, retention limits and dedupe records past the window, once a second, in a
+   transaction of their own. True when dedupe records are left to forget: the caller comes
+   back soon instead of in a second. */
+static bool
 s_purge (server_t *self)
 {
     if (store_begin (self->store) != 0)
-        return;
+        return false;
     int purged = store_purge (self->store);
+    int forgotten = purged < 0 ? -1
+                               : store_publications_forget (self->store,
+                                                            (int64_t)time (NULL) - self->config.dedupe_window,
+                                                            FORGET_SLICE);
     char *error = NULL;
-    if (purged < 0 || store_commit (self->store, &error) != 0) {
+    if (forgotten < 0 || store_commit (self->store, &error) != 0) {
         log_error ("broker", "purge-failed", "error=\"%s\"", error ? error : store_error (self->store));
         store_rollback (self->store);
         free (error);
+        return false;
     }
-    else if (purged > 0)
+    if (purged > 0)
         log_info ("broker", "purged", "deliveries=%d", purged);
+    if (forgotten > 0)
+        log_debug ("broker", "dedupe-forgotten", "publications=%d window=%lld", forgotten,
+                   (long long)self->config.dedupe_window);
+    return forgotten == FORGET_SLICE;
 }
 
 static void
@@ -1398,8 +1438,7 @@ server_run (server_t *self)
         }
         if (zclock_mono () >= next_expiry) {
             s_expire_sessions (self);
-            s_purge (self);
-            next_expiry = zclock_mono () + 1000;
+            next_expiry = zclock_mono () + (s_purge (self) ? 10 : 1000);
         }
     }
     log_info ("broker", "stopping", "sessions=%zu", zhashx_size (self->sessions));

@@ -16,6 +16,7 @@ typedef struct {
     bool relay;            /* queue mail for other domains from identified users */
     int64_t queue_max_age; /* seconds an outbound entry may wait before it bounces */
     int64_t retry_base;    /* seconds before the first retry; doubles each time */
+    int64_t dedupe_window; /* seconds a Message-ID dedupe record is kept */
 } server_config_t;
 
 typedef struct server_t server_t;

@@ -46,6 +46,8 @@ enum {
     ST_PURGE_EXPIRED,
     ST_PURGE_COUNT,
     ST_PURGE_AGE,
+    ST_PUBLICATION_OLDEST,
+    ST_PUBLICATION_FORGET,
     ST_RETENTION,
     ST_OUT_ADD,
     ST_OUT_PICK,
@@ -55,6 +57,7 @@ enum {
     ST_OUT_RETRY,
     ST_OUT_EACH,
     ST_OUT_FLUSH,
+    ST_OUT_RELEASE,
     ST_COUNTERS_ADD,
     ST_RECOUNT,
     ST_SEQ_MESSAGES,
@@ -80,6 +83,8 @@ static const char *s_sql[ST__COUNT] = {
     [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2",
     [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, reply, published_at) "
                            "VALUES (?1, ?2, ?3, ?4)",
+    [ST_PUBLICATION_OLDEST] = "SELECT rowid, published_at FROM publications ORDER BY rowid LIMIT ?1",
+    [ST_PUBLICATION_FORGET] = "DELETE FROM publications WHERE rowid <= ?1",
     [ST_LIST] =
         "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
         "FROM deliveries d JOIN messages m ON m.id = d.message_id "
@@ -139,6 +144,7 @@ static const char *s_sql[ST__COUNT] = {
                      "state = CASE WHEN ?3 > 0 THEN 'queued' ELSE 'failed' END WHERE id = ?1",
     [ST_OUT_EACH] = "SELECT o.id, o.message_id, o.sender, o.recipient, o.state, o.attempts, o.next_attempt, "
                     "o.queued_at, o.last_error, NULL FROM outbound o ORDER BY o.id",
+    [ST_OUT_RELEASE] = "UPDATE outbound SET claimed_until = 0 WHERE id = ?1 AND state = 'queued'",
     [ST_OUT_FLUSH] =
         "UPDATE outbound SET next_attempt = unixepoch(), claimed_until = 0 WHERE state = 'queued'",
     /* new deliveries' share of the mailbox counters, once per mailbox per transaction */
@@ -440,7 +446,7 @@ store_open (const char *path, bool synchronous_full, char **error)
     free (mode);
     s_exec (self, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     s_exec (self, "PRAGMA wal_autocheckpoint = 10000");
-    /* every request runs in a savepoint: its statement journal stays in memory, not a temp file */
+    /* statement journals (a DELETE that fires the counter trigger) stay in memory, not a temp file */
     s_exec (self, "PRAGMA temp_store = MEMORY");
     /* off while migrating: rebuilding a table (schema 007) drops it while rows refer to it */
     if (s_migrate (self, error) != 0) {
@@ -1115,6 +1121,31 @@ store_purge (store_t *self)
 }
 
 int
+store_publications_forget (store_t *self, int64_t before, int limit)
+{
+    /* rows in rowid order are in time order (schema 8): the old ones are a prefix, found by
+       reading from the start until a row inside the window, then deleted as one range */
+    sqlite3_stmt *oldest = s_stmt (self, ST_PUBLICATION_OLDEST);
+    sqlite3_bind_int (oldest, 1, limit);
+    int64_t last = 0;
+    int count = 0, rc;
+    while ((rc = sqlite3_step (oldest)) == SQLITE_ROW && sqlite3_column_int64 (oldest, 1) < before) {
+        last = sqlite3_column_int64 (oldest, 0);
+        count++;
+    }
+    sqlite3_reset (oldest);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return -1;
+    if (count == 0)
+        return 0;
+    sqlite3_stmt *forget = s_stmt (self, ST_PUBLICATION_FORGET);
+    sqlite3_bind_int64 (forget, 1, last);
+    rc = sqlite3_step (forget);
+    sqlite3_reset (forget);
+    return rc == SQLITE_DONE ? count : -1;
+}
+
+int
 store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds, char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_RETENTION);
@@ -1199,16 +1230,29 @@ store_outbound_get (store_t *self, int64_t id, store_outbound_t *entry)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
-store_outbound_delete (store_t *self, int64_t id)
+/* Runs a statement that takes an outbound id: 1 it changed the entry, 0 none, -1 error */
+static int
+s_outbound_change (store_t *self, int which, int64_t id)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_OUT_DELETE);
+    sqlite3_stmt *stmt = s_stmt (self, which);
     sqlite3_bind_int64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     if (rc != SQLITE_DONE)
         return -1;
     return sqlite3_changes (self->db) > 0 ? 1 : 0;
+}
+
+int
+store_outbound_delete (store_t *self, int64_t id)
+{
+    return s_outbound_change (self, ST_OUT_DELETE, id);
+}
+
+int
+store_outbound_release (store_t *self, int64_t id)
+{
+    return s_outbound_change (self, ST_OUT_RELEASE, id);
 }
 
 int

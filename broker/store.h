@@ -126,6 +126,10 @@ int store_lease_release_all (store_t *self, const char *consumer);
    Returns how many deliveries went, or -1. */
 int store_purge (store_t *self);
 
+/* Deletes at most limit Message-ID dedupe records published before the time before (Unix
+   seconds), oldest first. Returns how many went, or -1. */
+int store_publications_forget (store_t *self, int64_t before, int limit);
+
 /* Sets a mailbox's retention: keep at most count messages (0: no limit), none older than
    seconds (0: no limit) */
 int store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds,
@@ -156,6 +160,8 @@ int store_outbound_claim (store_t *self, int n, int64_t lease_ms,
 int store_outbound_get (store_t *self, int64_t id, store_outbound_t *entry);
 /* Delivered: removes the entry. 1, 0 no such entry, -1 error */
 int store_outbound_delete (store_t *self, int64_t id);
+/* Untried: the claim ends now, attempts and next attempt stay. 1, 0 no such queued entry, -1 error */
+int store_outbound_release (store_t *self, int64_t id);
 /* Another try at next_attempt (unix time), or, with next_attempt 0, failed for good */
 int store_outbound_retry (store_t *self, int64_t id, const char *error, int64_t next_attempt);
 /* Every entry, for `mailbus-broker queue` (body not filled) */

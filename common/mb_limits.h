@@ -39,6 +39,9 @@
 #define MAX_RECEIVED 30
 /* Relay: default longest time in the outbound queue before giving up (RFC 5321 4.5.4.1: 4-5 days) */
 #define DEFAULT_QUEUE_MAX_AGE (5 * 24 * 3600)
+/* how long the broker remembers a Message-ID for dedupe: longer than a sending MTA keeps
+   retrying (5 days, RFC 5321 4.5.4.1), so its retry after a lost 250 is still recognised */
+#define DEFAULT_DEDUPE_WINDOW (7 * 24 * 3600)
 /* Relay: first retry after this many seconds, doubling each time, at most RETRY_MAX */
 #define DEFAULT_RETRY_BASE 60
 #define RETRY_MAX 3600

@@ -1,9 +1,11 @@
 """Bad input on the wire (raw ZeroMQ DEALER): each gets its reply code, the broker keeps serving,
 and the store stays intact (PRAGMA integrity_check, earlier messages still there)."""
 import random
+import sqlite3
+import time
 import unittest
 
-from harness import ALICE, BOB, CAROL, DEMO_PASSWORD, VERSION, MailbusTestCase, message
+from harness import ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, VERSION, MailbusTestCase, message, run, wait_until
 
 SMALL_LIMIT = 64 * 1024     # --max-message-size for most tests, so "oversize" is quick to send
 DEFAULT_LIMIT = 10 * 1024 * 1024
@@ -312,6 +314,60 @@ class BadInput(MailbusTestCase):
         two.send("d2", "DELE", new_id)
         answers = sorted([one.recv_reply("d1")[1].decode()[:9], two.recv_reply("d2")[1].decode()[:9]])
         self.assertEqual(answers, ["250 2.0.0", "550 5.2.0"])
+
+
+class DedupeWindow(MailbusTestCase):
+    """The Message-ID dedupe records last --dedupe-window seconds, not forever"""
+
+    def publications(self, message_id):
+        return self.broker.sql("SELECT count(*) FROM publications WHERE message_id = ?", (message_id,))[0][0]
+
+    def test_a_retry_inside_the_window_is_deduped_and_one_after_it_is_stored_again(self):
+        self.start_broker(["--dedupe-window", "2"])
+        body = message("window", "sent three times", message_id="<window-1@demo.test>")
+        first = self.raw(ALICE).request("SEND", ALICE, BOB, body)
+        self.assertTrue(first[0].startswith("250 2.0.0"), first)
+        self.assertEqual(self.raw(ALICE).request("SEND", ALICE, BOB, body), first)
+        self.assertEqual(self.publications("<window-1@demo.test>"), 1)
+        # forgotten once older than the window (the broker purges once a second)
+        wait_until(lambda: self.publications("<window-1@demo.test>") == 0, 10, "the record forgotten")
+        again = self.raw(ALICE).request("SEND", ALICE, BOB, body)
+        self.assertTrue(again[0].startswith("250 2.0.0"), again)
+        self.assertNotEqual(again, first)  # a new message id: stored again
+        self.assertEqual(self.stat(BOB)[0], 2)
+        self.assertEqual(self.publications("<window-1@demo.test>"), 1)
+        self.integrity_ok()
+
+    def test_a_backlog_of_old_records_goes_in_slices_while_new_ones_stay(self):
+        self.start_broker([])
+        self.broker.terminate()
+        # 12,000 records from eight days ago (the default window is seven), as a broker that
+        # was down for a while, or ran with a longer window, leaves them; put in while stopped
+        con = sqlite3.connect(self.broker.db)
+        with con:
+            con.executemany("INSERT INTO publications (sender, message_id, reply, published_at) "
+                            "VALUES (?, ?, '250 2.0.0 x', unixepoch() - 8 * 86400)",
+                            ((ALICE, "<old-%d@demo.test>" % i) for i in range(12000)))
+        con.close()
+        self.broker.start()
+        fresh = message("fresh", "inside the window", message_id="<fresh@demo.test>")
+        first = self.raw(ALICE).request("SEND", ALICE, BOB, fresh)
+        self.assertTrue(first[0].startswith("250 2.0.0"), first)
+        wait_until(lambda: self.broker.sql("SELECT count(*) FROM publications")[0][0] == 1, 20,
+                   "the old records forgotten")
+        self.assertEqual(self.publications("<fresh@demo.test>"), 1)
+        # an old one is no longer known: stored; the fresh one still is: the first reply
+        old = message("old", "outside the window", message_id="<old-7@demo.test>")
+        self.assertTrue(self.raw(ALICE).request("SEND", ALICE, BOB, old)[0].startswith("250 2.0.0"))
+        self.assertEqual(self.raw(ALICE).request("SEND", ALICE, BOB, fresh), first)
+        self.assertEqual(self.stat(BOB)[0], 2)
+        self.integrity_ok()
+
+    def test_a_bad_window_is_refused_at_start_with_exit_64(self):
+        for value in ("0", "-5", "7d", "", "31536001"):
+            rc, out, err = run([BROKER, "--db", self.tmp + "/bad.db", "--dedupe-window", value], timeout=30)
+            self.assertEqual(rc, 64, (value, out, err))
+            self.assertIn("--dedupe-window takes a number of seconds", err)
 
 
 class DefaultSizeLimit(MailbusTestCase):

@@ -284,29 +284,38 @@ s_exec_sql (sqlite3 *db, const char *sql)
     return rc;
 }
 
+/* Makes dir/vVERSION.db (its name into path) as release `version` left it: its migrations,
+   then rows; closed */
 static void
-test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
+s_old_database (char *path, size_t size, const char *dir, int version, const char *rows)
 {
-    fixture_t *f = *state;
-    /* what the previous release made: AUTOINCREMENT ids, the last message deleted */
-    char path[160];
-    snprintf (path, sizeof path, "%s/v5.db", f->dir);
+    snprintf (path, size, "%s/v%d.db", dir, version);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
     assert_int_equal (s_exec_sql (db, "PRAGMA journal_mode = WAL"), SQLITE_OK);
-    for (int v = 0; v < 5; v++)
+    for (int v = 0; v < version; v++)
         assert_int_equal (s_exec_sql (db, schema_migrations[v]), SQLITE_OK);
-    assert_int_equal (
-        s_exec_sql (db, "PRAGMA user_version = 5; PRAGMA application_id = 1296192851;"
-                        "INSERT INTO mailboxes (address, password_hash) VALUES ('bob@demo.test', 'x');"
-                        "INSERT INTO messages (sender, subject, size, body, received_at) VALUES "
-                        "('a@demo.test', 's1', 5, 'hello', 0), ('a@demo.test', 's2', 5, 'world', 0),"
-                        "('a@demo.test', 's3', 5, 'third', 0);"
-                        "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) "
-                        "SELECT 1, id, 0 FROM messages;"
-                        "DELETE FROM deliveries WHERE id = 3;"),
-        SQLITE_OK);
+    char pragmas[96];
+    snprintf (pragmas, sizeof pragmas, "PRAGMA user_version = %d; PRAGMA application_id = 1296192851;",
+              version);
+    assert_int_equal (s_exec_sql (db, pragmas), SQLITE_OK);
+    assert_int_equal (s_exec_sql (db, rows), SQLITE_OK);
     sqlite3_close (db);
+}
+
+static void
+test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
+{
+    /* what the previous release made: AUTOINCREMENT ids, the last message deleted */
+    char path[160];
+    s_old_database (path, sizeof path, ((fixture_t *)*state)->dir, 5,
+                    "INSERT INTO mailboxes (address, password_hash) VALUES ('bob@demo.test', 'x');"
+                    "INSERT INTO messages (sender, subject, size, body, received_at) VALUES "
+                    "('a@demo.test', 's1', 5, 'hello', 0), ('a@demo.test', 's2', 5, 'world', 0),"
+                    "('a@demo.test', 's3', 5, 'third', 0);"
+                    "INSERT INTO deliveries (mailbox_id, message_id, delivered_at) "
+                    "SELECT 1, id, 0 FROM messages;"
+                    "DELETE FROM deliveries WHERE id = 3;");
 
     char *error = NULL;
     store_t *store = store_open (path, true, &error);
@@ -333,6 +342,7 @@ test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
     store_close (&store);
 
     /* the rebuilt tables keep their keys, views and triggers */
+    sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db,
@@ -348,6 +358,47 @@ test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
     assert_int_equal (sqlite3_column_int (stmt, 3), 4);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
+}
+
+static void
+test_version_7_dedupe_records_survive_and_are_forgotten_oldest_first (void **state)
+{
+    /* inserted out of time order: the migration puts them in order */
+    char path[160];
+    s_old_database (path, sizeof path, ((fixture_t *)*state)->dir, 7,
+                    "INSERT INTO publications VALUES ('a@demo.test', '<c>', 'rc', 300),"
+                    "('a@demo.test', '<a>', 'ra', 100), ('b@demo.test', '<b>', 'rb', 200);");
+
+    char *error = NULL;
+    store_t *store = store_open (path, true, &error);
+    assert_non_null (store);
+    char *reply = store_publication_find (store, "a@demo.test", "<a>");
+    assert_string_equal (reply, "ra");
+    free (reply);
+    assert_null (store_publication_find (store, "b@demo.test", "<a>")); /* the key is both */
+    assert_int_equal (store_begin (store), 0);
+    /* nothing older than 100: nothing goes */
+    assert_int_equal (store_publications_forget (store, 100, 10), 0);
+    /* older than 250, at most one at a time: <a>, then <b>, then none */
+    assert_int_equal (store_publications_forget (store, 250, 1), 1);
+    reply = store_publication_find (store, "a@demo.test", "<a>");
+    assert_null (reply);
+    reply = store_publication_find (store, "b@demo.test", "<b>");
+    assert_string_equal (reply, "rb");
+    free (reply);
+    assert_int_equal (store_publications_forget (store, 250, 1), 1);
+    assert_int_equal (store_publications_forget (store, 250, 1), 0);
+    reply = store_publication_find (store, "a@demo.test", "<c>");
+    assert_string_equal (reply, "rc");
+    free (reply);
+    /* a new record goes after the old ones and stays while they go */
+    assert_int_equal (store_publication_add (store, "a@demo.test", "<d>", "rd"), 0);
+    assert_int_equal (store_publications_forget (store, 1000, 10), 1);
+    reply = store_publication_find (store, "a@demo.test", "<d>");
+    assert_string_equal (reply, "rd");
+    free (reply);
+    assert_int_equal (store_commit (store, NULL), 0);
+    store_close (&store);
 }
 
 static void
@@ -474,6 +525,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_recount_mends_deliveries_inserted_by_hand, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_7_dedupe_records_survive_and_are_forgotten_oldest_first,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ids_start_above_rows_another_writer_inserted, s_setup,
                                          s_teardown),
