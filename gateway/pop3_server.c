@@ -474,8 +474,8 @@ s_login (session_t *s, const char *method, const char *user, const char *passwor
         octets += s->entries[i].size;
     log_info ("pop3", "login", "session=%llu peer=%s method=%s mailbox=%s messages=%zu", s->number,
               conn_peer (s->conn), method, s->mailbox, s->count);
-    conn_printf (s->conn, "+OK %s has %zu messages (%lld octets)\r\n", s->mailbox, s->count,
-                 (long long)octets);
+    conn_printf (s->conn, "+OK %s has %zu %s (%lld octets)\r\n", s->mailbox, s->count,
+                 s->count == 1 ? "message" : "messages", (long long)octets);
     s_state (s, POP3_TRANSACTION);
 }
 
@@ -755,7 +755,8 @@ s_proceed_rset (session_t *s, pop3_command_t *cmd)
         s->entries[i].deleted = false;
         octets += s->entries[i].size;
     }
-    conn_printf (s->conn, "+OK maildrop has %zu messages (%lld octets)\r\n", s->count, (long long)octets);
+    conn_printf (s->conn, "+OK maildrop has %zu %s (%lld octets)\r\n", s->count,
+                 s->count == 1 ? "message" : "messages", (long long)octets);
 }
 
 /* ------------------------------------------------------------------ the loop */

@@ -126,7 +126,7 @@ s_run_stat (client_t *client, char **argv)
     char *count = call_frame (reply, 1);
     char *bytes = call_frame (reply, 2);
     if (count && bytes)
-        printf ("%s messages, %s bytes\n", count, bytes);
+        printf ("%s %s, %s bytes\n", count, strcmp (count, "1") ? "messages" : "message", bytes);
     else {
         fprintf (stderr, "mailbus-sub: STAT reply without count and size\n");
         status = 1;

@@ -55,7 +55,7 @@ class Pop3Semantics(Pop3Case):
         self.assertEqual(r.cmd("LIST 1"), b"-ERR no such message")
         self.assertEqual(r.cmd("DELE 1"), b"-ERR message 1 already deleted")
         self.assertEqual(r.cmd("STAT"), b"+OK 0 0")
-        self.assertTrue(r.cmd("RSET").startswith(b"+OK maildrop has 1 messages"))
+        self.assertTrue(r.cmd("RSET").startswith(b"+OK maildrop has 1 message "))
         self.assertTrue(r.cmd("LIST 1").startswith(b"+OK 1 "))
         self.assertEqual(r.cmd("RETR 2"), b"-ERR no such message")
         self.assertEqual(r.cmd("RETR 0"), b"-ERR no such message")

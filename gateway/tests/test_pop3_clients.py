@@ -67,7 +67,7 @@ class Pop3Clients(Pop3Case):
         r = self.raw(tls=True)
         self.assertEqual(r.cmd("CAPA"), b"+OK capability list follows")
         self.assertIn(b"SASL PLAIN", r.multiline())
-        self.assertTrue(r.cmd("AUTH PLAIN " + token).startswith(b"+OK bob@demo.test has 1 messages"))
+        self.assertTrue(r.cmd("AUTH PLAIN " + token).startswith(b"+OK bob@demo.test has 1 message "))
         r.cmd("QUIT")
         r = self.raw(tls=True)
         self.assertEqual(r.cmd("AUTH PLAIN"), b"+ ")

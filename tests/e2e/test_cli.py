@@ -185,7 +185,7 @@ class Programs(MailbusTestCase):
         self.pub("-t", CAROL, "-s", "for carol", "-m", "x")
         rc, out, err = self.sub("-u", CAROL, "stat", user=BOB)
         self.assertEqual(rc, 0, err)
-        self.assertTrue(out.startswith("1 messages"), out)
+        self.assertTrue(out.startswith("1 message,"), out)
 
     # ---- mailbus-broker mailbox ... -----------------------------------------------------
 
@@ -238,7 +238,7 @@ class Programs(MailbusTestCase):
         rc, out, err = self.pub("-t", "dave@demo.test", "-s", "welcome dave", "-m", "x")
         self.assertEqual(rc, 0, out + err)
         rc, out, err = self.sub("stat", user="dave@demo.test", password="n3w")
-        self.assertTrue(out.startswith("1 messages"), out + err)
+        self.assertTrue(out.startswith("1 message,"), out + err)
         self.assertTrue(self.broker.running())
         self.integrity_ok()
 
