@@ -2,10 +2,12 @@
 #include "fetch.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "address.h"
 #include "client.h"
+#include "curl_stop.h"
 #include "header.h"
 #include "log.h"
 #include "proto.h"
@@ -158,6 +160,35 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
         body_size += 2;
         log_info ("gateway", "fetch-mended", "uidl=%s empty-line-at=%zu", uidl, at);
     }
+    char mid[MAX_ADDRESS * 2 + 1] = "";
+    if (!header_find (body, body_size, "Message-ID", mid, sizeof mid) || !*mid) {
+        /* the broker's dedupe is what makes a second run after a crash between publish and
+           DELE harmless, and it keys on Message-ID: a message without one gets one made from
+           what stays the same in the next run (RFC 1939: a UIDL is unique and persistent) */
+        unsigned char hash[16];
+        crypto_generichash_state state;
+        crypto_generichash_init (&state, NULL, 0, sizeof hash);
+        const char *parts[] = {config->url, config->user, uidl};
+        for (size_t i = 0; i < 3; i++)
+            crypto_generichash_update (&state, (const unsigned char *)parts[i], strlen (parts[i]) + 1);
+        crypto_generichash_final (&state, hash, sizeof hash);
+        char hex[sizeof hash * 2 + 1];
+        sodium_bin2hex (hex, sizeof hex, hash, sizeof hash);
+        const char *domain = strchr (config->mailbox, '@');
+        char field[64 + MAX_ADDRESS];
+        int n = snprintf (field, sizeof field, "Message-ID: <fetch.%s@%s>\r\n", hex,
+                          domain ? domain + 1 : "localhost");
+        if (n > 0 && (size_t)n < sizeof field) {
+            char *with = malloc (body_size + (size_t)n);
+            memcpy (with, field, (size_t)n);
+            memcpy (with + n, body, body_size);
+            free (body);
+            body = with;
+            body_size += (size_t)n;
+            log_info ("gateway", "fetch-message-id", "uidl=%s message-id=<fetch.%s@%s>", uidl, hex,
+                      domain ? domain + 1 : "localhost");
+        }
+    }
     char from[512] = "", sender[MAX_ADDRESS + 1] = "";
     /* the envelope sender: Return-Path, else the bare address in From, else the null sender */
     if (header_find (body, body_size, "Return-Path", from, sizeof from) ||
@@ -189,31 +220,11 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
     return ok;
 }
 
-/* The actor's pipe while a poll runs (NULL for fetch_poll_once), and whether $TERM came */
-typedef struct {
-    zsock_t *pipe;
-    bool stopping;
-} control_t;
-
-/* libcurl calls this at least once a second, also while a command waits for its answer: a
-   gateway told to stop does not wait for a slow server (Dovecot holds a login after a wrong
-   password for seconds) up to the 60 s timeout. Aborting loses nothing: the DELEs of a
-   session take effect only at QUIT (RFC 1939 6), each sent after the broker's ack. */
+/* A gateway told to stop does not wait for a slow server (Dovecot holds a login after a wrong
+   password for seconds) up to the 60 s timeout (curl_stop.h). Aborting loses nothing: the
+   DELEs of a session take effect only at QUIT (RFC 1939 6), each sent after the broker's ack. */
 static int
-s_progress (void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    control_t *control = arg;
-    while (control->pipe && !control->stopping && (zsock_events (control->pipe) & ZMQ_POLLIN)) {
-        char *command = zstr_recv (control->pipe);
-        control->stopping = !command || streq (command, "$TERM"); /* FLUSH: polling already */
-        free (command);
-    }
-    return control->stopping ? 1 : 0;
-}
-
-static int
-s_poll (client_t *client, const fetch_config_t *config, control_t *control)
+s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
 {
     CURL *curl = curl_easy_init ();
     if (!curl)
@@ -231,9 +242,7 @@ s_poll (client_t *client, const fetch_config_t *config, control_t *control)
     curl_easy_setopt (curl, CURLOPT_SSL_VERIFYHOST, config->insecure ? 0L : 2L);
     if (config->ca_file)
         curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
-    curl_easy_setopt (curl, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt (curl, CURLOPT_XFERINFOFUNCTION, s_progress);
-    curl_easy_setopt (curl, CURLOPT_XFERINFODATA, control);
+    curl_stop_attach (curl, control);
 
     buffer_t listing = {NULL, 0};
     CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
@@ -272,8 +281,10 @@ s_poll (client_t *client, const fetch_config_t *config, control_t *control)
         free (message.data);
     }
     free (listing.data);
-    /* the POP3 session ends here: QUIT applies the DELEs (RFC 1939 UPDATE state) */
-    curl_easy_cleanup (curl);
+    /* the POP3 session ends here: QUIT applies the DELEs (RFC 1939 UPDATE state). A session
+       cut short by a stop or a timeout ends without QUIT: its DELEs are not applied, and the
+       next run fetches those messages again, which the broker's dedupe answers. */
+    curl_stop_cleanup (curl, control, rc);
     return published;
 }
 
@@ -288,7 +299,7 @@ fetch_poll_once (const fetch_config_t *config)
         free (error);
         return -1;
     }
-    control_t control = {NULL, false};
+    curl_stop_t control = {NULL, false, false};
     int n = s_poll (client, config, &control);
     client_destroy (&client);
     return n;
@@ -300,7 +311,7 @@ s_fetch_actor (zsock_t *pipe, void *args)
     const fetch_config_t *config = args;
     zsock_signal (pipe, 0);
     client_t *client = NULL;
-    control_t control = {pipe, false};
+    curl_stop_t control = {pipe, false, false};
     while (!zsys_interrupted) {
         if (!client) {
             char *error = NULL;

@@ -8,6 +8,7 @@
 
 #include "bounce.h"
 #include "client.h"
+#include "curl_stop.h"
 #include "log.h"
 #include "proto.h"
 
@@ -96,12 +97,13 @@ s_debug (CURL *curl, curl_infotype type, char *data, size_t size, void *arg)
     return 0;
 }
 
-typedef enum { DELIVERED, TRANSIENT, PERMANENT } outcome_t;
+/* STOPPED: the gateway was told to stop during the conversation, which was cut short */
+typedef enum { DELIVERED, TRANSIENT, PERMANENT, STOPPED } outcome_t;
 
 /* One SMTP conversation: MAIL FROM sender, RCPT TO recipient, DATA body */
 static outcome_t
-s_deliver (const relay_config_t *config, const char *hostport, const char *sender, const char *recipient,
-           const char *body, size_t size, char *why, size_t why_size)
+s_deliver (const relay_config_t *config, curl_stop_t *stop, const char *hostport, const char *sender,
+           const char *recipient, const char *body, size_t size, char *why, size_t why_size)
 {
     CURL *curl = curl_easy_init ();
     if (!curl) {
@@ -143,15 +145,20 @@ s_deliver (const relay_config_t *config, const char *hostport, const char *sende
         curl_easy_setopt (curl, CURLOPT_USERNAME, config->auth_user);
         curl_easy_setopt (curl, CURLOPT_PASSWORD, config->auth_password);
     }
+    curl_stop_attach (curl, stop);
     CURLcode rc = curl_easy_perform (curl);
     long code = 0;
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all (rcpt);
-    curl_easy_cleanup (curl);
+    curl_stop_cleanup (curl, stop, rc);
 
     if (rc == CURLE_OK) {
         snprintf (why, why_size, "250 delivered to %s", hostport);
         return DELIVERED;
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK && stop->stopping) {
+        snprintf (why, why_size, "gateway stopping: cut short at %s", hostport);
+        return STOPPED;
     }
     if (code >= 500 && code < 600) {
         snprintf (why, why_size, "%s", *last ? last : error);
@@ -167,6 +174,7 @@ s_deliver (const relay_config_t *config, const char *hostport, const char *sende
 typedef struct {
     const relay_config_t *config;
     client_t *client;
+    curl_stop_t stop; /* the actor's pipe, read also in the middle of a delivery */
 } worker_t;
 
 /* Tells the broker what happened; returns true when the broker asks for a bounce */
@@ -175,7 +183,7 @@ s_report (worker_t *self, const char *verb, const char *id, const char *why)
 {
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, id);
-    if (strcmp (verb, "RELAYED") != 0)
+    if (strcmp (verb, "DEFER") == 0 || strcmp (verb, "FAIL") == 0)
         zmsg_addstr (args, why);
     zmsg_t *reply = client_call (self->client, verb, args);
     bool bounce = false;
@@ -244,21 +252,22 @@ s_round (worker_t *self)
         const char *hostport = relay_route (self->config, recipient);
         char why[600];
         outcome_t outcome = TRANSIENT;
-        if (!hostport)
+        if (curl_stop_check (&self->stop)) {
+            outcome = STOPPED;
+            snprintf (why, sizeof why, "gateway stopping: not tried");
+        }
+        else if (!hostport)
             snprintf (why, sizeof why, "451 4.4.0 no route to %s: give --route or --smarthost", recipient);
         else
-            outcome = s_deliver (self->config, hostport, sender, recipient, body, size, why, sizeof why);
+            outcome = s_deliver (self->config, &self->stop, hostport, sender, recipient, body, size, why,
+                                 sizeof why);
+        /* a stopping worker gives its claims back (RELEASE) instead of leaving them to run out:
+           the next worker tries them at once, and an attempt cut short does not count */
+        static const char *const names[] = {"delivered", "deferred", "failed", "released"};
+        static const char *const verbs[] = {"RELAYED", "DEFER", "FAIL", "RELEASE"};
         log_info ("gateway", "relay", "entry=%s rcpt=%s via=%s outcome=%s reply=\"%s\"", id, recipient,
-                  hostport ? hostport : "-",
-                  outcome == DELIVERED   ? "delivered"
-                  : outcome == PERMANENT ? "failed"
-                                         : "deferred",
-                  why);
-        bool bounce = s_report (self,
-                                outcome == DELIVERED   ? "RELAYED"
-                                : outcome == PERMANENT ? "FAIL"
-                                                       : "DEFER",
-                                id, why);
+                  hostport ? hostport : "-", names[outcome], why);
+        bool bounce = s_report (self, verbs[outcome], id, why);
         if (bounce)
             s_bounce (self, sender, recipient, why, body, size);
         free (id);
@@ -280,7 +289,7 @@ s_round (worker_t *self)
 static void
 s_relay_actor (zsock_t *pipe, void *args)
 {
-    worker_t self = {args, NULL};
+    worker_t self = {args, NULL, {pipe, false, false}};
     zsock_signal (pipe, 0);
     int64_t next = 0, backoff = 500;
     while (!zsys_interrupted) {
@@ -298,9 +307,13 @@ s_relay_actor (zsock_t *pipe, void *args)
             int handled = s_round (&self);
             if (handled < 0)
                 client_destroy (&self.client); /* connect again next time */
-            /* a full batch means more may be due: go on at once */
-            next = handled == RELAY_BATCH ? now : now + self.config->interval_ms;
+            /* a full batch means more may be due: go on at once; so does a FLUSH that came
+               during the round */
+            next = handled == RELAY_BATCH || self.stop.flush ? now : now + self.config->interval_ms;
+            self.stop.flush = false;
         }
+        if (self.stop.stopping)
+            break;
         int wait = self.client ? (int)(next > now ? next - now : 0) : (int)backoff;
         zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, wait) > 0) {

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from smtpd_helper import publish, queue
+from smtpd_helper import publish, queue, stop_process
 
 BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
@@ -135,14 +135,7 @@ class Stack:
 
     @staticmethod
     def _stop(proc):
-        if not proc or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
     @staticmethod
     def _died(proc):

@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from gwharness import Stack, free_port, wait_for
-from smtpd_helper import make_cert
+from smtpd_helper import make_cert, stop_process
 
 SBIN = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
 
@@ -204,13 +204,7 @@ class Dovecot:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
         self.proc = None
         if self.out:
             self.out.close()

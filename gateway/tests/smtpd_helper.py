@@ -50,6 +50,19 @@ def wait_for(condition, timeout=30.0, what="condition"):
     raise TimeoutError("timed out waiting for " + what)
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL after timeout seconds; the process is reaped either way"""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
+
+
 # ---------------------------------------------------------------------------------- the server
 
 def _serve(args):
@@ -210,15 +223,7 @@ class SmtpServer:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        elif self.proc:
-            self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def kill(self):

@@ -10,7 +10,8 @@ does: a file written in tmp/, renamed into new/. The local gateway fetches with
 Covered: every message in carol's mailbox byte for byte (a file stored with bare LF arrives as
 Dovecot serves it, CRLF), the Maildir emptied; POP3S; --fetch-keep leaves them and does not
 fetch them again after a gateway restart; SIGKILL of the gateway in the middle of a 200-message
-run, then a restart: no loss, no duplicate (counted by Message-ID); a wrong password (logged,
+run, then a restart: no loss, no duplicate (counted by Subject and Message-ID; half of them come
+without a Message-ID, and the gateway adds one made from the UIDL); a wrong password (logged,
 the gateway keeps running, nothing published); malformed messages in the Maildir (the gateway
 does not crash, publishes the rest, and leaves what the broker refuses on the server, saying so
 in its log).
@@ -40,10 +41,15 @@ def connected_to(port):
     return False
 
 
-def message(tag, body=b"hello\r\n"):
+def message(tag, body=b"hello\r\n", message_id=True):
     return (b"Return-Path: <alice@remote.test>\r\nFrom: Alice <alice@remote.test>\r\nTo: bob@remote.test\r\n"
             b"Subject: " + tag.encode() + b"\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
-            b"Message-ID: <" + tag.encode() + b"@remote.test>\r\n\r\n" + body)
+            + (b"Message-ID: <" + tag.encode() + b"@remote.test>\r\n" if message_id else b"")
+            + b"\r\n" + body)
+
+
+def subjects(messages):
+    return [m.split(b"\r\nSubject: ", 1)[1].split(b"\r\n", 1)[0] for m in messages]
 
 
 @unittest.skipIf(SKIP, SKIP or "")
@@ -138,7 +144,10 @@ class DovecotFetch(unittest.TestCase):
 
     def test_gateway_killed_between_fetch_and_delete_loses_and_duplicates_nothing(self):
         n = 200
-        self.deliver(*(message("bulk-%d" % i, body=(b"x" * 70 + b"\r\n") * 40) for i in range(n)))
+        # every other one, the first too, without a Message-ID: the gateway makes one from the UIDL, the same
+        # in the run after the kill, so the broker's dedupe still knows it
+        self.deliver(*(message("bulk-%d" % i, body=(b"x" * 70 + b"\r\n") * 40, message_id=i % 2 == 1)
+                       for i in range(n)))
         self.start_local()
         self.local.kill_gw_when_logged("fetch-publish")  # the first one of the run
         published_before = self.publishes()
@@ -153,8 +162,16 @@ class DovecotFetch(unittest.TestCase):
         self.local.start_gw()
         wait_for(lambda: self.remote() == {}, timeout=90, what="every message fetched and deleted")
         self.assertEqual(self.carol(), n)
-        ids = message_ids(self.local.drain(user=LOCAL))
-        self.assertEqual(sorted(ids), sorted(b"<bulk-%d@remote.test>" % i for i in range(n)))
+        got = self.local.drain(user=LOCAL)
+        self.assertEqual(sorted(subjects(got)), sorted(b"bulk-%d" % i for i in range(n)))
+        ids = message_ids(got)
+        self.assertEqual(len(set(ids)), n)
+        self.assertEqual(sorted(i for i in ids if i.endswith(b"@remote.test>")),
+                         sorted(b"<bulk-%d@remote.test>" % i for i in range(1, n, 2)))
+        made = [i for i in ids if not i.endswith(b"@remote.test>")]
+        self.assertEqual(len(made), n // 2)
+        self.assertTrue(all(i.startswith(b"<fetch.") and i.endswith(b"@demo.test>") for i in made), made[:3])
+        self.assertGreaterEqual(self.local.log("gateway").count("fetch-message-id"), n // 2)
         # those published before the kill came again, and the broker's dedupe answered
         self.assertGreaterEqual(self.publishes(), published_before + n)
 
@@ -198,6 +215,11 @@ class DovecotFetch(unittest.TestCase):
         wait_for(lambda: self.sessions() >= seen + 2, what="two more polls")
         self.assertIsNone(self.local.gateway.poll())  # no crash
         got = self.local.drain(user=LOCAL)
+        # the one without a header got a Message-ID (made from the UIDL) above its empty line
+        made = [m for m in got if m.startswith(b"Message-ID: <fetch.")]
+        self.assertEqual(len(made), 1, got)
+        self.assertRegex(made[0], rb"^Message-ID: <fetch\.[0-9a-f]{32}@demo\.test>\r\n\r\njust some")
+        got = [m.split(b"\r\n", 1)[1] if m in made else m for m in got]
         self.assertEqual(sorted(got), sorted([
             good,
             fields_only + b"\r\n",

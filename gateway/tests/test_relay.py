@@ -11,6 +11,7 @@ import sqlite3
 import sys
 import tempfile
 import shutil
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -247,6 +248,39 @@ class RelayFaults(RelayBase):
         self.assertEqual(len(copies), 2)
         self.assertEqual(copies[0], copies[1])
         self.assertIn(b"Subject: killed mid-delivery\r\n", copies[0])
+
+    def test_gateway_stopped_while_the_smarthost_hangs_stops_at_once_and_gives_its_claims_back(self):
+        srv = self.server(hang_after_data=True).start()
+        stack = self.stack(start_gateway=False)
+        # two entries: one batch (both claimed), the first hangs after its DATA, the second waits
+        self.send(stack, subject="cut short")
+        self.send(stack, subject="not tried")
+        stack.start_gw()
+        wait_for(srv.messages, what="the first message stored by the hanging server")
+        started = time.monotonic()
+        stack.gateway.send_signal(signal.SIGTERM)
+        self.assertEqual(stack.gateway.wait(timeout=10), 0)
+        # not the 60 s transfer timeout, nor ten of them for the batch
+        self.assertLess(time.monotonic() - started, 5.0)
+        stack.gateway = None
+        stack.gateway_log.close()
+        log = stack.log("gateway")
+        self.assertEqual(log.count("outcome=released"), 2, log)
+        self.assertIn('reply="gateway stopping: cut short at 127.0.0.1:%d"' % self.port, log)
+        self.assertIn('reply="gateway stopping: not tried"', log)
+        self.assertIn("relay-released", stack.log("broker"))
+        # both queued, claims given back, no attempt counted, no bounce
+        rows = self.queue(stack)
+        self.assertEqual([(r["state"], r["attempts"]) for r in rows], [("queued", 0), ("queued", 0)])
+        srv.kill()
+        srv.start(hang_after_data=False)
+        stack.start_gw()
+        # no `queue flush`: the claims ended when the worker stopped
+        wait_for(lambda: self.queue(stack) == [], timeout=15, what="both delivered by the next worker")
+        subjects = sorted(c.split(b"Subject: ")[1].split(b"\r\n")[0] for _, _, c in srv.messages())
+        # at-least-once: the one cut short after its DATA was stored twice, the other once
+        self.assertEqual(subjects, [b"cut short", b"cut short", b"not tried"])
+        self.assertEqual(self.bounces(stack), [])
 
 
 class RelayTlsAndLoops(RelayBase):
