@@ -17,13 +17,16 @@
 #include <czmq.h>
 
 #include "conn.h"
+#include "gw_limits.h"
 #include "log.h"
 #include "pop3_server.h"
 #include "smtp_server.h"
 
 #define MAX_LISTENERS 8
-/* how long a stopping gateway waits for its sessions to notice */
-#define STOP_GRACE_MS 5000
+/* How long a stopping gateway waits for its sessions. A session reading from its shut-down
+   socket ends at once; one waiting for the broker ends when the answer comes or the call
+   times out, and a call may be sent twice (again after a re-identification). */
+#define STOP_GRACE_MS (2 * GATEWAY_BROKER_TIMEOUT_MS + 5000)
 
 typedef struct {
     int fd;
@@ -228,7 +231,7 @@ s_accept (listener_t *self, listen_t *listen)
     }
 }
 
-void
+int
 listener_run (listener_t *self, int stop_fd)
 {
     struct pollfd pfds[MAX_LISTENERS + 1];
@@ -257,5 +260,7 @@ listener_run (listener_t *self, int stop_fd)
     while (self->active > 0)
         if (pthread_cond_timedwait (&self->idle, &self->lock, &deadline) == ETIMEDOUT)
             break;
+    int left = self->active;
     pthread_mutex_unlock (&self->lock);
+    return left;
 }

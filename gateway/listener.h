@@ -18,8 +18,11 @@ void listener_destroy (listener_t **self_p);
 int listener_add (listener_t *self, listen_kind_t kind, const char *hostport, bool public_ok, char **error);
 
 /* Accepts until stop_fd becomes readable, then ends the sessions still running (their
-   sockets are shut down) and waits for them, at most a few seconds. */
-void listener_run (listener_t *self, int stop_fd);
+   sockets are shut down) and waits for them: a session in the middle of a broker call ends
+   when the call does. Returns how many sessions are still running after the longest wait a
+   broker call may take (0 unless a session thread is stuck): whatever those sessions use
+   (the pool, the TLS context, the listener) must then be left alone. */
+int listener_run (listener_t *self, int stop_fd);
 
 const char *listener_kind_name (listen_kind_t kind);
 

@@ -389,33 +389,8 @@ main (int argc, char *argv[])
         for (int i = 0; config_domains && config_domains[i] && ndomains < MAX_DOMAINS; i++)
             domains[ndomains++] = config_domains[i];
     }
-    long long max_sessions = GATEWAY_MAX_SESSIONS, max_size = MAX_MESSAGE_BYTES;
-    if ((max_sessions_opt &&
-         s_parse_count ("--max-sessions", max_sessions_opt, 1, 10000, &max_sessions) != 0) ||
-        (max_size_opt &&
-         s_parse_count ("--max-message-size", max_size_opt, 1024, MAX_MESSAGE_BYTES * 10LL, &max_size) != 0))
-        return 2;
-    long long relay_ms = 1000, fetch_ms = 60000;
-    relay_tls_t relay_tls = RELAY_TLS_STARTTLS;
-    if ((relay_interval && s_parse_count ("--relay-interval", relay_interval, 50, 3600000, &relay_ms) != 0) ||
-        (fetch_interval && s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0))
-        return 2;
-    if (relay_tls_parse (smarthost_tls, &relay_tls) != 0) {
-        fprintf (stderr, "error: --smarthost-tls takes starttls, implicit or none\n");
-        return 2;
-    }
-    if ((cert == NULL) != (key == NULL)) {
-        fprintf (stderr, "error: --tls-cert and --tls-key go together\n");
-        return 2;
-    }
-    char host_buf[256] = "localhost";
-    if (!hostname) {
-        if (gethostname (host_buf, sizeof host_buf - 1) != 0 || !*host_buf)
-            snprintf (host_buf, sizeof host_buf, "localhost");
-        hostname = host_buf;
-    }
-
-    int rc = 1;
+    /* what the end of main releases, whichever way it gets there */
+    int rc = 2;
     char *gw_user = NULL, *gw_password = NULL, *var_dir = NULL, *self_cert = NULL, *self_key = NULL;
     SSL_CTX *tls = NULL;
     pool_t *pool = NULL;
@@ -424,6 +399,33 @@ main (int argc, char *argv[])
     char *auth_user = NULL, *auth_password = NULL, *fetch_copy = NULL, *fetch_state = NULL;
     relay_config_t relay_config = {0};
     fetch_config_t fetch_config = {0};
+
+    long long max_sessions = GATEWAY_MAX_SESSIONS, max_size = MAX_MESSAGE_BYTES;
+    if ((max_sessions_opt &&
+         s_parse_count ("--max-sessions", max_sessions_opt, 1, 10000, &max_sessions) != 0) ||
+        (max_size_opt &&
+         s_parse_count ("--max-message-size", max_size_opt, 1024, MAX_MESSAGE_BYTES * 10LL, &max_size) != 0))
+        goto done;
+    long long relay_ms = 1000, fetch_ms = 60000;
+    relay_tls_t relay_tls = RELAY_TLS_STARTTLS;
+    if ((relay_interval && s_parse_count ("--relay-interval", relay_interval, 50, 3600000, &relay_ms) != 0) ||
+        (fetch_interval && s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0))
+        goto done;
+    if (relay_tls_parse (smarthost_tls, &relay_tls) != 0) {
+        fprintf (stderr, "error: --smarthost-tls takes starttls, implicit or none\n");
+        goto done;
+    }
+    if ((cert == NULL) != (key == NULL)) {
+        fprintf (stderr, "error: --tls-cert and --tls-key go together\n");
+        goto done;
+    }
+    rc = 1;
+    char host_buf[256] = "localhost";
+    if (!hostname) {
+        if (gethostname (host_buf, sizeof host_buf - 1) != 0 || !*host_buf)
+            snprintf (host_buf, sizeof host_buf, "localhost");
+        hostname = host_buf;
+    }
 
     if (s_read_secret (secret, &gw_user, &gw_password, &error) != 0)
         goto done;
@@ -486,8 +488,11 @@ main (int argc, char *argv[])
     {
         char *why = NULL;
         client_t *client = client_new (broker, gw_user, gw_password, 2000, &why);
-        if (client)
+        if (client) {
+            /* the check waits 2 s; in the pool it waits as long as every pooled client */
+            client_set_timeout (client, GATEWAY_BROKER_TIMEOUT_MS);
             pool_give (pool, &client, false);
+        }
         else if (why && strncmp (why, "535", 3) == 0) {
             error =
                 zsys_sprintf ("the broker refused the gateway identity %s from %s: %s", gw_user, secret, why);
@@ -565,7 +570,13 @@ main (int argc, char *argv[])
     log_info ("gateway", "started",
               "broker=%s identity=%s hostname=%s domains=%d max-sessions=%d plaintext-auth=%s", broker,
               gw_user, hostname, ndomains, gw.max_sessions, plaintext ? "yes" : "no");
-    listener_run (listener, s_stop_pipe[0]);
+    int stuck = listener_run (listener, s_stop_pipe[0]);
+    if (stuck > 0) {
+        /* a session thread still holds a pool client, its TLS connection and its slot: freeing
+           them, or the exit handlers closing its broker socket, would pull them from under it */
+        log_error ("gateway", "sessions-stuck", "sessions=%d", stuck);
+        _exit (1);
+    }
     log_info ("gateway", "stopped", NULL);
     rc = 0;
 

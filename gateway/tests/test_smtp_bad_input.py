@@ -1,6 +1,7 @@
 """End-to-end: what a broken or hostile SMTP client sends, each with its expected reply, and
 the server still serving afterwards."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -245,6 +246,36 @@ class SmtpSessionCap(unittest.TestCase):
                 b.close()
 
 
+class GatewayStop(unittest.TestCase):
+    def test_a_stop_waits_for_a_session_in_the_middle_of_a_broker_call(self):
+        with Stack() as stack:
+            wait_for(lambda: "smtp disconnect" in stack.log("gateway"), what="the probe session to end")
+            with Raw(stack.smtp_port, timeout=60) as r:
+                self.assertEqual(r.reply()[0], 220)
+                self.assertEqual(r.cmd("EHLO client.example")[0], 250)
+                self.assertEqual(r.cmd("MAIL FROM:<someone@example.org>")[0], 250)
+                stack.broker.send_signal(signal.SIGSTOP)
+                try:
+                    # a local recipient is checked with the broker (VRFY through a pooled
+                    # client): with the broker stopped, the session waits for that answer
+                    r.send(b"RCPT TO:<carol@demo.test>\r\n")
+                    time.sleep(0.5)
+                    stack.gateway.send_signal(signal.SIGTERM)
+                    wait_for(lambda: "stopping sessions=1" in stack.log("gateway"), what="the stop")
+                    # past the 5 s after which the gateway used to free the pool, the TLS context
+                    # and the session slots under the session (a double free under ASan)
+                    time.sleep(6)
+                    self.assertIsNone(stack.gateway.poll(), stack.log("gateway"))
+                finally:
+                    stack.broker.send_signal(signal.SIGCONT)
+                # the broker answers, the session finds its socket shut down and ends, and so
+                # does the gateway, cleanly
+                self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
+                log = stack.log("gateway")
+                self.assertIn("gateway stopped", log)
+                self.assertNotIn("sessions-stuck", log)
+
+
 class GatewayStartup(unittest.TestCase):
     def test_non_loopback_bind_without_certificate_is_refused(self):
         with Stack(start_gateway=False) as stack:
@@ -271,6 +302,23 @@ class GatewayStartup(unittest.TestCase):
                        "--tls-key", "--gateway-secret", "--domain", "--hostname", "--allow-plaintext-auth",
                        "--max-sessions", "--verbose", "--help", "example"):
             self.assertIn(option, out)
+
+    def test_bad_option_values_are_usage_errors_exit_2(self):
+        from gwharness import GATEWAY
+        cases = [(["--smarthost-tls", "maybe"], "--smarthost-tls takes starttls, implicit or none"),
+                 (["--max-sessions", "0"], "--max-sessions takes a number from 1 to 10000"),
+                 (["--max-message-size", "12x"], "--max-message-size takes a number"),
+                 (["--relay-interval", "1"], "--relay-interval takes a number from 50"),
+                 (["--fetch-interval", ""], "--fetch-interval takes a number"),
+                 (["--tls-cert", "/nonexistent.pem"], "--tls-cert and --tls-key go together")]
+        for args, text in cases:
+            # checked before the secret is read or anything listens; under ASan nothing leaks
+            p = subprocess.run([GATEWAY, "--gateway-secret", "/nonexistent"] + args, capture_output=True,
+                               timeout=30)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 2, (args, err))
+            self.assertIn(text, err)
+            self.assertNotIn("Sanitizer", err)
 
 
 if __name__ == "__main__":
