@@ -33,6 +33,16 @@ typedef struct {
     listen_kind_t kind;
 } listen_t;
 
+/* A session slot: free (fd -1, not ended), running (fd set) or ended (fd -1, its thread still to
+   join). Session threads are joined, not detached: a thread still exiting when main returns
+   races the exit handlers (OpenSSL's cleanup frees the thread-local state its destructor frees
+   too: a double free under ASan). */
+typedef struct {
+    int fd; /* the session's socket, shut down at stop */
+    bool ended;
+    pthread_t thread;
+} slot_t;
+
 struct listener_t {
     const gateway_config_t *config;
     pool_t *pool;
@@ -41,7 +51,7 @@ struct listener_t {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active;
-    int *session_fds; /* max_sessions slots, -1 when free: shut down at stop */
+    slot_t *slots; /* max_sessions of them */
 };
 
 typedef struct {
@@ -66,10 +76,22 @@ listener_new (const gateway_config_t *config, pool_t *pool)
     self->pool = pool;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->idle, NULL);
-    self->session_fds = malloc ((size_t)config->max_sessions * sizeof (int));
+    self->slots = calloc ((size_t)config->max_sessions, sizeof (slot_t));
     for (int i = 0; i < config->max_sessions; i++)
-        self->session_fds[i] = -1;
+        self->slots[i].fd = -1;
     return self;
+}
+
+/* Joins the threads of ended sessions (the caller holds the lock; an ended thread needs it no
+   more, it is on its way out) */
+static void
+s_reap (listener_t *self)
+{
+    for (int i = 0; i < self->config->max_sessions; i++)
+        if (self->slots[i].ended) {
+            pthread_join (self->slots[i].thread, NULL);
+            self->slots[i].ended = false;
+        }
 }
 
 void
@@ -80,7 +102,10 @@ listener_destroy (listener_t **self_p)
     listener_t *self = *self_p;
     for (int i = 0; i < self->count; i++)
         close (self->listens[i].fd);
-    free (self->session_fds);
+    pthread_mutex_lock (&self->lock);
+    s_reap (self);
+    pthread_mutex_unlock (&self->lock);
+    free (self->slots);
     pthread_cond_destroy (&self->idle);
     pthread_mutex_destroy (&self->lock);
     free (self);
@@ -170,7 +195,8 @@ s_session_thread (void *arg)
             pop3_serve (conn, config);
     }
     pthread_mutex_lock (&self->lock);
-    self->session_fds[session->slot] = -1;
+    self->slots[session->slot].fd = -1;
+    self->slots[session->slot].ended = true;
     conn_destroy (&conn); /* closes the fd, inside the lock so stop never shuts down a reused fd */
     self->active--;
     if (self->active == 0)
@@ -187,17 +213,14 @@ s_accept (listener_t *self, listen_t *listen)
     if (fd < 0)
         return;
     pthread_mutex_lock (&self->lock);
+    s_reap (self);
     int slot = -1;
     if (self->active < self->config->max_sessions)
         for (int i = 0; i < self->config->max_sessions && slot < 0; i++)
-            if (self->session_fds[i] < 0)
+            if (self->slots[i].fd < 0)
                 slot = i;
-    if (slot >= 0) {
-        self->session_fds[slot] = fd;
-        self->active++;
-    }
-    pthread_mutex_unlock (&self->lock);
     if (slot < 0) {
+        pthread_mutex_unlock (&self->lock);
         /* RFC 5321 3.1 / RFC 2449 8: refuse in the protocol's words and close. On the
            implicit-TLS ports no plain text may be sent: just close. */
         const char *text = NULL;
@@ -214,18 +237,15 @@ s_accept (listener_t *self, listen_t *listen)
     }
     session_t *session = calloc (1, sizeof *session);
     *session = (session_t){self, fd, slot, listen->kind};
-    pthread_attr_t attr;
-    pthread_attr_init (&attr);
-    pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    int rc = pthread_create (&thread, &attr, s_session_thread, session);
-    pthread_attr_destroy (&attr);
+    /* inside the lock: the thread's id is in its slot before the thread can end */
+    int rc = pthread_create (&self->slots[slot].thread, NULL, s_session_thread, session);
+    if (rc == 0) {
+        self->slots[slot].fd = fd;
+        self->active++;
+    }
+    pthread_mutex_unlock (&self->lock);
     if (rc != 0) {
         log_error ("gateway", "thread-failed", "error=\"%s\"", strerror (rc));
-        pthread_mutex_lock (&self->lock);
-        self->session_fds[slot] = -1;
-        self->active--;
-        pthread_mutex_unlock (&self->lock);
         close (fd);
         free (session);
     }
@@ -252,14 +272,15 @@ listener_run (listener_t *self, int stop_fd)
     pthread_mutex_lock (&self->lock);
     log_info ("gateway", "stopping", "sessions=%d", self->active);
     for (int i = 0; i < self->config->max_sessions; i++)
-        if (self->session_fds[i] >= 0)
-            shutdown (self->session_fds[i], SHUT_RDWR);
+        if (self->slots[i].fd >= 0)
+            shutdown (self->slots[i].fd, SHUT_RDWR);
     struct timespec deadline;
     clock_gettime (CLOCK_REALTIME, &deadline);
     deadline.tv_sec += STOP_GRACE_MS / 1000;
     while (self->active > 0)
         if (pthread_cond_timedwait (&self->idle, &self->lock, &deadline) == ETIMEDOUT)
             break;
+    s_reap (self);
     int left = self->active;
     pthread_mutex_unlock (&self->lock);
     return left;
