@@ -7,22 +7,20 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 
 from smtpd_helper import publish, queue, stop_process
+
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
+from ports import free_port  # noqa: E402,F401 (the tests take it from here)
 
 BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
 GATEWAY = os.path.join(BUILD, "gateway", "mailbus-gateway")
 SUB = os.path.join(BUILD, "subscriber", "mailbus-sub")
 PASSWORD = "demo"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(condition, timeout=15.0, what="condition"):

@@ -14,7 +14,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import time
 import unittest
 
 import zmq
+
+from ports import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build")))
@@ -40,13 +41,6 @@ VERSION = "MAILBUS/1"
 START_DEADLINE = 30.0     # seconds for a broker to answer its first HELO
 STOP_DEADLINE = 20.0      # seconds for a broker to exit after SIGTERM
 RUN_DEADLINE = 60.0       # seconds for one client program run
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(condition, deadline, what, interval=0.05):
