@@ -34,9 +34,9 @@ typedef struct {
 } listen_t;
 
 /* A session slot: free (fd -1, not ended), running (fd set) or ended (fd -1, its thread still to
-   join). Session threads are joined, not detached: a thread still exiting when main returns
-   races the exit handlers (OpenSSL's cleanup frees the thread-local state its destructor frees
-   too: a double free under ASan). */
+   join). Session threads are joined, not detached: a thread still running its thread-exit
+   destructors when main returns races the exit handlers (OpenSSL's cleanup among them, which
+   frees per-thread state too). */
 typedef struct {
     int fd; /* the session's socket, shut down at stop */
     bool ended;
