@@ -1,6 +1,7 @@
 /*  header.c — header field lookup (RFC 5322 2.2). */
 #include "header.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -11,6 +12,29 @@ header_section_length (const char *msg, size_t len)
         return 2; /* no fields, body follows */
     const char *end = memmem (msg, len, "\r\n\r\n", 4);
     return end ? (size_t)(end - msg) + 4 : 0;
+}
+
+size_t
+header_missing_empty_line (const char *msg, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        const char *lf = memchr (msg + i, '\n', len - i);
+        size_t end = lf ? (size_t)(lf - msg) + 1 : len;
+        if (end - i == 2 && msg[i] == '\r')
+            return len + 1;
+        size_t name = i;
+        while (name < end && msg[name] > ' ' && msg[name] < 127 && msg[name] != ':')
+            name++;
+        size_t colon = name;
+        while (colon < end && (msg[colon] == ' ' || msg[colon] == '\t'))
+            colon++;
+        bool field = name > i && colon < end && msg[colon] == ':';
+        bool continuation = i > 0 && (msg[i] == ' ' || msg[i] == '\t');
+        if (!field && !continuation)
+            return i;
+        i = end;
+    }
+    return len;
 }
 
 /* Calls back for every field start; returns the offset of the field whose name matches, or -1 */

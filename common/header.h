@@ -10,6 +10,14 @@
    or 0 when the message has no complete header section. */
 size_t header_section_length (const char *msg, size_t len);
 
+/* Where the empty line between header and body goes in a message that lacks it (RFC 5322 2.1
+   makes the body optional, and with it the empty line; the broker wants the line). As
+   Postfix's cleanup does, the first line that is neither a header field (a name, optional
+   white space, a colon: RFC 5322 2.2, 4.5.3) nor a field's continuation starts the body.
+   Returns that offset: 0 when the message has no field at all, len when it is fields only;
+   or len + 1 when an empty line ends its fields already. Lines end in CRLF. */
+size_t header_missing_empty_line (const char *msg, size_t len);
+
 /* Finds the first field called name (case-insensitive) in the header section; unfolds it
    (RFC 5322 2.2.3), strips surrounding white space, turns control characters into spaces
    and writes at most size-1 bytes into out. Returns 1 when found, 0 when not. */

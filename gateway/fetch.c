@@ -118,41 +118,13 @@ s_crlf (const char *data, size_t size, size_t *out_size)
     return out;
 }
 
-/* RFC 5322 2.1: the body is optional, and so is the empty line before it, but the broker
-   wants the empty line. As Postfix's cleanup does, the first line that is neither a header
-   field (RFC 5322 2.2, 4.5.3 obs-optional: a name, white space, a colon) nor its continuation
-   starts the body. Returns where the empty line must go (size: after the last field), or
-   size + 1 when the message has it already. The lines end in CRLF (s_crlf). */
-static size_t
-s_missing_empty_line (const char *msg, size_t size)
-{
-    for (size_t i = 0; i < size;) {
-        const char *lf = memchr (msg + i, '\n', size - i);
-        size_t end = lf ? (size_t)(lf - msg) + 1 : size;
-        if (end - i == 2)
-            return size + 1;
-        size_t name = i;
-        while (name < end && msg[name] > ' ' && msg[name] < 127 && msg[name] != ':')
-            name++;
-        size_t colon = name;
-        while (colon < end && (msg[colon] == ' ' || msg[colon] == '\t'))
-            colon++;
-        bool field = name > i && colon < end && msg[colon] == ':';
-        bool continuation = i > 0 && (msg[i] == ' ' || msg[i] == '\t');
-        if (!field && !continuation)
-            return i;
-        i = end;
-    }
-    return size;
-}
-
 /* Publishes one message to the local mailbox; true when the broker acknowledged it */
 static bool
 s_publish (client_t *client, const fetch_config_t *config, const char *uidl, const char *data, size_t size)
 {
     size_t body_size = 0;
     char *body = s_crlf (data, size, &body_size);
-    size_t at = s_missing_empty_line (body, body_size);
+    size_t at = header_missing_empty_line (body, body_size);
     if (at <= body_size) {
         /* s_crlf left room for these two octets */
         memmove (body + at + 2, body + at, body_size - at);

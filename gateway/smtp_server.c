@@ -453,6 +453,8 @@ typedef struct {
 static int
 s_append (buffer_t *b, const void *data, size_t size)
 {
+    if (size == 0)
+        return 0; /* data may be NULL (an empty message) */
     if (b->size + size > b->cap) {
         size_t cap = b->cap ? b->cap : 16384;
         while (cap < b->size + size)
@@ -503,26 +505,6 @@ s_rfc5322_date (char *buf, size_t size)
               tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* True when every line of text looks like a header field or its continuation */
-static bool
-s_all_header_lines (const char *text, size_t size)
-{
-    size_t i = 0;
-    while (i < size) {
-        const char *eol = memchr (text + i, '\n', size - i);
-        size_t end = eol ? (size_t)(eol - text) : size;
-        if (text[i] != ' ' && text[i] != '\t') {
-            size_t j = i;
-            while (j < end && text[j] > 32 && text[j] < 127 && text[j] != ':')
-                j++;
-            if (j == i || j >= end || text[j] != ':')
-                return false;
-        }
-        i = end + 1;
-    }
-    return true;
-}
-
 /* The trace and missing fields in front of the message as received (RFC 5321 4.4, RFC 5322
    3.6): the message itself is kept byte for byte. */
 static void
@@ -566,17 +548,16 @@ s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
     if (!header_find (body->data, body->size, "Date", value, sizeof value))
         s_appendf (out, "Date: %s\r\n", date);
 
-    if (header_section_length (body->data, body->size) > 0)
+    /* no empty line after the fields: it goes where the first line that is no field starts
+       (after them all for a message of fields only, in front of one without fields) */
+    size_t at = header_missing_empty_line (body->data, body->size);
+    if (at > body->size)
         s_append (out, body->data, body->size);
-    else if (body->size > 0 && s_all_header_lines (body->data, body->size)) {
-        /* only header fields, no empty line: the body is empty (RFC 5322 3.5) */
-        s_append (out, body->data, body->size);
-        s_append (out, "\r\n", 2);
-    }
     else {
-        /* no header section at all: what came is the body */
+        s_append (out, body->data, at);
         s_append (out, "\r\n", 2);
-        s_append (out, body->data, body->size);
+        s_append (out, body->data + at, body->size - at);
+        log_info ("smtp", "mended", "session=%llu empty-line-at=%zu", (unsigned long long)s->id, at);
     }
 }
 

@@ -202,6 +202,27 @@ class SmtpBadInput(unittest.TestCase):
         stored = self.stack.drain()[0]
         self.assertTrue(stored.endswith(b"\r\n\r\n.one\r\n..two\r\n"), stored)
 
+    def test_a_message_without_the_empty_line_gets_it_where_its_body_starts(self):
+        # RFC 5322 2.1 makes the body optional, and the empty line with it; the broker wants
+        # the line, so the gateway puts it where Postfix's cleanup would
+        cases = [(b"Subject: fields only\r\nX-Note: x\r\n", b"\r\nSubject: fields only\r\nX-Note: x\r\n\r\n"),
+                 (b"Subject: mixed\r\nhello world\r\n", b"\r\nSubject: mixed\r\n\r\nhello world\r\n"),
+                 (b"no fields at all\r\n", b"\r\n\r\nno fields at all\r\n"),
+                 (b"", b"\r\n\r\n")]
+        for data, _ in cases:
+            r = self.session()
+            r.cmd("MAIL FROM:<x@example.org>")
+            r.cmd("RCPT TO:<bob@demo.test>")
+            self.assertEqual(r.cmd("DATA")[0], 354)
+            r.send(data + b".\r\n")
+            self.assertEqual(r.reply()[0], 250, data)
+            r.cmd("QUIT")
+        stored = self.stack.drain()
+        self.assertEqual(len(stored), len(cases))
+        for message, (data, tail) in zip(stored, cases):
+            self.assertTrue(message.endswith(tail), (data, message))
+        self.assertIn("smtp mended", self.stack.log("gateway"))
+
     def test_20_bad_commands_close_with_421(self):
         r = self.session()
         for _ in range(19):

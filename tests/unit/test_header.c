@@ -234,6 +234,31 @@ test_count_in_message_without_header_end (void **state)
     assert_int_equal (header_count (msg, strlen (msg), "Received"), 2);
 }
 
+static void
+test_missing_empty_line_goes_where_the_first_non_field_line_starts (void **state)
+{
+    (void)state;
+    /* has its empty line: nothing to mend, also when a field is folded or the body is empty */
+    const char *whole = "Subject: x\r\n folded\r\n\r\nbody\r\n";
+    assert_int_equal (header_missing_empty_line (whole, strlen (whole)), strlen (whole) + 1);
+    assert_int_equal (header_missing_empty_line ("\r\nbody\r\n", 8), 9);
+    /* fields only: the line goes at the end */
+    const char *fields = "Subject: x\r\nX-Odd :y\r\n\tz\r\n";
+    assert_int_equal (header_missing_empty_line (fields, strlen (fields)), strlen (fields));
+    /* fields, then a line that is none: the body starts there */
+    const char *mixed = "Subject: x\r\nhello world\r\n\r\nmore\r\n";
+    assert_int_equal (header_missing_empty_line (mixed, strlen (mixed)), 12);
+    const char *colonless = "From: a@b\r\nNo colon here\r\n";
+    assert_int_equal (header_missing_empty_line (colonless, strlen (colonless)), 11);
+    /* no field at all: in front; a continuation needs a field before it */
+    assert_int_equal (header_missing_empty_line ("hello\r\n", 7), 0);
+    assert_int_equal (header_missing_empty_line (" Subject: x\r\n", 14), 0);
+    assert_int_equal (header_missing_empty_line (": no name\r\n", 11), 0);
+    assert_int_equal (header_missing_empty_line ("", 0), 0);
+    /* a last line without its CRLF is still looked at */
+    assert_int_equal (header_missing_empty_line ("Subject: x\r\nbody", 17), 12);
+}
+
 int
 main (void)
 {
@@ -258,6 +283,7 @@ main (void)
         cmocka_unit_test (test_count_ignores_folded_continuations_that_look_like_fields),
         cmocka_unit_test (test_count_many_received_fields),
         cmocka_unit_test (test_count_in_message_without_header_end),
+        cmocka_unit_test (test_missing_empty_line_goes_where_the_first_non_field_line_starts),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
