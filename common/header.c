@@ -8,7 +8,9 @@
 size_t
 header_section_length (const char *msg, size_t len)
 {
-    if (len >= 2 && msg[0] == '\r' && msg[1] == '\n')
+    if (len < 2)
+        return 0; /* msg may be NULL (an empty message): memmem must not see it */
+    if (msg[0] == '\r' && msg[1] == '\n')
         return 2; /* no fields, body follows */
     const char *end = memmem (msg, len, "\r\n\r\n", 4);
     return end ? (size_t)(end - msg) + 4 : 0;

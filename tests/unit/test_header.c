@@ -51,6 +51,9 @@ test_message_without_header_end_has_no_header_section (void **state)
     const char *msg = "Subject: x\r\nFrom: a@b\r\n";
     assert_int_equal (header_section_length (msg, strlen (msg)), 0);
     assert_int_equal (header_section_length ("", 0), 0);
+    assert_int_equal (header_section_length (NULL, 0), 0); /* an empty message's buffer */
+    char value[8];
+    assert_int_equal (header_find (NULL, 0, "Subject", value, sizeof value), 0);
     /* bare LF is not a line end on the mailbus wire */
     const char *lf = "Subject: x\n\nbody\n";
     assert_int_equal (header_section_length (lf, strlen (lf)), 0);
