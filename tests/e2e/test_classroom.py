@@ -2,20 +2,15 @@
 publisher pane, capture-pane on the subscriber panes. Real broker, real programs, real tmux."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
+from ports import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tmux(*args):

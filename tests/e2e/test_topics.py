@@ -3,7 +3,6 @@ against a real broker process over its real ZeroMQ socket (pyzmq as the independ
 import email.utils
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -12,16 +11,11 @@ import time
 import unittest
 
 import zmq
+from ports import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build"))
 BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Broker:
