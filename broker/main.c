@@ -62,6 +62,8 @@ s_usage (FILE *out)
         "members\n"
         "      --posting WHO          list add: members (default) or anyone may publish to it\n"
         "      --filter HEADER:GLOB   list subscribe: deliver only messages whose header matches\n"
+        "Exit status: 0 success (the broker stopped cleanly; a command was accepted); 1 a failure or\n"
+        "a refused command (its reply says why); 64 usage error.\n"
         "\n"
         "Examples:\n"
         "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -81,6 +82,7 @@ s_usage (FILE *out)
         "  -h, --help                 this help\n"
         "\n"
         "Only loopback addresses may be bound unless a real certificate is given.\n"
+        "Exit status: 0 stopped cleanly; 1 a start-up or run-time failure; 64 usage error.\n"
         "\n"
         "example:\n"
         "  mailbus-broker --db var/mailbus.db &\n"
@@ -273,7 +275,7 @@ main (int argc, char *argv[])
         case OPT_DOMAIN:
             if (ndomains == MAX_DOMAINS) {
                 fprintf (stderr, "error: at most %d --domain\n", MAX_DOMAINS);
-                return 2;
+                return EX_USAGE;
             }
             domains[ndomains++] = optarg;
             break;
@@ -304,7 +306,7 @@ main (int argc, char *argv[])
         case OPT_ROUTE:
             if (nroutes == RELAY_MAX_ROUTES || !strchr (optarg, '=') || optarg[0] == '=') {
                 fprintf (stderr, "error: --route takes DOMAIN=HOST:PORT (at most %d)\n", RELAY_MAX_ROUTES);
-                return 2;
+                return EX_USAGE;
             }
             routes[nroutes++] = optarg;
             break;
@@ -337,13 +339,13 @@ main (int argc, char *argv[])
             return 0;
         default:
             s_usage (stderr);
-            return 2;
+            return EX_USAGE;
         }
     }
     if (optind < argc) {
         fprintf (stderr, "error: unexpected argument '%s'\n", argv[optind]);
         s_usage (stderr);
-        return 2;
+        return EX_USAGE;
     }
     if (verbose)
         log_set_level (LOGLEVEL_DEBUG);
@@ -390,7 +392,7 @@ main (int argc, char *argv[])
             domains[ndomains++] = config_domains[i];
     }
     /* what the end of main releases, whichever way it gets there */
-    int rc = 2;
+    int rc = EX_USAGE;
     char *gw_user = NULL, *gw_password = NULL, *var_dir = NULL, *self_cert = NULL, *self_key = NULL;
     SSL_CTX *tls = NULL;
     pool_t *pool = NULL;

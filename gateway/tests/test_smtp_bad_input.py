@@ -324,7 +324,7 @@ class GatewayStartup(unittest.TestCase):
                        "--max-sessions", "--verbose", "--help", "example"):
             self.assertIn(option, out)
 
-    def test_bad_option_values_are_usage_errors_exit_2(self):
+    def test_bad_option_values_are_usage_errors_exit_64(self):
         from gwharness import GATEWAY
         cases = [(["--smarthost-tls", "maybe"], "--smarthost-tls takes starttls, implicit or none"),
                  (["--max-sessions", "0"], "--max-sessions takes a number from 1 to 10000"),
@@ -337,7 +337,7 @@ class GatewayStartup(unittest.TestCase):
             p = subprocess.run([GATEWAY, "--gateway-secret", "/nonexistent"] + args, capture_output=True,
                                timeout=30)
             err = p.stderr.decode()
-            self.assertEqual(p.returncode, 2, (args, err))
+            self.assertEqual(p.returncode, 64, (args, err))
             self.assertIn(text, err)
             self.assertNotIn("Sanitizer", err)
 
