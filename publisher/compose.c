@@ -1,5 +1,6 @@
 /*  compose.c — building a message with GMime. */
 #include "compose.h"
+#include "header.h"
 
 #include <gio/gio.h>
 #include <gmime/gmime.h>
@@ -50,6 +51,30 @@ compose_crlf (const char *data, size_t len, size_t *size)
         }
         else
             out[n++] = data[i];
+    }
+    out[n] = '\0';
+    *size = n;
+    return out;
+}
+
+char *
+compose_raw (const char *data, size_t len, size_t *size, size_t *mended_at)
+{
+    size_t n = 0;
+    char *crlf = compose_crlf (data, len, &n);
+    /* room for a final CRLF, an empty line and the NUL */
+    char *out = realloc (crlf, n + 5);
+    if (n < 2 || out[n - 2] != '\r' || out[n - 1] != '\n') {
+        memcpy (out + n, "\r\n", 2);
+        n += 2;
+    }
+    size_t at = header_missing_empty_line (out, n);
+    *mended_at = (size_t)-1;
+    if (at <= n) {
+        memmove (out + at + 2, out + at, n - at);
+        memcpy (out + at, "\r\n", 2);
+        n += 2;
+        *mended_at = at;
     }
     out[n] = '\0';
     *size = n;

@@ -63,7 +63,8 @@ s_print_usage (FILE *out)
              "  -s, --subject TEXT      subject\n"
              "  -a, --attach FILE       attach a file (repeat); makes a multipart/mixed message\n"
              "  -m, --message TEXT      the body text (default: read the body from standard input)\n"
-             "      --raw FILE.eml      send a ready RFC 5322 message (LF line endings become CRLF)\n"
+             "      --raw FILE.eml      send a ready RFC 5322 message (LF line endings become CRLF; a\n"
+             "                          missing empty line after the header fields is put in)\n"
              "  -i, --interactive       ask for To, Subject, attachments and body on the terminal\n"
              "      --timeout SECONDS   wait this long for each answer (default 10)\n"
              "      --retries N         send again this many times after no answer (default %d;\n"
@@ -246,8 +247,14 @@ s_message (options_t *opts, size_t *size)
             free (data);
             return NULL;
         }
-        char *message = compose_crlf (data, len, size);
+        size_t mended_at = 0;
+        char *message = compose_raw (data, len, size, &mended_at);
         free (data);
+        if (mended_at != (size_t)-1)
+            /* RFC 5322 2.1: header fields, an empty line, the body; mended as Postfix does */
+            fprintf (stderr,
+                     "mailbus-pub: %s: no empty line after the header fields; one was put in at octet %zu\n",
+                     opts->raw, mended_at);
         return message;
     }
     if (opts->interactive) {

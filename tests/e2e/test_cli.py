@@ -65,6 +65,26 @@ class Programs(MailbusTestCase):
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(len(out.splitlines()), 2, out)
 
+    def test_pub_raw_mends_a_file_without_the_empty_line_and_refuses_an_empty_one(self):
+        # RFC 5322 allows a message of header fields only; the broker's wire form wants the empty
+        # line, so mailbus-pub puts it in (where Postfix would) and says so on stderr
+        cases = [("fields-only.eml", "From: %s\nSubject: fields only\n" % ALICE,
+                  "From: %s\r\nSubject: fields only\r\n\r\n" % ALICE),
+                 ("text.eml", "just a line of text", "\r\njust a line of text\r\n"),
+                 ("whole.eml", "Subject: whole\n\nbody\n", "Subject: whole\r\n\r\nbody\r\n")]
+        for name, data, stored in cases:
+            rc, out, err = self.pub("-t", BOB, "--raw", self.write_file(name, data))
+            self.assertEqual(rc, 0, out + err)
+            self.assertEqual(("no empty line" in err), name != "whole.eml", err)
+            body = self.broker.sql("SELECT body FROM messages ORDER BY id DESC LIMIT 1")[0][0]
+            self.assertEqual(bytes(body), stored.encode())
+        self.assertEqual(self.stat(BOB)[0], 3)
+        # bad input: an empty file is a usage error, nothing is sent
+        rc, out, err = self.pub("-t", BOB, "--raw", self.write_file("empty.eml", ""))
+        self.assertNotEqual(rc, 0)
+        self.assertIn("empty", err)
+        self.assertEqual(self.stat(BOB)[0], 3)
+
     def test_pub_reads_the_body_from_stdin(self):
         rc, out, err = self.pub("-t", BOB, "-s", "from stdin", input="line one\nline two\n")
         self.assertEqual(rc, 0, out + err)

@@ -218,6 +218,36 @@ test_crlf_mends_bare_line_endings (void **state)
 }
 
 static void
+test_raw_gets_final_crlf_and_missing_empty_line (void **state)
+{
+    (void)state;
+    const struct {
+        const char *in, *out;
+        size_t at;
+    } cases[] = {
+        /* RFC 5322: a message may be header fields only; the empty line goes after them all */
+        {"From: a@b\nSubject: s\n", "From: a@b\r\nSubject: s\r\n\r\n", 23},
+        {"Subject: no newline", "Subject: no newline\r\n\r\n", 21},
+        /* plain text: no fields, so the empty line goes in front */
+        {"just text\n", "\r\njust text\r\n", 0},
+        /* a folded field is still a field; the first line that is none starts the body */
+        {"Subject: a\n b\nbody\n", "Subject: a\r\n b\r\n\r\nbody\r\n", 16},
+        /* complete already: untouched but for the final CRLF */
+        {"Subject: x\n\nbody", "Subject: x\r\n\r\nbody\r\n", (size_t)-1},
+        {"\nbody\n", "\r\nbody\r\n", (size_t)-1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t size = 0, at = 0;
+        char *out = compose_raw (cases[i].in, strlen (cases[i].in), &size, &at);
+        assert_string_equal (out, cases[i].out);
+        assert_int_equal (size, strlen (out));
+        assert_int_equal (at, cases[i].at);
+        assert_true (compose_is_crlf (out, size));
+        free (out);
+    }
+}
+
+static void
 test_content_type_guess (void **state)
 {
     (void)state;
@@ -245,6 +275,7 @@ main (void)
         cmocka_unit_test (test_plain_message_is_single_part_with_given_message_id),
         cmocka_unit_test (test_missing_attachment_is_an_error),
         cmocka_unit_test (test_crlf_mends_bare_line_endings),
+        cmocka_unit_test (test_raw_gets_final_crlf_and_missing_empty_line),
         cmocka_unit_test (test_content_type_guess),
     };
     int failed = cmocka_run_group_tests (tests, NULL, NULL);
