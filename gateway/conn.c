@@ -95,10 +95,8 @@ conn_t *
 conn_new (int fd, SSL_CTX *tls, bool implicit_tls)
 {
     conn_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        close (fd);
+    if (!self)
         return NULL;
-    }
     self->fd = fd;
     self->ctx = tls;
     int one = 1;
@@ -109,6 +107,7 @@ conn_new (int fd, SSL_CTX *tls, bool implicit_tls)
     setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     s_peer_name (self);
     if (implicit_tls && (!tls || s_handshake (self) != 0)) {
+        self->fd = -1; /* the caller's again */
         conn_destroy (&self);
         return NULL;
     }

@@ -20,8 +20,10 @@ typedef enum {
     CONN_BARE_LF = -4,  /* the line ended in LF without CR, or held a CR not followed by LF */
 } conn_result_t;
 
-/* Takes ownership of fd. tls is the server context for STARTTLS/STLS (may be NULL: then
-   no TLS is offered); implicit_tls starts the TLS handshake at once (smtps/pop3s). */
+/* Takes ownership of fd on success. tls is the server context for STARTTLS/STLS (may be NULL:
+   then no TLS is offered); implicit_tls starts the TLS handshake at once (smtps/pop3s). Returns
+   NULL when that handshake fails: fd is left open for the caller to close (the listener closes
+   a session's fd inside its lock, so a stop never shuts down a number already reused). */
 conn_t *conn_new (int fd, SSL_CTX *tls, bool implicit_tls);
 void conn_destroy (conn_t **self_p);
 

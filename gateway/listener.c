@@ -197,7 +197,11 @@ s_session_thread (void *arg)
     pthread_mutex_lock (&self->lock);
     self->slots[session->slot].fd = -1;
     self->slots[session->slot].ended = true;
-    conn_destroy (&conn); /* closes the fd, inside the lock so stop never shuts down a reused fd */
+    /* the fd is closed inside the lock, so stop never shuts down a number already reused */
+    if (conn)
+        conn_destroy (&conn);
+    else
+        close (session->fd);
     self->active--;
     if (self->active == 0)
         pthread_cond_broadcast (&self->idle);

@@ -2,6 +2,7 @@
 broker; mailbus-sub then sees the message."""
 import os
 import smtplib
+import socket
 import subprocess
 import sys
 import unittest
@@ -126,6 +127,17 @@ class SmtpClients(unittest.TestCase):
         port = __import__("gwharness").free_port()
         self.stack.gateway_args = ["--smtps", "127.0.0.1:%d" % port]
         self.stack.start()
+        # bad input first: plain text on the TLS port, and a client that goes before its hello.
+        # Neither gets a plain-text reply (there is none on an implicit-TLS port); both are logged.
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as plain:
+            plain.sendall(b"EHLO plain.test\r\n")
+            try:
+                reply = plain.recv(4096)  # a TLS alert, or the close
+            except ConnectionResetError:
+                reply = b""
+            self.assertFalse(reply[:3].isdigit(), reply)
+        socket.create_connection(("127.0.0.1", port), timeout=30).close()
+        wait_for(lambda: self.stack.log("gateway").count("tls-failed") == 2, what="two tls-failed lines")
         s = smtplib.SMTP_SSL("127.0.0.1", port, timeout=30, context=self.stack.tls_context())
         self.addCleanup(s.close)
         s.login("alice@demo.test", PASSWORD)
