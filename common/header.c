@@ -2,6 +2,7 @@
 #include "header.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -37,6 +38,29 @@ header_missing_empty_line (const char *msg, size_t len)
         i = end;
     }
     return len;
+}
+
+char *
+header_complete (char *msg, size_t *len, size_t *mended_at)
+{
+    size_t n = *len;
+    /* room for a final CRLF, an empty line and the NUL */
+    char *out = realloc (msg, n + 5);
+    if (n < 2 || out[n - 2] != '\r' || out[n - 1] != '\n') {
+        memcpy (out + n, "\r\n", 2);
+        n += 2;
+    }
+    size_t at = header_missing_empty_line (out, n);
+    *mended_at = (size_t)-1;
+    if (at <= n) {
+        memmove (out + at + 2, out + at, n - at);
+        memcpy (out + at, "\r\n", 2);
+        n += 2;
+        *mended_at = at;
+    }
+    out[n] = '\0';
+    *len = n;
+    return out;
 }
 
 /* Calls back for every field start; returns the offset of the field whose name matches, or -1 */

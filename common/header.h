@@ -18,6 +18,13 @@ size_t header_section_length (const char *msg, size_t len);
    or len + 1 when an empty line ends its fields already. Lines end in CRLF. */
 size_t header_missing_empty_line (const char *msg, size_t len);
 
+/* Completes a message whose lines end in CRLF into the form the broker takes: a final CRLF
+   when the last line has none, and the missing empty line where header_missing_empty_line
+   puts it. msg is malloc'd and becomes the result's (it may move); *len is updated and the
+   result NUL-terminated. *mended_at is where the empty line went, or (size_t)-1. Used by
+   every client that takes mail from elsewhere (mailbus-pub --raw, the POP3 fetcher). */
+char *header_complete (char *msg, size_t *len, size_t *mended_at);
+
 /* Finds the first field called name (case-insensitive) in the header section; unfolds it
    (RFC 5322 2.2.3), strips surrounding white space, turns control characters into spaces
    and writes at most size-1 bytes into out. Returns 1 when found, 0 when not. */

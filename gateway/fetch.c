@@ -97,11 +97,11 @@ s_remember (const fetch_config_t *config, const char *uidl)
 }
 
 /* RFC 1939: a retrieved message ends in CRLF; the broker wants CRLF only, so a server that
-   sent bare LF gets its lines mended here */
+   sent bare LF gets its lines mended here (a CR that ends no line is dropped) */
 static char *
 s_crlf (const char *data, size_t size, size_t *out_size)
 {
-    char *out = malloc (size * 2 + 5); /* every LF doubled, a final CRLF, an empty line */
+    char *out = malloc (size * 2 + 1); /* every LF doubled */
     size_t o = 0;
     for (size_t i = 0; i < size; i++) {
         if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
@@ -109,10 +109,6 @@ s_crlf (const char *data, size_t size, size_t *out_size)
         if (data[i] == '\r' && (i + 1 == size || data[i + 1] != '\n'))
             continue;
         out[o++] = data[i];
-    }
-    if (o < 2 || out[o - 2] != '\r' || out[o - 1] != '\n') {
-        out[o++] = '\r';
-        out[o++] = '\n';
     }
     *out_size = o;
     return out;
@@ -123,15 +119,10 @@ static bool
 s_publish (client_t *client, const fetch_config_t *config, const char *uidl, const char *data, size_t size)
 {
     size_t body_size = 0;
-    char *body = s_crlf (data, size, &body_size);
-    size_t at = header_missing_empty_line (body, body_size);
-    if (at <= body_size) {
-        /* s_crlf left room for these two octets */
-        memmove (body + at + 2, body + at, body_size - at);
-        memcpy (body + at, "\r\n", 2);
-        body_size += 2;
+    size_t at = 0;
+    char *body = header_complete (s_crlf (data, size, &body_size), &body_size, &at);
+    if (at != (size_t)-1)
         log_info ("gateway", "fetch-mended", "uidl=%s empty-line-at=%zu", uidl, at);
-    }
     char mid[MAX_ADDRESS * 2 + 1] = "";
     if (!header_find (body, body_size, "Message-ID", mid, sizeof mid) || !*mid) {
         /* the broker's dedupe is what makes a second run after a crash between publish and

@@ -60,25 +60,8 @@ compose_crlf (const char *data, size_t len, size_t *size)
 char *
 compose_raw (const char *data, size_t len, size_t *size, size_t *mended_at)
 {
-    size_t n = 0;
-    char *crlf = compose_crlf (data, len, &n);
-    /* room for a final CRLF, an empty line and the NUL */
-    char *out = realloc (crlf, n + 5);
-    if (n < 2 || out[n - 2] != '\r' || out[n - 1] != '\n') {
-        memcpy (out + n, "\r\n", 2);
-        n += 2;
-    }
-    size_t at = header_missing_empty_line (out, n);
-    *mended_at = (size_t)-1;
-    if (at <= n) {
-        memmove (out + at + 2, out + at, n - at);
-        memcpy (out + at, "\r\n", 2);
-        n += 2;
-        *mended_at = at;
-    }
-    out[n] = '\0';
-    *size = n;
-    return out;
+    char *crlf = compose_crlf (data, len, size);
+    return header_complete (crlf, size, mended_at);
 }
 
 /* Line endings of a text body as GMime wants them before it writes DOS newlines: LF only.

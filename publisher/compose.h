@@ -34,10 +34,9 @@ char *compose_build (const compose_t *spec, size_t *size, char **error);
    Returns the bytes (caller frees, NUL-terminated) and their number in *size. */
 char *compose_crlf (const char *data, size_t len, size_t *size);
 
-/* A --raw file as the broker takes it (RFC 5322 in canonical form): compose_crlf, a final CRLF
-   when the last line had none, and the empty line after the header fields when it is missing
-   (where header_missing_empty_line says: after a message of fields only, in front of plain
-   text). *mended_at is the offset of the empty line put in, or (size_t)-1 when none was needed.
+/* A --raw file as the broker takes it (RFC 5322 in canonical form): compose_crlf, then
+   header_complete (a final CRLF, the missing empty line after the header fields). *mended_at
+   is the offset of the empty line put in, or (size_t)-1 when none was needed.
    Returns the bytes (caller frees, NUL-terminated) and their number in *size. */
 char *compose_raw (const char *data, size_t len, size_t *size, size_t *mended_at);
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "header.h"
@@ -262,6 +263,33 @@ test_missing_empty_line_goes_where_the_first_non_field_line_starts (void **state
     assert_int_equal (header_missing_empty_line ("Subject: x\r\nbody", 17), 12);
 }
 
+static void
+test_complete_adds_a_final_crlf_and_the_missing_empty_line (void **state)
+{
+    (void)state;
+    const struct {
+        const char *in, *out;
+        size_t at;
+    } cases[] = {
+        {"Subject: s\r\n", "Subject: s\r\n\r\n", 12},
+        {"Subject: s", "Subject: s\r\n\r\n", 12},
+        {"text\r\n", "\r\ntext\r\n", 0},
+        {"Subject: s\r\n\r\nbody", "Subject: s\r\n\r\nbody\r\n", (size_t)-1},
+        {"Subject: s\r\n\r\nbody\r\n", "Subject: s\r\n\r\nbody\r\n", (size_t)-1},
+        {"", "\r\n", (size_t)-1}, /* nothing at all: an empty line, no fields, no body */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = strlen (cases[i].in), at = 0;
+        char *msg = malloc (len + 1);
+        memcpy (msg, cases[i].in, len + 1);
+        msg = header_complete (msg, &len, &at);
+        assert_string_equal (msg, cases[i].out);
+        assert_int_equal (len, strlen (cases[i].out));
+        assert_int_equal (at, cases[i].at);
+        free (msg);
+    }
+}
+
 int
 main (void)
 {
@@ -287,6 +315,7 @@ main (void)
         cmocka_unit_test (test_count_many_received_fields),
         cmocka_unit_test (test_count_in_message_without_header_end),
         cmocka_unit_test (test_missing_empty_line_goes_where_the_first_non_field_line_starts),
+        cmocka_unit_test (test_complete_adds_a_final_crlf_and_the_missing_empty_line),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
