@@ -1,0 +1,111 @@
+/*  test_endpoint.c — common/endpoint.h: which endpoints are accepted, and which of them stay
+    on this machine (the rule that decides whether CURVE is required). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <string.h>
+
+#include "endpoint.h"
+
+static void
+s_assert_local (const char *text, bool loopback)
+{
+    endpoint_t endpoint;
+    const char *why = NULL;
+    if (endpoint_parse (text, &endpoint, &why) != 0)
+        fail_msg ("%s refused: %s", text, why);
+    if (endpoint.loopback != loopback)
+        fail_msg ("%s: loopback is %d, expected %d", text, endpoint.loopback, loopback);
+    assert_int_equal (endpoint_is_loopback (text), loopback);
+}
+
+static void
+s_assert_refused (const char *text)
+{
+    endpoint_t endpoint;
+    const char *why = NULL;
+    if (endpoint_parse (text, &endpoint, &why) == 0)
+        fail_msg ("%s accepted", text);
+    assert_non_null (why);
+    assert_false (endpoint_is_loopback (text));
+}
+
+static void
+test_loopback_endpoints_are_local (void **state)
+{
+    (void)state;
+    s_assert_local ("tcp://127.0.0.1:5670", true);
+    s_assert_local ("tcp://127.1.2.3:1", true);
+    s_assert_local ("tcp://localhost:5670", true);
+    s_assert_local ("tcp://LOCALHOST:5670", true);
+    s_assert_local ("tcp://[::1]:5670", true);
+    s_assert_local ("tcp://127.0.0.1:*", true);
+    s_assert_local ("ipc:///tmp/mailbus.sock", true);
+}
+
+static void
+test_wider_endpoints_are_not_local (void **state)
+{
+    (void)state;
+    s_assert_local ("tcp://0.0.0.0:5670", false);
+    s_assert_local ("tcp://*:5670", false);
+    s_assert_local ("tcp://10.1.2.3:5670", false);
+    s_assert_local ("tcp://192.168.1.20:5670", false);
+    s_assert_local ("tcp://[::]:5670", false);
+    s_assert_local ("tcp://[fe80::1]:5670", false);
+    s_assert_local ("tcp://eth0:5670", false);
+    s_assert_local ("tcp://lecturer.example.org:5670", false);
+    /* looks like loopback to a prefix test, is not */
+    s_assert_local ("tcp://127.0.0.1.evil.example:5670", false);
+    s_assert_local ("tcp://localhost.example:5670", false);
+}
+
+static void
+test_tricks_and_garbage_are_refused (void **state)
+{
+    (void)state;
+    /* libzmq's source;destination form: the issue's reproducer listened on 0.0.0.0 */
+    s_assert_refused ("tcp://127.0.0.1:1;0.0.0.0:2");
+    s_assert_refused ("tcp://0.0.0.0:2;127.0.0.1:1");
+    s_assert_refused ("");
+    s_assert_refused ("tcp://");
+    s_assert_refused ("tcp://127.0.0.1");
+    s_assert_refused ("tcp://127.0.0.1:");
+    s_assert_refused ("tcp://127.0.0.1:0");
+    s_assert_refused ("tcp://127.0.0.1:65536");
+    s_assert_refused ("tcp://127.0.0.1:56a");
+    s_assert_refused ("tcp://127.0.0.1:+80");
+    s_assert_refused ("tcp://:5670");
+    s_assert_refused ("tcp://[::1:5670");
+    s_assert_refused ("tcp://[]:5670");
+    s_assert_refused ("tcp://[not-v6]:5670");
+    s_assert_refused ("tcp://::1:5670");
+    s_assert_refused ("tcp://host name:5670");
+    s_assert_refused ("tcp://127.0.0.1/x:5670");
+    s_assert_refused ("pgm://eth0;239.192.1.1:5555");
+    s_assert_refused ("ws://127.0.0.1:5670");
+    s_assert_refused ("inproc://x");
+    s_assert_refused ("ipc://");
+    char path[200] = "ipc:///";
+    memset (path + 7, 'a', 150);
+    path[157] = '\0';
+    s_assert_refused (path);
+    char host[300] = "tcp://";
+    memset (host + 6, 'a', 260);
+    strcpy (host + 266, ":5670");
+    s_assert_refused (host);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_loopback_endpoints_are_local),
+        cmocka_unit_test (test_wider_endpoints_are_not_local),
+        cmocka_unit_test (test_tricks_and_garbage_are_refused),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
