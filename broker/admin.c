@@ -12,6 +12,7 @@
 
 #include "address.h"
 #include "auth.h"
+#include "keys.h"
 #include "log.h"
 #include "mb_limits.h"
 #include "proto.h"
@@ -170,6 +171,49 @@ s_execute_queue (store_t *store, proto_request_t *req)
     return proto_reply_new (req->id, REPLY_UNKNOWN_VERB, "queue verbs: QUEUE-LIST QUEUE-FLUSH QUEUE-DEL id");
 }
 
+static void
+s_key_row (const char *key, void *arg)
+{
+    zmsg_addstr ((zmsg_t *)arg, key);
+}
+
+/* MBOX-KEY-ADD address key | MBOX-KEY-DEL address key | MBOX-KEY-LIST address */
+static zmsg_t *
+s_execute_key (store_t *store, proto_request_t *req, const char *address)
+{
+    char key[41] = "";
+    uint8_t raw[32];
+    bool list = streq (req->verb, "MBOX-KEY-LIST");
+    if (req->argc != (list ? 1u : 2u) ||
+        (!list && (proto_arg_string (&req->args[1], key, sizeof key) != 0 || strlen (key) != 40 ||
+                   !zmq_z85_decode (raw, key))))
+        return proto_reply_new (req->id, REPLY_BAD_ARGS,
+                                "MBOX-KEY-ADD|MBOX-KEY-DEL address key (40 Z85 characters), MBOX-KEY-LIST address");
+    if (list) {
+        zmsg_t *rows = zmsg_new ();
+        if (store_key_each (store, address, s_key_row, rows) != 0) {
+            zmsg_destroy (&rows);
+            return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
+        }
+        zmsg_t *reply = proto_reply_newf (req->id, REPLY_OK, "%s has %zu key%s", address, zmsg_size (rows),
+                                          zmsg_size (rows) == 1 ? "" : "s");
+        proto_move_frames (reply, &rows);
+        return reply;
+    }
+    char *error = NULL;
+    int rc = streq (req->verb, "MBOX-KEY-ADD") ? store_key_add (store, address, key, &error)
+                                                : store_key_delete (store, address, key, &error);
+    if (rc != 0) {
+        log_warn ("broker", "admin-refused", "verb=%s mailbox=%s why=\"%s\"", req->verb, address, error);
+        zmsg_t *reply = proto_reply_new (req->id, strstr (error, "store:") ? REPLY_STORE_TROUBLE : REPLY_NO_MAILBOX,
+                                         error);
+        free (error);
+        return reply;
+    }
+    log_info ("broker", "admin", "verb=%s mailbox=%s key=%s", req->verb, address, key);
+    return proto_reply_newf (req->id, REPLY_OK, "%s %s %s", req->verb, address, key);
+}
+
 zmsg_t *
 admin_execute (store_t *store, zmsg_t *request)
 {
@@ -196,6 +240,8 @@ admin_execute (store_t *store, zmsg_t *request)
     address_t addr;
     if (req.argc < 1 || address_parse ((const char *)req.args[0].data, req.args[0].size, &addr, &why) != 0)
         return proto_reply_new (req.id, REPLY_BAD_RCPT_SYNTAX, req.argc < 1 ? "address missing" : why);
+    if (strncmp (req.verb, "MBOX-KEY-", 9) == 0)
+        return s_execute_key (store, &req, addr.full);
     if (streq (req.verb, "MBOX-RETENTION")) {
         int64_t count, seconds;
         char *error = NULL;
@@ -342,6 +388,37 @@ s_read_password (const admin_args_t *args, char *password, size_t size)
     return 0;
 }
 
+/* mailbox key add|del ADDRESS PUBKEY, mailbox key list ADDRESS: PUBKEY is the 40 Z85
+   characters or a key file (zcert format, as `mailbus-sub keygen` writes it) */
+static zmsg_t *
+s_key_request (const admin_args_t *args, int *status)
+{
+    static const struct {
+        const char *command, *verb;
+    } commands[] = {{"add", "MBOX-KEY-ADD"}, {"del", "MBOX-KEY-DEL"}, {"list", "MBOX-KEY-LIST"}};
+    const char *verb = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (args->key_command && streq (args->key_command, commands[i].command))
+            verb = commands[i].verb;
+    bool list = verb && streq (verb, "MBOX-KEY-LIST");
+    if (!verb || !args->address || (!list && !args->member) || (list && args->member)) {
+        fprintf (stderr, "error: mailbox key add|del ADDRESS PUBKEY, or mailbox key list ADDRESS\n");
+        return NULL;
+    }
+    char key[41];
+    const char *why = NULL;
+    if (!list && keys_read_public (args->member, key, &why) != 0) {
+        fprintf (stderr, "error: %s: %s\n", args->member, why);
+        return NULL;
+    }
+    *status = 0;
+    zmsg_t *request = proto_request_new ("1", verb);
+    zmsg_addstr (request, args->address);
+    if (!list)
+        zmsg_addstr (request, key);
+    return request;
+}
+
 /* Builds the request for a mailbox command; NULL with the exit status in *status */
 static zmsg_t *
 s_mailbox_request (const admin_args_t *args, int *status)
@@ -359,8 +436,10 @@ s_mailbox_request (const admin_args_t *args, int *status)
         verb = "MBOX-LIST", wants_address = false;
     else if (streq (args->command, "retention"))
         verb = "MBOX-RETENTION";
+    else if (streq (args->command, "key"))
+        return s_key_request (args, status);
     else {
-        fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd, retention)\n",
+        fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd, retention, key)\n",
                  args->command);
         return NULL;
     }
@@ -532,7 +611,7 @@ admin_main (const admin_args_t *args)
             free (text);
         }
     }
-    else if (streq (verb, "LIST-MEMBERS")) {
+    else if (streq (verb, "LIST-MEMBERS") || streq (verb, "MBOX-KEY-LIST")) {
         printf ("%s\n", line);
         for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply))
             printf ("  %.*s\n", (int)zframe_size (row), (const char *)zframe_data (row));

@@ -29,7 +29,8 @@ typedef struct {
     const char
         *command; /* mailbox: add, del, list, passwd; list: add, del, members, subscribe, unsubscribe */
     const char *address;
-    const char *member;  /* list subscribe/unsubscribe */
+    const char *member;  /* list subscribe/unsubscribe; mailbox key add/del: the key */
+    const char *key_command; /* mailbox key: add, del or list */
     const char *filter;  /* list subscribe: HEADER:GLOB */
     bool closed;         /* list add: only the admin adds members */
     const char *posting; /* list add: members (default) or anyone */

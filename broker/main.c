@@ -10,6 +10,8 @@
 #include "admin.h"
 #include "auth.h"
 #include "config.h"
+#include "endpoint.h"
+#include "keys.h"
 #include "log.h"
 #include "mb_limits.h"
 #include "server.h"
@@ -29,8 +31,11 @@ s_usage (FILE *out)
         "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
         "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
         "       mailbus-broker list add|del|members|subscribe|unsubscribe LIST [MEMBER] [OPTIONS]\n"
+        "       mailbus-broker mailbox key add|del|list ADDRESS [PUBKEY]   keys that log in without a password\n"
         "       mailbus-broker queue [list | flush | del ID]          the outbound (relay) queue, like "
         "mailq\n"
+        "       mailbus-broker key                                    print the broker's public key (for "
+        "--server-key)\n"
         "\n"
         "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
         "everything kept in one SQLite file until its owner deletes it.\n"
@@ -38,7 +43,10 @@ s_usage (FILE *out)
         "Options:\n"
         "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
         "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
-        "      --bind ENDPOINT        client endpoint (default " DEFAULT_BIND "; loopback only)\n"
+        "      --bind ENDPOINT        client endpoint, repeatable (default " DEFAULT_BIND "); beyond\n"
+        "                             loopback (tcp://0.0.0.0:5670, tcp://192.168.1.5:5670, tcp://[::]:5670)\n"
+        "                             always with CURVE: clients need the key `mailbus-broker key` prints\n"
+        "      --curve auto|always    auto (default): CURVE beyond loopback only; always: on every endpoint\n"
         "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"
         "      --max-message-size N   largest message in bytes (default %d)\n"
         "      --relay yes|no         queue mail for other domains from identified users (default yes)\n"
@@ -70,6 +78,9 @@ s_usage (FILE *out)
         "Examples:\n"
         "  mailbus-broker                                   # demo: alice, bob, carol@demo.test / demo\n"
         "  mailbus-broker --db /srv/mail.db --domain example.org\n"
+        "  mailbus-broker --bind tcp://127.0.0.1:5670 --bind tcp://0.0.0.0:5670   # a class on a LAN\n"
+        "  mailbus-broker key                               # what students pass as --server-key\n"
+        "  mailbus-broker mailbox key add bob@demo.test bob.key   # bob may log in with his key file\n"
         "  echo s3cret | mailbus-broker mailbox add dave@demo.test --password-stdin\n"
         "  mailbus-broker mailbox list\n"
         "  mailbus-broker list add news@demo.test --posting anyone\n"
@@ -90,13 +101,28 @@ s_parse_seconds (const char *option, const char *text, int64_t *value)
     return 0;
 }
 
-/* Only loopback and ipc endpoints: anything wider needs CURVE, which comes later */
-static bool
-s_endpoint_is_local (const char *endpoint)
+/* `mailbus-broker key`: the public key, and the line a student types to connect with it */
+static int
+s_print_key (const char *db, const char *const *binds)
 {
-    return strncmp (endpoint, "ipc://", 6) == 0 || strncmp (endpoint, "inproc://", 9) == 0 ||
-           strncmp (endpoint, "tcp://127.", 10) == 0 || strncmp (endpoint, "tcp://localhost:", 16) == 0 ||
-           strncmp (endpoint, "tcp://[::1]:", 12) == 0;
+    char *error = NULL;
+    zcert_t *cert = keys_load (db, false, &error);
+    if (!cert) {
+        fprintf (stderr, "error: %s\n", error);
+        free (error);
+        return 1;
+    }
+    const char *wide = NULL;
+    for (const char *const *b = binds; *b && !wide; b++)
+        if (!endpoint_is_loopback (*b))
+            wide = *b;
+    printf ("%s\n", zcert_public_txt (cert));
+    fprintf (stderr,
+             "# the broker's public key (%s); on another machine connect with:\n"
+             "#   mailbus-sub -b %s --server-key %s -u USER@DOMAIN watch\n",
+             db, wide ? wide : "tcp://BROKER-ADDRESS:5670", zcert_public_txt (cert));
+    zcert_destroy (&cert);
+    return 0;
 }
 
 /* The gateway's own identity for the demo: a random password in <db dir>/gateway.secret (0600),
@@ -183,7 +209,8 @@ main (int argc, char *argv[])
         OPT_RELAY,
         OPT_QUEUE_MAX_AGE,
         OPT_RETRY_BASE,
-        OPT_DEDUPE_WINDOW
+        OPT_DEDUPE_WINDOW,
+        OPT_CURVE
     };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -206,11 +233,15 @@ main (int argc, char *argv[])
         {"queue-max-age", required_argument, NULL, OPT_QUEUE_MAX_AGE},
         {"retry-base", required_argument, NULL, OPT_RETRY_BASE},
         {"dedupe-window", required_argument, NULL, OPT_DEDUPE_WINDOW},
+        {"curve", required_argument, NULL, OPT_CURVE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *db = NULL, *bind = NULL, *maxsize = NULL, *sync_mode = NULL;
+    const char *config_path = NULL, *db = NULL, *maxsize = NULL, *sync_mode = NULL, *curve = NULL;
+    const char *binds[SERVER_MAX_BINDS + 1] = {NULL};
+    size_t bind_count = 0;
+    char **config_binds = NULL;
     const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
     const char *keep = NULL, *max_age = NULL, *relay = NULL, *queue_max_age = NULL, *retry_base = NULL;
     const char *dedupe_window = NULL;
@@ -229,7 +260,14 @@ main (int argc, char *argv[])
             db = optarg;
             break;
         case OPT_BIND:
-            bind = optarg;
+            if (bind_count == SERVER_MAX_BINDS) {
+                fprintf (stderr, "error: at most %d --bind endpoints\n", SERVER_MAX_BINDS);
+                return 64;
+            }
+            binds[bind_count++] = optarg;
+            break;
+        case OPT_CURVE:
+            curve = optarg;
             break;
         case OPT_DOMAIN:
             if (domain_count == MAX_DOMAINS) {
@@ -311,7 +349,16 @@ main (int argc, char *argv[])
     int status = 64;
     char **config_domains = NULL;
     db = db ? db : config_get (config, "broker/db", DEFAULT_DB);
-    bind = bind ? bind : config_get (config, "broker/bind", DEFAULT_BIND);
+    if (bind_count == 0) {
+        config_binds = config_words (config_get (config, "broker/bind", DEFAULT_BIND));
+        for (char **b = config_binds; *b && bind_count < SERVER_MAX_BINDS; b++)
+            binds[bind_count++] = *b;
+    }
+    curve = curve ? curve : config_get (config, "broker/curve", "auto");
+    if (!streq (curve, "auto") && !streq (curve, "always")) {
+        fprintf (stderr, "error: --curve takes auto or always, not '%s'\n", curve);
+        goto out;
+    }
     maxsize = maxsize ? maxsize : config_get (config, "broker/max-message-size", NULL);
     relay = relay ? relay : config_get (config, "broker/relay", "yes");
     queue_max_age = queue_max_age ? queue_max_age : config_get (config, "broker/queue-max-age", NULL);
@@ -351,6 +398,27 @@ main (int argc, char *argv[])
     }
 
     /* mailbox add|del|list|passwd, list add|del|members|subscribe|unsubscribe */
+    if (optind < argc && streq (argv[optind], "key")) {
+        status = argc - optind == 1 ? s_print_key (db, binds) : 64;
+        if (status == 64)
+            fprintf (stderr, "error: key takes no arguments (it prints the broker's public key)\n");
+        goto out;
+    }
+    bool key_command = optind + 1 < argc && streq (argv[optind], "mailbox") && streq (argv[optind + 1], "key");
+    if (key_command) {
+        int words = argc - optind;
+        admin_args_t args = {.db = db,
+                             .object = "mailbox",
+                             .command = "key",
+                             .key_command = words > 2 ? argv[optind + 2] : NULL,
+                             .address = words > 3 ? argv[optind + 3] : NULL,
+                             .member = words > 4 ? argv[optind + 4] : NULL,
+                             .synchronous_full = synchronous_full};
+        status = words <= 5 ? admin_main (&args) : 64;
+        if (words > 5)
+            fprintf (stderr, "error: mailbox key add|del ADDRESS PUBKEY, or mailbox key list ADDRESS\n");
+        goto out;
+    }
     if (optind < argc) {
         const char *object = argv[optind];
         int words = argc - optind;
@@ -376,8 +444,8 @@ main (int argc, char *argv[])
         }
         else
             fprintf (stderr,
-                     "error: unexpected '%s' (commands: mailbox add|del|list|passwd, list "
-                     "add|del|members|subscribe|unsubscribe, queue [flush|del ID]); see --help\n",
+                     "error: unexpected '%s' (commands: mailbox add|del|list|passwd|retention|key, list "
+                     "add|del|members|subscribe|unsubscribe, queue [flush|del ID], key); see --help\n",
                      argv[optind]);
         goto out;
     }
@@ -386,12 +454,13 @@ main (int argc, char *argv[])
                          "and list commands\n");
         goto out;
     }
-    if (!s_endpoint_is_local (bind)) {
-        fprintf (stderr,
-                 "error: %s is not a loopback endpoint; listening beyond loopback needs CURVE, "
-                 "which this broker does not offer yet\n",
-                 bind);
-        goto out;
+    for (size_t i = 0; i < bind_count; i++) {
+        endpoint_t endpoint;
+        const char *why = NULL;
+        if (endpoint_parse (binds[i], &endpoint, &why) != 0) {
+            fprintf (stderr, "error: --bind %s: %s\n", binds[i], why);
+            goto out;
+        }
     }
 
     int lock = admin_lock (db);
@@ -423,14 +492,30 @@ main (int argc, char *argv[])
     if (!no_demo && s_create_demo (store, db, domains) != 0)
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 
+    /* made on the first start, whatever the endpoints: a lecturer may widen them later */
+    zcert_t *cert = keys_load (db, true, &error);
+    if (!cert) {
+        log_warn ("broker", "no-curve-key", "why=\"%s\"", error);
+        free (error);
+        error = NULL;
+    }
     char *admin = admin_endpoint (db);
-    server_config_t server_config = {bind,      admin,       domains, max_message, streq (relay, "yes"),
-                                     queue_age, retry_delay, window};
+    server_config_t server_config = {.binds = binds,
+                                     .cert = cert,
+                                     .curve_always = streq (curve, "always"),
+                                     .admin_endpoint = admin,
+                                     .domains = domains,
+                                     .max_message_bytes = max_message,
+                                     .relay = streq (relay, "yes"),
+                                     .queue_max_age = queue_age,
+                                     .retry_base = retry_delay,
+                                     .dedupe_window = window};
     server_t *server = server_new (&server_config, store, &error);
     if (!server) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
         store_close (&store);
+        zcert_destroy (&cert);
         free (admin);
         close (lock);
         status = 1;
@@ -440,21 +525,27 @@ main (int argc, char *argv[])
     for (size_t i = 0; i < domain_count; i++)
         snprintf (domain_list + strlen (domain_list), sizeof domain_list - strlen (domain_list), "%s%s",
                   i ? "," : "", domains[i]);
-    log_info ("broker", "listening", "bind=%s db=%s domains=%s synchronous=%s admin=%s", bind, db,
-              domain_list, sync_mode, admin);
-    printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind, db, domain_list);
+    char bind_list[SERVER_MAX_BINDS * 64] = "";
+    for (size_t i = 0; i < bind_count; i++)
+        snprintf (bind_list + strlen (bind_list), sizeof bind_list - strlen (bind_list), "%s%s", i ? " " : "",
+                  binds[i]);
+    log_info ("broker", "started", "bind=\"%s\" db=%s domains=%s synchronous=%s admin=%s curve-key=%s",
+              bind_list, db, domain_list, sync_mode, admin, cert ? zcert_public_txt (cert) : "-");
+    printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind_list, db, domain_list);
     fflush (stdout);
 
     server_run (server);
 
     server_destroy (&server);
     store_close (&store);
+    zcert_destroy (&cert);
     free (admin);
     close (lock);
     log_info ("broker", "stopped", NULL);
     status = 0;
 out:
     config_words_free (&config_domains);
+    config_words_free (&config_binds);
     zconfig_destroy (&config);
     return status;
 }

@@ -4,12 +4,19 @@
 #ifndef MAILBUS_SERVER_H
 #define MAILBUS_SERVER_H
 
+#include <czmq.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store.h"
 
+/* The most client endpoints one broker binds */
+#define SERVER_MAX_BINDS 8
+
 typedef struct {
-    const char *bind;           /* client endpoint, e.g. tcp://127.0.0.1:5670 */
+    const char *const *binds;   /* NULL-terminated client endpoints, e.g. tcp://127.0.0.1:5670 */
+    zcert_t *cert;              /* the broker's CURVE key pair (keys.h); NULL: loopback only */
+    bool curve_always;          /* CURVE on loopback and ipc endpoints too (always beyond them) */
     const char *admin_endpoint; /* e.g. ipc://var/mailbus.db.admin */
     const char *const *domains; /* NULL-terminated: the domains this broker serves */
     size_t max_message_bytes;
@@ -21,7 +28,9 @@ typedef struct {
 
 typedef struct server_t server_t;
 
-/* Binds the sockets; the store stays the caller's. NULL with *error on failure. */
+/* Binds the sockets; the store and the certificate stay the caller's. An endpoint beyond
+   loopback (endpoint.h) is bound with CURVE, and refused without a certificate; a loopback or
+   ipc endpoint with CURVE only when curve_always. NULL with *error on failure. */
 server_t *server_new (const server_config_t *config, store_t *store, char **error);
 void server_destroy (server_t **self_p);
 

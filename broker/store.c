@@ -64,13 +64,18 @@ enum {
     ST_SEQ_DELIVERIES,
     ST_SEQ_SAVE,
     ST_DATA_VERSION,
+    ST_SEQ_MAILBOXES,
+    ST_KEY_ADD,
+    ST_KEY_DELETE,
+    ST_KEY_OWNER,
+    ST_KEY_EACH,
     ST__COUNT
 };
 
 static const char *s_sql[ST__COUNT] = {
     [ST_MAILBOX_FIND] = "SELECT id, address, password_hash, quota_bytes, used_bytes, message_count, role "
                         "FROM mailboxes WHERE address = ?1",
-    [ST_MAILBOX_ADD] = "INSERT INTO mailboxes (address, password_hash, role) VALUES (?1, ?2, ?3)",
+    [ST_MAILBOX_ADD] = "INSERT INTO mailboxes (address, password_hash, role, id) VALUES (?1, ?2, ?3, ?4)",
     [ST_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE address = ?1",
     [ST_MAILBOX_PASSWD] = "UPDATE mailboxes SET password_hash = ?2 WHERE address = ?1",
     [ST_MAILBOX_EACH] = "SELECT id, address, '', quota_bytes, used_bytes, message_count, role "
@@ -157,6 +162,14 @@ static const char *s_sql[ST__COUNT] = {
                           "(SELECT coalesce(max(id), 0) + 1 FROM deliveries))",
     [ST_SEQ_SAVE] = "UPDATE sequences SET next = ?2 WHERE name = ?1",
     [ST_DATA_VERSION] = "PRAGMA data_version",
+    [ST_SEQ_MAILBOXES] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'mailboxes'), 1), "
+                         "(SELECT coalesce(max(id), 0) + 1 FROM mailboxes))",
+    [ST_KEY_ADD] = "INSERT INTO mailbox_keys (key, mailbox_id) SELECT ?2, id FROM mailboxes WHERE address = ?1",
+    [ST_KEY_DELETE] = "DELETE FROM mailbox_keys WHERE key = ?2 "
+                      "AND mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)",
+    [ST_KEY_OWNER] = "SELECT mailbox_id FROM mailbox_keys WHERE key = ?1",
+    [ST_KEY_EACH] = "SELECT k.key FROM mailbox_keys k JOIN mailboxes mb ON mb.id = k.mailbox_id "
+                    "WHERE mb.address = ?1 ORDER BY k.added_at, k.key",
     /* at start: counters as the deliveries say (heals rows inserted by hand with sqlite3) */
     [ST_RECOUNT] = "UPDATE mailboxes SET (message_count, used_bytes) = "
                    "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
@@ -197,9 +210,9 @@ static const bool s_changes_mailboxes[ST__COUNT] = {
 #define STORE_CACHE_MAX 1024
 
 /* The tables whose ids the store hands out (schema 007) */
-typedef enum { SEQ_MESSAGES, SEQ_DELIVERIES, SEQ__COUNT } seq_t;
-static const char *const s_seq_name[SEQ__COUNT] = {"messages", "deliveries"};
-static const int s_seq_load_stmt[SEQ__COUNT] = {ST_SEQ_MESSAGES, ST_SEQ_DELIVERIES};
+typedef enum { SEQ_MESSAGES, SEQ_DELIVERIES, SEQ_MAILBOXES, SEQ__COUNT } seq_t;
+static const char *const s_seq_name[SEQ__COUNT] = {"messages", "deliveries", "mailboxes"};
+static const int s_seq_load_stmt[SEQ__COUNT] = {ST_SEQ_MESSAGES, ST_SEQ_DELIVERIES, ST_SEQ_MAILBOXES};
 
 struct store_t {
     sqlite3 *db;
@@ -738,11 +751,91 @@ store_mailbox_add (store_t *self, const char *address, const char *password_hash
             *error = zsys_sprintf ("mailbox %s exists (as a mailbox or a list)", address);
         return -1;
     }
+    /* from the sequence: a deleted mailbox's id is never given to another (schema 9) */
+    int64_t id = s_id_take (self, SEQ_MAILBOXES);
+    if (id < 0) {
+        if (error)
+            *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_ADD);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, password_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, role ? role : "user", -1, SQLITE_STATIC);
-    return s_change (self, stmt, address, error, "cannot add");
+    sqlite3_bind_int64 (stmt, 4, id);
+    int rc = s_change (self, stmt, address, error, "cannot add");
+    if (s_id_done (self, rc == 0) != 0 && rc == 0) {
+        if (error)
+            *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return rc;
+}
+
+int
+store_key_add (store_t *self, const char *address, const char *key, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_KEY_ADD);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc == SQLITE_CONSTRAINT) {
+        *error = zsys_sprintf ("that key exists already (a key belongs to one mailbox)");
+        return -1;
+    }
+    if (rc != SQLITE_DONE) {
+        *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if (sqlite3_changes (self->db) == 0) {
+        *error = zsys_sprintf ("no such mailbox %s", address);
+        return -1;
+    }
+    return 0;
+}
+
+int
+store_key_delete (store_t *self, const char *address, const char *key, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_KEY_DELETE);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE) {
+        *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if (sqlite3_changes (self->db) == 0) {
+        *error = zsys_sprintf ("no such mailbox key of %s", address);
+        return -1;
+    }
+    return 0;
+}
+
+int
+store_key_owner (store_t *self, const char *key, int64_t *mailbox_id)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_KEY_OWNER);
+    sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        *mailbox_id = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_key_each (store_t *self, const char *address, void (*fn) (const char *key, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_KEY_EACH);
+    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        fn ((const char *)sqlite3_column_text (stmt, 0), arg);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

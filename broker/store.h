@@ -59,6 +59,14 @@ int store_mailbox_passwd (store_t *self, const char *address, const char *passwo
 int store_mailbox_each (store_t *self, void (*fn) (const store_mailbox_t *mailbox, void *arg), void *arg);
 int64_t store_mailbox_count (store_t *self);
 
+/* Mailbox keys: CURVE public keys (Z85) that identify a mailbox without a password. A key
+   belongs to one mailbox. add/delete: 0, or -1 with *error (no such mailbox, key exists, not
+   that mailbox's key). owner: 1 and *mailbox_id, 0 when no mailbox has the key, -1. */
+int store_key_add (store_t *self, const char *address, const char *key, char **error);
+int store_key_delete (store_t *self, const char *address, const char *key, char **error);
+int store_key_owner (store_t *self, const char *key, int64_t *mailbox_id);
+int store_key_each (store_t *self, const char *address, void (*fn) (const char *key, void *arg), void *arg);
+
 /* List topics. */
 typedef struct {
     int64_t id;

@@ -1,15 +1,35 @@
 /*  client.c — the broker client. */
 #include "client.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "endpoint.h"
 #include "proto.h"
 #include "reply.h"
 
+/* A refused connection is retried by libzmq for ever; after this long of nothing but refusals
+   the client says nothing listens there instead of waiting out its whole timeout */
+#define REFUSED_GIVE_UP_MS 3000
+/* HELO answered 421 (the broker is checking too many passwords): the first retry after this
+   long, doubling up to HELO_RETRY_MAX_MS, within the client's timeout */
+#define HELO_RETRY_MS 100
+#define HELO_RETRY_MAX_MS 1600
+/* Where a client on the broker's own machine finds its public key without being told */
+#define DEFAULT_SERVER_KEY_FILE "var/broker.key"
+
+/* process-wide, set from the programs' options before client_new */
+static char *s_server_key_opt; /* --server-key: 40 Z85 characters or a key file */
+static char *s_key_file_opt;   /* --key: the client's own key pair (zcert), to log in without a password */
+
 struct client_t {
     zsock_t *sock;
+    zsock_t *monitor; /* the socket's connection events, while it identifies */
+    zcert_t *cert;    /* CURVE: the client's key pair (its own file, or made for this run) */
+    char server_key[41];
+    bool key_login;   /* identified by cert, with an empty password */
     char *endpoint;
     char *user;
     char *password;
@@ -18,8 +38,97 @@ struct client_t {
     uint64_t next_id;
 };
 
+void
+client_set_keys (const char *server_key, const char *key_file)
+{
+    free (s_server_key_opt);
+    free (s_key_file_opt);
+    s_server_key_opt = server_key ? strdup (server_key) : NULL;
+    s_key_file_opt = key_file ? strdup (key_file) : NULL;
+}
+
+/* The broker's key: --server-key, MAILBUS_SERVER_KEY, else (beyond loopback only) the key
+   file a broker on this machine wrote. "" when none: plain text, allowed on loopback only. */
+static int
+s_server_key (client_t *self, bool loopback, char **error)
+{
+    const char *given = s_server_key_opt ? s_server_key_opt : getenv ("MAILBUS_SERVER_KEY");
+    if (!given && !loopback && zsys_file_exists (DEFAULT_SERVER_KEY_FILE))
+        given = DEFAULT_SERVER_KEY_FILE;
+    if (!given || !*given) {
+        if (loopback)
+            return 0;
+        *error = zsys_sprintf ("%s is beyond loopback: give the broker's public key with --server-key KEY "
+                               "(`mailbus-broker key` prints it on the broker's machine); no password is "
+                               "sent there in clear",
+                               self->endpoint);
+        return -1;
+    }
+    /* a file first: a 40-character path is also valid Z85 */
+    uint8_t raw[32];
+    if (!zsys_file_exists (given) && strlen (given) == 40 && zmq_z85_decode (raw, given)) {
+        memcpy (self->server_key, given, 41);
+        return 0;
+    }
+    zcert_t *cert = zsys_file_exists (given) ? zcert_load (given) : NULL;
+    if (!cert) {
+        *error = zsys_sprintf ("--server-key %s: not a key (40 Z85 characters) nor a key file", given);
+        return -1;
+    }
+    memcpy (self->server_key, zcert_public_txt (cert), 41);
+    zcert_destroy (&cert);
+    return 0;
+}
+
+/* CURVE for this client when it has the broker's key: its own key pair from --key (MAILBUS_KEY),
+   or one made for this run */
+static int
+s_security (client_t *self, char **error)
+{
+    endpoint_t endpoint;
+    const char *why = NULL;
+    if (endpoint_parse (self->endpoint, &endpoint, &why) != 0) {
+        *error = zsys_sprintf ("broker endpoint %s: %s", self->endpoint, why);
+        return -1;
+    }
+    const char *key_file = s_key_file_opt ? s_key_file_opt : getenv ("MAILBUS_KEY");
+    if (s_server_key (self, endpoint.loopback && !key_file, error) != 0)
+        return -1;
+    if (!*self->server_key)
+        return 0;
+    if (key_file) {
+        self->cert = zsys_file_exists (key_file) ? zcert_load (key_file) : NULL;
+        if (!self->cert || streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
+            *error = zsys_sprintf ("--key %s: no key pair there (make one with `mailbus-sub keygen %s`)", key_file,
+                                   key_file);
+            return -1;
+        }
+        self->key_login = !*self->password;
+    }
+    else
+        self->cert = zcert_new ();
+    return 0;
+}
+
+int
+client_keygen (const char *path, char **error)
+{
+    if (zsys_file_exists (path)) {
+        *error = zsys_sprintf ("%s exists: not overwritten", path);
+        return -1;
+    }
+    zcert_t *cert = zcert_new ();
+    zcert_set_meta (cert, "name", "mailbus client key");
+    /* zcert writes path_secret with mode 0600 */
+    int rc = cert ? zcert_save (cert, path) : -1;
+    if (rc != 0)
+        *error = zsys_sprintf ("cannot write %s: %s", path, strerror (errno));
+    zcert_destroy (&cert);
+    return rc;
+}
+
 static zsock_t *
-s_connect (const char *endpoint)
+s_connect (client_t *self)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     if (!sock)
@@ -27,11 +136,87 @@ s_connect (const char *endpoint)
     zsock_set_linger (sock, 0);
     zsock_set_sndhwm (sock, 0); /* bounded by the caller's window, not by dropping */
     zsock_set_rcvhwm (sock, 0);
-    if (zsock_connect (sock, "%s", endpoint) != 0) {
+    if (self->cert) {
+        zcert_apply (self->cert, sock);
+        zsock_set_curve_serverkey (sock, self->server_key);
+    }
+    /* connection events while identifying: a refused connection or a failed handshake is
+       told at once, with its likely cause, instead of as a silent timeout */
+    char monitor[64];
+    snprintf (monitor, sizeof monitor, "inproc://mailbus-client-monitor-%p", (void *)sock);
+    zsock_destroy (&self->monitor);
+    if (zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_ALL) == 0) {
+        self->monitor = zsock_new (ZMQ_PAIR);
+        if (self->monitor && zsock_connect (self->monitor, "%s", monitor) != 0)
+            zsock_destroy (&self->monitor);
+    }
+    if (zsock_connect (sock, "%s", self->endpoint) != 0) {
+        zsock_destroy (&self->monitor);
         zsock_destroy (&sock);
         return NULL;
     }
     return sock;
+}
+
+static void
+s_monitor_stop (client_t *self)
+{
+    if (!self->monitor)
+        return;
+    zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+    zsock_destroy (&self->monitor);
+}
+
+/* What the connection events seen so far say */
+typedef struct {
+    bool connected;       /* TCP connection made */
+    bool handshake_ok;    /* ZMTP (and CURVE) handshake done */
+    bool handshake_failed;
+    int64_t first_refused; /* when the first refusal came, 0 before */
+} conn_state_t;
+
+static void
+s_monitor_read (client_t *self, conn_state_t *state)
+{
+    zmsg_t *event = zmsg_recv (self->monitor);
+    zframe_t *frame = event ? zmsg_first (event) : NULL;
+    if (frame && zframe_size (frame) == 6) {
+        uint16_t what;
+        memcpy (&what, zframe_data (frame), 2);
+        if (what == ZMQ_EVENT_CONNECTED)
+            state->connected = true;
+        else if (what == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            state->handshake_ok = true;
+        else if (what & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
+            state->handshake_failed = true;
+        else if (what == ZMQ_EVENT_DISCONNECTED && state->connected && !state->handshake_ok)
+            state->handshake_failed = true; /* the broker hung up in the middle of the handshake */
+        else if (what == ZMQ_EVENT_CONNECT_RETRIED && !state->connected && !state->first_refused)
+            state->first_refused = zclock_mono ();
+    }
+    zmsg_destroy (&event);
+}
+
+/* Why identifying failed, from the connection events */
+static char *
+s_connect_error (client_t *self, const conn_state_t *state)
+{
+    if (state->handshake_failed && *self->server_key)
+        return zsys_sprintf ("the broker at %s refused the CURVE handshake: the --server-key is not that "
+                             "broker's key (`mailbus-broker key` prints it), or that endpoint does not use CURVE",
+                             self->endpoint);
+    if (state->handshake_failed)
+        return zsys_sprintf ("the broker at %s closed the connection during the handshake: it requires CURVE; "
+                             "give its public key with --server-key (`mailbus-broker key` prints it)",
+                             self->endpoint);
+    if (!state->connected)
+        return zsys_sprintf ("nothing answers at %s (connection refused or unreachable): is the broker "
+                             "running, and listening on that endpoint?",
+                             self->endpoint);
+    return zsys_sprintf ("the broker at %s accepted the connection but did not answer HELO within %d ms "
+                         "(is it overloaded, or is that not a mailbus broker?)",
+                         self->endpoint, self->timeout_ms);
 }
 
 /* Waits for the reply with this id; pushes that arrive meanwhile are dropped */
@@ -55,35 +240,77 @@ s_wait (client_t *self, const char *id, int timeout_ms)
     }
 }
 
+/* Waits for the reply to HELO, watching the connection events meanwhile: NULL with *error
+   when the connection or its handshake failed, or at the deadline */
+static zmsg_t *
+s_wait_hello (client_t *self, const char *id, int64_t deadline, conn_state_t *state, char **error)
+{
+    while (true) {
+        int64_t left = deadline - zclock_mono ();
+        bool refused_long = state->first_refused && zclock_mono () - state->first_refused > REFUSED_GIVE_UP_MS;
+        if (left <= 0 || state->handshake_failed || refused_long) {
+            *error = s_connect_error (self, state);
+            return NULL;
+        }
+        zmq_pollitem_t items[] = {{zsock_resolve (self->sock), 0, ZMQ_POLLIN, 0},
+                                  {self->monitor ? zsock_resolve (self->monitor) : NULL, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, self->monitor ? 2 : 1, left < 200 ? left : 200) < 0)
+            continue;
+        if (self->monitor && (items[1].revents & ZMQ_POLLIN))
+            s_monitor_read (self, state);
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
+        zmsg_t *msg = zmsg_recv (self->sock);
+        char *rid = msg ? zmsg_popstr (msg) : NULL;
+        bool match = rid && strcmp (rid, id) == 0;
+        free (rid);
+        if (match)
+            return msg;
+        zmsg_destroy (&msg);
+    }
+}
+
+/* HELO until answered: a 421 (too many logins being checked) is tried again after a pause */
 static int
 s_hello (client_t *self, char **error)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, PROTO_VERSION);
-    zmsg_addstr (args, self->user);
-    zmsg_addstr (args, self->password);
-    char id[MAX_REQUEST_ID + 1];
-    client_send (self, "HELO", args, id, sizeof id);
-    zmsg_t *reply = s_wait (self, id, self->timeout_ms);
-    if (!reply) {
-        *error = zsys_sprintf ("no answer from broker at %s within %d ms", self->endpoint, self->timeout_ms);
-        return -1;
-    }
-    int code = 0;
-    char line[512] = "";
-    if (proto_reply_status (reply, &code, line, sizeof line) != 0 || !reply_is_success (code)) {
-        *error = strdup (*line ? line : "broker sent a malformed reply to HELO");
+    int64_t deadline = zclock_mono () + self->timeout_ms;
+    conn_state_t state = {false, false, false, 0};
+    int pause = HELO_RETRY_MS;
+    while (true) {
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, PROTO_VERSION);
+        zmsg_addstr (args, self->user);
+        zmsg_addstr (args, self->key_login ? "" : self->password);
+        char id[MAX_REQUEST_ID + 1];
+        client_send (self, "HELO", args, id, sizeof id);
+        zmsg_t *reply = s_wait_hello (self, id, deadline, &state, error);
+        if (!reply)
+            return -1;
+        int code = 0;
+        char line[512] = "";
+        if (proto_reply_status (reply, &code, line, sizeof line) == 0 && code == 421 &&
+            zclock_mono () + pause < deadline) {
+            zmsg_destroy (&reply);
+            zclock_sleep (pause);
+            pause = pause * 2 > HELO_RETRY_MAX_MS ? HELO_RETRY_MAX_MS : pause * 2;
+            continue;
+        }
+        if (!reply_is_success (code)) {
+            *error = strdup (*line ? line : "broker sent a malformed reply to HELO");
+            zmsg_destroy (&reply);
+            return -1;
+        }
+        /* data frame: the mailbox as the broker normalised it */
+        zframe_t *frame = zmsg_next (reply);
+        if (frame && zframe_size (frame) <= MAX_ADDRESS) {
+            memcpy (self->mailbox, zframe_data (frame), zframe_size (frame));
+            self->mailbox[zframe_size (frame)] = '\0';
+        }
         zmsg_destroy (&reply);
-        return -1;
+        s_monitor_stop (self);
+        return 0;
     }
-    /* data frame: the mailbox as the broker normalised it */
-    zframe_t *frame = zmsg_next (reply);
-    if (frame && zframe_size (frame) <= MAX_ADDRESS) {
-        memcpy (self->mailbox, zframe_data (frame), zframe_size (frame));
-        self->mailbox[zframe_size (frame)] = '\0';
-    }
-    zmsg_destroy (&reply);
-    return 0;
 }
 
 client_t *
@@ -95,7 +322,11 @@ client_new (const char *endpoint, const char *user, const char *password, int ti
     self->password = strdup (password ? password : "");
     self->timeout_ms = timeout_ms > 0 ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
     snprintf (self->mailbox, sizeof self->mailbox, "%s", self->user);
-    self->sock = s_connect (self->endpoint);
+    if (s_security (self, error) != 0) {
+        client_destroy (&self);
+        return NULL;
+    }
+    self->sock = s_connect (self);
     if (!self->sock) {
         *error = zsys_sprintf ("cannot connect to %s: %s", self->endpoint, zmq_strerror (zmq_errno ()));
         client_destroy (&self);
@@ -114,7 +345,10 @@ client_destroy (client_t **self_p)
     if (!self_p || !*self_p)
         return;
     client_t *self = *self_p;
+    if (self->sock)
+        s_monitor_stop (self);
     zsock_destroy (&self->sock);
+    zcert_destroy (&self->cert);
     if (self->password) {
         sodium_memzero (self->password, strlen (self->password));
         free (self->password);
@@ -183,8 +417,9 @@ client_call (client_t *self, const char *verb, zmsg_t *args)
 int
 client_reconnect (client_t *self, char **error)
 {
+    s_monitor_stop (self);
     zsock_destroy (&self->sock);
-    self->sock = s_connect (self->endpoint);
+    self->sock = s_connect (self);
     if (!self->sock) {
         *error = zsys_sprintf ("cannot connect to %s", self->endpoint);
         return -1;
@@ -236,6 +471,8 @@ client_credentials (const char **endpoint, const char **user, char **password, c
         return 0;
     }
     const char *p = password_opt ? password_opt : getenv ("MAILBUS_PASSWORD");
+    if (!p && (s_key_file_opt || getenv ("MAILBUS_KEY")))
+        p = ""; /* the key file identifies the mailbox */
     if (!p) {
         fprintf (stderr, "error: no password: give -p, --password-stdin or set MAILBUS_PASSWORD\n");
         return -1;

@@ -12,6 +12,17 @@
 
 typedef struct client_t client_t;
 
+/* The broker's public key (40 Z85 characters or a key file, as `mailbus-broker key` gives it)
+   and this client's own key pair file (to log in without a password, with a key the broker
+   knows for the mailbox), for every client_new after it; NULL leaves each to MAILBUS_SERVER_KEY
+   and MAILBUS_KEY. A client uses CURVE when it has the broker's key; beyond loopback it must
+   (it also looks for var/broker.key there), and never sends a password there in clear. */
+void client_set_keys (const char *server_key, const char *key_file);
+
+/* Makes a key pair for --key: path (public, to give the broker's administrator) and
+   path_secret (0600). 0, or -1 with *error (caller frees). */
+int client_keygen (const char *path, char **error);
+
 /* Connects to endpoint and identifies as user with password. Returns NULL with a message
    in *error (caller frees), e.g. the broker's "535 5.7.8 ..." line or a timeout. */
 client_t *client_new (const char *endpoint, const char *user, const char *password, int timeout_ms,
@@ -43,7 +54,8 @@ const char *client_user (client_t *self);
 void client_set_timeout (client_t *self, int timeout_ms);
 
 /* Reads user and password from -u/-p values or MAILBUS_USER / MAILBUS_PASSWORD, and the
-   endpoint from -b or MAILBUS_BROKER. password_stdin reads one line from stdin.
+   endpoint from -b or MAILBUS_BROKER. password_stdin reads one line from stdin. With a key
+   file (client_set_keys or MAILBUS_KEY) and no password, the password is empty: key login.
    Returns 0, or -1 with a message on stderr. Strings are owned by the caller. */
 int client_credentials (const char **endpoint, const char **user, char **password, const char *password_opt,
                         bool password_stdin);

@@ -16,6 +16,7 @@ typedef enum {
     REPLY_CANNOT_VRFY,       /* 252 2.1.5 cannot verify, will attempt delivery */
     REPLY_BYE,               /* 221 2.0.0 bye */
     REPLY_SHUTTING_DOWN,     /* 421 4.3.2 service shutting down */
+    REPLY_TRY_LATER,         /* 421 4.7.0 too busy or session ended: try again later */
     REPLY_TEMP_UNAVAILABLE,  /* 451 4.3.0 temporary failure, try again */
     REPLY_STORE_TROUBLE,     /* 452 4.3.1 insufficient system storage */
     REPLY_TOO_MANY_RCPT,     /* 452 4.5.3 too many recipients */

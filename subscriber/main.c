@@ -14,6 +14,7 @@
 #include "call.h"
 #include "client.h"
 #include "client_config.h"
+#include "config.h"
 #include "consume.h"
 #include "drain.h"
 #include "listing.h"
@@ -28,6 +29,8 @@ typedef struct {
     const char *password;
     bool password_stdin;
     const char *config;
+    const char *server_key; /* --server-key: the broker's public key (CURVE) */
+    const char *key;        /* --key: our key pair, to log in without a password */
     int timeout_s;
 } options_t;
 
@@ -59,6 +62,7 @@ s_print_usage (FILE *out)
              "                  each is leased to this consumer only, handled (printed, or written\n"
              "                  to --dir DIR) and then acknowledged (deleted); a consumer that dies\n"
              "                  loses nothing, its lease runs out and another consumer gets it\n"
+             "  keygen FILE     make a key pair for --key (FILE public, FILE_secret yours alone)\n"
              "  watch           print \"watching USER\", the unread messages, then each new message\n"
              "                  the moment it arrives (Ctrl-C ends); reconnects by itself when\n"
              "                  the broker restarts (\"reconnected\") and shows what came meanwhile\n"
@@ -68,6 +72,11 @@ s_print_usage (FILE *out)
              "  -u, --user ADDRESS      the mailbox (env MAILBUS_USER)\n"
              "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
              "      --password-stdin    read the password from the first line of standard input\n"
+             "      --server-key KEY    the broker's public key (40 characters, or its key file): CURVE,\n"
+             "                          needed beyond loopback (env MAILBUS_SERVER_KEY; config\n"
+             "                          client/server-key); `mailbus-broker key` prints it\n"
+             "      --key FILE          log in with this key pair instead of a password (mailbus-sub\n"
+             "                          keygen FILE makes one; env MAILBUS_KEY)\n"
              "  -c, --config FILE       ZPL config; keys client/broker, client/user, client/password\n"
              "                          (options win over the environment, which wins over the file)\n"
              "      --timeout SECONDS   wait this long for each answer (default 10)\n"
@@ -366,6 +375,8 @@ s_parse_options (int argc, char *argv[], options_t *opts)
 {
     enum {
         OPT_PASSWORD_STDIN = 256,
+        OPT_SERVER_KEY,
+        OPT_KEY,
         OPT_TIMEOUT,
         OPT_WINDOW,
         OPT_FILTER,
@@ -395,6 +406,8 @@ s_parse_options (int argc, char *argv[], options_t *opts)
         {"max", required_argument, NULL, OPT_MAX},
         {"until-empty", no_argument, NULL, OPT_UNTIL_EMPTY},
         {"dir", required_argument, NULL, OPT_DIR},
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+        {"key", required_argument, NULL, OPT_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -444,6 +457,12 @@ s_parse_options (int argc, char *argv[], options_t *opts)
         case OPT_DIR:
             s_consume.dir = optarg;
             break;
+        case OPT_SERVER_KEY:
+            opts->server_key = optarg;
+            break;
+        case OPT_KEY:
+            opts->key = optarg;
+            break;
         case OPT_PREFETCH:
         case OPT_LEASE:
         case OPT_MAX: {
@@ -485,6 +504,26 @@ s_parse_options (int argc, char *argv[], options_t *opts)
     return -1;
 }
 
+/* keygen FILE: a key pair to log in with --key FILE, once the administrator has added FILE's
+   public key to the mailbox (no broker needed) */
+static int
+s_keygen (int words, char **argv)
+{
+    if (words != 1)
+        return s_usage_error ("%s", "keygen needs one FILE: mailbus-sub keygen FILE");
+    char *error = NULL;
+    if (client_keygen (argv[0], &error) != 0) {
+        fprintf (stderr, "mailbus-sub: %s\n", error);
+        free (error);
+        return 1;
+    }
+    printf ("wrote %s (public key: give it to the broker's administrator) and %s_secret (yours alone)\n"
+            "the administrator runs: mailbus-broker mailbox key add USER@DOMAIN %s\n"
+            "then: mailbus-sub -u USER@DOMAIN --key %s --server-key BROKERKEY watch\n",
+            argv[0], argv[0], argv[0], argv[0]);
+    return 0;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -495,6 +534,8 @@ main (int argc, char *argv[])
     if (optind >= argc)
         return s_usage_error ("%s",
                               "no command: stat, list, read N, save N DIR, delete N, drain DIR or watch");
+    if (strcmp (argv[optind], "keygen") == 0)
+        return s_keygen (argc - optind - 1, argv + optind + 1);
     const command_t *command = NULL;
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
         if (strcmp (s_commands[i].name, argv[optind]) == 0)
@@ -520,6 +561,7 @@ main (int argc, char *argv[])
         free (error);
         return EX_USAGE;
     }
+    client_set_keys (opts.server_key ? opts.server_key : config_get (config, "client/server-key", NULL), opts.key);
     char *password = NULL;
     if (client_credentials (&opts.endpoint, &opts.user, &password, opts.password, opts.password_stdin) != 0) {
         zconfig_destroy (&config);

@@ -32,6 +32,7 @@ typedef struct {
     int shown;         /* pushes handled since the last CREDIT */
     bool catching_up;  /* while LIST runs, pushes wait in deferred */
     zlist_t *deferred; /* zmsg_t pushes, frames after "*" */
+    bool ended;        /* the broker said END: check the session now, not at the next beat */
 } watch_t;
 
 static volatile sig_atomic_t s_stop = 0;
@@ -109,6 +110,14 @@ s_print_push (watch_t *self, bool live, zmsg_t *push)
         free (size);
         free (sender);
         free (subject);
+    }
+    else if (event && strcmp (event, "END") == 0) {
+        /* the broker ended the session (mailbox deleted, password or key changed): say why;
+           the next request finds out whether identifying again still works */
+        char *line = zmsg_popstr (push);
+        fprintf (stderr, "mailbus-sub: the broker ended this session: %s\n", line ? line : "");
+        free (line);
+        self->ended = true;
     }
     free (event);
 }
@@ -373,8 +382,9 @@ watch_run (client_t *client, int window)
                 free (rid);
             }
             /* return credit before the window runs dry, not only at the heartbeat */
-            if (self.shown < (self.window + 1) / 2)
+            if (self.shown < (self.window + 1) / 2 && !self.ended)
                 continue;
+            self.ended = false;
         }
         rc = s_heartbeat (&self);
         if (rc == WATCH_LOST && !s_stop)
