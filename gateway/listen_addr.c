@@ -75,7 +75,8 @@ s_split (const char *text, const char **host, const char **port, bool *ipv6)
 static const char *
 s_split_error (const char *text)
 {
-    if (text && text[0] != '[' && strchr (text, ':') != strrchr (text, ':'))
+    if (text && text[0] != '[' && strchr (text, ':') != strrchr (text, ':') &&
+        strspn (text, "0123456789abcdefABCDEF:.") == strlen (text))
         return "an IPv6 address goes between brackets: [::1]:PORT";
     if (text && (text[0] == ':' || strncmp (text, "[]", 2) == 0))
         return "no host: write 0.0.0.0:PORT or [::]:PORT to mean every address";
