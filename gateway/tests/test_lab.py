@@ -60,16 +60,18 @@ class ListenAddresses(unittest.TestCase):
 
     def test_printed_fingerprint_is_what_openssl_sees(self):
         port = free_port()
-        gw = subprocess.Popen([GATEWAY, "-b", self.stack.endpoint, "--smtp", "127.0.0.1:%d" % port, "--pop3",
-                               "off", "--no-relay", "--gateway-secret", os.path.join(self.stack.var, "gateway.secret")],
-                              cwd=self.stack.dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.addCleanup(lambda: (gw.terminate(), gw.wait(10), gw.stdout.close()))
-        printed = None
-        for line in gw.stdout:  # the log (stderr) and the printed line (stdout) interleave
-            printed = FINGERPRINT.search(line)
-            if printed:
-                break
-        printed = printed.group(1)
+        out_path = os.path.join(self.stack.dir, "gateway.out")
+        with open(out_path, "wb") as out:
+            gw = subprocess.Popen([GATEWAY, "-b", self.stack.endpoint, "--smtp", "127.0.0.1:%d" % port, "--pop3",
+                                   "off", "--no-relay", "--gateway-secret",
+                                   os.path.join(self.stack.var, "gateway.secret")],
+                                  cwd=self.stack.dir, stdout=out, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (gw.terminate(), gw.wait(10)))
+
+        def printed():
+            with open(out_path) as f:
+                return FINGERPRINT.search(f.read())
+        printed = wait_for(printed, what="the fingerprint on stdout").group(1)
         wait_for(lambda: self.stack._banner(port), what="SMTP banner")
         chain = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-starttls", "smtp"],
                                input="", capture_output=True, text=True, timeout=30).stdout
