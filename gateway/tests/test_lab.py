@@ -6,6 +6,7 @@ refused; and a stale gateway secret does not flood the broker's log."""
 import os
 import re
 import shutil
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -185,6 +186,28 @@ class StaleSecret(unittest.TestCase):
             steps = [int(ms) for ms in re.findall(r"relay-no-broker .*retry-in-ms=(\d+)", gateway_log)]
             self.assertEqual(steps[:3], [500, 1000, 2000], gateway_log)
             self.assertNotIn("changed-under-it", gateway_log)
+
+            # SMTP sessions without AUTH go through the pool: a burst of them costs the broker a
+            # refused HELO or two (the pooled connection, then one new one), not one each
+            before = stack.log("broker").count("verb=HELO reply=535")
+            codes = [self.mail_without_auth(stack) for _ in range(self.SESSIONS)]
+            self.assertEqual(set(codes), {451}, codes)
+            more = stack.log("broker").count("verb=HELO reply=535") - before
+            print("refused HELOs for %d SMTP sessions: %d" % (self.SESSIONS, more), file=sys.stderr)
+            self.assertLessEqual(more, 3, stack.log("gateway"))
+            self.assertIn("identity-refused", stack.log("gateway"))
+
+    SESSIONS = 8
+
+    @staticmethod
+    def mail_without_auth(stack):
+        """The reply code a local delivery without AUTH gets (451 while the identity is refused)"""
+        with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30) as s:
+            code, _ = s.ehlo()
+            code, _ = s.mail("alice@demo.test")
+            if code == 250:
+                code, _ = s.rcpt("bob@demo.test")
+            return code
 
 
 if __name__ == "__main__":
