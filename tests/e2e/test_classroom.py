@@ -180,6 +180,45 @@ class ClassroomDemo(unittest.TestCase):
                        what="the gateway from host B")
         self.assertEqual(got.strip(), pinned)
 
+    def test_start_refuses_bad_settings_before_installing_or_starting(self):
+        # a copy of the scripts without the sources: were a check missing, the build would fail
+        # there instead of a broker starting in this clone
+        copy = tempfile.mkdtemp(prefix="mailbus-start-")
+        self.addCleanup(shutil.rmtree, copy, True)
+        shutil.copytree(os.path.join(ROOT, ".ci"), os.path.join(copy, ".ci"))
+        for env in ({"MAILBUS_SMTP_PORT": "25x"}, {"MAILBUS_BIND_HOST": "$(id)"}, {"MAILBUS_BROKER_PORT": "5670 5671"}):
+            out = subprocess.run(["bash", os.path.join(copy, ".ci", "start")], env=dict(os.environ, **env),
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 64, (env, out.stdout, out.stderr))
+            self.assertTrue(out.stderr.startswith("error: MAILBUS_"), out.stderr)
+            self.assertNotIn("mailbus: broker", out.stdout)
+
+
+class NetnsHelper(unittest.TestCase):
+    """tests/e2e/netns.py itself: two hosts that reach each other, loopback up, names unique
+    per pair, and nothing left behind"""
+
+    def test_two_hosts_reach_each_other_and_are_gone_after_close(self):
+        with NetnsPair() as net, NetnsPair() as other:
+            self.assertEqual(len({net.a, net.b, other.a, other.b}), 4)
+            self.assertNotEqual((net.a_ip, net.b_ip), (other.a_ip, other.b_ip))
+            server = net.popen_a([sys.executable, "-c", "import socket, sys\n"
+                                  "s = socket.socket(); s.bind(('%s', 4000)); s.listen()\n"
+                                  "print('ready', flush=True); c, peer = s.accept(); c.sendall(peer[0].encode())"
+                                  % net.a_ip], stdout=subprocess.PIPE, text=True)
+            self.assertEqual(server.stdout.readline().strip(), "ready")
+            got = net.run_b([sys.executable, "-c", "import socket; print(socket.create_connection(('%s', 4000), 5)"
+                             ".recv(100).decode())" % net.a_ip], capture_output=True, text=True, timeout=30)
+            self.assertEqual(got.stdout.strip(), net.b_ip)  # A saw B's address: a real second host
+            server.stdout.close()
+            for run in (net.run_a, net.run_b):
+                lo = run(["ip", "-o", "link", "show", "lo"], capture_output=True, text=True, timeout=30).stdout
+                self.assertIn("UP", lo)
+            names = (net.a, net.b)
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+        for name in names:
+            self.assertNotIn(name, listed)
+
 
 if __name__ == "__main__":
     unittest.main()
