@@ -125,9 +125,8 @@ s_is_loopback (const struct sockaddr *sa)
 int
 listen_addr_resolve (const listen_addr_t *addr, bool *loopback, char **error)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     if (addr->ipv6_literal)
         hints.ai_flags |= AI_NUMERICHOST;
     struct addrinfo *ai = NULL;
@@ -163,10 +162,11 @@ listen_addr_check (const char *text, bool public_ok, char **error)
         return -1;
     }
     if (!loopback && !public_ok) {
-        *error = zsys_sprintf ("listen address %s is not loopback: beyond loopback the gateway needs a real "
-                               "certificate (--tls-cert and --tls-key), or --allow-self-signed-public for a lab "
-                               "whose clients pin the certificate's fingerprint",
-                               quoted);
+        *error =
+            zsys_sprintf ("listen address %s is not loopback: beyond loopback the gateway needs a real "
+                          "certificate (--tls-cert and --tls-key), or --allow-self-signed-public for a lab "
+                          "whose clients pin the certificate's fingerprint",
+                          quoted);
         return -1;
     }
     return 0;

@@ -182,9 +182,10 @@ s_print_fingerprint (SSL_CTX *tls, const char *cert, bool real_cert)
 {
     char fingerprint[128];
     tls_fingerprint (tls, fingerprint, sizeof fingerprint);
-    log_info ("gateway", "tls", "cert=%s sha256=%s%s", cert, fingerprint, real_cert ? "" : " self-signed=yes");
-    printf ("mailbus-gateway: certificate %s%s sha256 Fingerprint=%s\n", cert, real_cert ? "" : " (self-signed)",
-            fingerprint);
+    log_info ("gateway", "tls", "cert=%s sha256=%s%s", cert, fingerprint,
+              real_cert ? "" : " self-signed=yes");
+    printf ("mailbus-gateway: certificate %s%s sha256 Fingerprint=%s\n", cert,
+            real_cert ? "" : " (self-signed)", fingerprint);
     fflush (stdout);
 }
 
