@@ -17,6 +17,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "gw_limits.h"
+#include "listen_addr.h"
 #include "listener.h"
 #include "log.h"
 #include <curl/curl.h>
@@ -57,6 +58,9 @@ s_usage (FILE *out)
         "      --domain DOMAIN        a local domain; repeatable (default " DEFAULT_DOMAIN ")\n"
         "      --hostname NAME        name in greetings, Received: and the self-signed certificate\n"
         "      --allow-plaintext-auth accept AUTH and USER/PASS without TLS (never on by default)\n"
+        "      --allow-self-signed-public  listen beyond loopback with the self-signed certificate,\n"
+        "                             for a lab whose clients pin its SHA-256 fingerprint (printed\n"
+        "                             at start); AUTH still needs STARTTLS/STLS there\n"
         "      --max-sessions N       concurrent sessions, all listeners together (default %d)\n"
         "      --max-message-size N   largest message in octets, SIZE (default %d)\n"
         "\n"
@@ -81,7 +85,11 @@ s_usage (FILE *out)
         "  -v, --verbose              log every state transition (debug)\n"
         "  -h, --help                 this help\n"
         "\n"
-        "Only loopback addresses may be bound unless a real certificate is given.\n"
+        "Only loopback addresses may be bound unless a real certificate is given (or, for a lab,\n"
+        "--allow-self-signed-public). HOST is a name, an IPv4 address or [IPV6]; 0.0.0.0 or [::]\n"
+        "mean every address. The certificate's fingerprint is printed at start, as\n"
+        "  openssl s_client -connect HOST:PORT -starttls smtp | openssl x509 -fingerprint -sha256\n"
+        "prints it on the client's side.\n"
         "Exit status: 0 stopped cleanly; 1 a start-up or run-time failure; 64 usage error.\n"
         "\n"
         "example:\n"
@@ -167,6 +175,20 @@ s_dirname (const char *path)
     return zsys_sprintf ("%.*s", (int)(slash - path), path);
 }
 
+/* The certificate's SHA-256 fingerprint, logged and on stdout: a lab's students pin it
+   (openssl x509 -fingerprint -sha256 prints the same "sha256 Fingerprint=AB:CD:..."). */
+static void
+s_print_fingerprint (SSL_CTX *tls, const char *cert, bool real_cert)
+{
+    char fingerprint[128];
+    tls_fingerprint (tls, fingerprint, sizeof fingerprint);
+    log_info ("gateway", "tls", "cert=%s sha256=%s%s", cert, fingerprint,
+              real_cert ? "" : " self-signed=yes");
+    printf ("mailbus-gateway: certificate %s%s sha256 Fingerprint=%s\n", cert,
+            real_cert ? "" : " (self-signed)", fingerprint);
+    fflush (stdout);
+}
+
 enum {
     OPT_SMTP = 256,
     OPT_POP3,
@@ -178,6 +200,7 @@ enum {
     OPT_DOMAIN,
     OPT_HOSTNAME,
     OPT_PLAINTEXT,
+    OPT_SELF_SIGNED_PUBLIC,
     OPT_MAX_SESSIONS,
     OPT_MAX_SIZE,
     OPT_SMARTHOST,
@@ -210,6 +233,7 @@ main (int argc, char *argv[])
         {"domain", required_argument, NULL, OPT_DOMAIN},
         {"hostname", required_argument, NULL, OPT_HOSTNAME},
         {"allow-plaintext-auth", no_argument, NULL, OPT_PLAINTEXT},
+        {"allow-self-signed-public", no_argument, NULL, OPT_SELF_SIGNED_PUBLIC},
         {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
         {"max-message-size", required_argument, NULL, OPT_MAX_SIZE},
         {"smarthost", required_argument, NULL, OPT_SMARTHOST},
@@ -233,7 +257,7 @@ main (int argc, char *argv[])
     const char *max_sessions_opt = NULL, *max_size_opt = NULL;
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     int ndomains = 0;
-    bool plaintext = false, verbose = false;
+    bool plaintext = false, verbose = false, self_signed_public = false;
     /* relay out (the outbound queue) and POP3 fetch in */
     const char *smarthost = NULL, *smarthost_tls = NULL, *smarthost_auth = NULL, *smarthost_ca = NULL;
     const char *relay_interval = NULL, *fetch = NULL, *fetch_interval = NULL, *fetch_ca = NULL;
@@ -284,6 +308,9 @@ main (int argc, char *argv[])
             break;
         case OPT_PLAINTEXT:
             plaintext = true;
+            break;
+        case OPT_SELF_SIGNED_PUBLIC:
+            self_signed_public = true;
             break;
         case OPT_MAX_SESSIONS:
             max_sessions_opt = optarg;
@@ -367,6 +394,8 @@ main (int argc, char *argv[])
     secret = secret ? secret : config_get (config, "gateway/gateway-secret", DEFAULT_SECRET);
     hostname = hostname ? hostname : config_get (config, "gateway/hostname", NULL);
     plaintext = plaintext || s_truthy (config_get (config, "gateway/allow-plaintext-auth", NULL));
+    self_signed_public =
+        self_signed_public || s_truthy (config_get (config, "gateway/allow-self-signed-public", NULL));
     max_sessions_opt =
         max_sessions_opt ? max_sessions_opt : config_get (config, "gateway/max-sessions", NULL);
     max_size_opt = max_size_opt ? max_size_opt : config_get (config, "gateway/max-message-size", NULL);
@@ -433,7 +462,7 @@ main (int argc, char *argv[])
         goto done;
 
     /* TLS: the configured certificate, or a self-signed one made once beside the secret */
-    bool public_ok = cert != NULL;
+    bool real_cert = cert != NULL;
     if (!cert) {
         var_dir = s_dirname (secret);
         self_cert = zsys_sprintf ("%s/gateway-cert.pem", var_dir);
@@ -450,10 +479,8 @@ main (int argc, char *argv[])
     tls = tls_server_new (cert, key, &error);
     if (!tls)
         goto done;
-    char fingerprint[128];
-    tls_fingerprint (tls, fingerprint, sizeof fingerprint);
-    log_info ("gateway", "tls", "cert=%s sha256=%s%s", cert, fingerprint,
-              public_ok ? "" : " self-signed=yes");
+    bool public_ok = real_cert || self_signed_public;
+    s_print_fingerprint (tls, cert, real_cert);
 
     gateway_config_t gw = {
         .broker = broker,
@@ -483,7 +510,8 @@ main (int argc, char *argv[])
     } binds[] = {{LISTEN_SMTP, smtp}, {LISTEN_POP3, pop3}, {LISTEN_SMTPS, smtps}, {LISTEN_POP3S, pop3s}};
     for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++)
         if (binds[i].address && !streq (binds[i].address, "off") &&
-            listener_add (listener, binds[i].kind, binds[i].address, public_ok, &error) != 0)
+            (listen_addr_check (binds[i].address, public_ok, &error) != 0 ||
+             listener_add (listener, binds[i].kind, binds[i].address, public_ok, &error) != 0))
             goto done;
 
     /* A wrong secret is better found now than at the first mail; a broker not yet up is fine */

@@ -1,10 +1,13 @@
 /*  pool.c — the pool of identified gateway clients. */
 #include "pool.h"
 
+#include <czmq.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 struct pool_t {
     pthread_mutex_t lock;
@@ -15,6 +18,7 @@ struct pool_t {
     int max_idle;
     int idle;
     client_t **clients;
+    pool_backoff_t refused; /* after the broker refused the gateway's identity */
 };
 
 pool_t *
@@ -49,17 +53,71 @@ pool_destroy (pool_t **self_p)
     *self_p = NULL;
 }
 
+bool
+pool_backoff_due (const pool_backoff_t *self, int64_t now_ms)
+{
+    return self->delay_ms == 0 || now_ms >= self->next_ms;
+}
+
+int
+pool_backoff_failed (pool_backoff_t *self, int64_t now_ms)
+{
+    if (self->delay_ms == 0)
+        self->delay_ms = POOL_BACKOFF_FIRST_MS;
+    else
+        self->delay_ms = self->delay_ms >= POOL_BACKOFF_MAX_MS / 2 ? POOL_BACKOFF_MAX_MS : self->delay_ms * 2;
+    self->next_ms = now_ms + self->delay_ms;
+    return self->delay_ms;
+}
+
+bool
+pool_backoff_succeeded (pool_backoff_t *self)
+{
+    bool was_failing = self->delay_ms != 0;
+    *self = (pool_backoff_t){0, 0};
+    return was_failing;
+}
+
+/* One log line per backoff step: a refusal of the gateway's identity (535), or its return */
+static void
+s_note_attempt (pool_t *self, bool ok, const char *error)
+{
+    bool refused = !ok && error && strncmp (error, "535", 3) == 0;
+    if (!ok && !refused)
+        return; /* the broker is down: each session already waits its timeout and answers 451 */
+    pthread_mutex_lock (&self->lock);
+    if (ok) {
+        if (pool_backoff_succeeded (&self->refused))
+            log_info ("gateway", "identity-accepted", "identity=%s", self->user);
+    }
+    else {
+        int wait = pool_backoff_failed (&self->refused, zclock_mono ());
+        log_warn ("gateway", "identity-refused", "identity=%s retry-in-ms=%d (a stale gateway secret?)",
+                  self->user, wait);
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
 client_t *
 pool_take (pool_t *self, char **error)
 {
     client_t *client = NULL;
+    bool due = true;
     pthread_mutex_lock (&self->lock);
     if (self->idle > 0)
         client = self->clients[--self->idle];
+    else
+        due = pool_backoff_due (&self->refused, zclock_mono ());
     pthread_mutex_unlock (&self->lock);
     if (client)
         return client;
-    return client_new (self->endpoint, self->user, self->password, self->timeout_ms, error);
+    if (!due) {
+        *error = strdup ("535 the broker refused the gateway identity; waiting before asking again");
+        return NULL;
+    }
+    client = client_new (self->endpoint, self->user, self->password, self->timeout_ms, error);
+    s_note_attempt (self, client != NULL, client ? NULL : *error);
+    return client;
 }
 
 void

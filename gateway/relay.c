@@ -10,6 +10,7 @@
 #include "client.h"
 #include "curl_stop.h"
 #include "log.h"
+#include "pool.h"
 #include "proto.h"
 
 /* Entries claimed per round, and how long a claim lasts (a killed worker's entries come back) */
@@ -291,16 +292,20 @@ s_relay_actor (zsock_t *pipe, void *args)
 {
     worker_t self = {args, NULL, {pipe, false, false}};
     zsock_signal (pipe, 0);
-    int64_t next = 0, backoff = 500;
+    int64_t next = 0;
+    /* a stale gateway secret must not cost the broker a HELO twice a second: one line a step */
+    pool_backoff_t backoff = {0, 0};
     while (!zsys_interrupted) {
-        if (!self.client) {
+        if (!self.client && pool_backoff_due (&backoff, zclock_mono ())) {
             char *error = NULL;
             self.client = client_new (self.config->broker, self.config->gateway_user,
                                       self.config->gateway_password, 5000, &error);
-            if (!self.client) {
-                log_warn ("gateway", "relay-no-broker", "error=\"%s\"", error);
-                free (error);
-            }
+            if (self.client)
+                pool_backoff_succeeded (&backoff);
+            else
+                log_warn ("gateway", "relay-no-broker", "error=\"%s\" retry-in-ms=%d", error,
+                          pool_backoff_failed (&backoff, zclock_mono ()));
+            free (error);
         }
         int64_t now = zclock_mono ();
         if (self.client && now >= next) {
@@ -314,7 +319,8 @@ s_relay_actor (zsock_t *pipe, void *args)
         }
         if (self.stop.stopping)
             break;
-        int wait = self.client ? (int)(next > now ? next - now : 0) : (int)backoff;
+        int64_t until = self.client ? next : backoff.next_ms;
+        int wait = (int)(until > now ? until - now : 0);
         zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, wait) > 0) {
             char *command = zstr_recv (pipe);
