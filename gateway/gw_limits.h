@@ -57,7 +57,9 @@
 #define THROTTLE_BLOCK_S (10 * 60)
 /* Our choice: addresses remembered besides those with a session open (about 100 bytes each) */
 #define THROTTLE_MAX_ADDRESSES 4096
-/* Our choice: one log line per refused address at most this often (the rest are counted) */
+/* Our choice: each refused connection is logged, up to this many lines per address in this
+   interval; a flood beyond is counted, and the next line says how many were left out */
+#define THROTTLE_LOG_BURST 5
 #define THROTTLE_LOG_INTERVAL_MS (10 * 1000)
 /* IPv6 addresses are counted by their /64 prefix (RFC 4291 2.5.1: one subnet, one site), so
    one host cannot get round the limits by using every address of its subnet */

@@ -800,6 +800,15 @@ s_proceed_rset (session_t *s, pop3_command_t *cmd)
 
 /* ------------------------------------------------------------------ the loop */
 
+/* "-ERR autologout: idle for 10 minutes" (or "for 1 second" with --pop3-timeout 1) */
+static void
+s_autologout (conn_t *conn, int seconds)
+{
+    bool minutes = seconds % 60 == 0;
+    int n = minutes ? seconds / 60 : seconds;
+    conn_printf (conn, "-ERR autologout: idle for %d %s%s\r\n", n, minutes ? "minute" : "second", n == 1 ? "" : "s");
+}
+
 static unsigned long long s_sessions = 0;
 
 void
@@ -828,7 +837,7 @@ pop3_serve (conn_t *conn, const gateway_config_t *config)
                                          : "error",
                       pop3_state_name (s.state));
             if (rc == CONN_TIMEOUT)
-                conn_printf (conn, "-ERR autologout: idle for %d seconds\r\n", s_timeout_ms (config) / 1000);
+                s_autologout (conn, s_timeout_ms (config) / 1000);
             break;
         }
         if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {

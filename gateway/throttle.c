@@ -30,8 +30,9 @@ typedef struct {
     int64_t decayed_at;    /* when failures was last brought up to date */
     int64_t blocked_until; /* refused until then */
     int64_t seen;          /* last use, for eviction */
-    int64_t logged_at;     /* last refusal logged */
-    int suppressed;        /* refusals not logged since */
+    int64_t log_window;    /* start of the current THROTTLE_LOG_INTERVAL_MS */
+    int logged;            /* refusals logged in that window */
+    int suppressed;        /* refusals not logged since the last line */
 } entry_t;
 
 struct throttle_t {
@@ -225,11 +226,31 @@ s_find (throttle_t *self, const addr_key_t *key, int64_t now, bool create)
                        .key = *key,
                        .decayed_at = now,
                        .seen = now,
-                       .logged_at = now - THROTTLE_LOG_INTERVAL_MS};
+                       .log_window = now};
     return e;
 }
 
 /* ------------------------------------------------------------------ connections */
+
+/* A refusal may be logged: each one is, up to THROTTLE_LOG_BURST in THROTTLE_LOG_INTERVAL_MS;
+   a flood beyond is counted, and the next line says how many were left out. Returns that
+   count, or -1 when this refusal is not to be logged. */
+static int
+s_log_budget (entry_t *e, int64_t now)
+{
+    if (now - e->log_window >= THROTTLE_LOG_INTERVAL_MS) {
+        e->log_window = now;
+        e->logged = 0;
+    }
+    if (e->logged >= THROTTLE_LOG_BURST) {
+        e->suppressed++;
+        return -1;
+    }
+    e->logged++;
+    int suppressed = e->suppressed;
+    e->suppressed = 0;
+    return suppressed;
+}
 
 throttle_verdict_t
 throttle_connect (throttle_t *self, const struct sockaddr *addr, const char *protocol)
@@ -247,19 +268,13 @@ throttle_connect (throttle_t *self, const struct sockaddr *addr, const char *pro
         verdict = THROTTLE_TOO_MANY;
     else if (e)
         e->connections++;
-    /* one line per address and interval: a flood of refusals is counted, not logged */
-    bool log = verdict != THROTTLE_OK && now - e->logged_at >= THROTTLE_LOG_INTERVAL_MS;
-    int suppressed = 0, open = e ? e->connections : 0;
+    int suppressed = -1, open = e ? e->connections : 0;
     int64_t left_ms = e ? e->blocked_until - now : 0;
-    if (log) {
-        suppressed = e->suppressed;
-        e->suppressed = 0;
-        e->logged_at = now;
-    }
-    else if (verdict != THROTTLE_OK)
-        e->suppressed++;
+    if (verdict != THROTTLE_OK)
+        suppressed = s_log_budget (e, now);
     pthread_mutex_unlock (&self->lock);
     char text[INET6_ADDRSTRLEN + 8];
+    bool log = suppressed >= 0;
     if (log && verdict == THROTTLE_TOO_MANY)
         log_warn ("gateway", "too-many-connections", "protocol=%s address=%s open=%d limit=%d suppressed=%d",
                   protocol, s_key_text (&key, text, sizeof text), open, self->config.max_connections,
