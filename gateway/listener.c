@@ -51,7 +51,7 @@ struct listener_t {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active;
-    slot_t *slots; /* max_sessions of them */
+    slot_t *slots;          /* max_sessions of them */
     int64_t full_logged_at; /* the last too-many-sessions line (accept thread only) */
     int full_suppressed;    /* refusals since, not logged */
 };
@@ -230,7 +230,9 @@ static const struct {
 static void
 s_refuse (int fd, listen_kind_t kind, refusal_t why)
 {
-    const char *text = kind == LISTEN_SMTP ? s_refusals[why].smtp : kind == LISTEN_POP3 ? s_refusals[why].pop3 : NULL;
+    const char *text = kind == LISTEN_SMTP   ? s_refusals[why].smtp
+                       : kind == LISTEN_POP3 ? s_refusals[why].pop3
+                                             : NULL;
     if (text && send (fd, text, strlen (text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         log_debug ("gateway", "refuse-failed", "errno=%d", errno);
     close (fd);
@@ -275,7 +277,8 @@ s_accept (listener_t *self, listen_t *listen)
     /* per address first (throttle.h logs its own refusals): one address must not take the
        slots the others would get */
     throttle_t *throttle = self->config->throttle;
-    throttle_verdict_t verdict = throttle_connect (throttle, (struct sockaddr *)&addr, listener_kind_name (listen->kind));
+    throttle_verdict_t verdict =
+        throttle_connect (throttle, (struct sockaddr *)&addr, listener_kind_name (listen->kind));
     if (verdict != THROTTLE_OK) {
         s_refuse (fd, listen->kind, verdict == THROTTLE_BLOCKED ? REFUSE_BLOCKED : REFUSE_ADDRESS);
         return;

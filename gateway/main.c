@@ -230,7 +230,8 @@ s_throttle_parse (zconfig_t *config)
         char path[64], option[64];
         snprintf (path, sizeof path, "gateway/%s", s_throttle_options[i].name);
         snprintf (option, sizeof option, "--%s", s_throttle_options[i].name);
-        const char *text = s_throttle_options[i].text ? s_throttle_options[i].text : config_get (config, path, NULL);
+        const char *text =
+            s_throttle_options[i].text ? s_throttle_options[i].text : config_get (config, path, NULL);
         if (text && s_parse_count (option, text, s_throttle_options[i].min, s_throttle_options[i].max,
                                    &s_throttle_options[i].value) != 0)
             return -1;
@@ -470,7 +471,8 @@ main (int argc, char *argv[])
     long long relay_ms = 1000, fetch_ms = 60000;
     relay_tls_t relay_tls = RELAY_TLS_STARTTLS;
     if ((relay_interval && s_parse_count ("--relay-interval", relay_interval, 50, 3600000, &relay_ms) != 0) ||
-        (fetch_interval && s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0) ||
+        (fetch_interval &&
+         s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0) ||
         s_throttle_parse (config) != 0)
         goto done;
     if (relay_tls_parse (smarthost_tls, &relay_tls) != 0) {

@@ -806,7 +806,8 @@ s_autologout (conn_t *conn, int seconds)
 {
     bool minutes = seconds % 60 == 0;
     int n = minutes ? seconds / 60 : seconds;
-    conn_printf (conn, "-ERR autologout: idle for %d %s%s\r\n", n, minutes ? "minute" : "second", n == 1 ? "" : "s");
+    conn_printf (conn, "-ERR autologout: idle for %d %s%s\r\n", n, minutes ? "minute" : "second",
+                 n == 1 ? "" : "s");
 }
 
 static unsigned long long s_sessions = 0;

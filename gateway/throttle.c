@@ -222,11 +222,7 @@ s_find (throttle_t *self, const addr_key_t *key, int64_t now, bool create)
         return NULL;
     entry_t *e = s_victim (self, now);
     if (e)
-        *e = (entry_t){.used = true,
-                       .key = *key,
-                       .decayed_at = now,
-                       .seen = now,
-                       .log_window = now};
+        *e = (entry_t){.used = true, .key = *key, .decayed_at = now, .seen = now, .log_window = now};
     return e;
 }
 

@@ -14,11 +14,11 @@
 typedef struct throttle_t throttle_t;
 
 typedef struct {
-    int max_connections;     /* open connections per address (0: no cap) */
-    int max_failures;        /* failures (decayed) that block the address (0: never block) */
-    int delay_ms;            /* wait before the reply to the first failure; doubles each time */
-    int block_ms;            /* how long a blocked address is refused */
-    int capacity;            /* addresses remembered at most (at least max_sessions + 1) */
+    int max_connections;        /* open connections per address (0: no cap) */
+    int max_failures;           /* failures (decayed) that block the address (0: never block) */
+    int delay_ms;               /* wait before the reply to the first failure; doubles each time */
+    int block_ms;               /* how long a blocked address is refused */
+    int capacity;               /* addresses remembered at most (at least max_sessions + 1) */
     int64_t (*clock_ms) (void); /* monotonic milliseconds; NULL: CLOCK_MONOTONIC (tests pass their own) */
 } throttle_config_t;
 

@@ -116,7 +116,8 @@ test_failures_delay_more_each_time_then_block_until_it_ends (void **state)
     throttle_t *t = s_new (5, 4, 16);
     assert_false (throttle_blocked (t, "10.0.0.1:1000"));
     assert_int_equal (throttle_failure (t, "10.0.0.1:1000", THROTTLE_AUTH), 100);
-    assert_int_equal (throttle_failure (t, "10.0.0.1:1001", THROTTLE_RECIPIENT), 200); /* any port, any event */
+    assert_int_equal (throttle_failure (t, "10.0.0.1:1001", THROTTLE_RECIPIENT),
+                      200); /* any port, any event */
     assert_int_equal (throttle_failure (t, "10.0.0.1:1002", THROTTLE_AUTH), 400);
     assert_false (throttle_blocked (t, "10.0.0.1:1"));
     assert_int_equal (throttle_failure (t, "10.0.0.1:1003", THROTTLE_AUTH), -1);
@@ -216,8 +217,11 @@ test_bad_peers_and_null_record_nothing (void **state)
 {
     (void)state;
     throttle_t *t = s_new (1, 1, 8);
-    const char *peers[] = {NULL, "", "unknown", "127.0.0.1", ":25", "999.1.1.1:25", "1.2.3.4\n:25",
-                           "a:b:c:d:e:f:g:h:i:25", "1.2.3.4 :25"};
+    const char *peers[] = {NULL,           "",
+                           "unknown",      "127.0.0.1",
+                           ":25",          "999.1.1.1:25",
+                           "1.2.3.4\n:25", "a:b:c:d:e:f:g:h:i:25",
+                           "1.2.3.4 :25"};
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++) {
         assert_int_equal (throttle_failure (t, peers[i], THROTTLE_AUTH), 0);
         assert_false (throttle_blocked (t, peers[i]));
