@@ -7,12 +7,16 @@ gateway listens on 127.0.0.1 only; a client socket bound to 127.0.0.2 is another
 - the POP3 autologout is settable and gives the slot back;
 - failed logins delay more each time, across sessions and SASL/USER alike, then block the
   address (its new connections are refused at accept, SMTP too) until the block ends;
-- no credential reaches the log in any form, and a user name cannot forge a log line."""
+- no credential reaches the log in any form, and a user name cannot forge a log line;
+- the options are in --help, and bad values are usage errors (exit 64)."""
 import base64
 import smtplib
+import subprocess
+import tempfile
 import time
 import unittest
 
+from gwharness import GATEWAY
 from pop3_helper import PASSWORD, Pop3Case, RawPop3, wait_for
 
 TOO_MANY_POP3 = b"-ERR [SYS/TEMP] too many connections from your address"
@@ -244,6 +248,39 @@ class LogHygiene(ThrottleCase):
         for line in log.splitlines():
             self.assertFalse("FORGED" in line and "evil" not in line, line)
         self.assertTrue(self.log_lines('user="evil\\n2026-01-01'))
+
+
+class ThrottleOptions(unittest.TestCase):
+    OPTIONS = ("--max-connections-per-address", "--max-auth-failures", "--auth-delay", "--auth-block",
+               "--smtp-timeout", "--pop3-timeout")
+
+    def test_help_shows_the_throttle_options(self):
+        out = subprocess.run([GATEWAY, "--help"], capture_output=True, timeout=30).stdout.decode()
+        for option in self.OPTIONS:
+            self.assertIn(option, out)
+        self.assertIn("Throttles", out)
+
+    def test_bad_throttle_values_are_usage_errors_exit_64(self):
+        cases = [(["--max-connections-per-address", "0"], "--max-connections-per-address takes a number from 1"),
+                 (["--max-auth-failures", "-3"], "--max-auth-failures takes a number from 1"),
+                 (["--auth-delay", "16001"], "--auth-delay takes a number from 0 to 16000"),
+                 (["--auth-block", "1e3"], "--auth-block takes a number"),
+                 (["--smtp-timeout", ""], "--smtp-timeout takes a number"),
+                 (["--pop3-timeout", "99999999999999999999"], "--pop3-timeout takes a number from 1 to 3600")]
+        for args, text in cases:
+            p = subprocess.run([GATEWAY, "--gateway-secret", "/nonexistent"] + args, capture_output=True, timeout=30)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 64, (args, err))
+            self.assertIn(text, err)
+            self.assertNotIn("Sanitizer", err)
+        # the config file is checked the same way
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg") as cfg:
+            cfg.write("gateway\n    pop3-timeout = 0\n")
+            cfg.flush()
+            p = subprocess.run([GATEWAY, "-c", cfg.name, "--gateway-secret", "/nonexistent"], capture_output=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 64)
+            self.assertIn("--pop3-timeout takes a number from 1 to 3600", p.stderr.decode())
 
 
 if __name__ == "__main__":
