@@ -30,4 +30,39 @@
 /* How long to wait for the broker's answer to one request */
 #define GATEWAY_BROKER_TIMEOUT_MS 10000
 
+/* ------------------------------------------------------------------ throttles (throttle.h) */
+
+/* RFC 5321 4.5.3.2.7: an SMTP server waits at least 5 minutes for the next command; the
+   default of --smtp-timeout, in seconds */
+#define SMTP_IDLE_TIMEOUT_S 300
+/* RFC 1939 3: a POP3 server's inactivity autologout timer is at least 10 minutes; the default
+   of --pop3-timeout, in seconds. Shorter values break that rule: they are for tests. */
+#define POP3_IDLE_TIMEOUT_S 600
+/* Our choice (Postfix smtpd_client_connection_count_limit is 50, Dovecot
+   mail_max_userip_connections 10 per user and address): open connections from one client
+   address, SMTP and POP3 together; under a third of GATEWAY_MAX_SESSIONS, so one address
+   alone cannot take every session. --max-connections-per-address */
+#define THROTTLE_MAX_CONNECTIONS 30
+/* Our choice (fail2ban's maxretry is 5 in a findtime of 10 min): failed logins and unknown
+   recipients from one address that block it; one failure is forgiven every
+   THROTTLE_DECAY_MS. --max-auth-failures */
+#define THROTTLE_MAX_FAILURES 10
+#define THROTTLE_DECAY_MS (60 * 1000)
+/* RFC 1939 13 and RFC 4954 4 ask servers to slow down password guessers. Our choice: the
+   first failure waits 1 s before its reply, each further one twice as long, at most 16 s.
+   --auth-delay (ms) */
+#define THROTTLE_DELAY_MS 1000
+#define THROTTLE_DELAY_MAX_MS (16 * 1000)
+/* Our choice (fail2ban's bantime): a blocked address is refused this long. --auth-block (s) */
+#define THROTTLE_BLOCK_S (10 * 60)
+/* Our choice: addresses remembered besides those with a session open (about 100 bytes each) */
+#define THROTTLE_MAX_ADDRESSES 4096
+/* Our choice: each refused connection is logged, up to this many lines per address in this
+   interval; a flood beyond is counted, and the next line says how many were left out */
+#define THROTTLE_LOG_BURST 5
+#define THROTTLE_LOG_INTERVAL_MS (10 * 1000)
+/* IPv6 addresses are counted by their /64 prefix (RFC 4291 2.5.1: one subnet, one site), so
+   one host cannot get round the limits by using every address of its subnet */
+#define THROTTLE_IPV6_PREFIX_BYTES 8
+
 #endif

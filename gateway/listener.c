@@ -51,7 +51,9 @@ struct listener_t {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int active;
-    slot_t *slots; /* max_sessions of them */
+    slot_t *slots;          /* max_sessions of them */
+    int64_t full_logged_at; /* the last too-many-sessions line (accept thread only) */
+    int full_suppressed;    /* refusals since, not logged */
 };
 
 typedef struct {
@@ -59,7 +61,10 @@ typedef struct {
     int fd;
     int slot;
     listen_kind_t kind;
+    struct sockaddr_storage addr; /* the client's, counted by the throttle until the session ends */
 } session_t;
+
+typedef enum { REFUSE_SESSIONS, REFUSE_ADDRESS, REFUSE_BLOCKED } refusal_t;
 
 const char *
 listener_kind_name (listen_kind_t kind)
@@ -203,6 +208,7 @@ s_session_thread (void *arg)
     else
         close (session->fd);
     self->active--;
+    throttle_disconnect (config->throttle, (struct sockaddr *)&session->addr);
     if (self->active == 0)
         pthread_cond_broadcast (&self->idle);
     pthread_mutex_unlock (&self->lock);
@@ -210,37 +216,85 @@ s_session_thread (void *arg)
     return NULL;
 }
 
+/* RFC 5321 3.1 and RFC 2449 8 (with RFC 3206's [SYS/TEMP]): a refusal before the session
+   starts, in the protocol's words; the implicit-TLS ports may send no plain text: they close */
+static const struct {
+    const char *smtp, *pop3;
+} s_refusals[] = {
+    [REFUSE_SESSIONS] = {SMTP_TOO_MANY_SESSIONS, "-ERR [SYS/TEMP] too many connections\r\n"},
+    [REFUSE_ADDRESS] = {"421 4.7.0 too many connections from your address\r\n",
+                        "-ERR [SYS/TEMP] too many connections from your address\r\n"},
+    [REFUSE_BLOCKED] = {THROTTLE_SMTP_BLOCKED "\r\n", "-ERR " THROTTLE_POP3_BLOCKED "\r\n"},
+};
+
+static void
+s_refuse (int fd, listen_kind_t kind, refusal_t why)
+{
+    const char *text = kind == LISTEN_SMTP   ? s_refusals[why].smtp
+                       : kind == LISTEN_POP3 ? s_refusals[why].pop3
+                                             : NULL;
+    if (text && send (fd, text, strlen (text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_debug ("gateway", "refuse-failed", "errno=%d", errno);
+    close (fd);
+}
+
+/* Every session slot taken: logged once per THROTTLE_LOG_INTERVAL_MS at most, with how many
+   refusals were not (only the accept thread comes here) */
+static void
+s_log_full (listener_t *self, listen_kind_t kind)
+{
+    int64_t now = zclock_mono ();
+    if (self->full_logged_at && now - self->full_logged_at < THROTTLE_LOG_INTERVAL_MS) {
+        self->full_suppressed++;
+        return;
+    }
+    log_warn ("gateway", "too-many-sessions", "protocol=%s max=%d suppressed=%d", listener_kind_name (kind),
+              self->config->max_sessions, self->full_suppressed);
+    self->full_logged_at = now;
+    self->full_suppressed = 0;
+}
+
+/* A free slot, or -1 (the caller holds the lock) */
+static int
+s_free_slot (listener_t *self)
+{
+    if (self->active >= self->config->max_sessions)
+        return -1;
+    for (int i = 0; i < self->config->max_sessions; i++)
+        if (self->slots[i].fd < 0)
+            return i;
+    return -1;
+}
+
 static void
 s_accept (listener_t *self, listen_t *listen)
 {
-    int fd = accept4 (listen->fd, NULL, NULL, SOCK_CLOEXEC);
+    struct sockaddr_storage addr;
+    socklen_t addr_len = sizeof addr;
+    int fd = accept4 (listen->fd, (struct sockaddr *)&addr, &addr_len, SOCK_CLOEXEC);
     if (fd < 0)
         return;
+    /* per address first (throttle.h logs its own refusals): one address must not take the
+       slots the others would get */
+    throttle_t *throttle = self->config->throttle;
+    throttle_verdict_t verdict =
+        throttle_connect (throttle, (struct sockaddr *)&addr, listener_kind_name (listen->kind));
+    if (verdict != THROTTLE_OK) {
+        s_refuse (fd, listen->kind, verdict == THROTTLE_BLOCKED ? REFUSE_BLOCKED : REFUSE_ADDRESS);
+        return;
+    }
     pthread_mutex_lock (&self->lock);
     s_reap (self);
-    int slot = -1;
-    if (self->active < self->config->max_sessions)
-        for (int i = 0; i < self->config->max_sessions && slot < 0; i++)
-            if (self->slots[i].fd < 0)
-                slot = i;
+    int slot = s_free_slot (self);
     if (slot < 0) {
         pthread_mutex_unlock (&self->lock);
-        /* RFC 5321 3.1 / RFC 2449 8: refuse in the protocol's words and close. On the
-           implicit-TLS ports no plain text may be sent: just close. */
-        const char *text = NULL;
-        if (listen->kind == LISTEN_SMTP)
-            text = SMTP_TOO_MANY_SESSIONS;
-        else if (listen->kind == LISTEN_POP3)
-            text = "-ERR [SYS/TEMP] too many connections\r\n";
-        if (text && send (fd, text, strlen (text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-            log_debug ("gateway", "refuse-failed", "errno=%d", errno);
-        log_warn ("gateway", "too-many-sessions", "protocol=%s max=%d", listener_kind_name (listen->kind),
-                  self->config->max_sessions);
-        close (fd);
+        throttle_disconnect (throttle, (struct sockaddr *)&addr);
+        s_log_full (self, listen->kind);
+        s_refuse (fd, listen->kind, REFUSE_SESSIONS);
         return;
     }
     session_t *session = calloc (1, sizeof *session);
-    *session = (session_t){self, fd, slot, listen->kind};
+    *session = (session_t){self, fd, slot, listen->kind, addr};
     /* inside the lock: the thread's id is in its slot before the thread can end */
     int rc = pthread_create (&self->slots[slot].thread, NULL, s_session_thread, session);
     if (rc == 0) {
@@ -250,6 +304,7 @@ s_accept (listener_t *self, listen_t *listen)
     pthread_mutex_unlock (&self->lock);
     if (rc != 0) {
         log_error ("gateway", "thread-failed", "error=\"%s\"", strerror (rc));
+        throttle_disconnect (throttle, (struct sockaddr *)&addr);
         close (fd);
         free (session);
     }

@@ -82,6 +82,17 @@ s_usage (FILE *out)
         "      --fetch-ca FILE        CA certificate(s) of the POP3 server\n"
         "      --fetch-insecure       do not verify its certificate (tests only)\n"
         "\n"
+        "Throttles (per client address, SMTP and POP3 together; docs/GATEWAY.md \"Throttles\"):\n"
+        "      --max-connections-per-address N  open connections from one address (default %d)\n"
+        "      --max-auth-failures N  failed logins and unknown recipients that block the address\n"
+        "                             (default %d; one is forgiven each minute)\n"
+        "      --auth-delay MS        wait before answering the first failure, doubled for each\n"
+        "                             further one up to %d ms (default %d)\n"
+        "      --auth-block S         how long a blocked address is refused (default %d)\n"
+        "      --smtp-timeout S       idle time before an SMTP session is closed (default %d,\n"
+        "                             RFC 5321 4.5.3.2.7)\n"
+        "      --pop3-timeout S       POP3 autologout (default %d; RFC 1939 3 says at least 600)\n"
+        "\n"
         "  -v, --verbose              log every state transition (debug)\n"
         "  -h, --help                 this help\n"
         "\n"
@@ -97,7 +108,8 @@ s_usage (FILE *out)
         "  mailbus-gateway --smtp 127.0.0.1:2525 --pop3 127.0.0.1:1100\n"
         "  swaks --server 127.0.0.1:2525 --tls --auth PLAIN --auth-user alice@demo.test \\\n"
         "        --auth-password demo --from alice@demo.test --to bob@demo.test\n",
-        GATEWAY_MAX_SESSIONS, MAX_MESSAGE_BYTES);
+        GATEWAY_MAX_SESSIONS, MAX_MESSAGE_BYTES, THROTTLE_MAX_CONNECTIONS, THROTTLE_MAX_FAILURES,
+        THROTTLE_DELAY_MAX_MS, THROTTLE_DELAY_MS, THROTTLE_BLOCK_S, SMTP_IDLE_TIMEOUT_S, POP3_IDLE_TIMEOUT_S);
 }
 
 static int s_stop_pipe[2] = {-1, -1};
@@ -215,7 +227,40 @@ enum {
     OPT_FETCH_INTERVAL,
     OPT_FETCH_CA,
     OPT_FETCH_INSECURE,
+    OPT_THROTTLE, /* OPT_THROTTLE + i: s_throttle_options[i] */
 };
+
+/* The throttle's numeric options: the same name on the command line and in the config file */
+enum { T_CONNECTIONS, T_FAILURES, T_DELAY, T_BLOCK, T_SMTP_TIMEOUT, T_POP3_TIMEOUT, T_COUNT };
+static struct {
+    const char *name;
+    long long min, max, value;
+    const char *text;
+} s_throttle_options[T_COUNT] = {
+    [T_CONNECTIONS] = {"max-connections-per-address", 1, 10000, THROTTLE_MAX_CONNECTIONS, NULL},
+    [T_FAILURES] = {"max-auth-failures", 1, 10000, THROTTLE_MAX_FAILURES, NULL},
+    [T_DELAY] = {"auth-delay", 0, THROTTLE_DELAY_MAX_MS, THROTTLE_DELAY_MS, NULL},
+    [T_BLOCK] = {"auth-block", 1, 86400, THROTTLE_BLOCK_S, NULL},
+    [T_SMTP_TIMEOUT] = {"smtp-timeout", 1, 3600, SMTP_IDLE_TIMEOUT_S, NULL},
+    [T_POP3_TIMEOUT] = {"pop3-timeout", 1, 3600, POP3_IDLE_TIMEOUT_S, NULL},
+};
+
+/* Each throttle option from the command line, else the config file, checked against its bounds */
+static int
+s_throttle_parse (zconfig_t *config)
+{
+    for (int i = 0; i < T_COUNT; i++) {
+        char path[64], option[64];
+        snprintf (path, sizeof path, "gateway/%s", s_throttle_options[i].name);
+        snprintf (option, sizeof option, "--%s", s_throttle_options[i].name);
+        const char *text =
+            s_throttle_options[i].text ? s_throttle_options[i].text : config_get (config, path, NULL);
+        if (text && s_parse_count (option, text, s_throttle_options[i].min, s_throttle_options[i].max,
+                                   &s_throttle_options[i].value) != 0)
+            return -1;
+    }
+    return 0;
+}
 
 int
 main (int argc, char *argv[])
@@ -248,6 +293,12 @@ main (int argc, char *argv[])
         {"fetch-interval", required_argument, NULL, OPT_FETCH_INTERVAL},
         {"fetch-ca", required_argument, NULL, OPT_FETCH_CA},
         {"fetch-insecure", no_argument, NULL, OPT_FETCH_INSECURE},
+        {"max-connections-per-address", required_argument, NULL, OPT_THROTTLE + T_CONNECTIONS},
+        {"max-auth-failures", required_argument, NULL, OPT_THROTTLE + T_FAILURES},
+        {"auth-delay", required_argument, NULL, OPT_THROTTLE + T_DELAY},
+        {"auth-block", required_argument, NULL, OPT_THROTTLE + T_BLOCK},
+        {"smtp-timeout", required_argument, NULL, OPT_THROTTLE + T_SMTP_TIMEOUT},
+        {"pop3-timeout", required_argument, NULL, OPT_THROTTLE + T_POP3_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -361,6 +412,14 @@ main (int argc, char *argv[])
         case 'v':
             verbose = true;
             break;
+        case OPT_THROTTLE + T_CONNECTIONS:
+        case OPT_THROTTLE + T_FAILURES:
+        case OPT_THROTTLE + T_DELAY:
+        case OPT_THROTTLE + T_BLOCK:
+        case OPT_THROTTLE + T_SMTP_TIMEOUT:
+        case OPT_THROTTLE + T_POP3_TIMEOUT:
+            s_throttle_options[opt - OPT_THROTTLE].text = optarg;
+            break;
         case 'h':
             s_usage (stdout);
             return 0;
@@ -426,6 +485,7 @@ main (int argc, char *argv[])
     SSL_CTX *tls = NULL;
     pool_t *pool = NULL;
     listener_t *listener = NULL;
+    throttle_t *throttle = NULL;
     zactor_t *relay = NULL, *fetcher = NULL;
     char *auth_user = NULL, *auth_password = NULL, *fetch_copy = NULL, *fetch_state = NULL;
     relay_config_t relay_config = {0};
@@ -440,7 +500,9 @@ main (int argc, char *argv[])
     long long relay_ms = 1000, fetch_ms = 60000;
     relay_tls_t relay_tls = RELAY_TLS_STARTTLS;
     if ((relay_interval && s_parse_count ("--relay-interval", relay_interval, 50, 3600000, &relay_ms) != 0) ||
-        (fetch_interval && s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0))
+        (fetch_interval &&
+         s_parse_count ("--fetch-interval", fetch_interval, 50, 86400000, &fetch_ms) != 0) ||
+        s_throttle_parse (config) != 0)
         goto done;
     if (relay_tls_parse (smarthost_tls, &relay_tls) != 0) {
         fprintf (stderr, "error: --smarthost-tls takes starttls, implicit or none\n");
@@ -492,7 +554,16 @@ main (int argc, char *argv[])
         .tls = tls,
         .max_message_bytes = (size_t)max_size,
         .max_sessions = (int)max_sessions,
+        .smtp_timeout_ms = (int)s_throttle_options[T_SMTP_TIMEOUT].value * 1000,
+        .pop3_timeout_ms = (int)s_throttle_options[T_POP3_TIMEOUT].value * 1000,
     };
+    throttle_config_t throttle_config = throttle_defaults ((int)max_sessions);
+    throttle_config.max_connections = (int)s_throttle_options[T_CONNECTIONS].value;
+    throttle_config.max_failures = (int)s_throttle_options[T_FAILURES].value;
+    throttle_config.delay_ms = (int)s_throttle_options[T_DELAY].value;
+    throttle_config.block_ms = (int)s_throttle_options[T_BLOCK].value * 1000;
+    throttle = throttle_new (&throttle_config);
+    gw.throttle = throttle;
 
     /* GMime builds bounces, libcurl speaks SMTP and POP3 out: both set up once, before threads */
     g_mime_init ();
@@ -598,8 +669,11 @@ main (int argc, char *argv[])
     }
 
     log_info ("gateway", "started",
-              "broker=%s identity=%s hostname=%s domains=%d max-sessions=%d plaintext-auth=%s", broker,
-              gw_user, hostname, ndomains, gw.max_sessions, plaintext ? "yes" : "no");
+              "broker=%s identity=%s hostname=%s domains=%d max-sessions=%d plaintext-auth=%s "
+              "max-connections-per-address=%d max-auth-failures=%d smtp-timeout=%d pop3-timeout=%d",
+              broker, gw_user, hostname, ndomains, gw.max_sessions, plaintext ? "yes" : "no",
+              throttle_config.max_connections, throttle_config.max_failures, gw.smtp_timeout_ms / 1000,
+              gw.pop3_timeout_ms / 1000);
     int stuck = listener_run (listener, s_stop_pipe[0]);
     if (stuck > 0) {
         /* a session thread still holds a pool client, its TLS connection and its slot: freeing
@@ -629,6 +703,7 @@ done:
     g_mime_shutdown ();
     config_words_free (&config_routes);
     listener_destroy (&listener);
+    throttle_destroy (&throttle);
     pool_destroy (&pool);
     SSL_CTX_free (tls);
     free (self_cert);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mb_limits.h"
 #include "pop3_lock.h"
+#include "throttle.h"
 #include "proto.h"
 #include "reply.h"
 
@@ -359,6 +360,13 @@ pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_size, c
 
 /* ------------------------------------------------------------------ session helpers */
 
+/* RFC 1939 3: the autologout timer, --pop3-timeout */
+static int
+s_timeout_ms (const gateway_config_t *config)
+{
+    return config->pop3_timeout_ms > 0 ? config->pop3_timeout_ms : POP3_IDLE_TIMEOUT_S * 1000;
+}
+
 static void
 s_state (session_t *s, pop3_state_t state)
 {
@@ -425,10 +433,39 @@ s_snapshot (session_t *s)
     return rc;
 }
 
+/* A failed login: counted for the client's address (throttle.h, across sessions and
+   protocols) and answered after a delay that grows with each; once the address is blocked,
+   a transient refusal ends the session */
+static void
+s_login_failed (session_t *s, const char *text)
+{
+    int delay = throttle_failure (s->config->throttle, conn_peer (s->conn), THROTTLE_AUTH);
+    if (delay < 0) {
+        s_err (s, THROTTLE_POP3_BLOCKED);
+        s->quit = true;
+        return;
+    }
+    zclock_sleep (delay);
+    s_err (s, text);
+}
+
+/* A session opened before its address was blocked tries no more logins */
+static bool
+s_check_blocked (session_t *s)
+{
+    if (!throttle_blocked (s->config->throttle, conn_peer (s->conn)))
+        return false;
+    s_err (s, THROTTLE_POP3_BLOCKED);
+    s->quit = true;
+    return true;
+}
+
 /* Login = identify to the broker as that user; then lock the maildrop and take the snapshot */
 static void
 s_login (session_t *s, const char *method, const char *user, const char *password)
 {
+    if (s_check_blocked (s))
+        return;
     char *error = NULL;
     client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
     if (!client) {
@@ -436,23 +473,22 @@ s_login (session_t *s, const char *method, const char *user, const char *passwor
         /* 535 5.7.8: wrong password or unknown mailbox (the broker does not say which); any
            other 5xx (an address it cannot parse) is the user's too. The rest is ours. */
         bool refused = error && reply_parse (error, &code, NULL) == 0 && code / 100 == 5;
-        char quoted[2 * POP3_MAX_LINE];
-        log_info ("pop3", "login-failed", "session=%llu peer=%s method=%s user=%s reason=\"%s\"", s->number,
+        char quoted[2 * POP3_MAX_LINE], reason[2 * POP3_MAX_LINE];
+        log_info ("pop3", "login-failed", "session=%llu peer=%s method=%s user=%s reason=%s", s->number,
                   conn_peer (s->conn), method, log_quote (quoted, sizeof quoted, user, strlen (user)),
-                  error ? error : "");
+                  log_quote (reason, sizeof reason, error ? error : "", error ? strlen (error) : 0));
         free (error);
-        if (refused) {
-            zclock_sleep (POP3_AUTH_DELAY_MS);
-            s_err (s, "[AUTH] invalid credentials");
-        }
+        if (refused)
+            s_login_failed (s, "[AUTH] invalid credentials");
         else
             s_err (s, "[SYS/TEMP] mail store unavailable, try again later");
         return;
     }
     const char *mailbox = client_user (client);
     if (!pop3_lock_acquire (mailbox)) {
+        char quoted[2 * MAX_ADDRESS];
         log_info ("pop3", "in-use", "session=%llu peer=%s mailbox=%s", s->number, conn_peer (s->conn),
-                  mailbox);
+                  log_quote (quoted, sizeof quoted, mailbox, strlen (mailbox)));
         client_destroy (&client);
         s_err (s, "[IN-USE] mailbox locked by another session");
         return;
@@ -472,8 +508,10 @@ s_login (session_t *s, const char *method, const char *user, const char *passwor
     int64_t octets = 0;
     for (size_t i = 0; i < s->count; i++)
         octets += s->entries[i].size;
+    char quoted[2 * MAX_ADDRESS];
     log_info ("pop3", "login", "session=%llu peer=%s method=%s mailbox=%s messages=%zu", s->number,
-              conn_peer (s->conn), method, s->mailbox, s->count);
+              conn_peer (s->conn), method, log_quote (quoted, sizeof quoted, s->mailbox, strlen (s->mailbox)),
+              s->count);
     conn_printf (s->conn, "+OK %s has %zu %s (%lld octets)\r\n", s->mailbox, s->count,
                  s->count == 1 ? "message" : "messages", (long long)octets);
     s_state (s, POP3_TRANSACTION);
@@ -590,7 +628,7 @@ s_proceed_auth (session_t *s, pop3_command_t *cmd)
     if (!response) {
         /* RFC 5034 4: an empty challenge, "+ " */
         conn_printf (s->conn, "+ \r\n");
-        conn_result_t rc = conn_read_line (s->conn, line, sizeof line, &len, POP3_IDLE_TIMEOUT_MS);
+        conn_result_t rc = conn_read_line (s->conn, line, sizeof line, &len, s_timeout_ms (s->config));
         if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {
             s_err (s, rc == CONN_TOO_LONG ? "[AUTH] AUTH response too long" : "lines end in CRLF");
             return;
@@ -611,7 +649,7 @@ s_proceed_auth (session_t *s, pop3_command_t *cmd)
     char user[MAX_ADDRESS + 1], password[MAX_PASSWORD + 1];
     if (pop3_auth_plain (response, len, user, sizeof user, password, sizeof password) != 0) {
         sodium_memzero (line, sizeof line);
-        s_err (s, "[AUTH] malformed AUTH PLAIN response");
+        s_login_failed (s, "[AUTH] malformed AUTH PLAIN response");
         return;
     }
     sodium_memzero (line, sizeof line);
@@ -671,8 +709,9 @@ s_proceed_quit (session_t *s, pop3_command_t *cmd)
         else
             failed++;
     }
-    log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu", s->number, s->mailbox,
-              removed, failed);
+    char quoted[2 * MAX_ADDRESS];
+    log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu", s->number,
+              log_quote (quoted, sizeof quoted, s->mailbox, strlen (s->mailbox)), removed, failed);
     if (failed)
         conn_printf (s->conn, "-ERR [SYS/TEMP] some deleted messages not removed (%zu)\r\n", failed);
     else
@@ -761,6 +800,16 @@ s_proceed_rset (session_t *s, pop3_command_t *cmd)
 
 /* ------------------------------------------------------------------ the loop */
 
+/* "-ERR autologout: idle for 10 minutes" (or "for 1 second" with --pop3-timeout 1) */
+static void
+s_autologout (conn_t *conn, int seconds)
+{
+    bool minutes = seconds % 60 == 0;
+    int n = minutes ? seconds / 60 : seconds;
+    conn_printf (conn, "-ERR autologout: idle for %d %s%s\r\n", n, minutes ? "minute" : "second",
+                 n == 1 ? "" : "s");
+}
+
 static unsigned long long s_sessions = 0;
 
 void
@@ -780,7 +829,7 @@ pop3_serve (conn_t *conn, const gateway_config_t *config)
     char line[POP3_MAX_LINE + 1];
     while (!s.quit) {
         size_t len = 0;
-        conn_result_t rc = conn_read_line (conn, line, sizeof line, &len, POP3_IDLE_TIMEOUT_MS);
+        conn_result_t rc = conn_read_line (conn, line, sizeof line, &len, s_timeout_ms (config));
         if (rc == CONN_EOF || rc == CONN_ERROR || rc == CONN_TIMEOUT) {
             /* RFC 1939 6: a session that ends without QUIT enters no UPDATE: nothing is deleted */
             log_info ("pop3", "disconnect", "session=%llu reason=%s state=%s", s.number,
@@ -789,7 +838,7 @@ pop3_serve (conn_t *conn, const gateway_config_t *config)
                                          : "error",
                       pop3_state_name (s.state));
             if (rc == CONN_TIMEOUT)
-                conn_printf (conn, "-ERR autologout: idle for 10 minutes\r\n");
+                s_autologout (conn, s_timeout_ms (config) / 1000);
             break;
         }
         if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {

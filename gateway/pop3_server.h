@@ -24,12 +24,10 @@
 /* RFC 5034 4 sets no limit on a client's continuation response. Our choice: enough for a
    PLAIN response with the longest address and password, base64(1 + 254 + 1 + 256) = 684. */
 #define POP3_MAX_AUTH_LINE 1024
-/* RFC 1939 3: the inactivity autologout timer is at least 10 minutes */
-#define POP3_IDLE_TIMEOUT_MS (10 * 60 * 1000)
+/* The autologout timer (RFC 1939 3) is POP3_IDLE_TIMEOUT_S in gw_limits.h (--pop3-timeout) */
 /* Our choice, as the SMTP side (Postfix's hard error limit): this many -ERR end the session */
 #define POP3_MAX_BAD_COMMANDS 20
-/* Our choice (RFC 1939 13 suggests slowing down guessers): a failed login waits this long */
-#define POP3_AUTH_DELAY_MS 1000
+/* A failed login waits as throttle.h says (RFC 1939 13 suggests slowing down guessers) */
 
 /* ------------------------------------------------------------------ commands */
 

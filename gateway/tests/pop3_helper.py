@@ -19,8 +19,9 @@ PUB = os.path.join(BUILD, "publisher", "mailbus-pub")
 class RawPop3:
     """One POP3 connection, byte for byte: send what you like, read lines as they come."""
 
-    def __init__(self, port, timeout=15):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=15, source="127.0.0.1"):
+        """source: the client's own loopback address (127.0.0.2 is another client)"""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
         self.buf = b""
 
     def close(self):
