@@ -505,10 +505,31 @@ s_record (send_lines_t *lines, const char *status)
     return start;
 }
 
+/* One info line per delivery, so the lecturer's broker pane shows mail flowing; past
+   DELIVERY_LOG_PER_SEC in a second the rest are counted and the count logged */
+static void
+s_log_delivery (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender)
+{
+    int64_t second = zclock_mono () / 1000;
+    if (second != self->log_second) {
+        if (self->log_unlogged)
+            log_info ("broker", "deliveries-not-logged", "count=%zu why=\"more than %d a second\"",
+                      self->log_unlogged, DELIVERY_LOG_PER_SEC);
+        self->log_second = second;
+        self->log_lines = self->log_unlogged = 0;
+    }
+    if (self->log_lines++ < DELIVERY_LOG_PER_SEC)
+        log_info ("broker", "delivered", "to=%s id=%lld size=%zu from=%s", mailbox, (long long)delivery, size,
+                  *sender ? sender : "<>");
+    else
+        self->log_unlogged++;
+}
+
 static void
 s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender,
               const char *subject)
 {
+    s_log_delivery (self, mailbox, delivery, size, sender);
     if (!zhashx_lookup (self->watchers, mailbox))
         return;
     if (self->push_count == self->push_max) {

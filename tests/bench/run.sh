@@ -9,7 +9,9 @@
 #
 # Environment: BUILD_DIR (default build-bench, a release build), BENCH_COUNT, BENCH_SIZE,
 # BENCH_WINDOW, BENCH_TIME_LIMIT (s, default 300), BENCH_DEADLINE (s, default 900),
-# BENCH_SYNCHRONOUS (full or normal, default full). Extra arguments go to mailbus-bench.
+# BENCH_SYNCHRONOUS (full or normal, default full), BENCH_CURVE (1: the broker uses CURVE on
+# loopback too, --curve always, and the bench pins its key). Extra arguments go to mailbus-bench.
+# tests/bench/curve.sh runs it with and without CURVE, alternated, and prints both side by side.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,6 +22,8 @@ WINDOW="${BENCH_WINDOW:-1000}"
 TIME_LIMIT="${BENCH_TIME_LIMIT:-300}"
 DEADLINE="${BENCH_DEADLINE:-900}"
 SYNCHRONOUS="${BENCH_SYNCHRONOUS:-full}"
+CURVE=()
+[ "${BENCH_CURVE:-0}" != "1" ] || CURVE=(--curve always)
 
 if [ ! -d "$BUILD_DIR" ]; then
     meson setup "$BUILD_DIR" "$ROOT" --buildtype=release >/dev/null
@@ -43,8 +47,13 @@ PORT="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.
 ENDPOINT="tcp://127.0.0.1:$PORT"
 mkdir -p "$TMP/var"
 MAILBUS_LOG=warn "$BUILD_DIR/broker/mailbus-broker" --db "$TMP/var/mailbus.db" --bind "$ENDPOINT" \
-    --synchronous "$SYNCHRONOUS" >"$TMP/broker.log" 2>&1 &
+    --synchronous "$SYNCHRONOUS" "${CURVE[@]}" >"$TMP/broker.log" 2>&1 &
 BROKER_PID=$!
+if [ ${#CURVE[@]} -gt 0 ]; then
+    # the client pins the broker's public key, which the broker writes on its first start
+    for _ in $(seq 1 100); do [ -s "$TMP/var/broker.key" ] && break; sleep 0.1; done
+    export MAILBUS_SERVER_KEY="$TMP/var/broker.key"
+fi
 
 # ready when the bench's own client can identify (polled, with a deadline)
 ready=""
@@ -60,7 +69,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$ready" ] || { echo "broker not ready:" >&2; cat "$TMP/broker.log" >&2; exit 1; }
 
-echo "mailbus-bench: $COUNT messages of $SIZE octets, window $WINDOW, synchronous=$SYNCHRONOUS, $(nproc) cores"
+echo "mailbus-bench: $COUNT messages of $SIZE octets, window $WINDOW, synchronous=$SYNCHRONOUS, curve=${BENCH_CURVE:-0}, $(nproc) cores"
 rc=0
 timeout --signal=TERM "$DEADLINE" "$BUILD_DIR/tests/mailbus-bench" -b "$ENDPOINT" -u alice@demo.test -p demo \
     --to bob@demo.test --count "$COUNT" --size "$SIZE" --window "$WINDOW" --time-limit "$TIME_LIMIT" "$@" || rc=$?

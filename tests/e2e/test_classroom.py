@@ -51,7 +51,8 @@ class Classroom:
         self.env = dict(os.environ, MAILBUS_TMUX_SESSION=self.session, MAILBUS_TMUX_SOCKET=self.socket,
                         MAILBUS_BROKER_PORT=str(self.broker_port), MAILBUS_SMTP_PORT=str(self.smtp_port),
                         MAILBUS_POP3_PORT=str(self.pop3_port), MAILBUS_DEMO_DIR=self.dir, MAILBUS_BUILD_DIR=BUILD,
-                        MAILBUS_SKIP_BUILD="1", MAILBUS_NO_ATTACH="1")
+                        MAILBUS_SKIP_BUILD="1", MAILBUS_NO_ATTACH="1",
+                        MAILBUS_PANE_SHELL="bash --noprofile --norc")
         self.env.update(extra_env or {})
         self.args = list(args)
         self.netns = netns
@@ -179,6 +180,13 @@ class ClassroomDemo(unittest.TestCase):
         got = wait_for(lambda: net.run_b([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30).stdout,
                        what="the gateway from host B")
         self.assertEqual(got.strip(), pinned)
+        # and the printed line works from the student's machine: over CURVE, with the key
+        line = re.search(r"bob@demo.test:  mailbus-sub (.*) watch", printed).group(1).split()
+        sub = os.path.join(os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build")), "subscriber", "mailbus-sub")
+        student = net.run_b([sub] + line + ["stat"], capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ["PATH"], "MAILBUS_PASSWORD": "demo"}, cwd="/")
+        self.assertEqual(student.returncode, 0, student.stderr)
+        self.assertRegex(student.stdout, r"^\d+ messages?, \d+ bytes")
 
     def test_start_refuses_bad_settings_before_installing_or_starting(self):
         # a copy of the scripts without the sources: were a check missing, the build would fail
