@@ -206,12 +206,12 @@ s_run_read (client_t *client, char **argv)
     return status;
 }
 
-/* A directory to write into: 0, or 1 with the reason on stderr */
+/* A directory to write into, made when missing: 0, or 1 with the reason on stderr */
 static int
 s_check_dir (const char *dir)
 {
     char *error = NULL;
-    if (outfile_check_dir (dir, &error) == 0)
+    if (outfile_prepare_dir (dir, &error) == 0)
         return 0;
     fprintf (stderr, "mailbus-sub: %s\n", error);
     free (error);
