@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "call.h"
+#include "argv_scrub.h"
 #include "client.h"
 #include "client_config.h"
 #include "consume.h"
@@ -26,6 +27,7 @@ typedef struct {
     const char *endpoint;
     const char *user;
     const char *password;
+    char *password_copy; /* -p: taken out of argv (ps shows "-p *") */
     bool password_stdin;
     const char *config;
     int timeout_s;
@@ -409,7 +411,9 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             opts->user = optarg;
             break;
         case 'p':
-            opts->password = optarg;
+            argv_secret_free (&opts->password_copy);
+            opts->password_copy = argv_take_secret (optarg);
+            opts->password = opts->password_copy;
             break;
         case OPT_PASSWORD_STDIN:
             opts->password_stdin = true;
@@ -485,11 +489,10 @@ s_parse_options (int argc, char *argv[], options_t *opts)
     return -1;
 }
 
-int
-main (int argc, char *argv[])
+static int
+s_main (int argc, char *argv[], options_t *opts)
 {
-    options_t opts = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000};
-    int status = s_parse_options (argc, argv, &opts);
+    int status = s_parse_options (argc, argv, opts);
     if (status >= 0)
         return status;
     if (optind >= argc)
@@ -514,14 +517,14 @@ main (int argc, char *argv[])
         return status;
 
     char *error = NULL;
-    zconfig_t *config = client_config_apply (opts.config, &opts.endpoint, &opts.user, &opts.password, &error);
+    zconfig_t *config = client_config_apply (opts->config, &opts->endpoint, &opts->user, &opts->password, &error);
     if (!config) {
         fprintf (stderr, "mailbus-sub: %s\n", error);
         free (error);
         return EX_USAGE;
     }
     char *password = NULL;
-    if (client_credentials (&opts.endpoint, &opts.user, &password, opts.password, opts.password_stdin) != 0) {
+    if (client_credentials (&opts->endpoint, &opts->user, &password, opts->password, opts->password_stdin) != 0) {
         zconfig_destroy (&config);
         return EX_USAGE;
     }
@@ -529,7 +532,7 @@ main (int argc, char *argv[])
     /* watch catches SIGINT and SIGTERM itself; for the rest, Ctrl-C simply ends the program */
     zsys_handler_set (NULL);
     show_init ();
-    client_t *client = client_new (opts.endpoint, opts.user, password, opts.timeout_s * 1000, &error);
+    client_t *client = client_new (opts->endpoint, opts->user, password, opts->timeout_s * 1000, &error);
     if (!client) {
         fprintf (stderr, "mailbus-sub: %s\n", error);
         int code = 0;
@@ -541,10 +544,16 @@ main (int argc, char *argv[])
         client_destroy (&client);
     }
     show_shutdown ();
-    if (password) {
-        memset (password, 0, strlen (password));
-        free (password);
-    }
+    argv_secret_free (&password);
     zconfig_destroy (&config);
+    return status;
+}
+
+int
+main (int argc, char *argv[])
+{
+    options_t opts = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000};
+    int status = s_main (argc, argv, &opts);
+    argv_secret_free (&opts.password_copy);
     return status;
 }
