@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <gmime/gmime.h>
 
+#include "argv_scrub.h"
 #include "fetch.h"
 #include "pool.h"
 #include "relay.h"
@@ -72,6 +73,9 @@ s_usage (FILE *out)
         "\n"
         "POP3 fetch in (a remote mailbox published into a local one):\n"
         "      --fetch 'URL USER PASSWORD MAILBOX'  e.g. 'pop3://mail.example:110 me secret bob@demo.test';\n"
+        "                             ps shows the password as '*' once the options are read, but\n"
+        "                             better: --fetch 'URL USER MAILBOX' --fetch-password-file FILE\n"
+        "      --fetch-password-file FILE  the POP3 password, first line of FILE (mode 0600, ours)\n"
         "                             pop3:// requires STLS, pop3s:// is implicit TLS\n"
         "      --fetch-keep           leave fetched messages on the server (remembered by UIDL)\n"
         "      --fetch-interval MS    how often to poll (default 60000)\n"
@@ -192,7 +196,11 @@ enum {
     OPT_FETCH_INTERVAL,
     OPT_FETCH_CA,
     OPT_FETCH_INSECURE,
+    OPT_FETCH_PASSWORD_FILE,
 };
+
+/* the --fetch value, copied before its password word is scrubbed from argv */
+static char *s_fetch_spec = NULL;
 
 int
 main (int argc, char *argv[])
@@ -224,6 +232,7 @@ main (int argc, char *argv[])
         {"fetch-interval", required_argument, NULL, OPT_FETCH_INTERVAL},
         {"fetch-ca", required_argument, NULL, OPT_FETCH_CA},
         {"fetch-insecure", no_argument, NULL, OPT_FETCH_INSECURE},
+        {"fetch-password-file", required_argument, NULL, OPT_FETCH_PASSWORD_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -237,6 +246,7 @@ main (int argc, char *argv[])
     /* relay out (the outbound queue) and POP3 fetch in */
     const char *smarthost = NULL, *smarthost_tls = NULL, *smarthost_auth = NULL, *smarthost_ca = NULL;
     const char *relay_interval = NULL, *fetch = NULL, *fetch_interval = NULL, *fetch_ca = NULL;
+    const char *fetch_password_file = NULL;
     const char *routes[RELAY_MAX_ROUTES + 1] = {NULL};
     int nroutes = 0;
     bool no_relay = false, fetch_keep = false, fetch_insecure = false;
@@ -317,7 +327,11 @@ main (int argc, char *argv[])
             no_relay = true;
             break;
         case OPT_FETCH:
-            fetch = optarg;
+            argv_secret_free (&s_fetch_spec);
+            fetch = s_fetch_spec = fetch_take_spec (optarg);
+            break;
+        case OPT_FETCH_PASSWORD_FILE:
+            fetch_password_file = optarg;
             break;
         case OPT_FETCH_KEEP:
             fetch_keep = true;
@@ -378,6 +392,8 @@ main (int argc, char *argv[])
     fetch = fetch ? fetch : config_get (config, "gateway/fetch", NULL);
     fetch_interval = fetch_interval ? fetch_interval : config_get (config, "gateway/fetch-interval", NULL);
     fetch_ca = fetch_ca ? fetch_ca : config_get (config, "gateway/fetch-ca", NULL);
+    fetch_password_file =
+        fetch_password_file ? fetch_password_file : config_get (config, "gateway/fetch-password-file", NULL);
     fetch_keep = fetch_keep || s_truthy (config_get (config, "gateway/fetch-keep", NULL));
     char **config_routes = NULL;
     if (nroutes == 0) {
@@ -399,6 +415,7 @@ main (int argc, char *argv[])
     listener_t *listener = NULL;
     zactor_t *relay = NULL, *fetcher = NULL;
     char *auth_user = NULL, *auth_password = NULL, *fetch_copy = NULL, *fetch_state = NULL;
+    char *fetch_password = NULL;
     relay_config_t relay_config = {0};
     fetch_config_t fetch_config = {0};
 
@@ -548,7 +565,9 @@ main (int argc, char *argv[])
     }
     if (fetch) {
         const char *why = NULL;
-        if (fetch_parse (fetch, &fetch_config, &fetch_copy, &why) != 0) {
+        if (fetch_password_file && fetch_read_password (fetch_password_file, &fetch_password, &error) != 0)
+            goto done;
+        if (fetch_parse (fetch, fetch_password, &fetch_config, &fetch_copy, &why) != 0) {
             error = strdup (why);
             goto done;
         }
@@ -589,7 +608,11 @@ done:
     }
     zactor_destroy (&fetcher);
     zactor_destroy (&relay);
+    if (fetch_copy) /* strtok_r cut it into words: zero all of it, the password word included */
+        sodium_memzero (fetch_copy, strlen (fetch));
     free (fetch_copy);
+    argv_secret_free (&fetch_password);
+    argv_secret_free (&s_fetch_spec);
     free (fetch_state);
     free (auth_user);
     if (auth_password) {
