@@ -113,6 +113,13 @@ class Fetch(unittest.TestCase):
         self.assertNotIn(b" %s " % PASSWORD.encode(), b" ".join(argv))
         self.assertNotIn(PASSWORD.encode(), argv)
 
+    def test_help_tells_how_to_keep_the_password_out_of_ps(self):
+        p = subprocess.run([os.path.join(BUILD, "gateway", "mailbus-gateway"), "--help"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--fetch-password-file FILE", p.stdout)
+        self.assertIn("--fetch 'URL USER MAILBOX'", p.stdout)
+
     def test_a_bad_fetch_password_file_stops_the_gateway_with_one_clear_line(self):
         local = Stack(start_gateway=False)
         local.__enter__()
