@@ -27,7 +27,8 @@ typedef struct {
 /* Parses a --fetch value: "URL USER PASSWORD MAILBOX", or "URL USER MAILBOX" when password
    is not NULL (it came from --fetch-password-file). The strings point into a copy the caller
    frees with free (*copy), and into password. Returns 0 or -1 with a static reason. */
-int fetch_parse (const char *spec, const char *password, fetch_config_t *config, char **copy, const char **why);
+int fetch_parse (const char *spec, const char *password, fetch_config_t *config, char **copy,
+                 const char **why);
 
 /* A copy of a --fetch value from argv (caller zeroes and frees it with argv_secret_free);
    in argv itself the PASSWORD word of a four-word value becomes "*", so that ps and

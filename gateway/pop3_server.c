@@ -546,7 +546,7 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
         o += snprintf (o, 128, "+OK unique-id listing follows\r\n");
     else
         o += snprintf (o, 128, "+OK %zu %s (%lld octets)\r\n", live, live == 1 ? "message" : "messages",
-                          (long long)octets);
+                       (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
             o += snprintf (o, 48, "%zu %lld\r\n", i + 1,

@@ -429,9 +429,8 @@ main (int argc, char *argv[])
         if (!opts.user)
             opts.user = getenv ("MAILBUS_USER");
     }
-    else if (s_ask_password (&opts) != 0 ||
-             client_credentials (&opts.endpoint, &opts.user, &password, opts.password, opts.password_stdin) !=
-                 0) {
+    else if (s_ask_password (&opts) != 0 || client_credentials (&opts.endpoint, &opts.user, &password,
+                                                                opts.password, opts.password_stdin) != 0) {
         status = EX_USAGE;
         goto done;
     }

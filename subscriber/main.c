@@ -520,14 +520,16 @@ s_main (int argc, char *argv[], options_t *opts)
         return status;
 
     char *error = NULL;
-    zconfig_t *config = client_config_apply (opts->config, &opts->endpoint, &opts->user, &opts->password, &error);
+    zconfig_t *config =
+        client_config_apply (opts->config, &opts->endpoint, &opts->user, &opts->password, &error);
     if (!config) {
         fprintf (stderr, "mailbus-sub: %s\n", error);
         free (error);
         return EX_USAGE;
     }
     char *password = NULL;
-    if (client_credentials (&opts->endpoint, &opts->user, &password, opts->password, opts->password_stdin) != 0) {
+    if (client_credentials (&opts->endpoint, &opts->user, &password, opts->password, opts->password_stdin) !=
+        0) {
         zconfig_destroy (&config);
         return EX_USAGE;
     }

@@ -66,8 +66,10 @@ s_open_dir (const char *dir, char **error)
                   (unsigned)st.st_uid, (unsigned)geteuid ());
     else if (st.st_mode & (S_IWGRP | S_IWOTH))
         /* someone else could plant links or swap files in it, sticky bit or not */
-        snprintf (text, sizeof text, "refusing directory %s: group or others may write into it (mode %04o); "
-                  "chmod go-w it or use another one", dir, (unsigned)(st.st_mode & 07777));
+        snprintf (text, sizeof text,
+                  "refusing directory %s: group or others may write into it (mode %04o); "
+                  "chmod go-w it or use another one",
+                  dir, (unsigned)(st.st_mode & 07777));
     if (*text) {
         close (fd);
         *error = strdup (text);
@@ -192,8 +194,7 @@ s_create (int dirfd, const char *name)
 /* Writes data to the new file fd and syncs it; on failure removes name from dirfd.
    Closes fd. 0, or -1 with *error. */
 static int
-s_fill (int dirfd, int fd, const char *name, const char *shown, const void *data, size_t size,
-        char **error)
+s_fill (int dirfd, int fd, const char *name, const char *shown, const void *data, size_t size, char **error)
 {
     if (s_write_all (fd, data, size) != 0 || fsync (fd) != 0) {
         *error = s_error ("cannot write", shown);

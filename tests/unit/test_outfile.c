@@ -76,22 +76,33 @@ static void
 test_control_characters_and_colons_are_replaced (void **state)
 {
     (void)state;
-    s_expect ("a\x01" "b\x7f" "c\td", "a_b_c_d");
+    s_expect ("a\x01"
+              "b\x7f"
+              "c\td",
+              "a_b_c_d");
     s_expect ("C:report.pdf", "C_report.pdf");
     s_expect ("line\r\nbreak", "line__break");
     /* U+0085 NEXT LINE is a C1 control character; U+00E9 is not */
-    s_expect ("a\xc2\x85" "b\xc3\xa9", "a_b\xc3\xa9");
+    s_expect ("a\xc2\x85"
+              "b\xc3\xa9",
+              "a_b\xc3\xa9");
 }
 
 static void
 test_bytes_that_are_not_utf8_are_replaced (void **state)
 {
     (void)state;
-    s_expect ("\xff\xfe" "x", "__x");
-    s_expect ("over\xc0\xaf" "long", "over__long");   /* overlong '/' */
-    s_expect ("sur\xed\xa0\x80" "rogate", "sur___rogate"); /* U+D800 */
-    s_expect ("cut\xe2\x82", "cut__");                /* a sequence the name ends inside */
-    s_expect ("big\xf4\x90\x80\x80", "big____");        /* past U+10FFFF */
+    s_expect ("\xff\xfe"
+              "x",
+              "__x");
+    s_expect ("over\xc0\xaf"
+              "long",
+              "over__long"); /* overlong '/' */
+    s_expect ("sur\xed\xa0\x80"
+              "rogate",
+              "sur___rogate");                   /* U+D800 */
+    s_expect ("cut\xe2\x82", "cut__");           /* a sequence the name ends inside */
+    s_expect ("big\xf4\x90\x80\x80", "big____"); /* past U+10FFFF */
 }
 
 static void
@@ -104,11 +115,11 @@ test_a_name_is_cut_at_the_limit_between_characters (void **state)
         const char *character;
         size_t expected;
     } cases[] = {
-        {OUTFILE_MAX_NAME - 1, "\xc3\xa9", OUTFILE_MAX_NAME - 1},          /* é, 2 bytes */
-        {OUTFILE_MAX_NAME - 2, "\xc3\xa9", OUTFILE_MAX_NAME},              /* fits exactly */
-        {OUTFILE_MAX_NAME - 2, "\xe2\x82\xac", OUTFILE_MAX_NAME - 2},      /* €, 3 bytes */
+        {OUTFILE_MAX_NAME - 1, "\xc3\xa9", OUTFILE_MAX_NAME - 1},     /* é, 2 bytes */
+        {OUTFILE_MAX_NAME - 2, "\xc3\xa9", OUTFILE_MAX_NAME},         /* fits exactly */
+        {OUTFILE_MAX_NAME - 2, "\xe2\x82\xac", OUTFILE_MAX_NAME - 2}, /* €, 3 bytes */
         {OUTFILE_MAX_NAME - 1, "\xe2\x82\xac", OUTFILE_MAX_NAME - 1},
-        {OUTFILE_MAX_NAME - 3, "\xf0\x9f\x93\x8e", OUTFILE_MAX_NAME - 3},  /* 📎, 4 bytes */
+        {OUTFILE_MAX_NAME - 3, "\xf0\x9f\x93\x8e", OUTFILE_MAX_NAME - 3}, /* 📎, 4 bytes */
         {OUTFILE_MAX_NAME - 4, "\xf0\x9f\x93\x8e", OUTFILE_MAX_NAME},
         {OUTFILE_MAX_NAME, "\xc3\xa9", OUTFILE_MAX_NAME},
     };
