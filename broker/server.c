@@ -731,8 +731,9 @@ s_verb_send (context_t *ctx)
             s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
         }
         if (r->is_list)
-            s_add_line (&lines, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address,
-                        delivered, r->full ? " (some mailboxes full)" : "", (long long)message);
+            s_add_line (&lines, REPLY_QUEUED, "%s list: %zu %s%s, message %lld", r->address, delivered,
+                        delivered == 1 ? "delivery" : "deliveries", r->full ? " (some mailboxes full)" : "",
+                        (long long)message);
         else if (r->count == 0)
             s_add_line (&lines, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
         else

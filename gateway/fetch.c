@@ -2,25 +2,34 @@
 #include "fetch.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "address.h"
+#include "argv_scrub.h"
 #include "client.h"
 #include "curl_stop.h"
 #include "header.h"
 #include "log.h"
+#include "mb_limits.h"
 #include "proto.h"
 
 int
-fetch_parse (const char *spec, fetch_config_t *config, char **copy, const char **why)
+fetch_parse (const char *spec, const char *password, fetch_config_t *config, char **copy, const char **why)
 {
     *copy = strdup (spec);
     char *save = NULL;
     char *url = strtok_r (*copy, " ", &save), *user = strtok_r (NULL, " ", &save);
-    char *password = strtok_r (NULL, " ", &save), *mailbox = strtok_r (NULL, " ", &save);
+    char *third = strtok_r (NULL, " ", &save);
+    char *mailbox = password ? third : strtok_r (NULL, " ", &save);
     if (!mailbox || strtok_r (NULL, " ", &save)) {
-        *why = "--fetch takes 'URL USER PASSWORD MAILBOX'";
+        *why = password ? "with --fetch-password-file, --fetch takes 'URL USER MAILBOX'"
+                        : "--fetch takes 'URL USER PASSWORD MAILBOX' (or 'URL USER MAILBOX' with "
+                          "--fetch-password-file)";
         return -1;
     }
     if (strncmp (url, "pop3://", 7) != 0 && strncmp (url, "pop3s://", 8) != 0) {
@@ -29,8 +38,59 @@ fetch_parse (const char *spec, fetch_config_t *config, char **copy, const char *
     }
     config->url = url;
     config->user = user;
-    config->password = password;
+    config->password = password ? password : third;
     config->mailbox = mailbox;
+    return 0;
+}
+
+char *
+fetch_take_spec (char *arg)
+{
+    char *copy = strdup (arg);
+    /* the third of four space-separated words, found as fetch_parse's strtok_r finds it */
+    char *word[5] = {NULL};
+    size_t len[5] = {0}, n = 0;
+    for (char *p = arg + strspn (arg, " "); *p && n < 5; p += len[n++], p += strspn (p, " ")) {
+        word[n] = p;
+        len[n] = strcspn (p, " ");
+    }
+    if (n == 4)
+        argv_scrub (arg, (size_t)(word[2] - arg), len[2]);
+    return copy;
+}
+
+int
+fetch_read_password (const char *path, char **password, char **error)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat (fd, &st) != 0) {
+        *error = zsys_sprintf ("--fetch-password-file %s: %s", path, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        return -1;
+    }
+    if (!S_ISREG (st.st_mode) || st.st_uid != geteuid () || (st.st_mode & 077)) {
+        *error = zsys_sprintf ("--fetch-password-file %s: must be a file of ours that nobody else may "
+                               "read or write (chmod 600 it)",
+                               path);
+        close (fd);
+        return -1;
+    }
+    char line[MAX_PASSWORD + 3] = "";
+    ssize_t got = read (fd, line, sizeof line - 1);
+    close (fd);
+    size_t n = got > 0 ? strcspn (line, "\r\n") : 0;
+    if (n == 0 || n > MAX_PASSWORD) {
+        *error = zsys_sprintf ("--fetch-password-file %s: the first line must hold the password "
+                               "(1 to %d characters)",
+                               path, MAX_PASSWORD);
+        sodium_memzero (line, sizeof line);
+        return -1;
+    }
+    line[n] = '\0';
+    *password = strdup (line);
+    sodium_memzero (line, sizeof line);
     return 0;
 }
 

@@ -24,9 +24,21 @@ typedef struct {
     int interval_ms;
 } fetch_config_t;
 
-/* Parses "URL USER PASSWORD MAILBOX" (a --fetch value); the strings point into a copy the
-   caller frees with free (*copy). Returns 0 or -1 with a static reason. */
-int fetch_parse (const char *spec, fetch_config_t *config, char **copy, const char **why);
+/* Parses a --fetch value: "URL USER PASSWORD MAILBOX", or "URL USER MAILBOX" when password
+   is not NULL (it came from --fetch-password-file). The strings point into a copy the caller
+   frees with free (*copy), and into password. Returns 0 or -1 with a static reason. */
+int fetch_parse (const char *spec, const char *password, fetch_config_t *config, char **copy,
+                 const char **why);
+
+/* A copy of a --fetch value from argv (caller zeroes and frees it with argv_secret_free);
+   in argv itself the PASSWORD word of a four-word value becomes "*", so that ps and
+   /proc/PID/cmdline no longer show it */
+char *fetch_take_spec (char *arg);
+
+/* Reads the POP3 password from the first line of path, a file only its owner may read or
+   write (as fetchmail wants of its .fetchmailrc). Returns 0 and *password (caller zeroes
+   and frees), or -1 with *error (caller frees), which never holds the password. */
+int fetch_read_password (const char *path, char **password, char **error);
 
 /* Starts the poller (the config must outlive it). Send "FLUSH" to poll at once. */
 zactor_t *fetch_actor_new (const fetch_config_t *config);

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 #include <gmime/gmime.h>
 
+#include "argv_scrub.h"
 #include "fetch.h"
 #include "pool.h"
 #include "relay.h"
@@ -77,6 +78,9 @@ s_usage (FILE *out)
         "POP3 fetch in (a remote mailbox published into a local one):\n"
         "      --fetch 'URL USER PASSWORD MAILBOX'  e.g. 'pop3://mail.example:110 me secret bob@demo.test';\n"
         "                             pop3:// requires STLS, pop3s:// is implicit TLS\n"
+        "                             ps shows the password as '*' once the options are read, but\n"
+        "                             better: --fetch 'URL USER MAILBOX' --fetch-password-file FILE\n"
+        "      --fetch-password-file FILE  the POP3 password, first line of FILE (mode 0600, ours)\n"
         "      --fetch-keep           leave fetched messages on the server (remembered by UIDL)\n"
         "      --fetch-interval MS    how often to poll (default 60000)\n"
         "      --fetch-ca FILE        CA certificate(s) of the POP3 server\n"
@@ -227,8 +231,12 @@ enum {
     OPT_FETCH_INTERVAL,
     OPT_FETCH_CA,
     OPT_FETCH_INSECURE,
+    OPT_FETCH_PASSWORD_FILE,
     OPT_THROTTLE, /* OPT_THROTTLE + i: s_throttle_options[i] */
 };
+
+/* the --fetch value, copied before its password word is scrubbed from argv */
+static char *s_fetch_spec = NULL;
 
 /* The throttle's numeric options: the same name on the command line and in the config file */
 enum { T_CONNECTIONS, T_FAILURES, T_DELAY, T_BLOCK, T_SMTP_TIMEOUT, T_POP3_TIMEOUT, T_COUNT };
@@ -299,6 +307,7 @@ main (int argc, char *argv[])
         {"auth-block", required_argument, NULL, OPT_THROTTLE + T_BLOCK},
         {"smtp-timeout", required_argument, NULL, OPT_THROTTLE + T_SMTP_TIMEOUT},
         {"pop3-timeout", required_argument, NULL, OPT_THROTTLE + T_POP3_TIMEOUT},
+        {"fetch-password-file", required_argument, NULL, OPT_FETCH_PASSWORD_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -312,6 +321,7 @@ main (int argc, char *argv[])
     /* relay out (the outbound queue) and POP3 fetch in */
     const char *smarthost = NULL, *smarthost_tls = NULL, *smarthost_auth = NULL, *smarthost_ca = NULL;
     const char *relay_interval = NULL, *fetch = NULL, *fetch_interval = NULL, *fetch_ca = NULL;
+    const char *fetch_password_file = NULL;
     const char *routes[RELAY_MAX_ROUTES + 1] = {NULL};
     int nroutes = 0;
     bool no_relay = false, fetch_keep = false, fetch_insecure = false;
@@ -395,7 +405,11 @@ main (int argc, char *argv[])
             no_relay = true;
             break;
         case OPT_FETCH:
-            fetch = optarg;
+            argv_secret_free (&s_fetch_spec);
+            fetch = s_fetch_spec = fetch_take_spec (optarg);
+            break;
+        case OPT_FETCH_PASSWORD_FILE:
+            fetch_password_file = optarg;
             break;
         case OPT_FETCH_KEEP:
             fetch_keep = true;
@@ -466,6 +480,8 @@ main (int argc, char *argv[])
     fetch = fetch ? fetch : config_get (config, "gateway/fetch", NULL);
     fetch_interval = fetch_interval ? fetch_interval : config_get (config, "gateway/fetch-interval", NULL);
     fetch_ca = fetch_ca ? fetch_ca : config_get (config, "gateway/fetch-ca", NULL);
+    fetch_password_file =
+        fetch_password_file ? fetch_password_file : config_get (config, "gateway/fetch-password-file", NULL);
     fetch_keep = fetch_keep || s_truthy (config_get (config, "gateway/fetch-keep", NULL));
     char **config_routes = NULL;
     if (nroutes == 0) {
@@ -488,6 +504,7 @@ main (int argc, char *argv[])
     throttle_t *throttle = NULL;
     zactor_t *relay = NULL, *fetcher = NULL;
     char *auth_user = NULL, *auth_password = NULL, *fetch_copy = NULL, *fetch_state = NULL;
+    char *fetch_password = NULL;
     relay_config_t relay_config = {0};
     fetch_config_t fetch_config = {0};
 
@@ -647,7 +664,9 @@ main (int argc, char *argv[])
     }
     if (fetch) {
         const char *why = NULL;
-        if (fetch_parse (fetch, &fetch_config, &fetch_copy, &why) != 0) {
+        if (fetch_password_file && fetch_read_password (fetch_password_file, &fetch_password, &error) != 0)
+            goto done;
+        if (fetch_parse (fetch, fetch_password, &fetch_config, &fetch_copy, &why) != 0) {
             error = strdup (why);
             goto done;
         }
@@ -691,7 +710,11 @@ done:
     }
     zactor_destroy (&fetcher);
     zactor_destroy (&relay);
+    if (fetch_copy) /* strtok_r cut it into words: zero all of it, the password word included */
+        sodium_memzero (fetch_copy, strlen (fetch));
     free (fetch_copy);
+    argv_secret_free (&fetch_password);
+    argv_secret_free (&s_fetch_spec);
     free (fetch_state);
     free (auth_user);
     if (auth_password) {

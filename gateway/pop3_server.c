@@ -583,7 +583,8 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
     if (uidl)
         o += snprintf (o, 128, "+OK unique-id listing follows\r\n");
     else
-        o += snprintf (o, 128, "+OK %zu messages (%lld octets)\r\n", live, (long long)octets);
+        o += snprintf (o, 128, "+OK %zu %s (%lld octets)\r\n", live, live == 1 ? "message" : "messages",
+                       (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
             o += snprintf (o, 48, "%zu %lld\r\n", i + 1,
@@ -715,7 +716,8 @@ s_proceed_quit (session_t *s, pop3_command_t *cmd)
     if (failed)
         conn_printf (s->conn, "-ERR [SYS/TEMP] some deleted messages not removed (%zu)\r\n", failed);
     else
-        conn_printf (s->conn, "+OK mailbus POP3 server signing off (%zu messages removed)\r\n", removed);
+        conn_printf (s->conn, "+OK mailbus POP3 server signing off (%zu %s removed)\r\n", removed,
+                     removed == 1 ? "message" : "messages");
 }
 
 /* ------------------------------------------------------------------ proceed: TRANSACTION */

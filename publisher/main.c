@@ -11,6 +11,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "argv_scrub.h"
 #include "client.h"
 #include "client_config.h"
 #include "compose.h"
@@ -25,6 +26,7 @@ typedef struct {
     const char *endpoint;
     const char *user;
     const char *password;
+    char *password_copy; /* -p: taken out of argv (ps shows "-p *") */
     bool password_stdin;
     const char *config;
     const char *from;
@@ -53,7 +55,8 @@ s_print_usage (FILE *out)
              "\n"
              "  -b, --broker ENDPOINT   broker endpoint (default %s; env MAILBUS_BROKER)\n"
              "  -u, --user ADDRESS      the mailbox to identify as (env MAILBUS_USER)\n"
-             "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
+             "  -p, --password PASS     its password (env MAILBUS_PASSWORD); ps shows it as '*' once\n"
+             "                          the options are read, but --password-stdin is safer\n"
              "      --password-stdin    read the password from the first line of standard input\n"
              "  -c, --config FILE       ZPL config; keys client/broker, client/user, client/password\n"
              "                          (options win over the environment, which wins over the file)\n"
@@ -65,7 +68,8 @@ s_print_usage (FILE *out)
              "  -m, --message TEXT      the body text (default: read the body from standard input)\n"
              "      --raw FILE.eml      send a ready RFC 5322 message (LF line endings become CRLF; a\n"
              "                          missing empty line after the header fields is put in)\n"
-             "  -i, --interactive       ask for To, Subject, attachments and body on the terminal\n"
+             "  -i, --interactive       ask for To, Subject, attachments and body on the terminal,\n"
+             "                          and for the password (no echo) when none is given\n"
              "      --timeout SECONDS   wait this long for each answer (default 10)\n"
              "      --retries N         send again this many times after no answer (default %d;\n"
              "                          the same Message-ID, so the broker stores it once)\n"
@@ -161,7 +165,9 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             opts->user = optarg;
             break;
         case 'p':
-            opts->password = optarg;
+            argv_secret_free (&opts->password_copy);
+            opts->password_copy = argv_take_secret (optarg);
+            opts->password = opts->password_copy;
             break;
         case OPT_PASSWORD_STDIN:
             opts->password_stdin = true;
@@ -380,6 +386,19 @@ s_publish (client_t *client, options_t *opts, const char *message, size_t size)
     return status;
 }
 
+/* -i with no password from -p, --password-stdin, MAILBUS_PASSWORD or the config: ask for
+   it on the terminal, as the classroom's interactive sender does. 0, or -1 (said why) */
+static int
+s_ask_password (options_t *opts)
+{
+    if (!opts->interactive || opts->password || opts->password_stdin || getenv ("MAILBUS_PASSWORD"))
+        return 0;
+    const char *user = opts->user ? opts->user : getenv ("MAILBUS_USER");
+    opts->password_copy = prompt_password (user);
+    opts->password = opts->password_copy;
+    return opts->password ? 0 : -1;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -410,8 +429,8 @@ main (int argc, char *argv[])
         if (!opts.user)
             opts.user = getenv ("MAILBUS_USER");
     }
-    else if (client_credentials (&opts.endpoint, &opts.user, &password, opts.password, opts.password_stdin) !=
-             0) {
+    else if (s_ask_password (&opts) != 0 || client_credentials (&opts.endpoint, &opts.user, &password,
+                                                                opts.password, opts.password_stdin) != 0) {
         status = EX_USAGE;
         goto done;
     }
@@ -456,10 +475,8 @@ shutdown:
 done:
     free (message);
     zconfig_destroy (&config);
-    if (password) {
-        memset (password, 0, strlen (password));
-        free (password);
-    }
+    argv_secret_free (&password);
+    argv_secret_free (&opts.password_copy);
     free (opts.subject);
     free (opts.body);
     g_ptr_array_free (opts.to, TRUE);

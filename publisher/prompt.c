@@ -1,9 +1,14 @@
 /*  prompt.c — interactive composing. */
 #include "prompt.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include "mb_limits.h"
 
 size_t
 prompt_split_addresses (const char *text, GPtrArray *list)
@@ -89,4 +94,67 @@ prompt_message (FILE *in, FILE *out, GPtrArray *to, char **subject, GPtrArray *a
         g_string_free (text, TRUE);
     }
     return 0;
+}
+
+/* the terminal as it was before echo was turned off, for the signal handler */
+static int s_tty = -1;
+static struct termios s_saved;
+
+static void
+s_restore_and_die (int sig)
+{
+    tcsetattr (s_tty, TCSAFLUSH, &s_saved);
+    if (write (s_tty, "\n", 1) < 0) {
+        /* dying anyway */
+    }
+    signal (sig, SIG_DFL);
+    raise (sig);
+}
+
+/* One line from the terminal fd with echo off; NULL at EOF or when too long */
+static char *
+s_read_hidden (int fd)
+{
+    char line[MAX_PASSWORD + 2];
+    size_t n = 0;
+    char c;
+    ssize_t got;
+    while ((got = read (fd, &c, 1)) == 1 && c != '\n' && c != '\r')
+        if (n < sizeof line - 1)
+            line[n++] = c;
+    line[n] = '\0';
+    char *password = got == 1 && n > 0 && n <= MAX_PASSWORD ? strdup (line) : NULL;
+    explicit_bzero (line, sizeof line);
+    return password;
+}
+
+char *
+prompt_password (const char *user)
+{
+    s_tty = open ("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (s_tty < 0 || tcgetattr (s_tty, &s_saved) != 0) {
+        fprintf (stderr, "error: no password and no terminal to ask for it on: give -p, --password-stdin "
+                         "or set MAILBUS_PASSWORD\n");
+        if (s_tty >= 0)
+            close (s_tty);
+        return NULL;
+    }
+    dprintf (s_tty, "Password for %s: ", user ? user : "the mailbox");
+    struct termios quiet = s_saved;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    quiet.c_lflag |= ICANON;
+    struct sigaction on_signal = {.sa_handler = s_restore_and_die}, old_int, old_term;
+    sigaction (SIGINT, &on_signal, &old_int);
+    sigaction (SIGTERM, &on_signal, &old_term);
+    tcsetattr (s_tty, TCSAFLUSH, &quiet);
+    char *password = s_read_hidden (s_tty);
+    tcsetattr (s_tty, TCSAFLUSH, &s_saved);
+    sigaction (SIGINT, &old_int, NULL);
+    sigaction (SIGTERM, &old_term, NULL);
+    dprintf (s_tty, "\n");
+    close (s_tty);
+    s_tty = -1;
+    if (!password)
+        fprintf (stderr, "error: no password typed (at most %d characters)\n", MAX_PASSWORD);
+    return password;
 }

@@ -18,4 +18,10 @@ int prompt_message (FILE *in, FILE *out, GPtrArray *to, char **subject, GPtrArra
    returns how many were added */
 size_t prompt_split_addresses (const char *text, GPtrArray *list);
 
+/* Asks for user's password on the controlling terminal (/dev/tty, never standard input)
+   without echoing it, as passwd and ssh do; the terminal is restored even on Ctrl-C.
+   Returns the password (caller zeroes and frees), or NULL with a message on stderr when
+   there is no terminal or nothing was typed. */
+char *prompt_password (const char *user);
+
 #endif

@@ -27,6 +27,11 @@ s_handle (const consume_options_t *options, const char *id, zframe_t *body)
     const char *data = (const char *)zframe_data (body);
     size_t size = zframe_size (body);
     if (options->dir) {
+        /* the id becomes a file name: digits only, whatever the broker sent */
+        if (!*id || id[strspn (id, "0123456789")] != '\0') {
+            fprintf (stderr, "mailbus-sub: the broker leased a message with a malformed id\n");
+            return 1;
+        }
         char *name = zsys_sprintf ("%s.eml", id);
         char *path = NULL, *error = NULL;
         int rc = outfile_write_durable (options->dir, name, data, size, &path, &error);

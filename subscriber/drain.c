@@ -15,38 +15,16 @@
 #include "proto.h"
 #include "reply.h"
 
-/* True when path holds exactly data */
-static bool
-s_same_file (const char *path, const void *data, size_t size)
-{
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return false;
-    char *buf = malloc (size + 1);
-    size_t got = fread (buf, 1, size + 1, file);
-    fclose (file);
-    bool same = got == size && memcmp (buf, data, size) == 0;
-    free (buf);
-    return same;
-}
-
 /* <id>.eml; the same message drained again replaces its file. Should another message
    ever come with an id already used in dir (an id the broker handed out again after a
-   deletion), it gets <id>-N.eml rather than destroy a message saved earlier. */
+   deletion), it gets <id>-N.eml rather than destroy a message saved earlier; so does a
+   name taken by anything that is not a plain file (a link is never followed). */
 static void
 s_file_name (const char *dir, int64_t id, const void *data, size_t size, char *name, size_t name_size)
 {
     snprintf (name, name_size, "%" PRId64 ".eml", id);
-    for (int n = 1; n < 10000; n++) {
-        char *path = NULL;
-        if (asprintf (&path, "%s/%s", dir, name) < 0)
-            return;
-        bool free_name = access (path, F_OK) != 0 || s_same_file (path, data, size);
-        free (path);
-        if (free_name)
-            return;
+    for (int n = 1; n < 10000 && outfile_state (dir, name, data, size) == OUTFILE_OTHER; n++)
         snprintf (name, name_size, "%" PRId64 "-%d.eml", id, n);
-    }
 }
 
 int

@@ -97,6 +97,8 @@ listing_at (const listing_t *self, const char *position)
     if (n < 1 || (unsigned long long)n > self->count) {
         if (self->count == 0)
             fprintf (stderr, "mailbus-sub: no message %lld: the mailbox is empty\n", n);
+        else if (self->count == 1)
+            fprintf (stderr, "mailbus-sub: no message %lld: the mailbox holds only message 1\n", n);
         else
             fprintf (stderr, "mailbus-sub: no message %lld: the mailbox holds messages 1 to %zu\n", n,
                      self->count);

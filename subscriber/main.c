@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "call.h"
+#include "argv_scrub.h"
 #include "client.h"
 #include "client_config.h"
 #include "config.h"
@@ -27,6 +28,7 @@ typedef struct {
     const char *endpoint;
     const char *user;
     const char *password;
+    char *password_copy; /* -p: taken out of argv (ps shows "-p *") */
     bool password_stdin;
     const char *config;
     const char *server_key; /* --server-key: the broker's public key (CURVE) */
@@ -54,6 +56,8 @@ s_print_usage (FILE *out)
              "  list            one line per message: number, id, size, from, subject, new/seen\n"
              "  read N          show message N: headers, text body, attachment names and sizes\n"
              "  save N DIR      write DIR/<id>.eml and every attachment of message N into DIR\n"
+             "                  (DIR, drain's and consume's too, is made 0700 when missing, and\n"
+             "                  refused when others may write into it; files are 0600)\n"
              "  delete N        delete message N\n"
              "  drain DIR       write every message to DIR/<id>.eml, sync it, then delete it\n"
              "  subscribe LIST  join a list topic (--filter HEADER:GLOB, e.g. 'subject:*urgent*')\n"
@@ -70,7 +74,8 @@ s_print_usage (FILE *out)
              "options:\n"
              "  -b, --broker ENDPOINT   broker endpoint (default %s; env MAILBUS_BROKER)\n"
              "  -u, --user ADDRESS      the mailbox (env MAILBUS_USER)\n"
-             "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
+             "  -p, --password PASS     its password (env MAILBUS_PASSWORD); ps shows it as '*' once\n"
+             "                          the options are read, but --password-stdin is safer\n"
              "      --password-stdin    read the password from the first line of standard input\n"
              "      --server-key KEY    the broker's public key (40 characters, or its key file): CURVE,\n"
              "                          needed beyond loopback (env MAILBUS_SERVER_KEY; config\n"
@@ -215,12 +220,12 @@ s_run_read (client_t *client, char **argv)
     return status;
 }
 
-/* A directory to write into: 0, or 1 with the reason on stderr */
+/* A directory to write into, made when missing: 0, or 1 with the reason on stderr */
 static int
 s_check_dir (const char *dir)
 {
     char *error = NULL;
-    if (outfile_check_dir (dir, &error) == 0)
+    if (outfile_prepare_dir (dir, &error) == 0)
         return 0;
     fprintf (stderr, "mailbus-sub: %s\n", error);
     free (error);
@@ -422,7 +427,9 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             opts->user = optarg;
             break;
         case 'p':
-            opts->password = optarg;
+            argv_secret_free (&opts->password_copy);
+            opts->password_copy = argv_take_secret (optarg);
+            opts->password = opts->password_copy;
             break;
         case OPT_PASSWORD_STDIN:
             opts->password_stdin = true;
@@ -524,11 +531,10 @@ s_keygen (int words, char **argv)
     return 0;
 }
 
-int
-main (int argc, char *argv[])
+static int
+s_main (int argc, char *argv[], options_t *opts)
 {
-    options_t opts = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000};
-    int status = s_parse_options (argc, argv, &opts);
+    int status = s_parse_options (argc, argv, opts);
     if (status >= 0)
         return status;
     if (optind >= argc)
@@ -555,15 +561,17 @@ main (int argc, char *argv[])
         return status;
 
     char *error = NULL;
-    zconfig_t *config = client_config_apply (opts.config, &opts.endpoint, &opts.user, &opts.password, &error);
+    zconfig_t *config =
+        client_config_apply (opts->config, &opts->endpoint, &opts->user, &opts->password, &error);
     if (!config) {
         fprintf (stderr, "mailbus-sub: %s\n", error);
         free (error);
         return EX_USAGE;
     }
-    client_set_keys (opts.server_key ? opts.server_key : config_get (config, "client/server-key", NULL), opts.key);
+    client_set_keys (opts->server_key ? opts->server_key : config_get (config, "client/server-key", NULL), opts->key);
     char *password = NULL;
-    if (client_credentials (&opts.endpoint, &opts.user, &password, opts.password, opts.password_stdin) != 0) {
+    if (client_credentials (&opts->endpoint, &opts->user, &password, opts->password, opts->password_stdin) !=
+        0) {
         zconfig_destroy (&config);
         return EX_USAGE;
     }
@@ -571,7 +579,7 @@ main (int argc, char *argv[])
     /* watch catches SIGINT and SIGTERM itself; for the rest, Ctrl-C simply ends the program */
     zsys_handler_set (NULL);
     show_init ();
-    client_t *client = client_new (opts.endpoint, opts.user, password, opts.timeout_s * 1000, &error);
+    client_t *client = client_new (opts->endpoint, opts->user, password, opts->timeout_s * 1000, &error);
     if (!client) {
         fprintf (stderr, "mailbus-sub: %s\n", error);
         int code = 0;
@@ -583,10 +591,16 @@ main (int argc, char *argv[])
         client_destroy (&client);
     }
     show_shutdown ();
-    if (password) {
-        memset (password, 0, strlen (password));
-        free (password);
-    }
+    argv_secret_free (&password);
     zconfig_destroy (&config);
+    return status;
+}
+
+int
+main (int argc, char *argv[])
+{
+    options_t opts = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000};
+    int status = s_main (argc, argv, &opts);
+    argv_secret_free (&opts.password_copy);
     return status;
 }

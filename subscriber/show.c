@@ -195,7 +195,8 @@ show_print (show_t *self, FILE *out)
     }
     else if (self->fallback) {
         GByteArray *bytes = s_decoded (self->fallback);
-        fprintf (out, "(no text/plain part; the message has a text/html part of %u bytes)\n", bytes->len);
+        fprintf (out, "(no text/plain part; the message has a text/html part of %u %s)\n", bytes->len,
+                 bytes->len == 1 ? "byte" : "bytes");
         g_byte_array_unref (bytes);
     }
     else
@@ -210,7 +211,8 @@ show_print (show_t *self, FILE *out)
             char *mime = type ? g_mime_content_type_get_mime_type (type) : NULL;
             fprintf (out, "  ");
             s_print_clean (out, attachment->name, false);
-            fprintf (out, " (%u bytes, %s)\n", bytes->len, mime ? mime : "application/octet-stream");
+            fprintf (out, " (%u %s, %s)\n", bytes->len, bytes->len == 1 ? "byte" : "bytes",
+                     mime ? mime : "application/octet-stream");
             g_free (mime);
             g_byte_array_unref (bytes);
         }

@@ -7,6 +7,7 @@ nothing and, thanks to the broker's Message-ID dedupe, duplicates nothing."""
 import os
 import smtplib
 import sqlite3
+import subprocess
 import sys
 import unittest
 
@@ -32,8 +33,13 @@ class Fetch(unittest.TestCase):
         self.addCleanup(self.remote.stop)
         self.local = None
 
-    def start_local(self, *extra, verify=True):
-        url = "pop3://127.0.0.1:%d bob@demo.test %s carol@demo.test" % (self.remote.pop3_port, PASSWORD)
+    def fetch_url(self, password=PASSWORD):
+        """the --fetch value: four words, or three (no password) for --fetch-password-file"""
+        return "pop3://127.0.0.1:%d bob@demo.test %scarol@demo.test" % (
+            self.remote.pop3_port, password + " " if password else "")
+
+    def start_local(self, *extra, verify=True, url=None):
+        url = url or self.fetch_url()
         args = ["--fetch", url, "--fetch-interval", "200", "--no-relay"] + list(extra)
         # the remote's self-signed certificate (SAN localhost, 127.0.0.1), or no check at all
         args += ["--fetch-ca", self.remote.cafile] if verify else ["--fetch-insecure"]
@@ -74,6 +80,71 @@ class Fetch(unittest.TestCase):
 
     def remote_pop3_sessions(self):
         return self.remote.log("gateway").count("info pop3 end session=")
+
+    def gateway_argv(self):
+        """the local gateway's arguments as ps and /proc/PID/cmdline show them now"""
+        with open("/proc/%d/cmdline" % self.local.gateway.pid, "rb") as f:
+            return f.read().rstrip(b"\0").split(b"\0")
+
+    def password_file(self, text=PASSWORD + "\n", mode=0o600, name="fetch.password"):
+        path = os.path.join(self.remote.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def test_a_fetch_password_in_argv_is_overwritten_in_proc_cmdline(self):
+        self.remote_smtp(1, "ps")
+        self.start_local()
+        wait_for(lambda: self.carol() >= 1, what="the fetched message")  # the copy still logs in
+        argv = self.gateway_argv()
+        self.assertEqual(argv[argv.index(b"--fetch") + 1], self.fetch_url("*").encode())
+        self.assertNotIn(PASSWORD.encode(), argv)
+        self.assertNotIn(b" %s " % PASSWORD.encode(), b" ".join(argv))
+
+    def test_fetch_password_file_keeps_the_password_out_of_the_command_line(self):
+        self.remote_smtp(2, "file")
+        path = self.password_file()
+        self.start_local("--fetch-password-file", path, url=self.fetch_url(None))
+        wait_for(lambda: self.carol() >= 2, what="two fetched messages")
+        wait_for(lambda: self.remote_count() == 0, what="the remote copies to be deleted")
+        argv = self.gateway_argv()
+        self.assertEqual(argv[argv.index(b"--fetch") + 1], self.fetch_url(None).encode())
+        self.assertNotIn(b" %s " % PASSWORD.encode(), b" ".join(argv))
+        self.assertNotIn(PASSWORD.encode(), argv)
+
+    def test_help_tells_how_to_keep_the_password_out_of_ps(self):
+        p = subprocess.run([os.path.join(BUILD, "gateway", "mailbus-gateway"), "--help"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--fetch-password-file FILE", p.stdout)
+        self.assertIn("--fetch 'URL USER MAILBOX'", p.stdout)
+
+    def test_a_bad_fetch_password_file_stops_the_gateway_with_one_clear_line(self):
+        local = Stack(start_gateway=False)
+        local.__enter__()
+        self.addCleanup(local.stop)
+        missing = os.path.join(self.remote.dir, "missing")
+        cases = [
+            (self.password_file(mode=0o644, name="readable"), self.fetch_url(None), "nobody else may read or write"),
+            (missing, self.fetch_url(None), "No such file"),
+            (self.password_file(text="\n", name="empty"), self.fetch_url(None),
+             "the first line must hold the password"),
+            (self.password_file(text="x" * 300, name="long"), self.fetch_url(None),
+             "the first line must hold the password"),
+            (self.password_file(name="good"), self.fetch_url(), "takes 'URL USER MAILBOX'"),
+        ]
+        for path, url, why in cases:
+            command = local.gateway_command(["--fetch", url, "--fetch-password-file", path, "--no-relay",
+                                             "--smtp", "off", "--pop3", "off"])
+            p = subprocess.run(command, cwd=local.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               timeout=30)
+            err = p.stderr.decode("utf-8", "replace")
+            self.assertEqual(p.returncode, 1, err)  # a start-up failure (--help)
+            errors = [line for line in err.splitlines() if line.startswith("error:")]
+            self.assertEqual(len(errors), 1, err)
+            self.assertIn(why, errors[0])
+            self.assertNotIn(" %s " % PASSWORD, err)
 
     def test_fetched_into_the_local_mailbox_byte_for_byte_and_deleted_remotely(self):
         for i in range(3):

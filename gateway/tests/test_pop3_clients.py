@@ -32,6 +32,20 @@ class Pop3Clients(Pop3Case):
         self.assertTrue(p.quit().startswith(b"+OK"))
         self.assertEqual(self.count(), 0)  # UPDATE removed it
 
+    def test_list_and_quit_say_1_message_and_2_messages(self):
+        published = self.publish("one", attach=False)
+        p = self.pop()
+        self.assertEqual(p.list()[0], b"+OK 1 message (%d octets)" % len(published))
+        p.dele(1)
+        self.assertEqual(p.quit(), b"+OK mailbus POP3 server signing off (1 message removed)")
+        self.publish("two", attach=False)
+        self.publish("three", attach=False)
+        p = self.pop()
+        self.assertTrue(p.list()[0].startswith(b"+OK 2 messages ("), p.list()[0])
+        p.dele(1)
+        p.dele(2)
+        self.assertEqual(p.quit(), b"+OK mailbus POP3 server signing off (2 messages removed)")
+
     def test_poplib_pop3s_implicit_tls(self):
         published = self.publish("pop3s", attach=False)
         p = poplib.POP3_SSL("127.0.0.1", self.extra_ports["pop3s"], context=self.stack.tls_context(), timeout=15)

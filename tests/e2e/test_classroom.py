@@ -122,7 +122,7 @@ class ClassroomDemo(unittest.TestCase):
 
         # fan-out: bob directly (both his terminals), carol through the list
         self.publish("bob@demo.test, news@demo.test", "hello class", "first")
-        self.wait_for("alice publishes", "news@demo.test list: 1 deliveries")
+        self.wait_for("alice publishes", "news@demo.test list: 1 delivery,")
         for title in ("bob (1)", "bob (2)", "carol (news@demo.test)"):
             self.wait_for(title, 'subject="hello class"')
 
