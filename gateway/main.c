@@ -47,6 +47,8 @@ s_usage (FILE *out)
         "\n"
         "  -c, --config FILE          ZPL config file, section gateway { ... } (options win)\n"
         "  -b, --broker ENDPOINT      broker endpoint (default " CLIENT_DEFAULT_ENDPOINT ")\n"
+        "      --server-key KEY       the broker's public key or key file (CURVE; needed when the broker\n"
+        "                             is beyond loopback; env MAILBUS_SERVER_KEY)\n"
         "      --smtp HOST:PORT       SMTP with STARTTLS (default " DEFAULT_SMTP "; 'off' disables)\n"
         "      --pop3 HOST:PORT       POP3 with STLS (default " DEFAULT_POP3 "; 'off' disables)\n"
         "      --smtps HOST:PORT      SMTP over implicit TLS (RFC 8314; off unless given)\n"
@@ -232,6 +234,7 @@ enum {
     OPT_FETCH_CA,
     OPT_FETCH_INSECURE,
     OPT_FETCH_PASSWORD_FILE,
+    OPT_SERVER_KEY,
     OPT_THROTTLE, /* OPT_THROTTLE + i: s_throttle_options[i] */
 };
 
@@ -276,6 +279,7 @@ main (int argc, char *argv[])
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
         {"broker", required_argument, NULL, 'b'},
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
         {"smtp", required_argument, NULL, OPT_SMTP},
         {"pop3", required_argument, NULL, OPT_POP3},
         {"smtps", required_argument, NULL, OPT_SMTPS},
@@ -312,6 +316,7 @@ main (int argc, char *argv[])
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *server_key = NULL;
     const char *config_path = NULL, *broker = NULL, *smtp = NULL, *pop3 = NULL, *smtps = NULL, *pop3s = NULL;
     const char *cert = NULL, *key = NULL, *secret = NULL, *hostname = NULL;
     const char *max_sessions_opt = NULL, *max_size_opt = NULL;
@@ -335,6 +340,9 @@ main (int argc, char *argv[])
             break;
         case 'b':
             broker = optarg;
+            break;
+        case OPT_SERVER_KEY:
+            server_key = optarg;
             break;
         case OPT_SMTP:
             smtp = optarg;
@@ -458,6 +466,8 @@ main (int argc, char *argv[])
         return 1;
     }
     broker = broker ? broker : config_get (config, "gateway/broker", CLIENT_DEFAULT_ENDPOINT);
+    /* CURVE to the broker: needed when it is beyond loopback (every connection of the gateway) */
+    client_set_keys (server_key ? server_key : config_get (config, "gateway/server-key", NULL), NULL);
     smtp = smtp ? smtp : config_get (config, "gateway/smtp", DEFAULT_SMTP);
     pop3 = pop3 ? pop3 : config_get (config, "gateway/pop3", DEFAULT_POP3);
     smtps = smtps ? smtps : config_get (config, "gateway/smtps", NULL);

@@ -14,6 +14,7 @@
 #include "argv_scrub.h"
 #include "client.h"
 #include "client_config.h"
+#include "config.h"
 #include "compose.h"
 #include "mb_limits.h"
 #include "prompt.h"
@@ -29,6 +30,8 @@ typedef struct {
     char *password_copy; /* -p: taken out of argv (ps shows "-p *") */
     bool password_stdin;
     const char *config;
+    const char *server_key; /* --server-key: the broker's public key (CURVE) */
+    const char *key;        /* --key: our key pair, to log in without a password */
     const char *from;
     GPtrArray *to; /* g_strdup'ed addresses */
     GPtrArray *cc;
@@ -58,6 +61,11 @@ s_print_usage (FILE *out)
              "  -p, --password PASS     its password (env MAILBUS_PASSWORD); ps shows it as '*' once\n"
              "                          the options are read, but --password-stdin is safer\n"
              "      --password-stdin    read the password from the first line of standard input\n"
+             "      --server-key KEY    the broker's public key (40 characters, or its key file): CURVE,\n"
+             "                          needed beyond loopback (env MAILBUS_SERVER_KEY; config\n"
+             "                          client/server-key); `mailbus-broker key` prints it\n"
+             "      --key FILE          log in with this key pair instead of a password (made by\n"
+             "                          `mailbus-sub keygen FILE`; env MAILBUS_KEY)\n"
              "  -c, --config FILE       ZPL config; keys client/broker, client/user, client/password\n"
              "                          (options win over the environment, which wins over the file)\n"
              "      --from ADDRESS      sender (default: USER; the broker refuses others, 553 5.7.1)\n"
@@ -133,7 +141,7 @@ s_parse_number (const char *text, int min, int max, int *value)
 static int
 s_parse_options (int argc, char *argv[], options_t *opts)
 {
-    enum { OPT_PASSWORD_STDIN = 256, OPT_FROM, OPT_CC, OPT_RAW, OPT_TIMEOUT, OPT_RETRIES, OPT_PRINT };
+    enum { OPT_PASSWORD_STDIN = 256, OPT_FROM, OPT_CC, OPT_RAW, OPT_TIMEOUT, OPT_RETRIES, OPT_PRINT, OPT_SERVER_KEY, OPT_KEY };
     static const struct option long_options[] = {
         {"broker", required_argument, NULL, 'b'},
         {"user", required_argument, NULL, 'u'},
@@ -151,6 +159,8 @@ s_parse_options (int argc, char *argv[], options_t *opts)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"print", no_argument, NULL, OPT_PRINT},
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+        {"key", required_argument, NULL, OPT_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -171,6 +181,12 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             break;
         case OPT_PASSWORD_STDIN:
             opts->password_stdin = true;
+            break;
+        case OPT_SERVER_KEY:
+            opts->server_key = optarg;
+            break;
+        case OPT_KEY:
+            opts->key = optarg;
             break;
         case 'c':
             opts->config = optarg;
@@ -391,7 +407,8 @@ s_publish (client_t *client, options_t *opts, const char *message, size_t size)
 static int
 s_ask_password (options_t *opts)
 {
-    if (!opts->interactive || opts->password || opts->password_stdin || getenv ("MAILBUS_PASSWORD"))
+    if (!opts->interactive || opts->password || opts->password_stdin || getenv ("MAILBUS_PASSWORD") || opts->key ||
+        getenv ("MAILBUS_KEY"))
         return 0;
     const char *user = opts->user ? opts->user : getenv ("MAILBUS_USER");
     opts->password_copy = prompt_password (user);
@@ -425,6 +442,7 @@ main (int argc, char *argv[])
         status = EX_USAGE;
         goto done;
     }
+    client_set_keys (opts.server_key ? opts.server_key : config_get (config, "client/server-key", NULL), opts.key);
     if (opts.print_only) {
         if (!opts.user)
             opts.user = getenv ("MAILBUS_USER");

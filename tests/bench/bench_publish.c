@@ -47,6 +47,7 @@ s_usage (FILE *out)
         "      --to ADDRESS        recipient (default USER; drained with the same password)\n"
         "      --time-limit S      stop publishing, and draining, after S seconds (default 300)\n"
         "      --timeout S         give up when the broker answers nothing for S seconds (default 30)\n"
+        "      --server-key KEY    the broker's public key or key file: CURVE (env MAILBUS_SERVER_KEY)\n"
         "  -h, --help              this help\n"
         "\n"
         "Prints: acks/s=... p50_ms=... p99_ms=... drain/s=...\n"
@@ -300,7 +301,7 @@ main (int argc, char **argv)
 {
     options_t o = {NULL, NULL, NULL, NULL, 100000, 512, 1000, 300, 30000};
     const char *password_opt = NULL;
-    enum { OPT_COUNT = 256, OPT_SIZE, OPT_WINDOW, OPT_TO, OPT_TIME_LIMIT, OPT_TIMEOUT };
+    enum { OPT_COUNT = 256, OPT_SIZE, OPT_WINDOW, OPT_TO, OPT_TIME_LIMIT, OPT_TIMEOUT, OPT_SERVER_KEY };
     static const struct option options[] = {
         {"broker", required_argument, NULL, 'b'},
         {"user", required_argument, NULL, 'u'},
@@ -311,6 +312,7 @@ main (int argc, char **argv)
         {"to", required_argument, NULL, OPT_TO},
         {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -343,6 +345,9 @@ main (int argc, char **argv)
             break;
         case OPT_TIMEOUT:
             o.timeout_ms = atoi (optarg) * 1000;
+            break;
+        case OPT_SERVER_KEY:
+            client_set_keys (optarg, NULL);
             break;
         case 'h':
             s_usage (stdout);
