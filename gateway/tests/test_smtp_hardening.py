@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 os.environ["MAILBUS_LOG"] = "debug"  # the log checks look at every line the gateway can write
 os.environ["MAILBUS_SMTP_DATA_DEADLINE_MS"] = "1500"
 from gwharness import BROKER, GATEWAY, PASSWORD, Raw, Stack, wait_for  # noqa: E402
+from pop3_helper import Pop3Case, RawPop3  # noqa: E402
 
 SMUGGLED = (b"MAIL FROM:<admin@demo.test>\r\nRCPT TO:<carol@demo.test>\r\nDATA\r\n"
             b"Subject: SMUGGLED\r\n\r\nx\r\n.\r\n")
@@ -247,6 +248,39 @@ class HostnameAndEhlo(unittest.TestCase):
             self.assertEqual(lines[-1], "250 HELP")
             self.assertTrue(all(c.isprintable() for line in lines for c in line))
             self.assertEqual(r.cmd("NOOP")[0], 250)
+
+
+class Pop3Siblings(Pop3Case):
+    """The same classes in POP3, which reads its lines through conn.c too"""
+
+    def session(self):
+        r = RawPop3(self.stack.pop3_port)
+        self.addCleanup(r.close)
+        self.assertTrue(r.line().startswith(b"+OK"))
+        return r
+
+    def test_over_long_line_ending_in_bare_lf_is_refused_as_a_bare_lf(self):
+        r = self.session()
+        r.send(b"A" * 300 + b"\nNOOP\r\n")
+        self.assertEqual(r.line(), b"-ERR lines end in CRLF")
+        self.assertTrue(r.line().startswith(b"-ERR"))  # NOOP before login
+        self.assertTrue(r.cmd("CAPA").startswith(b"+OK"))
+
+    def test_auth_plain_with_bare_lf_never_reaches_the_log(self):
+        r = self.session()
+        self.assertTrue(r.cmd("STLS").startswith(b"+OK"))
+        r.starttls(self.stack.tls_context())
+        b64 = plain(b"bob@demo.test", b"S3cretPassw0rd")
+        r.send(("AUTH PLAIN %s\n" % b64).encode())
+        self.assertTrue(r.line().startswith(b"-ERR"))
+        self.assertTrue(r.cmd("AUTH PLAIN").startswith(b"+ "))
+        r.send(b64.encode() + b"\n")
+        self.assertTrue(r.line().startswith(b"-ERR"))
+        forged = b"x\n2030-01-01T00:00:00.000Z info pop3 login user=admin@demo.test"
+        self.assertTrue(r.cmd("AUTH PLAIN " + plain(forged, b"pw")).startswith(b"-ERR"))
+        log = self.stack.log("gateway")
+        for leak in (b64, "S3cretPassw0rd", "\n2030-01-01"):
+            self.assertNotIn(leak, log)
 
 
 if __name__ == "__main__":
