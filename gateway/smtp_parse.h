@@ -95,11 +95,11 @@ typedef enum {
 
 typedef struct {
     smtp_data_state_t state;
-    bool last_cr;     /* the octet before was a CR of this line */
-    size_t line_len;  /* octets of the current line, dot-stuffing undone */
-    size_t size;      /* octets of the message so far, dot-stuffing undone */
-    size_t max_size;  /* beyond it SMTP_DATA_TOO_BIG */
-    unsigned flags;   /* SMTP_DATA_* */
+    bool last_cr;    /* the octet before was a CR of this line */
+    size_t line_len; /* octets of the current line, dot-stuffing undone */
+    size_t size;     /* octets of the message so far, dot-stuffing undone */
+    size_t max_size; /* beyond it SMTP_DATA_TOO_BIG */
+    unsigned flags;  /* SMTP_DATA_* */
 } smtp_data_t;
 
 void smtp_data_init (smtp_data_t *d, size_t max_size);

@@ -109,9 +109,9 @@ typedef struct {
     pool_t *pool;
     smtp_state_t state;
     unsigned flags;
-    int errors;              /* refusals the client earned (s_note_failure) */
-    int auth_failures;       /* 535s */
-    const char *refused;     /* set by a proceed function that refused; the loop counts it */
+    int errors;          /* refusals the client earned (s_note_failure) */
+    int auth_failures;   /* 535s */
+    const char *refused; /* set by a proceed function that refused; the loop counts it */
     char helo[SMTP_MAX_LINE + 1];
     char user[MAX_ADDRESS + 1]; /* the AUTH identity */
     client_t *user_client;      /* the broker connection as that user */
@@ -146,8 +146,8 @@ s_reply_raw (smtp_session_t *s, int code, const char *enhanced, const char *form
         conn_printf (s->conn, "%d %s\r\n", code, text);
     if (code >= 400) {
         char quoted[256];
-        log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=%s", (unsigned long long)s->id, code,
-                   enhanced ? enhanced : "-", log_quote (quoted, sizeof quoted, text, strlen (text)));
+        log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=%s", (unsigned long long)s->id,
+                   code, enhanced ? enhanced : "-", log_quote (quoted, sizeof quoted, text, strlen (text)));
     }
 }
 
@@ -626,13 +626,15 @@ s_submit (smtp_session_t *s, buffer_t *message)
     while ((rcpt_line = zmsg_popstr (reply))) {
         int rcode = 0;
         if (reply_parse (rcpt_line, &rcode, NULL) == 0 && !reply_is_success (rcode))
-            log_warn ("smtp", "recipient-refused", "session=%llu sender=%s reply=%s", (unsigned long long)s->id,
-                      qs, log_quote (qr, sizeof qr, rcpt_line, strlen (rcpt_line)));
+            log_warn ("smtp", "recipient-refused", "session=%llu sender=%s reply=%s",
+                      (unsigned long long)s->id, qs,
+                      log_quote (qr, sizeof qr, rcpt_line, strlen (rcpt_line)));
         free (rcpt_line);
     }
     zmsg_destroy (&reply);
-    log_info ("smtp", "accepted", "session=%llu sender=%s rcpts=%d bytes=%zu reply=%s", (unsigned long long)s->id,
-              qs, s->rcpt_count, message->size, log_quote (qr, sizeof qr, line, strlen (line)));
+    log_info ("smtp", "accepted", "session=%llu sender=%s rcpts=%d bytes=%zu reply=%s",
+              (unsigned long long)s->id, qs, s->rcpt_count, message->size,
+              log_quote (qr, sizeof qr, line, strlen (line)));
     s_reply_broker (s, line);
 }
 

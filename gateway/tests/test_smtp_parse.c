@@ -3,12 +3,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "smtp_parse.h"
+#include "text.h"
 
 static int
 s_parse (const char *line, smtp_command_t *cmd)
@@ -265,12 +265,12 @@ test_over_long_line_then_lf_dot_crlf_does_not_end_data (void **state)
 {
     (void)state;
     char in[4096];
-    size_t n = 0;
-    n += (size_t)sprintf (in, "Subject: x\r\n\r\nhello\r\n");
+    size_t n = text_appendf (in, sizeof in, 0, "Subject: x\r\n\r\nhello\r\n");
     memset (in + n, 'A', 1100);
-    n += 1100;
-    n += (size_t)sprintf (in + n, "\n.\r\nMAIL FROM:<admin@demo.test>\r\nRCPT TO:<carol@demo.test>\r\nDATA\r\n"
-                                  "Subject: SMUGGLED\r\n\r\nx\r\n.\r\n");
+    in[n + 1100] = '\0';
+    n = text_appendf (in, sizeof in, n + 1100,
+                      "\n.\r\nMAIL FROM:<admin@demo.test>\r\nRCPT TO:<carol@demo.test>\r\nDATA\r\n"
+                      "Subject: SMUGGLED\r\n\r\nx\r\n.\r\n");
     for (size_t step = 1; step < 2000; step = step * 3 + 1) {
         data_run_t r;
         s_data (&r, in, n, step, 1000000);
@@ -285,8 +285,8 @@ static void
 test_bare_lf_and_bare_cr_never_end_a_line (void **state)
 {
     (void)state;
-    static const char *fakes[] = {"x\n.\n", "x\n.\r\n", "x\r.\r\n", "x\r\n.\n", "x\r\n.\r.\r\n", "x\r\n.\rX\r\n",
-                                  "X\n.\r\n"};
+    static const char *fakes[] = {"x\n.\n",        "x\n.\r\n",      "x\r.\r\n", "x\r\n.\n",
+                                  "x\r\n.\r.\r\n", "x\r\n.\rX\r\n", "X\n.\r\n"};
     for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
         data_run_t r;
         s_data (&r, fakes[i], strlen (fakes[i]), 1, 1000000);
