@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,8 +42,8 @@ log_event (log_level_t level, const char *component, const char *event, const ch
     struct tm tm;
     gmtime_r (&tv.tv_sec, &tm);
     size_t n = strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf (line + n, sizeof line - n, ".%03dZ %s %s %s", (int)(tv.tv_usec / 1000),
-                           s_names[level], component, event);
+    n = text_appendf (line, sizeof line, n, ".%03dZ %s %s %s", (int)(tv.tv_usec / 1000), s_names[level],
+                      component, event);
     if (format && *format && n < sizeof line - 2) {
         line[n++] = ' ';
         va_list ap;
@@ -75,7 +76,7 @@ log_quote (char *buf, size_t size, const void *data, size_t len)
             buf[o++] = c == '\r' ? 'r' : c == '\n' ? 'n' : (char)c;
         }
         else if (c < 0x20 || c >= 0x7f)
-            o += (size_t)snprintf (buf + o, size - o, "\\x%02x", c);
+            o = text_appendf (buf, size, o, "\\x%02x", c);
         else
             buf[o++] = (char)c;
     }

@@ -210,11 +210,11 @@ conn_read_line (conn_t *self, char *buf, size_t size, size_t *len, int timeout_m
                     buf[have++] = c;
                 buf[have] = '\0';
                 *len = have;
-                if (overflow)
-                    return CONN_TOO_LONG;
+                /* the ending first: an over-long line that ends in a bare LF is a bare LF,
+                   so no caller takes what follows it as the start of a line */
                 if (!last_cr || bare_cr)
                     return CONN_BARE_LF;
-                return CONN_LINE;
+                return overflow ? CONN_TOO_LONG : CONN_LINE;
             }
             if (last_cr)
                 bare_cr = true; /* the CR before this byte was not followed by LF */
@@ -234,6 +234,29 @@ conn_read_line (conn_t *self, char *buf, size_t size, size_t *len, int timeout_m
             return (conn_result_t)rc;
         }
     }
+}
+
+conn_result_t
+conn_peek (conn_t *self, const char **data, size_t *len, int timeout_ms)
+{
+    assert (self && data && len);
+    *data = NULL;
+    *len = 0;
+    if (self->start == self->end) {
+        int rc = s_fill (self, s_now_ms () + timeout_ms);
+        if (rc <= 0)
+            return (conn_result_t)rc;
+    }
+    *data = self->buf + self->start;
+    *len = self->end - self->start;
+    return CONN_DATA;
+}
+
+void
+conn_consume (conn_t *self, size_t n)
+{
+    assert (self && n <= self->end - self->start);
+    self->start += n;
 }
 
 int

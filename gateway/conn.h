@@ -12,12 +12,14 @@ typedef struct conn_t conn_t;
 
 /* Result of conn_read_line */
 typedef enum {
+    CONN_DATA = 2,      /* conn_peek: bytes are buffered */
     CONN_LINE = 1,      /* a whole line ending in CRLF is in buf (CRLF included) */
     CONN_EOF = 0,       /* the peer closed */
     CONN_ERROR = -1,    /* socket or TLS error */
     CONN_TIMEOUT = -2,  /* nothing within the timeout */
-    CONN_TOO_LONG = -3, /* the line did not fit: the rest up to the next LF was discarded */
-    CONN_BARE_LF = -4,  /* the line ended in LF without CR, or held a CR not followed by LF */
+    CONN_TOO_LONG = -3, /* the line did not fit and ended in CRLF: the rest was discarded */
+    CONN_BARE_LF = -4,  /* the line ended in LF without CR, or held a CR not followed by LF
+                           (also when it was too long: the ending is judged first) */
 } conn_result_t;
 
 /* Takes ownership of fd on success. tls is the server context for STARTTLS/STLS (may be NULL:
@@ -30,6 +32,13 @@ void conn_destroy (conn_t **self_p);
 /* Reads one line into buf (at most size bytes, NUL-terminated after *len bytes). NUL bytes
    inside are kept and counted in *len. */
 conn_result_t conn_read_line (conn_t *self, char *buf, size_t size, size_t *len, int timeout_ms);
+
+/* For a reader that frames bytes itself (SMTP DATA, smtp_data_feed): waits until bytes are
+   buffered, at most timeout_ms, and points *data at them (*len bytes) without consuming
+   them. Returns CONN_DATA, or CONN_EOF / CONN_ERROR / CONN_TIMEOUT. */
+conn_result_t conn_peek (conn_t *self, const char **data, size_t *len, int timeout_ms);
+/* Consumes n of the bytes conn_peek showed; the rest is what conn_read_line gives next */
+void conn_consume (conn_t *self, size_t n);
 
 /* Writes all of data; 0 or -1 */
 int conn_write (conn_t *self, const void *data, size_t size);

@@ -9,6 +9,8 @@
 #define SMTP_MAX_LINE 512
 /* RFC 5321 4.5.3.1.6: a text line (DATA) is at most 1000 octets including CRLF */
 #define SMTP_MAX_TEXT_LINE 1000
+/* RFC 1035 2.3.4: a label of a domain name is at most 63 octets (the name: MAX_DOMAIN, 255) */
+#define SMTP_MAX_LABEL 63
 /* RFC 4954 4: an AUTH line (command or response) may be up to 12288 octets */
 #define SMTP_MAX_AUTH_LINE 12288
 /* RFC 5321 4.5.3.1.8: 100 recipients, more get 452 4.5.3 (MAX_RCPT in mb_limits.h) */
@@ -18,11 +20,20 @@
 /* RFC 5321 4.5.3.2.6 asks the client to wait 10 min for the reply to DATA; we wait at most
    3 min between two lines of DATA (4.5.3.2.5) */
 #define SMTP_DATA_TIMEOUT_MS (3 * 60 * 1000)
-/* Our choice (Postfix's smtpd_hard_error_limit is 20): this many refused commands end the session */
-#define SMTP_MAX_BAD_COMMANDS 20
+/* RFC 5321 4.5.3.2 sets no bound on a whole DATA phase; Postfix-like choice: 10 minutes for
+   the message, then 451 4.4.2 and the connection closes (the per-read bound stays above) */
+#define SMTP_DATA_DEADLINE_MS (10 * 60 * 1000)
+/* Postfix smtpd_soft_error_limit (10) / smtpd_hard_error_limit (20) / smtpd_error_sleep_time
+   (1 s): refusals a client earned (bad commands, unknown recipients, failed AUTH, a refused
+   message); past the soft limit each one waits, at the hard limit 421 4.7.0 and close */
+#define SMTP_SOFT_ERROR_LIMIT 10
+#define SMTP_HARD_ERROR_LIMIT 20
+#define SMTP_ERROR_SLEEP_MS 1000
+/* Our choice (RFC 4954 4 leaves it to the server): this many 535s end the session with 421 */
+#define SMTP_MAX_AUTH_FAILURES 3
 /* Our choice: each failed AUTH in a session waits this much longer before its 535 */
 #define SMTP_AUTH_DELAY_MS 1000
-#define SMTP_AUTH_DELAY_MAX_MS 5000
+#define SMTP_AUTH_DELAY_MAX_MS 3000
 /* Our choice: concurrent sessions of all listeners together (--max-sessions) */
 #define GATEWAY_MAX_SESSIONS 100
 /* Our choice: identified gateway clients kept for unauthenticated SMTP sessions */

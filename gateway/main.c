@@ -27,6 +27,7 @@
 #include "fetch.h"
 #include "pool.h"
 #include "relay.h"
+#include "smtp_parse.h"
 #include "tls.h"
 
 #define DEFAULT_SMTP "127.0.0.1:2525"
@@ -60,6 +61,7 @@ s_usage (FILE *out)
         "                             (default " DEFAULT_SECRET ", written by the broker's first run)\n"
         "      --domain DOMAIN        a local domain; repeatable (default " DEFAULT_DOMAIN ")\n"
         "      --hostname NAME        name in greetings, Received: and the self-signed certificate\n"
+        "                             (a domain name, 255 octets at most; default the host's name)\n"
         "      --allow-plaintext-auth accept AUTH and USER/PASS without TLS (never on by default)\n"
         "      --allow-self-signed-public  listen beyond loopback with the self-signed certificate,\n"
         "                             for a lab whose clients pin its SHA-256 fingerprint (printed\n"
@@ -539,10 +541,15 @@ main (int argc, char *argv[])
         fprintf (stderr, "error: --tls-cert and --tls-key go together\n");
         goto done;
     }
+    /* it goes into every greeting, EHLO reply and Received: field */
+    if (hostname && !smtp_hostname_valid (hostname)) {
+        fprintf (stderr, "error: --hostname takes a domain name of at most 255 octets (RFC 1035 2.3.1)\n");
+        goto done;
+    }
     rc = 1;
     char host_buf[256] = "localhost";
     if (!hostname) {
-        if (gethostname (host_buf, sizeof host_buf - 1) != 0 || !*host_buf)
+        if (gethostname (host_buf, sizeof host_buf - 1) != 0 || !smtp_hostname_valid (host_buf))
             snprintf (host_buf, sizeof host_buf, "localhost");
         hostname = host_buf;
     }

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "gw_limits.h"
 #include "log.h"
+#include "text.h"
 #include "mb_limits.h"
 #include "pop3_lock.h"
 #include "throttle.h"
@@ -575,23 +576,23 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
             live++, octets += s->entries[i].size;
     /* a line is at most 20 + 1 + 20 + 2 octets */
     size_t max = 128 + s->count * 48;
-    char *out = malloc (max), *o = out;
+    char *out = malloc (max);
+    size_t n = 0;
     if (!out) {
         s_err (s, "[SYS/TEMP] out of memory");
         return;
     }
     if (uidl)
-        o += snprintf (o, 128, "+OK unique-id listing follows\r\n");
+        n = text_appendf (out, max, n, "+OK unique-id listing follows\r\n");
     else
-        o += snprintf (o, 128, "+OK %zu %s (%lld octets)\r\n", live, live == 1 ? "message" : "messages",
-                       (long long)octets);
+        n = text_appendf (out, max, n, "+OK %zu %s (%lld octets)\r\n", live, live == 1 ? "message" : "messages",
+                          (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
-            o += snprintf (o, 48, "%zu %lld\r\n", i + 1,
-                           uidl ? (long long)s->entries[i].id : (long long)s->entries[i].size);
-    memcpy (o, ".\r\n", 3);
-    o += 3;
-    conn_write (s->conn, out, (size_t)(o - out));
+            n = text_appendf (out, max, n, "%zu %lld\r\n", i + 1,
+                              uidl ? (long long)s->entries[i].id : (long long)s->entries[i].size);
+    n = text_appendf (out, max, n, ".\r\n");
+    conn_write (s->conn, out, n);
     free (out);
 }
 

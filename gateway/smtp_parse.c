@@ -244,3 +244,120 @@ smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t
     password[plen] = '\0';
     return 0;
 }
+
+/* ---- DATA ----------------------------------------------------------------------------- */
+
+void
+smtp_data_init (smtp_data_t *d, size_t max_size)
+{
+    memset (d, 0, sizeof *d);
+    d->state = SMTP_DATA_LINE_START; /* the 354 reply's CRLF counts as the first */
+    d->max_size = max_size;
+}
+
+bool
+smtp_data_done (const smtp_data_t *d)
+{
+    return d->state == SMTP_DATA_DONE;
+}
+
+/* One octet inside a line (the line's opening "." already dealt with), written to out */
+static void
+s_data_octet (smtp_data_t *d, char c, char *out, size_t *o)
+{
+    if (d->last_cr && c != '\n')
+        d->flags |= SMTP_DATA_BARE; /* the CR before was not part of a CRLF */
+    if (c == '\0')
+        d->flags |= SMTP_DATA_NUL;
+    if (c == '\n' && !d->last_cr)
+        d->flags |= SMTP_DATA_BARE; /* and the line goes on: a bare LF ends nothing */
+    bool line_end = c == '\n' && d->last_cr;
+    d->last_cr = c == '\r';
+    d->line_len++;
+    if (++d->size > d->max_size)
+        d->flags |= SMTP_DATA_TOO_BIG;
+    out[(*o)++] = c;
+    if (d->line_len > SMTP_MAX_TEXT_LINE)
+        d->flags |= SMTP_DATA_TOO_LONG; /* RFC 5321 4.5.3.1.6: CRLF included */
+    d->state = line_end ? SMTP_DATA_LINE_START : SMTP_DATA_IN_LINE;
+    if (line_end)
+        d->line_len = 0;
+}
+
+size_t
+smtp_data_feed (smtp_data_t *d, const char *in, size_t len, char *out, size_t *out_len)
+{
+    size_t i = 0, o = 0;
+    for (; i < len && d->state != SMTP_DATA_DONE; i++) {
+        char c = in[i];
+        switch (d->state) {
+        case SMTP_DATA_LINE_START:
+            if (c == '.')
+                d->state = SMTP_DATA_DOT; /* held back: stuffing (dropped) or the end */
+            else
+                s_data_octet (d, c, out, &o);
+            break;
+        case SMTP_DATA_DOT:
+            if (c == '\r')
+                d->state = SMTP_DATA_DOT_CR;
+            else /* RFC 5321 4.5.2: the sender doubled a leading dot; this one goes */
+                s_data_octet (d, c, out, &o);
+            break;
+        case SMTP_DATA_DOT_CR:
+            if (c == '\n') {
+                d->state = SMTP_DATA_DONE; /* CRLF "." CRLF */
+                break;
+            }
+            /* "." then a bare CR: the message is refused, so the CR held back is not
+               written (out never gets more octets than in gave) */
+            d->flags |= SMTP_DATA_BARE;
+            d->line_len++;
+            d->size++;
+            s_data_octet (d, c, out, &o);
+            break;
+        default:
+            s_data_octet (d, c, out, &o);
+            break;
+        }
+    }
+    *out_len = o;
+    return i;
+}
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+bool
+smtp_hostname_valid (const char *name)
+{
+    size_t len = name ? strlen (name) : 0;
+    if (len == 0 || len > MAX_DOMAIN)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i <= len; i++) {
+        char c = name[i];
+        if (c == '.' || c == '\0') {
+            /* empty label ("a..b", ".a"), or a hyphen at its end; a final dot is refused too */
+            if (label == 0 || name[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        if (!isalnum ((unsigned char)c) && !(c == '-' && label > 0))
+            return false;
+        if (++label > SMTP_MAX_LABEL)
+            return false;
+    }
+    return true;
+}
+
+smtp_cmd_id_t
+smtp_verb_of (const char *line, size_t len)
+{
+    size_t vlen = 0;
+    while (vlen < len && line[vlen] != ' ' && line[vlen] != '\r' && line[vlen] != '\n')
+        vlen++;
+    for (int id = CMD_HELO; id < CMD__COUNT; id++)
+        if (vlen == strlen (s_names[id]) && strncasecmp (line, s_names[id], vlen) == 0)
+            return (smtp_cmd_id_t)id;
+    return CMD_UNKNOWN;
+}

@@ -74,4 +74,54 @@ int smtp_base64_decode (const char *text, size_t len, unsigned char *out, size_t
 int smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t user_size,
                            char *password, size_t password_size);
 
+/* ---- DATA (RFC 5321 4.1.1.4, 4.5.2) ------------------------------------------------
+   The message after 354 as a byte machine fed with whatever the socket gave, in any
+   pieces. Strict line discipline: only CRLF ends a line, so only CRLF "." CRLF ends the
+   message (the 354 reply's CRLF counts as the first). A bare CR or LF is flagged and ends
+   nothing: "<LF>.<CR><LF>" or an over-long line never ends DATA (SMTP smuggling). */
+
+#define SMTP_DATA_BARE 0x01     /* a CR or LF not part of a CRLF: 550 5.5.2 */
+#define SMTP_DATA_TOO_LONG 0x02 /* a line over SMTP_MAX_TEXT_LINE octets: 550 5.6.0 */
+#define SMTP_DATA_TOO_BIG 0x04  /* more than max_size octets: 552 5.3.4 */
+#define SMTP_DATA_NUL 0x08      /* a NUL octet: 550 5.6.0 */
+
+typedef enum {
+    SMTP_DATA_LINE_START = 0, /* after CRLF */
+    SMTP_DATA_IN_LINE,
+    SMTP_DATA_DOT,    /* a "." opened the line: stuffing or the end */
+    SMTP_DATA_DOT_CR, /* "." CR opened the line */
+    SMTP_DATA_DONE,   /* CRLF "." CRLF was seen */
+} smtp_data_state_t;
+
+typedef struct {
+    smtp_data_state_t state;
+    bool last_cr;    /* the octet before was a CR of this line */
+    size_t line_len; /* octets of the current line, dot-stuffing undone */
+    size_t size;     /* octets of the message so far, dot-stuffing undone */
+    size_t max_size; /* beyond it SMTP_DATA_TOO_BIG */
+    unsigned flags;  /* SMTP_DATA_* */
+} smtp_data_t;
+
+void smtp_data_init (smtp_data_t *d, size_t max_size);
+
+/* Feeds len octets. Writes the message octets (dot-stuffing undone, the final "." CRLF
+   left out) to out, which has room for len octets (never more is written); *out_len says
+   how many. Returns how many octets of in were consumed: all of them, or fewer when the
+   end was found (what follows it is the next command, RFC 2920). After the end, 0. */
+size_t smtp_data_feed (smtp_data_t *d, const char *in, size_t len, char *out, size_t *out_len);
+
+/* True once CRLF "." CRLF was consumed */
+bool smtp_data_done (const smtp_data_t *d);
+
+/* ---- names -------------------------------------------------------------------------- */
+
+/* RFC 1035 2.3.1 / RFC 1123 2.1: a host name is letters, digits and hyphens in labels of
+   1-63 octets (no hyphen first or last), separated by single dots, 255 octets at most.
+   For --hostname, which goes into every greeting, EHLO reply and Received: field. */
+bool smtp_hostname_valid (const char *name);
+
+/* The command id of a line's first word (case-insensitive), CMD_UNKNOWN when it names no
+   command: what a log line may show of a line it refuses without parsing (never the line). */
+smtp_cmd_id_t smtp_verb_of (const char *line, size_t len);
+
 #endif

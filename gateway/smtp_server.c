@@ -25,6 +25,7 @@
 #include "rcpt_cache.h"
 #include "reply.h"
 #include "smtp_parse.h"
+#include "text.h"
 
 typedef enum { SMTP_INIT = 0, SMTP_HELO, SMTP_MAIL, SMTP_RCPT, SMTP_DATA, SMTP_QUIT } smtp_state_t;
 
@@ -67,6 +68,8 @@ typedef enum {
     SR_TEXT_TOO_LONG,
     SR_NUL,
     SR_NO_VALID_RCPT,
+    SR_DATA_DEADLINE,
+    SR_LOCAL_SENDER,
     SR__COUNT
 } smtp_reply_id_t;
 
@@ -94,6 +97,9 @@ static const reply_t s_smtp_replies[SR__COUNT] = {
     [SR_TEXT_TOO_LONG] = {550, "5.6.0", "line longer than 1000 octets (RFC 5321 4.5.3.1.6)"},
     [SR_NUL] = {550, "5.6.0", "NUL octet in message"},
     [SR_NO_VALID_RCPT] = {554, "5.5.1", "no valid recipients"},
+    [SR_DATA_DEADLINE] = {451, "4.4.2", "message took too long to send, closing connection"},
+    /* RFC 4954 6: 530 5.7.0 when the policy needs AUTH; Postfix reject_sender_login_mismatch */
+    [SR_LOCAL_SENDER] = {530, "5.7.0", "authentication required to send as a local address"},
 };
 
 typedef struct {
@@ -103,8 +109,9 @@ typedef struct {
     pool_t *pool;
     smtp_state_t state;
     unsigned flags;
-    int bad_commands;
-    int auth_failures;
+    int errors;          /* refusals the client earned (s_note_failure) */
+    int auth_failures;   /* 535s */
+    const char *refused; /* set by a proceed function that refused; the loop counts it */
     char helo[SMTP_MAX_LINE + 1];
     char user[MAX_ADDRESS + 1]; /* the AUTH identity */
     client_t *user_client;      /* the broker connection as that user */
@@ -137,9 +144,11 @@ s_reply_raw (smtp_session_t *s, int code, const char *enhanced, const char *form
         conn_printf (s->conn, "%d %s %s\r\n", code, enhanced, text);
     else
         conn_printf (s->conn, "%d %s\r\n", code, text);
-    if (code >= 400)
-        log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=\"%s\"", (unsigned long long)s->id,
-                   code, enhanced ? enhanced : "-", text);
+    if (code >= 400) {
+        char quoted[256];
+        log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=%s", (unsigned long long)s->id,
+                   code, enhanced ? enhanced : "-", log_quote (quoted, sizeof quoted, text, strlen (text)));
+    }
 }
 
 static void s_reply (smtp_session_t *s, int code, const char *enhanced, const char *format, ...)
@@ -167,6 +176,14 @@ s_reply_smtp (smtp_session_t *s, smtp_reply_id_t id, const char *text)
 {
     const reply_t *r = &s_smtp_replies[id];
     s_reply (s, r->code, r->enhanced, "%s", text ? text : r->text);
+}
+
+/* A refusal a proceed function gives: replied, and counted by the loop (s_note_failure) */
+static void
+s_refuse_smtp (smtp_session_t *s, smtp_reply_id_t id, const char *what)
+{
+    s_reply_smtp (s, id, NULL);
+    s->refused = what;
 }
 
 /* A broker status line ("550 5.1.1 text") passed on as it is */
@@ -301,20 +318,23 @@ smtp_proceed_helo (smtp_session_t *s, smtp_command_t *cmd)
         return;
     }
     /* RFC 5321 4.1.1.1: the EHLO reply lists the extensions, one per line */
-    char text[1024];
-    int n = snprintf (text, sizeof text,
-                      "250-%s greets %s\r\n"
-                      "250-PIPELINING\r\n"
-                      "250-SIZE %zu\r\n"
-                      "250-8BITMIME\r\n"
-                      "250-ENHANCEDSTATUSCODES\r\n",
-                      s->config->hostname, s->helo, s->config->max_message_bytes);
+    /* the greeting line is cut to fit (the HELO argument is < 512 octets, --hostname
+       <= 255), the extension lines always follow whole */
+    char text[1024], greet[SMTP_MAX_LINE];
+    text_appendf (greet, sizeof greet, 0, "%s greets %s", s->config->hostname, s->helo);
+    size_t n = text_appendf (text, sizeof text, 0,
+                             "250-%s\r\n"
+                             "250-PIPELINING\r\n"
+                             "250-SIZE %zu\r\n"
+                             "250-8BITMIME\r\n"
+                             "250-ENHANCEDSTATUSCODES\r\n",
+                             greet, s->config->max_message_bytes);
     if (ADVERTISE_TLS (s))
-        n += snprintf (text + n, sizeof text - (size_t)n, "250-STARTTLS\r\n");
+        n = text_appendf (text, sizeof text, n, "250-STARTTLS\r\n");
     if (ADVERTISE_AUTH (s))
-        n += snprintf (text + n, sizeof text - (size_t)n, "250-AUTH PLAIN LOGIN\r\n");
-    n += snprintf (text + n, sizeof text - (size_t)n, "250 HELP\r\n");
-    conn_write (s->conn, text, (size_t)n);
+        n = text_appendf (text, sizeof text, n, "250-AUTH PLAIN LOGIN\r\n");
+    n = text_appendf (text, sizeof text, n, "250 HELP\r\n");
+    conn_write (s->conn, text, n);
 }
 
 static int
@@ -335,6 +355,12 @@ smtp_check_mail (smtp_session_t *s, smtp_command_t *cmd)
     /* an identified user sends as themself: the broker would refuse the SEND later anyway */
     if (IS_AUTHENTICATED (s) && (cmd->null_path || strcmp (cmd->path.full, s->user) != 0)) {
         s_reply (s, 553, "5.7.1", "sender address must be %s", s->user);
+        return -1;
+    }
+    /* a local domain's address is claimed only by its owner, after AUTH; mail from other
+       domains (the MX role) and the null sender of a bounce stay open to everyone */
+    if (!IS_AUTHENTICATED (s) && !cmd->null_path && address_domain_in (&cmd->path, s->config->domains)) {
+        s_reply_smtp (s, SR_LOCAL_SENDER, NULL);
         return -1;
     }
     return 0;
@@ -403,6 +429,7 @@ s_verify_local (smtp_session_t *s, const char *address)
             return 0;
         }
         s_reply (s, 550, "5.1.1", "<%s>: no such mailbox here", address);
+        s->refused = "unknown-recipient";
         return -1;
     }
     s_reply_broker (s, line);
@@ -578,8 +605,9 @@ s_submit (smtp_session_t *s, buffer_t *message)
     zmsg_t *reply = client_call (client, "SEND", args);
     if (!reply) {
         s_client_broken (s);
-        log_warn ("smtp", "send-timeout", "session=%llu sender=<%s> bytes=%zu", (unsigned long long)s->id,
-                  s->sender, message->size);
+        char qs[MAX_ADDRESS * 4 + 16];
+        log_warn ("smtp", "send-timeout", "session=%llu sender=%s bytes=%zu", (unsigned long long)s->id,
+                  log_quote (qs, sizeof qs, s->sender, strlen (s->sender)), message->size);
         s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "broker did not answer, try again later");
         return;
     }
@@ -593,17 +621,102 @@ s_submit (smtp_session_t *s, buffer_t *message)
     /* one line per recipient follows; SMTP has one reply after DATA, so a recipient
        refused here (mailbox full since RCPT) is only logged */
     char *rcpt_line;
+    char qs[MAX_ADDRESS * 4 + 16], qr[1024];
+    log_quote (qs, sizeof qs, s->sender, strlen (s->sender));
     while ((rcpt_line = zmsg_popstr (reply))) {
         int rcode = 0;
         if (reply_parse (rcpt_line, &rcode, NULL) == 0 && !reply_is_success (rcode))
-            log_warn ("smtp", "recipient-refused", "session=%llu sender=<%s> reply=\"%s\"",
-                      (unsigned long long)s->id, s->sender, rcpt_line);
+            log_warn ("smtp", "recipient-refused", "session=%llu sender=%s reply=%s",
+                      (unsigned long long)s->id, qs,
+                      log_quote (qr, sizeof qr, rcpt_line, strlen (rcpt_line)));
         free (rcpt_line);
     }
     zmsg_destroy (&reply);
-    log_info ("smtp", "accepted", "session=%llu sender=<%s> rcpts=%d bytes=%zu reply=\"%s\"",
-              (unsigned long long)s->id, s->sender, s->rcpt_count, message->size, line);
+    log_info ("smtp", "accepted", "session=%llu sender=%s rcpts=%d bytes=%zu reply=%s",
+              (unsigned long long)s->id, qs, s->rcpt_count, message->size,
+              log_quote (qr, sizeof qr, line, strlen (line)));
     s_reply_broker (s, line);
+}
+
+/* How long the whole DATA phase may take: SMTP_DATA_DEADLINE_MS, or shorter through
+   MAILBUS_SMTP_DATA_DEADLINE_MS (tests; it cannot be made longer) */
+static int64_t
+s_data_deadline_ms (void)
+{
+    const char *env = getenv ("MAILBUS_SMTP_DATA_DEADLINE_MS");
+    long long ms = env ? atoll (env) : 0;
+    return ms >= 100 && ms < SMTP_DATA_DEADLINE_MS ? ms : SMTP_DATA_DEADLINE_MS;
+}
+
+static int64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef enum { DATA_END, DATA_CLOSED, DATA_IDLE, DATA_DEADLINE } data_end_t;
+
+/* Reads the message through smtp_data_feed up to the real CRLF.CRLF (whatever came before
+   it), collecting it in body while nothing was wrong with it; what follows the end stays
+   buffered for the next command. */
+static data_end_t
+s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
+{
+    int64_t deadline = s_now_ms () + s_data_deadline_ms ();
+    char out[4096];
+    while (!smtp_data_done (d)) {
+        int64_t left = deadline - s_now_ms ();
+        if (left <= 0)
+            return DATA_DEADLINE;
+        const char *in = NULL;
+        size_t len = 0;
+        conn_result_t rc =
+            conn_peek (s->conn, &in, &len, left < SMTP_DATA_TIMEOUT_MS ? (int)left : SMTP_DATA_TIMEOUT_MS);
+        if (rc == CONN_TIMEOUT)
+            return left <= SMTP_DATA_TIMEOUT_MS ? DATA_DEADLINE : DATA_IDLE;
+        if (rc != CONN_DATA)
+            return DATA_CLOSED;
+        size_t out_len = 0;
+        conn_consume (s->conn, smtp_data_feed (d, in, len < sizeof out ? len : sizeof out, out, &out_len));
+        if (!d->flags && s_append (body, out, out_len) != 0)
+            d->flags |= SMTP_DATA_TOO_BIG; /* out of memory: no more of it is kept */
+        if (d->flags && body->data) {
+            free (body->data); /* refused whatever follows: nothing more is kept */
+            *body = (buffer_t){0};
+        }
+    }
+    return DATA_END;
+}
+
+/* The one reply after the message: the first thing wrong with it, or the broker's */
+static void
+s_answer_data (smtp_session_t *s, const smtp_data_t *d, buffer_t *body)
+{
+    if (d->flags & SMTP_DATA_BARE) {
+        s->refused = "bare-lf";
+        log_warn ("smtp", "bare-lf", "session=%llu peer=%s message refused", (unsigned long long)s->id,
+                  conn_peer (s->conn));
+        s_reply_smtp (s, SR_BARE_LF, "bare CR or LF in message (RFC 5321 2.3.8), message refused");
+    }
+    else if (d->flags & SMTP_DATA_TOO_LONG) {
+        s->refused = "text-too-long";
+        s_reply_smtp (s, SR_TEXT_TOO_LONG, NULL);
+    }
+    else if (d->flags & SMTP_DATA_TOO_BIG)
+        s_reply (s, 552, "5.3.4", "message size exceeds fixed maximum message size (%zu)",
+                 s->config->max_message_bytes);
+    else if (d->flags & SMTP_DATA_NUL) {
+        s->refused = "nul";
+        s_reply_smtp (s, SR_NUL, NULL);
+    }
+    else {
+        buffer_t message = {0};
+        s_build_message (s, body, &message);
+        s_submit (s, &message);
+        free (message.data);
+    }
 }
 
 static void
@@ -615,80 +728,22 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
     s->transactions++;
 
     buffer_t body = {0};
-    bool bare = false, too_long = false, too_big = false, nul = false;
-    bool after_crlf = true; /* the 354 reply's CRLF counts as the first */
-    size_t total = 0;
-    /* a 1000-octet text line may gain one dot from stuffing (RFC 5321 4.5.2) */
-    char line[SMTP_MAX_TEXT_LINE + 2];
-    while (true) {
-        size_t len = 0;
-        conn_result_t rc = conn_read_line (s->conn, line, sizeof line, &len, SMTP_DATA_TIMEOUT_MS);
-        if (rc == CONN_TIMEOUT) {
-            s_reply_smtp (s, SR_TIMEOUT, NULL);
-            s_set_state (s, SMTP_QUIT);
-            free (body.data);
-            return;
-        }
-        if (rc == CONN_EOF || rc == CONN_ERROR) {
-            s_set_state (s, SMTP_QUIT);
-            free (body.data);
-            return;
-        }
-        /* after a bad line we read on to the real end, CRLF.CRLF, and refuse the whole
-           message: <LF>.<LF>, <LF>.<CR><LF> and <CR>.<CR><LF> never end it */
-        if (rc == CONN_TOO_LONG) {
-            too_long = true;
-            after_crlf = true;
-            continue;
-        }
-        if (rc == CONN_BARE_LF) {
-            bare = true;
-            after_crlf = false;
-            continue;
-        }
-        /* the end is CRLF "." CRLF: a "." CRLF line after a bare LF is not it */
-        if (len == 3 && line[0] == '.' && after_crlf)
-            break;
-        after_crlf = true;
-        const char *p = line;
-        if (*p == '.') { /* RFC 5321 4.5.2: the sender doubled a leading dot */
-            p++;
-            len--;
-        }
-        if (memchr (p, '\0', len))
-            nul = true;
-        total += len;
-        if (total > s->config->max_message_bytes) {
-            too_big = true;
-            free (body.data);
-            body = (buffer_t){0};
-        }
-        if (!too_big && s_append (&body, p, len) != 0)
-            too_big = true;
-    }
-
-    if (bare) {
-        s->bad_commands++;
-        log_warn ("smtp", "bare-lf", "session=%llu peer=%s message refused", (unsigned long long)s->id,
-                  conn_peer (s->conn));
-        s_reply_smtp (s, SR_BARE_LF, "bare CR or LF in message (RFC 5321 2.3.8), message refused");
-    }
-    else if (too_long)
-        s_reply_smtp (s, SR_TEXT_TOO_LONG, NULL);
-    else if (too_big)
-        s_reply (s, 552, "5.3.4", "message size exceeds fixed maximum message size (%zu)",
-                 s->config->max_message_bytes);
-    else if (nul)
-        s_reply_smtp (s, SR_NUL, NULL);
-    else {
-        buffer_t message = {0};
-        s_build_message (s, &body, &message);
-        s_submit (s, &message);
-        free (message.data);
+    smtp_data_t d;
+    smtp_data_init (&d, s->config->max_message_bytes);
+    data_end_t end = s_read_data (s, &d, &body);
+    if (end == DATA_END)
+        s_answer_data (s, &d, &body);
+    else if (end == DATA_IDLE)
+        s_reply_smtp (s, SR_TIMEOUT, NULL);
+    else if (end == DATA_DEADLINE) {
+        /* the rest of the message is still coming: the connection cannot go on */
+        log_warn ("smtp", "data-deadline", "session=%llu peer=%s seconds=%lld", (unsigned long long)s->id,
+                  conn_peer (s->conn), (long long)s_data_deadline_ms () / 1000);
+        s_reply_smtp (s, SR_DATA_DEADLINE, NULL);
     }
     free (body.data);
-    s_set_state (s, SMTP_HELO);
     s_reset_transaction (s);
+    s_set_state (s, end == DATA_END ? SMTP_HELO : SMTP_QUIT);
 }
 
 static void
@@ -780,9 +835,14 @@ smtp_proceed_expn (smtp_session_t *s, smtp_command_t *cmd)
         zmsg_destroy (&reply);
         return;
     }
+    /* the broker's status line ("250 2.0.0 news@demo.test has 3 members") is no member */
+    zframe_t *status = zmsg_pop (reply);
+    zframe_destroy (&status);
     size_t members = zmsg_size (reply);
-    if (!reply_is_success (code) || members == 0)
+    if (!reply_is_success (code))
         s_reply_broker (s, line);
+    else if (members == 0)
+        s_reply (s, 250, "2.1.5", "%s has no members", addr.full);
     else {
         /* RFC 5321 4.1.1.7 / 3.5.2: one member per line */
         char *member;
@@ -879,11 +939,11 @@ s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, s
     if (rc == CONN_EOF || rc == CONN_ERROR)
         return -2;
     if (rc == CONN_TOO_LONG) {
-        s_reply_smtp (s, SR_LINE_TOO_LONG, NULL);
+        s_refuse_smtp (s, SR_LINE_TOO_LONG, "auth-syntax");
         return -1;
     }
     if (rc == CONN_BARE_LF) {
-        s_reply_smtp (s, SR_BARE_LF, NULL);
+        s_refuse_smtp (s, SR_BARE_LF, "auth-syntax");
         return -1;
     }
     len -= 2;
@@ -894,7 +954,7 @@ s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, s
     int n = smtp_base64_decode (s->line, len, out, size);
     sodium_memzero (s->line, len);
     if (n < 0) {
-        s_reply_smtp (s, SR_BAD_BASE64, NULL);
+        s_refuse_smtp (s, SR_BAD_BASE64, "auth-syntax");
         return -1;
     }
     return n;
@@ -917,14 +977,14 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
     if (initial && strcmp (initial, "=") == 0) /* RFC 4954 4: an empty initial response */
         n = 0;
     else if (initial && (n = smtp_base64_decode (initial, strlen (initial), data, sizeof data)) < 0) {
-        s_reply_smtp (s, SR_BAD_BASE64, NULL);
+        s_refuse_smtp (s, SR_BAD_BASE64, "auth-syntax");
         goto done;
     }
     if (plain) {
         if (!initial && (n = s_auth_response (s, "", data, sizeof data)) < 0)
             goto fail_or_end;
         if (smtp_parse_auth_plain (data, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
-            s_reply_smtp (s, SR_BAD_AUTH_MESSAGE, NULL);
+            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
             goto done;
         }
     }
@@ -932,7 +992,7 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
         if (!initial && (n = s_auth_response (s, "VXNlcm5hbWU6", data, sizeof data)) < 0) /* "Username:" */
             goto fail_or_end;
         if ((size_t)n >= sizeof user || memchr (data, '\0', (size_t)n)) {
-            s_reply_smtp (s, SR_BAD_AUTH_MESSAGE, NULL);
+            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
             goto done;
         }
         memcpy (user, data, (size_t)n);
@@ -940,7 +1000,7 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
         if ((n = s_auth_response (s, "UGFzc3dvcmQ6", data, sizeof data)) < 0) /* "Password:" */
             goto fail_or_end;
         if ((size_t)n >= sizeof password || memchr (data, '\0', (size_t)n)) {
-            s_reply_smtp (s, SR_BAD_AUTH_MESSAGE, NULL);
+            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
             goto done;
         }
         memcpy (password, data, (size_t)n);
@@ -954,8 +1014,10 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
         bool refused = error && strncmp (error, "535", 3) == 0;
         if (!refused && error && error[0] == '5')
             refused = true; /* 501 5.1.7: not even an address */
-        log_info ("smtp", "auth-failed", "session=%llu peer=%s user=\"%s\" reason=\"%s\"",
-                  (unsigned long long)s->id, conn_peer (s->conn), user, error ? error : "");
+        char quser[MAX_ADDRESS * 4 + 16], qreason[512];
+        log_info ("smtp", "auth-failed", "session=%llu peer=%s user=%s reason=%s", (unsigned long long)s->id,
+                  conn_peer (s->conn), log_quote (quser, sizeof quser, user, strlen (user)),
+                  log_quote (qreason, sizeof qreason, error ? error : "", error ? strlen (error) : 0));
         free (error);
         if (!refused) {
             s_reply_smtp (s, SR_AUTH_TEMP, NULL);
@@ -968,14 +1030,17 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
             delay = SMTP_AUTH_DELAY_MAX_MS;
         usleep ((useconds_t)delay * 1000);
         s_reply_common (s, REPLY_AUTH_FAILED, NULL);
+        s->refused = "auth";
         goto done;
     }
     s->user_client = client;
     snprintf (s->user, sizeof s->user, "%s", client_user (client));
     s->flags |= SF_AUTHENTICATED;
     pool_give (s->pool, &s->gateway_client, false); /* mail now goes as the user */
+    char quser[MAX_ADDRESS * 4 + 16];
     log_info ("smtp", "auth", "session=%llu peer=%s user=%s mechanism=%s", (unsigned long long)s->id,
-              conn_peer (s->conn), s->user, plain ? "PLAIN" : "LOGIN");
+              conn_peer (s->conn), log_quote (quser, sizeof quser, s->user, strlen (s->user)),
+              plain ? "PLAIN" : "LOGIN");
     s_reply_smtp (s, SR_AUTH_OK, NULL);
     goto done;
 
@@ -1016,61 +1081,87 @@ static const smtp_handler_t s_handlers[CMD__COUNT] = {
     [CMD_TURN] = {CMD_TURN, "TURN", smtp_check_not_implemented, NULL},
 };
 
+/* Every refusal the client earned comes here, and only here (Postfix smtpd_soft_error_limit
+   and smtpd_hard_error_limit): past the soft limit each one waits, at the hard limit or
+   after too many failed AUTHs the session ends with 421. what names the refusal
+   ("command", "unknown-recipient", "auth", ...).
+   THROTTLE HOOK: the per-address rate limit across sessions (gateway/throttle.{c,h},
+   branch "throttle") is to be called from this one place. Returns false to end the session. */
+static bool
+s_note_failure (smtp_session_t *s, const char *what)
+{
+    s->errors++;
+    log_debug ("smtp", "error", "session=%llu what=%s errors=%d", (unsigned long long)s->id, what, s->errors);
+    if (s->errors >= SMTP_HARD_ERROR_LIMIT || s->auth_failures >= SMTP_MAX_AUTH_FAILURES) {
+        log_warn ("smtp", "too-many-errors", "session=%llu peer=%s errors=%d auth-failures=%d last=%s",
+                  (unsigned long long)s->id, conn_peer (s->conn), s->errors, s->auth_failures, what);
+        s_reply_smtp (s, SR_TOO_MANY_ERRORS, NULL);
+        s_set_state (s, SMTP_QUIT);
+        return false;
+    }
+    if (s->errors > SMTP_SOFT_ERROR_LIMIT)
+        usleep (SMTP_ERROR_SLEEP_MS * 1000);
+    return true;
+}
+
+/* Parses and runs one CRLF line: the check refuses, or the proceed acts (and may refuse) */
+static void
+s_run_line (smtp_session_t *s, size_t len)
+{
+    smtp_command_t *cmd = malloc (sizeof *cmd);
+    if (!cmd) {
+        s_set_state (s, SMTP_QUIT);
+        return;
+    }
+    if (smtp_parse_command (s->line, len, cmd) != 0) {
+        s_reply (s, cmd->error.code, cmd->error.enhanced, "%s", cmd->error.text);
+        s->refused = "command";
+    }
+    else {
+        const smtp_handler_t *h = &s_handlers[cmd->id];
+        if (h->check (s, cmd) != 0)
+            s->refused = "command";
+        else
+            h->proceed (s, cmd);
+    }
+    /* the verb only when it names a command: an unknown one may be a credential sent
+       after a refused AUTH */
+    if (s->refused)
+        log_debug ("smtp", "refused", "session=%llu verb=%s", (unsigned long long)s->id,
+                   smtp_command_name (cmd->id));
+    sodium_memzero (cmd, sizeof *cmd); /* AUTH lines carry credentials */
+    free (cmd);
+}
+
 /* Reads and runs one command; returns false when the session is over */
 static bool
 s_one_command (smtp_session_t *s)
 {
     size_t len = 0;
     conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, SMTP_COMMAND_TIMEOUT_MS);
-    bool refused = false;
-    char quoted[128];
+    s->refused = NULL;
     switch (rc) {
-    case CONN_EOF:
-    case CONN_ERROR:
-        return false;
+    case CONN_LINE:
+        s_run_line (s, len);
+        break;
+    case CONN_TOO_LONG:
+        s_refuse_smtp (s, SR_LINE_TOO_LONG, "command");
+        break;
+    case CONN_BARE_LF:
+        /* the line is never logged: "AUTH PLAIN <base64>\n" holds a password */
+        log_warn ("smtp", "bare-lf", "session=%llu peer=%s verb=%s bytes=%zu", (unsigned long long)s->id,
+                  conn_peer (s->conn), smtp_command_name (smtp_verb_of (s->line, len)), len);
+        s_refuse_smtp (s, SR_BARE_LF, "bare-lf");
+        break;
     case CONN_TIMEOUT:
         s_reply_smtp (s, SR_TIMEOUT, NULL);
         return false;
-    case CONN_TOO_LONG:
-        s_reply_smtp (s, SR_LINE_TOO_LONG, NULL);
-        refused = true;
-        break;
-    case CONN_BARE_LF:
-        log_warn ("smtp", "bare-lf", "session=%llu peer=%s line=%s", (unsigned long long)s->id,
-                  conn_peer (s->conn), log_quote (quoted, sizeof quoted, s->line, len));
-        s_reply_smtp (s, SR_BARE_LF, NULL);
-        refused = true;
-        break;
-    case CONN_LINE: {
-        smtp_command_t *cmd = malloc (sizeof *cmd);
-        if (!cmd)
-            return false;
-        if (smtp_parse_command (s->line, len, cmd) != 0) {
-            s_reply (s, cmd->error.code, cmd->error.enhanced, "%s", cmd->error.text);
-            refused = true;
-        }
-        else {
-            const smtp_handler_t *h = &s_handlers[cmd->id];
-            if (h->check (s, cmd) != 0)
-                refused = true;
-            else
-                h->proceed (s, cmd);
-        }
-        if (refused)
-            log_debug ("smtp", "refused", "session=%llu verb=%s", (unsigned long long)s->id, cmd->verb);
-        /* AUTH lines carry credentials */
-        sodium_memzero (s->line, len);
-        sodium_memzero (cmd, sizeof *cmd);
-        free (cmd);
-        break;
-    }
-    }
-    if (refused && ++s->bad_commands >= SMTP_MAX_BAD_COMMANDS) {
-        log_warn ("smtp", "too-many-errors", "session=%llu peer=%s", (unsigned long long)s->id,
-                  conn_peer (s->conn));
-        s_reply_smtp (s, SR_TOO_MANY_ERRORS, NULL);
+    default:
         return false;
     }
+    sodium_memzero (s->line, len);
+    if (s->refused && !s_note_failure (s, s->refused))
+        return false;
     return s->state != SMTP_QUIT;
 }
 
@@ -1093,7 +1184,7 @@ smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool)
     while (s_one_command (s))
         ;
     log_info ("smtp", "disconnect", "session=%llu peer=%s transactions=%d errors=%d",
-              (unsigned long long)s->id, conn_peer (conn), s->transactions, s->bad_commands);
+              (unsigned long long)s->id, conn_peer (conn), s->transactions, s->errors);
     pool_give (pool, &s->gateway_client, false);
     client_destroy (&s->user_client);
     sodium_memzero (s, sizeof *s);

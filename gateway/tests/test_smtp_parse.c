@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "smtp_parse.h"
+#include "text.h"
 
 static int
 s_parse (const char *line, smtp_command_t *cmd)
@@ -211,6 +212,168 @@ test_auth_plain_message (void **state)
         -1);
 }
 
+/* ---- DATA: smtp_data_feed ---- */
+
+typedef struct {
+    char out[8192];
+    size_t out_len;
+    size_t consumed;
+    smtp_data_t d;
+} data_run_t;
+
+/* Feeds in in pieces of step octets, as a socket might give them */
+static void
+s_data (data_run_t *r, const char *in, size_t len, size_t step, size_t max_size)
+{
+    smtp_data_init (&r->d, max_size);
+    r->out_len = r->consumed = 0;
+    while (r->consumed < len && !smtp_data_done (&r->d)) {
+        size_t piece = len - r->consumed < step ? len - r->consumed : step;
+        size_t n = 0;
+        size_t used = smtp_data_feed (&r->d, in + r->consumed, piece, r->out + r->out_len, &n);
+        assert_true (n <= piece && used <= piece);
+        r->out_len += n;
+        r->consumed += used;
+        if (used < piece)
+            assert_true (smtp_data_done (&r->d));
+    }
+}
+
+static void
+test_data_ends_at_crlf_dot_crlf_only_and_undoes_stuffing (void **state)
+{
+    (void)state;
+    static const char in[] = "Subject: x\r\n\r\n..leading dot\r\n.\r\nMAIL FROM:<a@b>\r\n";
+    for (size_t step = 1; step <= sizeof in; step++) {
+        data_run_t r;
+        s_data (&r, in, sizeof in - 1, step, 1000000);
+        assert_true (smtp_data_done (&r.d));
+        assert_int_equal (r.d.flags, 0);
+        assert_int_equal (r.consumed, strlen ("Subject: x\r\n\r\n..leading dot\r\n.\r\n"));
+        assert_int_equal (r.out_len, strlen ("Subject: x\r\n\r\n.leading dot\r\n"));
+        assert_memory_equal (r.out, "Subject: x\r\n\r\n.leading dot\r\n", r.out_len);
+    }
+    data_run_t r;
+    s_data (&r, ".\r\n", 3, 3, 100); /* the 354's CRLF counts: an empty message */
+    assert_true (smtp_data_done (&r.d));
+    assert_int_equal (r.out_len, 0);
+}
+
+/* issue 11: "<1001+ octets>\n.\r\n" ended DATA and smuggled what followed */
+static void
+test_over_long_line_then_lf_dot_crlf_does_not_end_data (void **state)
+{
+    (void)state;
+    char in[4096];
+    size_t n = text_appendf (in, sizeof in, 0, "Subject: x\r\n\r\nhello\r\n");
+    memset (in + n, 'A', 1100);
+    in[n + 1100] = '\0';
+    n = text_appendf (in, sizeof in, n + 1100,
+                      "\n.\r\nMAIL FROM:<admin@demo.test>\r\nRCPT TO:<carol@demo.test>\r\nDATA\r\n"
+                      "Subject: SMUGGLED\r\n\r\nx\r\n.\r\n");
+    for (size_t step = 1; step < 2000; step = step * 3 + 1) {
+        data_run_t r;
+        s_data (&r, in, n, step, 1000000);
+        assert_true (smtp_data_done (&r.d));
+        assert_int_equal (r.consumed, n); /* the real end is the last one */
+        assert_true (r.d.flags & SMTP_DATA_BARE);
+        assert_true (r.d.flags & SMTP_DATA_TOO_LONG);
+    }
+}
+
+static void
+test_bare_lf_and_bare_cr_never_end_a_line (void **state)
+{
+    (void)state;
+    static const char *fakes[] = {"x\n.\n",        "x\n.\r\n",      "x\r.\r\n", "x\r\n.\n",
+                                  "x\r\n.\r.\r\n", "x\r\n.\rX\r\n", "X\n.\r\n"};
+    for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
+        data_run_t r;
+        s_data (&r, fakes[i], strlen (fakes[i]), 1, 1000000);
+        assert_false (smtp_data_done (&r.d));
+        assert_int_equal (r.consumed, strlen (fakes[i]));
+        assert_true (r.d.flags & SMTP_DATA_BARE);
+        /* the real end still ends it */
+        size_t o = 0;
+        assert_int_equal (smtp_data_feed (&r.d, "\r\n.\r\nNOOP\r\n", 11, r.out, &o), 5);
+        assert_true (smtp_data_done (&r.d));
+    }
+}
+
+static void
+test_line_of_1000_octets_is_fine_1001_is_too_long (void **state)
+{
+    (void)state;
+    char in[1200];
+    memset (in, 'a', 998);
+    memcpy (in + 998, "\r\n.\r\n", 5);
+    data_run_t r;
+    s_data (&r, in, 1003, 7, 1000000);
+    assert_int_equal (r.d.flags, 0);
+    in[0] = '.'; /* a stuffed dot is not counted (RFC 5321 4.5.3.1.6) */
+    memmove (in + 1, in, 1003);
+    s_data (&r, in, 1004, 7, 1000000);
+    assert_int_equal (r.d.flags, 0);
+    memset (in, 'a', 999);
+    memcpy (in + 999, "\r\n.\r\n", 5);
+    s_data (&r, in, 1004, 7, 1000000);
+    assert_int_equal (r.d.flags, SMTP_DATA_TOO_LONG);
+}
+
+static void
+test_size_and_nul_are_flagged (void **state)
+{
+    (void)state;
+    data_run_t r;
+    s_data (&r, "abc\r\n.\r\n", 8, 8, 4);
+    assert_int_equal (r.d.flags, SMTP_DATA_TOO_BIG);
+    s_data (&r, "a\0c\r\n.\r\n", 8, 8, 100);
+    assert_int_equal (r.d.flags, SMTP_DATA_NUL);
+    assert_true (smtp_data_done (&r.d));
+}
+
+static void
+test_hostname_validation (void **state)
+{
+    (void)state;
+    assert_true (smtp_hostname_valid ("gw.demo.test"));
+    assert_true (smtp_hostname_valid ("localhost"));
+    assert_true (smtp_hostname_valid ("a-b.c1"));
+    assert_false (smtp_hostname_valid (""));
+    assert_false (smtp_hostname_valid (NULL));
+    assert_false (smtp_hostname_valid ("a..b"));
+    assert_false (smtp_hostname_valid (".a"));
+    assert_false (smtp_hostname_valid ("a."));
+    assert_false (smtp_hostname_valid ("-a.b"));
+    assert_false (smtp_hostname_valid ("a-.b"));
+    assert_false (smtp_hostname_valid ("a b"));
+    assert_false (smtp_hostname_valid ("a\r\n250 x"));
+    char name[300];
+    memset (name, 'a', 64);
+    name[64] = '\0';
+    assert_false (smtp_hostname_valid (name)); /* a 64-octet label */
+    name[63] = '\0';
+    assert_true (smtp_hostname_valid (name));
+    /* 4 labels of 63 and dots: 255 octets is the most */
+    memset (name, 'a', 255);
+    name[63] = name[127] = name[191] = '.';
+    name[255] = '\0';
+    assert_true (smtp_hostname_valid (name));
+    name[255] = 'a';
+    name[256] = '\0';
+    assert_false (smtp_hostname_valid (name));
+}
+
+static void
+test_verb_of_a_line_names_commands_only (void **state)
+{
+    (void)state;
+    assert_int_equal (smtp_verb_of ("auth PLAIN AGFsaWNl\n", 20), CMD_AUTH);
+    assert_int_equal (smtp_verb_of ("NOOP\n", 5), CMD_NOOP);
+    assert_int_equal (smtp_verb_of ("AGFsaWNlQGRlbW8udGVzdABkZW1v\n", 29), CMD_UNKNOWN);
+    assert_int_equal (smtp_verb_of ("", 0), CMD_UNKNOWN);
+}
+
 int
 main (void)
 {
@@ -229,6 +392,13 @@ main (void)
         cmocka_unit_test (test_data_rset_quit_starttls_take_no_arguments),
         cmocka_unit_test (test_base64_decoding),
         cmocka_unit_test (test_auth_plain_message),
+        cmocka_unit_test (test_data_ends_at_crlf_dot_crlf_only_and_undoes_stuffing),
+        cmocka_unit_test (test_over_long_line_then_lf_dot_crlf_does_not_end_data),
+        cmocka_unit_test (test_bare_lf_and_bare_cr_never_end_a_line),
+        cmocka_unit_test (test_line_of_1000_octets_is_fine_1001_is_too_long),
+        cmocka_unit_test (test_size_and_nul_are_flagged),
+        cmocka_unit_test (test_hostname_validation),
+        cmocka_unit_test (test_verb_of_a_line_names_commands_only),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

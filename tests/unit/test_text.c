@@ -1,0 +1,47 @@
+/*  test_text.c — clamped text building (common/text.h): the class of the EHLO overflow. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "text.h"
+
+static void
+test_pieces_that_fit_are_appended (void **state)
+{
+    (void)state;
+    char buf[32];
+    size_t n = text_appendf (buf, sizeof buf, 0, "250-%s\r\n", "a");
+    n = text_appendf (buf, sizeof buf, n, "250 %d\r\n", 7);
+    assert_int_equal (n, strlen ("250-a\r\n250 7\r\n"));
+    assert_string_equal (buf, "250-a\r\n250 7\r\n");
+}
+
+static void
+test_a_long_piece_is_cut_and_the_count_never_passes_the_end (void **state)
+{
+    (void)state;
+    char buf[16 + 8];
+    memset (buf + 16, 'G', 8); /* a guard behind the 16 bytes we hand over */
+    size_t n = text_appendf (buf, 16, 0, "%s", "0123456789");
+    n = text_appendf (buf, 16, n, "%s", "abcdefghij"); /* snprintf would say 20 */
+    assert_int_equal (n, 15);
+    assert_string_equal (buf, "0123456789abcde");
+    n = text_appendf (buf, 16, n, "more"); /* full: stays put, writes nothing */
+    assert_int_equal (n, 15);
+    for (int i = 16; i < 24; i++)
+        assert_int_equal (buf[i], 'G');
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_pieces_that_fit_are_appended),
+        cmocka_unit_test (test_a_long_piece_is_cut_and_the_count_never_passes_the_end),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
