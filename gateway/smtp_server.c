@@ -915,6 +915,12 @@ smtp_check_auth (smtp_session_t *s, smtp_command_t *cmd)
         s_reply_smtp (s, SR_ENCRYPT_REQUIRED, NULL);
         return -1;
     }
+    /* an address blocked for its failures (in this or another session) tries no more */
+    if (s->config->throttle && throttle_blocked (s->config->throttle, conn_peer (s->conn))) {
+        conn_printf (s->conn, THROTTLE_SMTP_BLOCKED "\r\n");
+        s_set_state (s, SMTP_QUIT);
+        return -1;
+    }
     size_t mlen = strcspn (cmd->args, " ");
     if (!((mlen == 5 && strncasecmp (cmd->args, "PLAIN", 5) == 0) ||
           (mlen == 5 && strncasecmp (cmd->args, "LOGIN", 5) == 0))) {
@@ -931,7 +937,7 @@ s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, s
 {
     conn_printf (s->conn, "334 %s\r\n", challenge);
     size_t len = 0;
-    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, SMTP_COMMAND_TIMEOUT_MS);
+    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, s->config->smtp_timeout_ms > 0 ? s->config->smtp_timeout_ms : SMTP_COMMAND_TIMEOUT_MS);
     if (rc == CONN_TIMEOUT) {
         s_reply_smtp (s, SR_TIMEOUT, NULL);
         return -2;
@@ -1085,11 +1091,23 @@ static const smtp_handler_t s_handlers[CMD__COUNT] = {
    and smtpd_hard_error_limit): past the soft limit each one waits, at the hard limit or
    after too many failed AUTHs the session ends with 421. what names the refusal
    ("command", "unknown-recipient", "auth", ...).
-   THROTTLE HOOK: the per-address rate limit across sessions (gateway/throttle.{c,h},
-   branch "throttle") is to be called from this one place. Returns false to end the session. */
+   A failed login or an unknown recipient also counts for the client's address across sessions
+   and protocols (gateway/throttle.h): its delay grows, and a blocked address is told 421 and
+   the session ends. Returns false to end the session. */
 static bool
 s_note_failure (smtp_session_t *s, const char *what)
 {
+    bool auth = streq (what, "auth") || streq (what, "auth-syntax");
+    if (s->config->throttle && (auth || streq (what, "unknown-recipient"))) {
+        int delay = throttle_failure (s->config->throttle, conn_peer (s->conn),
+                                      auth ? THROTTLE_AUTH : THROTTLE_RECIPIENT);
+        if (delay < 0) {
+            conn_printf (s->conn, THROTTLE_SMTP_BLOCKED "\r\n");
+            s_set_state (s, SMTP_QUIT);
+            return false;
+        }
+        usleep ((useconds_t)delay * 1000);
+    }
     s->errors++;
     log_debug ("smtp", "error", "session=%llu what=%s errors=%d", (unsigned long long)s->id, what, s->errors);
     if (s->errors >= SMTP_HARD_ERROR_LIMIT || s->auth_failures >= SMTP_MAX_AUTH_FAILURES) {
@@ -1138,7 +1156,7 @@ static bool
 s_one_command (smtp_session_t *s)
 {
     size_t len = 0;
-    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, SMTP_COMMAND_TIMEOUT_MS);
+    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, s->config->smtp_timeout_ms > 0 ? s->config->smtp_timeout_ms : SMTP_COMMAND_TIMEOUT_MS);
     s->refused = NULL;
     switch (rc) {
     case CONN_LINE:

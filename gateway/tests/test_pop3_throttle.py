@@ -137,16 +137,49 @@ class IdleTimeout(ThrottleCase):
         self.held = []
         self.admit(self.stack.pop3_port, b"+OK")
 
-    @unittest.skip("needs smtp_server.c to read config->smtp_timeout_ms (handed to the smtp branch)")
+
+
+class SmtpIdleTimeout(ThrottleCase):
+    gateway_args = ("--smtp-timeout", "1")
+
     def test_smtp_idle_timeout_is_settable(self):
-        self.stack.stop()
-        self.stack.gateway_args = ["--smtp-timeout", "1"]
-        self.stack.__enter__()
         r, line = self.first_line(self.stack.smtp_port)
-        self.assertTrue(line.startswith(b"220 "))
+        self.assertTrue(line.startswith(b"220 "), line)
         r.sock.settimeout(15)
         self.assertTrue(r.line().startswith(b"421 4.4.2"))
         self.assertTrue(r.closed())
+
+
+class SmtpBruteForce(ThrottleCase):
+    gateway_args = ("--max-auth-failures", "3", "--auth-delay", "100", "--auth-block", "120")
+
+    def test_smtp_auth_failures_count_for_the_address_and_block_it(self):
+        import smtplib
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        codes = []
+        for attempt in range(3):  # each session may fail up to 3 times; the address only 3 in all
+            s = smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30)
+            s.starttls(context=ctx)
+            s.ehlo()
+            s.user, s.password = "bob@demo.test", "wrong-%d" % attempt
+            try:
+                s.auth("PLAIN", s.auth_plain)  # one mechanism: smtplib's login() tries each
+            except smtplib.SMTPResponseException as e:
+                codes.append(e.smtp_code)
+            except smtplib.SMTPServerDisconnected:
+                codes.append("closed")
+            s.close()
+            if codes[-1] != 535:
+                break
+        # the third failure, from a third session, is the address's third: 535, then the block
+        self.assertEqual(codes, [535, 535, 535], codes)
+        # the address is blocked now: a new SMTP connection is refused before its greeting
+        with self.assertRaises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30)
+        self.assertEqual(refused.exception.smtp_code, 421)
+        self.assertIn(b"too many failures", refused.exception.smtp_error)
 
 
 class BruteForce(ThrottleCase):
