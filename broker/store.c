@@ -80,9 +80,11 @@ static const char *s_sql[ST__COUNT] = {
         "VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, 0))",
     [ST_DELIVER] =
         "INSERT INTO deliveries (id, mailbox_id, message_id, delivered_at) VALUES (?4, ?1, ?2, ?3)",
-    [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2",
-    [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, reply, published_at) "
-                           "VALUES (?1, ?2, ?3, ?4)",
+    /* a record of before schema 9 has no content: it matches any (schema/009) */
+    [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2 "
+                            "AND recipient = ?3 AND (content = ?4 OR content IS NULL) LIMIT 1",
+    [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, recipient, content, reply, published_at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PUBLICATION_OLDEST] = "SELECT rowid, published_at FROM publications ORDER BY rowid LIMIT ?1",
     [ST_PUBLICATION_FORGET] = "DELETE FROM publications WHERE rowid <= ?1",
     [ST_LIST] =
@@ -829,12 +831,21 @@ store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size)
     return s_counters_add (self, mailbox, (int64_t)size) == 0 ? delivery : -1;
 }
 
+/* Binds the dedupe key: sender, Message-ID, recipient, content digest */
+static void
+s_bind_publication (sqlite3_stmt *stmt, const store_publication_t *key)
+{
+    sqlite3_bind_text (stmt, 1, key->sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, key->message_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, key->recipient, -1, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 4, key->content, STORE_CONTENT_BYTES, SQLITE_STATIC);
+}
+
 char *
-store_publication_find (store_t *self, const char *sender, const char *message_id)
+store_publication_find (store_t *self, const store_publication_t *key)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_PUBLICATION_FIND);
-    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
+    s_bind_publication (stmt, key);
     char *reply = NULL;
     if (sqlite3_step (stmt) == SQLITE_ROW)
         reply = strdup ((const char *)sqlite3_column_text (stmt, 0));
@@ -843,13 +854,12 @@ store_publication_find (store_t *self, const char *sender, const char *message_i
 }
 
 int
-store_publication_add (store_t *self, const char *sender, const char *message_id, const char *reply)
+store_publication_add (store_t *self, const store_publication_t *key, const char *reply)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_PUBLICATION_ADD);
-    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 3, reply, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (stmt, 4, time (NULL));
+    s_bind_publication (stmt, key);
+    sqlite3_bind_text (stmt, 5, reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, time (NULL));
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
