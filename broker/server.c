@@ -362,12 +362,13 @@ typedef struct {
     int64_t message;                      /* the stored body, once stored */
 } send_t;
 
-/* RFC 5322 3.6.7: the trace fields, which every hop writes anew (the gateway's Received:
-   carries the time and its session): not part of what makes a retry the same message */
+/* Fields a hop writes anew on every attempt, so not part of what makes a retry the same
+   message: the trace fields (RFC 5322 3.6.7; the gateway's Received: carries the time and its
+   session) and Date:, which a submission server adds when it is missing (RFC 6409 8.3) */
 static bool
-s_is_trace_field (const uint8_t *line, size_t size)
+s_is_hop_field (const uint8_t *line, size_t size)
 {
-    static const char *const names[] = {"Received", "Return-Path"};
+    static const char *const names[] = {"Received", "Return-Path", "Date"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t n = strlen (names[i]);
         if (size > n && strncasecmp ((const char *)line, names[i], n) == 0 &&
@@ -377,7 +378,7 @@ s_is_trace_field (const uint8_t *line, size_t size)
     return false;
 }
 
-/* The dedupe digest: BLAKE2b-128 of the message without its trace fields. Two messages with
+/* The dedupe digest: BLAKE2b-128 of the message without the hop fields. Two messages with
    one Message-ID are taken for one only when this is equal too (schema/009). */
 static void
 s_content_digest (send_t *send)
@@ -385,13 +386,13 @@ s_content_digest (send_t *send)
     crypto_generichash_state state;
     crypto_generichash_init (&state, NULL, 0, STORE_CONTENT_BYTES);
     const uint8_t *p = send->body->data, *end = p + send->hlen;
-    bool trace = false;
+    bool skip = false;
     while (p < end) {
         const uint8_t *eol = memchr (p, '\n', (size_t)(end - p));
         size_t size = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
         if (*p != ' ' && *p != '\t') /* a continuation line belongs to the field before */
-            trace = s_is_trace_field (p, size);
-        if (!trace)
+            skip = s_is_hop_field (p, size);
+        if (!skip)
             crypto_generichash_update (&state, p, size);
         p += size;
     }

@@ -10,15 +10,16 @@
 --   - a list or a relay recipient is a recipient like any other (its address is the key);
 --   - another message that reuses the Message-ID (other content) is not swallowed: only a
 --     byte-identical message can ever be taken for a copy.
--- content is BLAKE2b-128 of the message without its trace fields (Received:, Return-Path:,
--- RFC 5322 3.6.7), since the gateway writes a new Received: (time, session) on every
--- attempt. Records kept from before version 9 have no content (NULL): they still match a
--- retry of their message, for the rest of their dedupe window.
+-- content is BLAKE2b-128 of the message without the fields a hop writes anew on every
+-- attempt: Received: and Return-Path: (trace, RFC 5322 3.6.7) and Date: (added when missing,
+-- RFC 6409 8.3); the gateway writes a Received: with the time and its session each time.
+-- Records kept from before version 9 have no content (NULL): they still match a retry of
+-- their message, for the rest of their dedupe window.
 CREATE TABLE publications_new (
     sender       TEXT    NOT NULL,
     message_id   TEXT    NOT NULL,
     recipient    TEXT    NOT NULL,                   -- as given in SEND (a mailbox, a list or a remote address)
-    content      BLOB,                               -- BLAKE2b-128 without trace fields; NULL: recorded before version 9
+    content      BLOB,                               -- BLAKE2b-128 without hop fields; NULL: recorded before version 9
     reply        TEXT    NOT NULL,                   -- the recipient's reply line, as first sent
     published_at INTEGER NOT NULL                    -- Unix seconds; rows in rowid order are in time order (008)
 );

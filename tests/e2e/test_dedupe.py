@@ -65,12 +65,15 @@ class DedupePerRecipient(MailbusTestCase):
         self.assertEqual(self.send(BOB, CAROL, body=body), again)
         self.assertEqual(self.count(CAROL), 1)
 
-    def test_a_retry_with_a_new_trace_field_is_still_the_same_message(self):
+    def test_a_retry_with_new_trace_and_date_fields_is_still_the_same_message(self):
         # the gateway writes a Received: of its own (time, session) on every attempt
         body = message("trace", "resent by an MTA", message_id="<trace-1@demo.test>")
         first = self.send(BOB, body=body)
+        # and a Date: where the first attempt had another (added when missing, RFC 6409 8.3)
         resent = (b"Received: from mta.example.org by gw.demo.test;\r\n\tMon, 23 Nov 2026 07:05:00 +0000\r\n"
-                  b"Return-Path: <alice@demo.test>\r\n" + body)
+                  b"Return-Path: <alice@demo.test>\r\n"
+                  + body.replace(b"Date: Mon, 23 Nov 2026 07:00:00", b"Date: Mon, 23 Nov 2026 07:05:00"))
+        self.assertNotEqual(resent.count(b"07:00:00"), body.count(b"07:00:00"))
         self.assertEqual(self.send(BOB, body=resent), first)
         self.assertEqual(self.count(BOB), 1)
 
