@@ -5,6 +5,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -218,6 +219,9 @@ main (int argc, char *argv[])
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
     bool no_demo = false, password_stdin = false;
+    /* DESIGN: files under var/ are the owner's alone (the database holds every message and
+       every password hash); whatever this process creates is 0600 or 0700 */
+    umask (0077);
     log_init ();
     int opt;
     while ((opt = getopt_long (argc, argv, "c:vh", options, NULL)) != -1) {
@@ -423,7 +427,15 @@ main (int argc, char *argv[])
     if (!no_demo && s_create_demo (store, db, domains) != 0)
         fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
 
-    char *admin = admin_endpoint (db);
+    char *admin = admin_endpoint (db, &error);
+    if (!admin) {
+        fprintf (stderr, "error: %s\n", error);
+        free (error);
+        store_close (&store);
+        close (lock);
+        status = 1;
+        goto out;
+    }
     server_config_t server_config = {bind,      admin,       domains, max_message, streq (relay, "yes"),
                                      queue_age, retry_delay, window};
     server_t *server = server_new (&server_config, store, &error);

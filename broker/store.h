@@ -31,7 +31,16 @@ typedef struct {
     const char *subject;
 } store_entry_t;
 
-/* Opens (creating it and its directory) and migrates the database. synchronous_full false
+/* Files under var/ are the owner's alone. dir_create makes the folders that hold path
+   (mkdir -p), each new one 0700: 0, or -1 with errno. secure makes the database's files
+   (path, -wal, -shm, -journal, .lock, gateway.secret beside it) 0600 and the database's own
+   folder (var/ in the folder the broker runs from) 0700 where group or others could use
+   them, with a warning naming each; another folder is only named. Returns how many it fixed.
+   store_open calls both. */
+int store_dir_create (const char *path);
+int store_secure (const char *path);
+
+/* Opens (creating it and its directory, 0600 and 0700) and migrates the database. synchronous_full false
    gives synchronous=NORMAL (faster, may lose the last commits on power loss).
    Refuses a database of a newer version or of another application. */
 store_t *store_open (const char *path, bool synchronous_full, char **error);
