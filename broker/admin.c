@@ -277,7 +277,8 @@ s_runtime_dir (char **error)
     if (mkdir (dir, 0700) != 0 && errno != EEXIST)
         *error = zsys_sprintf ("cannot make %s: %s", dir, strerror (errno));
     else if (lstat (dir, &st) != 0 || !S_ISDIR (st.st_mode) || st.st_uid != geteuid ())
-        *error = zsys_sprintf ("%s is not a folder of this user's: refusing to put the admin socket there", dir);
+        *error =
+            zsys_sprintf ("%s is not a folder of this user's: refusing to put the admin socket there", dir);
     else if (st.st_mode & 077)
         *error = zsys_sprintf ("%s has mode %04o, others may use it: refusing to put the admin socket there "
                                "(chmod 700 it)",

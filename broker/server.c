@@ -522,8 +522,8 @@ s_rcpt_decide (context_t *ctx, const send_t *send, size_t i)
     route_targets_t *targets = &self->targets;
     route_result_t route;
     r->first = targets->count;
-    if (route_resolve (self->store, &rcpt, send->sender.full, (const char *)send->body->data, send->body->size,
-                       targets, &route) != 0)
+    if (route_resolve (self->store, &rcpt, send->sender.full, (const char *)send->body->data,
+                       send->body->size, targets, &route) != 0)
         return -1;
     r->count = targets->count - r->first;
     r->is_list = route.is_list;
@@ -586,7 +586,8 @@ s_rcpt_store (context_t *ctx, const send_t *send, size_t i, zmsg_t *reply)
             if (delivery < 0)
                 return -1;
             delivered++;
-            s_queue_push (self, target->address, delivery, send->body->size, send->sender.full, send->subject);
+            s_queue_push (self, target->address, delivery, send->body->size, send->sender.full,
+                          send->subject);
         }
         if (r->is_list)
             s_add_line (reply, line, REPLY_QUEUED, "%s list: %zu deliveries%s, message %lld", r->address,
@@ -657,8 +658,9 @@ s_verb_send (context_t *ctx)
        answered 452 (a retry is safe: publish is idempotent). */
     if (stored > 0) {
         ctx->pending->mutating = true;
-        send.message = store_message_add (self->store, send.sender.full, *send.message_id ? send.message_id : NULL,
-                                          send.subject, send.body->data, send.body->size, send.expires_at);
+        send.message =
+            store_message_add (self->store, send.sender.full, *send.message_id ? send.message_id : NULL,
+                               send.subject, send.body->data, send.body->size, send.expires_at);
         if (send.message < 0)
             return s_store_trouble (ctx, "message-add");
     }

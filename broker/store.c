@@ -87,8 +87,9 @@ static const char *s_sql[ST__COUNT] = {
     /* a record of before schema 9 has no content: it matches any (schema/009) */
     [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2 "
                             "AND recipient = ?3 AND (content = ?4 OR content IS NULL) LIMIT 1",
-    [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, recipient, content, reply, published_at) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_PUBLICATION_ADD] =
+        "INSERT INTO publications (sender, message_id, recipient, content, reply, published_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PUBLICATION_OLDEST] = "SELECT rowid, published_at FROM publications ORDER BY rowid LIMIT ?1",
     [ST_PUBLICATION_FORGET] = "DELETE FROM publications WHERE rowid <= ?1",
     [ST_LIST] =
@@ -392,7 +393,8 @@ s_make_private (const char *path, const struct stat *st, const char *kind)
     log_quote (quoted, sizeof quoted, path, strlen (path));
     mode_t was = st->st_mode & 07777, now = st->st_mode & 0700;
     if (st->st_uid == geteuid () && chmod (path, now) == 0) {
-        log_warn ("store", "mode-fixed", "%s=%s was=%04o now=%04o", kind, quoted, (unsigned)was, (unsigned)now);
+        log_warn ("store", "mode-fixed", "%s=%s was=%04o now=%04o", kind, quoted, (unsigned)was,
+                  (unsigned)now);
         return 1;
     }
     log_warn ("store", "mode-open", "%s=%s mode=%04o why=\"%s\"", kind, quoted, (unsigned)was,
@@ -424,7 +426,8 @@ store_secure (const char *path)
             fixed += s_make_private (dir, &st, "folder");
         else {
             char quoted[PATH_MAX + 16];
-            log_info ("store", "folder-shared", "folder=%s mode=%04o why=\"not the database's own folder: "
+            log_info ("store", "folder-shared",
+                      "folder=%s mode=%04o why=\"not the database's own folder: "
                       "left as it is, the database's files in it are 0600\"",
                       log_quote (quoted, sizeof quoted, dir, strlen (dir)), (unsigned)(st.st_mode & 07777));
         }
@@ -433,7 +436,7 @@ store_secure (const char *path)
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock"};
     for (size_t i = 0; i <= sizeof suffixes / sizeof suffixes[0]; i++) {
         char *file = i < sizeof suffixes / sizeof suffixes[0] ? zsys_sprintf ("%s%s", path, suffixes[i])
-                                                               : zsys_sprintf ("%s/gateway.secret", dir);
+                                                              : zsys_sprintf ("%s/gateway.secret", dir);
         if (stat (file, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 077))
             fixed += s_make_private (file, &st, "file");
         free (file);

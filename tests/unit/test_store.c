@@ -395,18 +395,38 @@ test_version_7_dedupe_records_survive_and_are_forgotten_oldest_first (void **sta
 {
     /* inserted out of time order: the migration puts them in order */
     char path[160];
-    s_old_database (path, sizeof path, ((fixture_t *)*state)->dir, 7,
-                    "INSERT INTO publications VALUES "
-                    "('a@demo.test', '<c>', " OLD_REPLY ("'250 2.0.0 x@demo.test queued as 3' || char(10)") ", 300),"
-                    "('a@demo.test', '<a>', " OLD_REPLY ("'250 2.0.0 x@demo.test queued as 1' || char(10)") ", 100),"
-                    "('b@demo.test', '<b>', " OLD_REPLY ("'250 2.0.0 x@demo.test queued as 2' || char(10)") ", 200);");
+    s_old_database (
+        path, sizeof path, ((fixture_t *)*state)->dir, 7,
+        "INSERT INTO publications VALUES "
+        "('a@demo.test', '<c>', " OLD_REPLY (
+            "'250 2.0.0 x@demo.test queued as 3' || char(10)") ", 300),"
+                                                               "('a@demo.test', '<a>', " OLD_REPLY (
+                                                                   "'250 2.0.0 x@demo.test queued as 1' || "
+                                                                   "char(10)") ", 100),"
+                                                                               "('b@demo.test', "
+                                                                               "'<b>', " OLD_REPLY ("'250 "
+                                                                                                    "2.0.0 "
+                                                                                                    "x@demo."
+                                                                                                    "test "
+                                                                                                    "queued "
+                                                                                                    "as 2' "
+                                                                                                    "|| "
+                                                                                                    "char("
+                                                                                                    "10)") ","
+                                                                                                           " "
+                                                                                                           "2"
+                                                                                                           "0"
+                                                                                                           "0"
+                                                                                                           ")"
+                                                                                                           ";");
 
     char *error = NULL;
     store_t *store = store_open (path, true, &error);
     assert_non_null (store);
     uint8_t digest[STORE_CONTENT_BYTES];
     /* a record from before schema 9 matches any content */
-    s_assert_found (store, s_key ("a@demo.test", "<a>", "x@demo.test", digest, 7), "250 2.0.0 x@demo.test queued as 1");
+    s_assert_found (store, s_key ("a@demo.test", "<a>", "x@demo.test", digest, 7),
+                    "250 2.0.0 x@demo.test queued as 1");
     s_assert_found (store, s_key ("b@demo.test", "<a>", "x@demo.test", digest, 7), ""); /* the key is all */
     assert_int_equal (store_begin (store), 0);
     /* nothing older than 100: nothing goes */
@@ -414,10 +434,12 @@ test_version_7_dedupe_records_survive_and_are_forgotten_oldest_first (void **sta
     /* older than 250, at most one at a time: <a>, then <b>, then none */
     assert_int_equal (store_publications_forget (store, 250, 1), 1);
     s_assert_found (store, s_key ("a@demo.test", "<a>", "x@demo.test", digest, 7), "");
-    s_assert_found (store, s_key ("b@demo.test", "<b>", "x@demo.test", digest, 7), "250 2.0.0 x@demo.test queued as 2");
+    s_assert_found (store, s_key ("b@demo.test", "<b>", "x@demo.test", digest, 7),
+                    "250 2.0.0 x@demo.test queued as 2");
     assert_int_equal (store_publications_forget (store, 250, 1), 1);
     assert_int_equal (store_publications_forget (store, 250, 1), 0);
-    s_assert_found (store, s_key ("a@demo.test", "<c>", "x@demo.test", digest, 7), "250 2.0.0 x@demo.test queued as 3");
+    s_assert_found (store, s_key ("a@demo.test", "<c>", "x@demo.test", digest, 7),
+                    "250 2.0.0 x@demo.test queued as 3");
     /* a new record goes after the old ones and stays while they go */
     store_publication_t key = s_key ("a@demo.test", "<d>", "x@demo.test", digest, 7);
     assert_int_equal (store_publication_add (store, &key, "rd"), 0);
