@@ -437,7 +437,7 @@ store_secure (const char *path)
     for (size_t i = 0; i <= sizeof suffixes / sizeof suffixes[0]; i++) {
         char *file = i < sizeof suffixes / sizeof suffixes[0] ? zsys_sprintf ("%s%s", path, suffixes[i])
                                                               : zsys_sprintf ("%s/gateway.secret", dir);
-        if (stat (file, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 077))
+        if (lstat (file, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 077)) /* not through a link */
             fixed += s_make_private (file, &st, "file");
         free (file);
     }

@@ -69,12 +69,19 @@ class FileModes(MailbusTestCase):
         os.mkdir(shared)
         os.chmod(shared, 0o1777)
         db = os.path.join(shared, "x.db")
+        # a link someone left in the shared folder is not followed: its target keeps its mode
+        target = os.path.join(self.tmp, "someone-elses-file")
+        with open(target, "w") as f:
+            f.write("not the gateway's secret\n")
+        os.chmod(target, 0o644)
+        os.symlink(target, os.path.join(shared, "gateway.secret"))
         rc, out, err = run([BROKER, "mailbox", "add", "dave@demo.test", "--password", "pw", "--db", db],
                            cwd=self.tmp)
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(oct(mode(shared)), oct(0o1777))
         self.assertEqual(oct(mode(db)), oct(0o600))
         self.assertIn('info store folder-shared folder="%s" mode=1777' % shared, err)
+        self.assertEqual(oct(mode(target)), oct(0o644))
 
     def test_a_folder_named_var_elsewhere_than_the_working_folder_is_not_touched(self):
         other = os.path.join(self.tmp, "elsewhere", "var")
@@ -141,6 +148,13 @@ class LongDatabasePath(MailbusTestCase):
         rc, out, err = run([BROKER, "--db", db, "--bind", "tcp://127.0.0.1:1"], env=env, cwd=self.tmp)
         self.assertEqual(rc, 1, out + err)
         self.assertIn("is not a folder of this user's", err)
+        # a runtime folder whose own path leaves no room for the socket's name
+        long_runtime = os.path.join(self.tmp, "r" * 100)
+        os.makedirs(os.path.join(long_runtime, "mailbus"), 0o700)
+        env = dict(os.environ, XDG_RUNTIME_DIR=long_runtime)
+        rc, out, err = run([BROKER, "--db", db, "--bind", "tcp://127.0.0.1:1"], env=env, cwd=self.tmp)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("the admin socket does not fit in", err)
 
 if __name__ == "__main__":
     unittest.main()
