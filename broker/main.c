@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "argv_scrub.h"
 #include "auth.h"
 #include "config.h"
 #include "endpoint.h"
@@ -59,7 +60,9 @@ s_usage (FILE *out)
         "  -v, --verbose              log every message (debug)\n"
         "  -h, --help                 this help\n"
         "\n"
-        "Mailbox commands (work whether the broker runs or not):\n"
+        "Mailbox commands (work whether the broker runs or not; while it runs they go through its\n"
+        "admin socket, DB.admin beside the database, or $XDG_RUNTIME_DIR/mailbus/ (else\n"
+        "/tmp/mailbus-UID/) when that path is too long for a socket; the start log line names it):\n"
         "      --password P           the password for add / passwd\n"
         "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
         "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
@@ -251,6 +254,7 @@ main (int argc, char *argv[])
     const char *binds[SERVER_MAX_BINDS + 1] = {NULL};
     size_t bind_count = 0;
     char **config_binds = NULL;
+    char *password_copy = NULL;
     const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
     const char *keep = NULL, *max_age = NULL, *relay = NULL, *queue_max_age = NULL, *retry_base = NULL;
     const char *dedupe_window = NULL;
@@ -258,6 +262,9 @@ main (int argc, char *argv[])
     const char *domains[MAX_DOMAINS + 1] = {NULL};
     size_t domain_count = 0;
     bool no_demo = false, password_stdin = false;
+    /* DESIGN: files under var/ are the owner's alone (the database holds every message and
+       every password hash); whatever this process creates is 0600 or 0700 */
+    umask (0077);
     log_init ();
     int opt;
     while ((opt = getopt_long (argc, argv, "c:vh", options, NULL)) != -1) {
@@ -295,7 +302,10 @@ main (int argc, char *argv[])
             no_demo = true;
             break;
         case OPT_PASSWORD:
-            password = optarg;
+            /* copied, and overwritten in argv: ps shows "--password *" (common/argv_scrub.h) */
+            argv_secret_free (&password_copy);
+            password_copy = argv_take_secret (optarg);
+            password = password_copy;
             break;
         case OPT_PASSWORD_STDIN:
             password_stdin = true;
@@ -508,7 +518,16 @@ main (int argc, char *argv[])
         free (error);
         error = NULL;
     }
-    char *admin = admin_endpoint (db);
+    char *admin = admin_endpoint (db, &error);
+    if (!admin) {
+        fprintf (stderr, "error: %s\n", error);
+        free (error);
+        store_close (&store);
+        zcert_destroy (&cert);
+        close (lock);
+        status = 1;
+        goto out;
+    }
     server_config_t server_config = {.binds = binds,
                                      .cert = cert,
                                      .curve_always = streq (curve, "always"),
@@ -553,6 +572,7 @@ main (int argc, char *argv[])
     log_info ("broker", "stopped", NULL);
     status = 0;
 out:
+    argv_secret_free (&password_copy);
     config_words_free (&config_domains);
     config_words_free (&config_binds);
     zconfig_destroy (&config);

@@ -1,7 +1,9 @@
 /*  server.c — the broker's loop, sessions and verbs. */
 #include "server.h"
 
+#include <sodium.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -67,8 +69,9 @@ typedef struct {
 typedef struct {
     reply_id_t reply;
     char address[MAX_ADDRESS + 1];
-    char text[320];
-    bool relay; /* another domain: an outbound entry */
+    char text[512]; /* a refusal's reason, or the line a retry gets again */
+    bool again;     /* a retry: this recipient has had this message (dedupe) */
+    bool relay;     /* another domain: an outbound entry */
     bool is_list;
     size_t first; /* its mailboxes in the route targets */
     size_t count;
@@ -104,8 +107,6 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
-    char *record; /* a SEND's reply text for dedupe (send_lines_t) */
-    size_t record_capacity;
     int64_t log_second;   /* the second the delivery lines below are counted in */
     size_t log_lines;     /* delivery lines logged in it */
     size_t log_unlogged;  /* and deliveries not logged for the rate limit */
@@ -453,58 +454,6 @@ s_check_content (const uint8_t *data, size_t size, size_t *hlen)
     return NULL;
 }
 
-/* The recipients' lines of a SEND reply, as frames and, when the message has a Message-ID,
-   as the text kept for dedupe: "status\nline\nline\n". The text is built in the server's
-   buffer after room for the status line, which is known last. */
-#define RECORD_STATUS_ROOM 512
-
-typedef struct {
-    zmsg_t *reply;
-    char **buffer; /* the server's, grown as needed */
-    size_t *capacity;
-    size_t length; /* from RECORD_STATUS_ROOM on */
-    bool keep;
-} send_lines_t;
-
-static void s_add_line (send_lines_t *lines, reply_id_t id, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void
-s_add_line (send_lines_t *lines, reply_id_t id, const char *format, ...)
-{
-    char line[512];
-    const reply_t *r = reply_get (id);
-    int head = snprintf (line, sizeof line, "%d %s ", r->code, r->enhanced);
-    va_list ap;
-    va_start (ap, format);
-    int text = vsnprintf (line + head, sizeof line - (size_t)head, format, ap);
-    va_end (ap);
-    size_t size = (size_t)head + (size_t)text < sizeof line ? (size_t)head + (size_t)text : sizeof line - 1;
-    zmsg_addmem (lines->reply, line, size);
-    if (!lines->keep)
-        return; /* no Message-ID: nothing to remember for dedupe */
-    size_t need = RECORD_STATUS_ROOM + lines->length + size + 2;
-    if (need > *lines->capacity) {
-        *lines->capacity = need * 2;
-        *lines->buffer = realloc (*lines->buffer, *lines->capacity);
-    }
-    char *end = *lines->buffer + RECORD_STATUS_ROOM + lines->length;
-    memcpy (end, line, size);
-    end[size] = '\n';
-    end[size + 1] = '\0';
-    lines->length += size + 1;
-}
-
-/* Puts the status line in front of the kept text; returns the whole text */
-static const char *
-s_record (send_lines_t *lines, const char *status)
-{
-    size_t size = strlen (status) + 1; /* < RECORD_STATUS_ROOM: reply_format's buffer */
-    char *start = *lines->buffer + RECORD_STATUS_ROOM - size;
-    memcpy (start, status, size - 1);
-    start[size - 1] = '\n';
-    return start;
-}
-
 /* One info line per delivery, so the lecturer's broker pane shows mail flowing; past
    DELIVERY_LOG_PER_SEC in a second the rest are counted and the count logged */
 static void
@@ -559,43 +508,90 @@ s_store_trouble (context_t *ctx, const char *op)
     return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
 }
 
-static zmsg_t *
-s_verb_send (context_t *ctx)
+/* A SEND's reply line for one recipient: "code enhanced address text", at most this long
+   (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included) */
+#define SEND_LINE_MAX 510
+
+/* What a SEND is about, once its checks have passed */
+typedef struct {
+    address_t sender;
+    const proto_arg_t *body;
+    size_t hlen; /* its header section */
+    char message_id[MAX_ADDRESS * 2 + 1];
+    char subject[256];
+    int64_t expires_at;
+    uint8_t content[STORE_CONTENT_BYTES]; /* for dedupe, when there is a Message-ID */
+    int64_t message;                      /* the stored body, once stored */
+} send_t;
+
+/* Fields a hop writes anew on every attempt, so not part of what makes a retry the same
+   message: the trace fields (RFC 5322 3.6.7; the gateway's Received: carries the time and its
+   session) and Date:, which a submission server adds when it is missing (RFC 6409 8.3) */
+static bool
+s_is_hop_field (const uint8_t *line, size_t size)
 {
-    server_t *self = ctx->server;
+    static const char *const names[] = {"Received", "Return-Path", "Date"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen (names[i]);
+        if (size > n && strncasecmp ((const char *)line, names[i], n) == 0 &&
+            (line[n] == ':' || line[n] == ' ' || line[n] == '\t'))
+            return true;
+    }
+    return false;
+}
+
+/* The dedupe digest: BLAKE2b-128 of the message without the hop fields. Two messages with
+   one Message-ID are taken for one only when this is equal too (schema/009). */
+static void
+s_content_digest (send_t *send)
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, STORE_CONTENT_BYTES);
+    const uint8_t *p = send->body->data, *end = p + send->hlen;
+    bool skip = false;
+    while (p < end) {
+        const uint8_t *eol = memchr (p, '\n', (size_t)(end - p));
+        size_t size = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
+        if (*p != ' ' && *p != '\t') /* a continuation line belongs to the field before */
+            skip = s_is_hop_field (p, size);
+        if (!skip)
+            crypto_generichash_update (&state, p, size);
+        p += size;
+    }
+    crypto_generichash_update (&state, end, send->body->size - send->hlen);
+    crypto_generichash_final (&state, send->content, STORE_CONTENT_BYTES);
+}
+
+/* The message checks of a SEND (sender, size, content, headers); NULL when they pass,
+   else the refusal */
+static zmsg_t *
+s_send_check (context_t *ctx, send_t *send)
+{
     proto_request_t *req = ctx->req;
     session_t *session = ctx->session;
-    const proto_arg_t *body = &req->args[req->argc - 1];
-    size_t rcpts = req->argc - 2;
-
-    address_t sender;
     const char *why = NULL;
-    memset (&sender, 0, sizeof sender);
+    memset (send, 0, sizeof *send);
+    send->body = &req->args[req->argc - 1];
     /* RFC 5321 4.5.5: a bounce has the null reverse-path; only the gateway sends those */
     bool null_sender = session->gateway && (req->args[0].size == 0 || proto_arg_is (&req->args[0], "<>"));
     if (!null_sender &&
-        address_parse ((const char *)req->args[0].data, req->args[0].size, &sender, &why) != 0)
+        address_parse ((const char *)req->args[0].data, req->args[0].size, &send->sender, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
-    if (!session->gateway && !streq (sender.full, session->address))
+    if (!session->gateway && !streq (send->sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
-    if (rcpts > MAX_RCPT)
+    if (req->argc - 2 > MAX_RCPT)
         return s_refuse (ctx, REPLY_TOO_MANY_RCPT, NULL);
-    if (body->size > self->config.max_message_bytes)
+    if (send->body->size > ctx->server->config.max_message_bytes)
         return s_refuse (ctx, REPLY_TOO_BIG, "message exceeds fixed maximum message size");
-    size_t hlen = 0;
-    if ((why = s_check_content (body->data, body->size, &hlen)))
+    if ((why = s_check_content (send->body->data, send->body->size, &send->hlen)))
         return s_refuse (ctx, REPLY_BAD_CONTENT, why);
-    if (header_count_in ((const char *)body->data, hlen, "Received") > MAX_RECEIVED)
+    const char *text = (const char *)send->body->data;
+    if (header_count_in (text, send->hlen, "Received") > MAX_RECEIVED)
         return s_refuse (ctx, REPLY_LOOP, "too many Received: headers, the message is looping");
-
-    const char *text = (const char *)body->data;
-    char message_id[MAX_ADDRESS * 2 + 1] = "";
-    char subject[256] = "";
+    header_find_in (text, send->hlen, "Message-ID", send->message_id, sizeof send->message_id);
+    header_find_in (text, send->hlen, "Subject", send->subject, sizeof send->subject);
     char expires[128] = "";
-    header_find_in (text, hlen, "Message-ID", message_id, sizeof message_id);
-    header_find_in (text, hlen, "Subject", subject, sizeof subject);
-    int64_t expires_at = 0;
-    if (header_find_in (text, hlen, "Expires", expires, sizeof expires)) {
+    if (header_find_in (text, send->hlen, "Expires", expires, sizeof expires)) {
         /* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time */
         struct tm tm;
         memset (&tm, 0, sizeof tm);
@@ -603,145 +599,187 @@ s_verb_send (context_t *ctx)
             expires, strchr (expires, ',') ? "%a, %d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M:%S %z", &tm);
         if (!end || *end)
             return s_refuse (ctx, REPLY_BAD_CONTENT, "Expires: is not an RFC 5322 date-time");
-        expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
-        if (expires_at <= (int64_t)time (NULL))
+        send->expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
+        if (send->expires_at <= (int64_t)time (NULL))
             return s_refuse (ctx, REPLY_EXPIRED, "message expired before it was published");
     }
+    if (*send->message_id)
+        s_content_digest (send);
+    return NULL;
+}
 
-    if (*message_id) {
-        char *original = store_publication_find (self->store, sender.full, message_id);
-        if (original) {
-            /* idempotent publish: the same answer as the first time, nothing stored again */
-            log_info ("broker", "duplicate", "mailbox=%s message-id=%s", sender.full, message_id);
-            zmsg_t *reply = zmsg_new ();
-            zmsg_addstr (reply, req->id);
-            char *save = NULL;
-            for (char *line = strtok_r (original, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
-                zmsg_addstr (reply, line);
-            free (original);
-            return reply;
-        }
+/* The dedupe key of one recipient of this SEND */
+static store_publication_t
+s_publication_key (const send_t *send, const char *recipient)
+{
+    return (store_publication_t){send->sender.full, send->message_id, recipient, send->content};
+}
+
+/* A retry: this recipient was given this very message before. r takes the line it got then
+   (or, for a recipient repeated in this SEND, the line a repeat gets). True when so. */
+static bool
+s_rcpt_seen (context_t *ctx, const send_t *send, size_t i)
+{
+    rcpt_t *r = &ctx->server->rcpts[i];
+    if (!*send->message_id)
+        return false;
+    store_publication_t key = s_publication_key (send, r->address);
+    char *line = store_publication_find (ctx->server->store, &key);
+    if (!line)
+        return false;
+    r->again = true;
+    bool repeated = false;
+    for (size_t k = 0; k < i; k++)
+        repeated |= ctx->server->rcpts[k].again && streq (ctx->server->rcpts[k].address, r->address);
+    if (repeated) {
+        const reply_t *queued = reply_get (REPLY_QUEUED);
+        char address[MAX_ADDRESS + 1];
+        snprintf (address, sizeof address, "%s", r->address);
+        snprintf (r->text, sizeof r->text, "%d %s %s already queued (duplicate recipient)", queued->code,
+                  queued->enhanced, address);
     }
+    else
+        snprintf (r->text, sizeof r->text, "%s", line);
+    free (line);
+    char id[160];
+    log_info ("broker", "duplicate", "mailbox=%s rcpt=%u message-id=%s", send->sender.full, (unsigned)i,
+              log_quote (id, sizeof id, send->message_id, strlen (send->message_id)));
+    return true;
+}
 
-    /* Phase 1: what becomes of each recipient, reading only */
-    rcpt_t *results = self->rcpts;
+/* Phase 1 for recipient i: what becomes of it, reading only. 0, or -1 on store trouble. */
+static int
+s_rcpt_decide (context_t *ctx, const send_t *send, size_t i)
+{
+    server_t *self = ctx->server;
+    const proto_arg_t *arg = &ctx->req->args[1 + i];
+    rcpt_t *r = &self->rcpts[i];
+    memset (r, 0, sizeof *r);
+    r->reply = REPLY_QUEUED;
+    address_t rcpt;
+    const char *why = NULL;
+    if (address_parse ((const char *)arg->data, arg->size, &rcpt, &why) != 0) {
+        /* show what was given, without control characters */
+        size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
+        for (size_t k = 0; k < n; k++)
+            r->address[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
+        r->reply = REPLY_BAD_RCPT_SYNTAX;
+        snprintf (r->text, sizeof r->text, "%s", why);
+        return 0;
+    }
+    snprintf (r->address, sizeof r->address, "%s", rcpt.full);
+    if (s_rcpt_seen (ctx, send, i))
+        return 0;
+    if (!address_domain_in (&rcpt, self->config.domains)) {
+        if (!self->config.relay || ctx->session->gateway) {
+            /* the gateway submits only what came in without AUTH: that is never relayed */
+            r->reply = REPLY_RELAY_DENIED;
+            snprintf (r->text, sizeof r->text, "relay access denied: %s is not a domain of this broker",
+                      rcpt.domain);
+        }
+        else
+            r->relay = true;
+        return 0;
+    }
     route_targets_t *targets = &self->targets;
-    route_targets_reset (targets, 0);
-    size_t accepted = 0, stored = 0;
-    reply_id_t first_failure = REPLY_FAILED;
-    for (size_t i = 0; i < rcpts; i++) {
-        const proto_arg_t *arg = &req->args[1 + i];
-        rcpt_t *r = &results[i];
-        memset (r, 0, sizeof *r);
-        r->reply = REPLY_QUEUED;
-        address_t rcpt;
-        if (address_parse ((const char *)arg->data, arg->size, &rcpt, &why) != 0) {
-            /* show what was given, without control characters */
-            size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
-            for (size_t k = 0; k < n; k++)
-                r->address[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
-            r->reply = REPLY_BAD_RCPT_SYNTAX;
-            snprintf (r->text, sizeof r->text, "%s", why);
-        }
-        else if (!address_domain_in (&rcpt, self->config.domains)) {
-            snprintf (r->address, sizeof r->address, "%s", rcpt.full);
-            if (!self->config.relay || session->gateway) {
-                /* the gateway submits only what came in without AUTH: that is never relayed */
-                r->reply = REPLY_RELAY_DENIED;
-                snprintf (r->text, sizeof r->text, "relay access denied: %s is not a domain of this broker",
-                          rcpt.domain);
-            }
-            else
-                r->relay = true;
-        }
-        else {
-            snprintf (r->address, sizeof r->address, "%s", rcpt.full);
-            route_result_t route;
-            r->first = targets->count;
-            if (route_resolve (self->store, &rcpt, sender.full, text, body->size, targets, &route) != 0)
-                return s_store_trouble (ctx, "route");
-            r->count = targets->count - r->first;
-            r->is_list = route.is_list;
-            r->reply = route.reply;
-            snprintf (r->text, sizeof r->text, "%s", route.text);
-            for (size_t k = r->first; k < r->first + r->count; k++)
-                if (targets->items[k].room < (int64_t)body->size)
-                    r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
-            if (r->reply == REPLY_QUEUED && !r->is_list && r->count == 1 && r->full)
-                r->reply = REPLY_QUOTA, snprintf (r->text, sizeof r->text, "mailbox full");
-        }
-        if (r->reply == REPLY_QUEUED) {
-            accepted++;
-            stored += r->relay ? 1 : r->count - r->full;
-        }
-        else {
-            if (first_failure == REPLY_FAILED)
-                first_failure = r->reply;
-            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", sender.full, (unsigned)i,
-                      reply_get (r->reply)->code);
-        }
-    }
+    route_result_t route;
+    r->first = targets->count;
+    if (route_resolve (self->store, &rcpt, send->sender.full, (const char *)send->body->data,
+                       send->body->size, targets, &route) != 0)
+        return -1;
+    r->count = targets->count - r->first;
+    r->is_list = route.is_list;
+    r->reply = route.reply;
+    snprintf (r->text, sizeof r->text, "%s", route.text);
+    for (size_t k = r->first; k < r->first + r->count; k++)
+        if (targets->items[k].room < (int64_t)send->body->size)
+            r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
+    if (r->reply == REPLY_QUEUED && !r->is_list && r->count == 1 && r->full)
+        r->reply = REPLY_QUOTA, snprintf (r->text, sizeof r->text, "mailbox full");
+    return 0;
+}
 
-    /* Phase 2: store the body once, and a delivery or outbound entry per accepted recipient.
-       No savepoint: a store error fails the whole group commit, and every request in it is
-       answered 452 (a retry is safe: publish is idempotent). */
-    int64_t message = 0;
-    if (stored > 0) {
-        ctx->pending->mutating = true;
-        message = store_message_add (self->store, sender.full, *message_id ? message_id : NULL, subject,
-                                     body->data, body->size, expires_at);
-        if (message < 0)
-            return s_store_trouble (ctx, "message-add");
+/* Formats a recipient's reply line into line (SEND_LINE_MAX + 1) and adds it to reply */
+static void s_add_line (zmsg_t *reply, char *line, reply_id_t id, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+static void
+s_add_line (zmsg_t *reply, char *line, reply_id_t id, const char *format, ...)
+{
+    const reply_t *r = reply_get (id);
+    int head = snprintf (line, SEND_LINE_MAX + 1, "%d %s ", r->code, r->enhanced);
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (line + head, SEND_LINE_MAX + 1 - (size_t)head, format, ap);
+    va_end (ap);
+    zmsg_addstr (reply, line);
+}
+
+/* Phase 2 for recipient i: its deliveries or outbound entry, its reply line, and, when it
+   stored anything, the dedupe record that answers a retry. 0, or -1 on store trouble. */
+static int
+s_rcpt_store (context_t *ctx, const send_t *send, size_t i, zmsg_t *reply)
+{
+    server_t *self = ctx->server;
+    rcpt_t *r = &self->rcpts[i];
+    char line[SEND_LINE_MAX + 1];
+    size_t delivered = 0;
+    if (r->again) {
+        zmsg_addstr (reply, r->text); /* the same answer as the first time, nothing stored */
+        return 0;
     }
-    zmsg_t *reply = zmsg_new ();
-    send_lines_t lines = {reply, &self->record, &self->record_capacity, 0, *message_id != '\0'};
-    if (lines.keep && self->record_capacity < RECORD_STATUS_ROOM + 1) {
-        self->record_capacity = 4096;
-        self->record = realloc (self->record, self->record_capacity);
+    if (r->reply != REPLY_QUEUED) {
+        s_add_line (reply, line, r->reply, "%s %s", r->address, r->text);
+        return 0;
     }
-    if (lines.keep)
-        self->record[RECORD_STATUS_ROOM] = '\0';
-    for (size_t i = 0; i < rcpts; i++) {
-        rcpt_t *r = &results[i];
-        if (r->reply != REPLY_QUEUED) {
-            s_add_line (&lines, r->reply, "%s %s", r->address, r->text);
-            continue;
-        }
-        if (r->relay) {
-            int64_t entry = store_outbound_add (self->store, message, sender.full, r->address);
-            if (entry < 0) {
-                zmsg_destroy (&reply);
-                return s_store_trouble (ctx, "outbound-add");
-            }
-            s_add_line (&lines, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
-            continue;
-        }
+    if (r->relay) {
+        int64_t entry = store_outbound_add (self->store, send->message, send->sender.full, r->address);
+        if (entry < 0)
+            return -1;
+        s_add_line (reply, line, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
+        delivered = 1;
+    }
+    else {
         int64_t delivery = 0;
-        size_t delivered = 0;
         for (size_t k = r->first; k < r->first + r->count; k++) {
-            route_target_t *target = &targets->items[k];
-            if (target->room < (int64_t)body->size)
+            route_target_t *target = &self->targets.items[k];
+            if (target->room < (int64_t)send->body->size)
                 continue;
-            delivery = store_deliver (self->store, message, target->mailbox_id, body->size);
-            if (delivery < 0) {
-                zmsg_destroy (&reply);
-                return s_store_trouble (ctx, "deliver");
-            }
+            delivery = store_deliver (self->store, send->message, target->mailbox_id, send->body->size);
+            if (delivery < 0)
+                return -1;
             delivered++;
-            s_queue_push (self, target->address, delivery, body->size, sender.full, subject);
+            s_queue_push (self, target->address, delivery, send->body->size, send->sender.full,
+                          send->subject);
         }
         if (r->is_list)
-            s_add_line (&lines, REPLY_QUEUED, "%s list: %zu %s%s, message %lld", r->address, delivered,
+            s_add_line (reply, line, REPLY_QUEUED, "%s list: %zu %s%s, message %lld", r->address, delivered,
                         delivered == 1 ? "delivery" : "deliveries", r->full ? " (some mailboxes full)" : "",
-                        (long long)message);
+                        (long long)send->message);
         else if (r->count == 0)
-            s_add_line (&lines, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
-        else
-            /* the id the recipient's LIST, RETR and DELE will use */
-            s_add_line (&lines, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
+            s_add_line (reply, line, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
+        else /* the id the recipient's LIST, RETR and DELE will use */
+            s_add_line (reply, line, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
     }
+    if (delivered == 0 || !*send->message_id)
+        return 0;
+    store_publication_t key = s_publication_key (send, r->address);
+    return store_publication_add (self->store, &key, line);
+}
 
-    char status[RECORD_STATUS_ROOM - 1];
+/* The status line: how many recipients were accepted (a retried one counts, as it did) */
+static void
+s_send_status (context_t *ctx, size_t rcpts, zmsg_t *reply)
+{
+    size_t accepted = 0;
+    reply_id_t first_failure = REPLY_FAILED;
+    for (size_t i = 0; i < rcpts; i++) {
+        const rcpt_t *r = &ctx->server->rcpts[i];
+        if (r->again || r->reply == REPLY_QUEUED)
+            accepted++;
+        else if (first_failure == REPLY_FAILED)
+            first_failure = r->reply;
+    }
+    char status[160];
     if (accepted == 0)
         reply_format (status, sizeof status, first_failure, "no recipient accepted");
     else {
@@ -750,16 +788,55 @@ s_verb_send (context_t *ctx)
         reply_format (status, sizeof status, REPLY_QUEUED, summary);
     }
     zmsg_pushstr (reply, status);
-    zmsg_pushstr (reply, req->id);
-    /* the first answer is remembered, for a retry with the same Message-ID (when stored) */
-    if (lines.keep && stored > 0 &&
-        store_publication_add (self->store, sender.full, message_id, s_record (&lines, status)) != 0) {
-        zmsg_destroy (&reply);
-        return s_store_trouble (ctx, "publication-add");
+    zmsg_pushstr (reply, ctx->req->id);
+}
+
+static zmsg_t *
+s_verb_send (context_t *ctx)
+{
+    server_t *self = ctx->server;
+    send_t send;
+    zmsg_t *refusal = s_send_check (ctx, &send);
+    if (refusal)
+        return refusal;
+
+    /* Phase 1: what becomes of each recipient, reading only */
+    size_t rcpts = ctx->req->argc - 2, stored = 0;
+    route_targets_reset (&self->targets, 0);
+    for (size_t i = 0; i < rcpts; i++) {
+        rcpt_t *r = &self->rcpts[i];
+        if (s_rcpt_decide (ctx, &send, i) != 0)
+            return s_store_trouble (ctx, "route");
+        if (r->again)
+            continue;
+        if (r->reply == REPLY_QUEUED)
+            stored += r->relay ? 1 : r->count - r->full;
+        else
+            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", send.sender.full, (unsigned)i,
+                      reply_get (r->reply)->code);
     }
+
+    /* Phase 2: store the body once, and a delivery or outbound entry per accepted recipient.
+       No savepoint: a store error fails the whole group commit, and every request in it is
+       answered 452 (a retry is safe: publish is idempotent). */
+    if (stored > 0) {
+        ctx->pending->mutating = true;
+        send.message =
+            store_message_add (self->store, send.sender.full, *send.message_id ? send.message_id : NULL,
+                               send.subject, send.body->data, send.body->size, send.expires_at);
+        if (send.message < 0)
+            return s_store_trouble (ctx, "message-add");
+    }
+    zmsg_t *reply = zmsg_new ();
+    for (size_t i = 0; i < rcpts; i++)
+        if (s_rcpt_store (ctx, &send, i, reply) != 0) {
+            zmsg_destroy (&reply);
+            return s_store_trouble (ctx, "store-rcpt");
+        }
+    s_send_status (ctx, rcpts, reply);
     if (stored > 0)
-        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", sender.full,
-                   (long long)message, body->size, stored);
+        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", send.sender.full,
+                   (long long)send.message, send.body->size, stored);
     return reply;
 }
 
@@ -1735,7 +1812,6 @@ server_destroy (server_t **self_p)
     for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
         zmq_msg_close (&self->frames[i]);
     zmq_msg_close (&self->excess);
-    free (self->record);
     free (self);
     *self_p = NULL;
 }

@@ -3,10 +3,14 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "schema_sql.h"
@@ -85,9 +89,12 @@ static const char *s_sql[ST__COUNT] = {
         "VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, nullif(?7, 0))",
     [ST_DELIVER] =
         "INSERT INTO deliveries (id, mailbox_id, message_id, delivered_at) VALUES (?4, ?1, ?2, ?3)",
-    [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2",
-    [ST_PUBLICATION_ADD] = "INSERT INTO publications (sender, message_id, reply, published_at) "
-                           "VALUES (?1, ?2, ?3, ?4)",
+    /* a record of before schema 9 has no content: it matches any (schema/009) */
+    [ST_PUBLICATION_FIND] = "SELECT reply FROM publications WHERE sender = ?1 AND message_id = ?2 "
+                            "AND recipient = ?3 AND (content = ?4 OR content IS NULL) LIMIT 1",
+    [ST_PUBLICATION_ADD] =
+        "INSERT INTO publications (sender, message_id, recipient, content, reply, published_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PUBLICATION_OLDEST] = "SELECT rowid, published_at FROM publications ORDER BY rowid LIMIT ?1",
     [ST_PUBLICATION_FORGET] = "DELETE FROM publications WHERE rowid <= ?1",
     [ST_LIST] =
@@ -359,17 +366,96 @@ s_pragma_int (store_t *self, const char *sql)
     return value;
 }
 
-/* mkdir -p of the directory that holds path */
-static void
-s_make_parent (const char *path)
+/* The folder that holds path ("." for a bare name, "/" for a file at the root; caller frees) */
+static char *
+s_parent (const char *path)
 {
-    char *dir = strdup (path);
-    char *slash = strrchr (dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        zsys_dir_create ("%s", dir);
+    const char *slash = strrchr (path, '/');
+    if (!slash)
+        return strdup (".");
+    return strndup (path, slash == path ? 1 : (size_t)(slash - path));
+}
+
+int
+store_dir_create (const char *path)
+{
+    /* mkdir -p; a folder made here is 0700 whatever the umask (it only takes bits away) */
+    char *dir = s_parent (path);
+    int rc = 0;
+    for (char *p = dir + 1; rc == 0; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir (dir, 0700) != 0 && errno != EEXIST)
+            rc = -1;
+        *p = c;
+        if (c == '\0')
+            break;
     }
     free (dir);
+    return rc;
+}
+
+/* A file or folder that group or others may use becomes the owner's alone (0600, 0700),
+   with a warning naming it; one that is not ours (chmod would fail) is only named. 1 fixed. */
+static int
+s_make_private (const char *path, const struct stat *st, const char *kind)
+{
+    char quoted[PATH_MAX + 16];
+    log_quote (quoted, sizeof quoted, path, strlen (path));
+    mode_t was = st->st_mode & 07777, now = st->st_mode & 0700;
+    if (st->st_uid == geteuid () && chmod (path, now) == 0) {
+        log_warn ("store", "mode-fixed", "%s=%s was=%04o now=%04o", kind, quoted, (unsigned)was,
+                  (unsigned)now);
+        return 1;
+    }
+    log_warn ("store", "mode-open", "%s=%s mode=%04o why=\"%s\"", kind, quoted, (unsigned)was,
+              st->st_uid == geteuid () ? strerror (errno) : "owned by another user");
+    return 0;
+}
+
+/* The database's own folder: var/ in the folder the broker runs from (the layout's
+   var/mailbus.db, given relatively or not), unless that is the system's /var. Any other
+   folder (/tmp, /srv, a home) may hold more than the database: it is left as it is. */
+static bool
+s_own_dir (const char *dir)
+{
+    char real[PATH_MAX], cwd[PATH_MAX], var[PATH_MAX + 8];
+    if (!realpath (dir, real) || !getcwd (cwd, sizeof cwd) || streq (cwd, "/"))
+        return false;
+    snprintf (var, sizeof var, "%s/var", cwd);
+    return streq (real, var);
+}
+
+int
+store_secure (const char *path)
+{
+    int fixed = 0;
+    struct stat st;
+    char *dir = s_parent (path);
+    if (stat (dir, &st) == 0 && S_ISDIR (st.st_mode) && (st.st_mode & 077)) {
+        if (s_own_dir (dir))
+            fixed += s_make_private (dir, &st, "folder");
+        else {
+            char quoted[PATH_MAX + 16];
+            log_info ("store", "folder-shared",
+                      "folder=%s mode=%04o why=\"not the database's own folder: "
+                      "left as it is, the database's files in it are 0600\"",
+                      log_quote (quoted, sizeof quoted, dir, strlen (dir)), (unsigned)(st.st_mode & 07777));
+        }
+    }
+    /* the database, its WAL and shared memory, the lock, and the gateway's password */
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock"};
+    for (size_t i = 0; i <= sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *file = i < sizeof suffixes / sizeof suffixes[0] ? zsys_sprintf ("%s%s", path, suffixes[i])
+                                                              : zsys_sprintf ("%s/gateway.secret", dir);
+        if (lstat (file, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 077)) /* not through a link */
+            fixed += s_make_private (file, &st, "file");
+        free (file);
+    }
+    free (dir);
+    return fixed;
 }
 
 static int
@@ -427,7 +513,13 @@ store_open (const char *path, bool synchronous_full, char **error)
     self->path = strdup (path);
     self->cache = zhashx_new ();
     zhashx_set_destructor (self->cache, s_cache_free);
-    s_make_parent (path);
+    store_dir_create (path);
+    store_secure (path);
+    /* a new database is 0600 whatever the umask; SQLite gives its WAL and shared memory
+       the database's mode */
+    int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close (fd);
     if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                          NULL) != SQLITE_OK) {
         *error =
@@ -751,7 +843,7 @@ store_mailbox_add (store_t *self, const char *address, const char *password_hash
             *error = zsys_sprintf ("mailbox %s exists (as a mailbox or a list)", address);
         return -1;
     }
-    /* from the sequence: a deleted mailbox's id is never given to another (schema 9) */
+    /* from the sequence: a deleted mailbox's id is never given to another (schema 10) */
     int64_t id = s_id_take (self, SEQ_MAILBOXES);
     if (id < 0) {
         if (error)
@@ -922,12 +1014,21 @@ store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size)
     return s_counters_add (self, mailbox, (int64_t)size) == 0 ? delivery : -1;
 }
 
+/* Binds the dedupe key: sender, Message-ID, recipient, content digest */
+static void
+s_bind_publication (sqlite3_stmt *stmt, const store_publication_t *key)
+{
+    sqlite3_bind_text (stmt, 1, key->sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, key->message_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, key->recipient, -1, SQLITE_STATIC);
+    sqlite3_bind_blob (stmt, 4, key->content, STORE_CONTENT_BYTES, SQLITE_STATIC);
+}
+
 char *
-store_publication_find (store_t *self, const char *sender, const char *message_id)
+store_publication_find (store_t *self, const store_publication_t *key)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_PUBLICATION_FIND);
-    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
+    s_bind_publication (stmt, key);
     char *reply = NULL;
     if (sqlite3_step (stmt) == SQLITE_ROW)
         reply = strdup ((const char *)sqlite3_column_text (stmt, 0));
@@ -936,13 +1037,12 @@ store_publication_find (store_t *self, const char *sender, const char *message_i
 }
 
 int
-store_publication_add (store_t *self, const char *sender, const char *message_id, const char *reply)
+store_publication_add (store_t *self, const store_publication_t *key, const char *reply)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_PUBLICATION_ADD);
-    sqlite3_bind_text (stmt, 1, sender, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, message_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 3, reply, -1, SQLITE_STATIC);
-    sqlite3_bind_int64 (stmt, 4, time (NULL));
+    s_bind_publication (stmt, key);
+    sqlite3_bind_text (stmt, 5, reply, -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 6, time (NULL));
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     return rc == SQLITE_DONE ? 0 : -1;

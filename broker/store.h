@@ -31,7 +31,16 @@ typedef struct {
     const char *subject;
 } store_entry_t;
 
-/* Opens (creating it and its directory) and migrates the database. synchronous_full false
+/* Files under var/ are the owner's alone. dir_create makes the folders that hold path
+   (mkdir -p), each new one 0700: 0, or -1 with errno. secure makes the database's files
+   (path, -wal, -shm, -journal, .lock, gateway.secret beside it) 0600 and the database's own
+   folder (var/ in the folder the broker runs from) 0700 where group or others could use
+   them, with a warning naming each; another folder is only named. Returns how many it fixed.
+   store_open calls both. */
+int store_dir_create (const char *path);
+int store_secure (const char *path);
+
+/* Opens (creating it and its directory, 0600 and 0700) and migrates the database. synchronous_full false
    gives synchronous=NORMAL (faster, may lose the last commits on power loss).
    Refuses a database of a newer version or of another application. */
 store_t *store_open (const char *path, bool synchronous_full, char **error);
@@ -103,9 +112,20 @@ int64_t store_message_add (store_t *self, const char *sender, const char *messag
    The mailbox counters take it at commit (store_mailbox_find shows it at once). */
 int64_t store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size);
 
-/* Dedupe: the reply first given to (sender, message_id), or NULL (caller frees) */
-char *store_publication_find (store_t *self, const char *sender, const char *message_id);
-int store_publication_add (store_t *self, const char *sender, const char *message_id, const char *reply);
+/* Dedupe (schema/009): one record per recipient a message was stored for, keyed on the
+   envelope sender, the Message-ID, the recipient and a digest of the content, so that only a
+   retry of the same message to the same recipient is taken for a copy. */
+#define STORE_CONTENT_BYTES 16 /* BLAKE2b-128 */
+typedef struct {
+    const char *sender;
+    const char *message_id;
+    const char *recipient;
+    const uint8_t *content; /* STORE_CONTENT_BYTES */
+} store_publication_t;
+
+/* The reply line first given to that recipient of that message, or NULL (caller frees) */
+char *store_publication_find (store_t *self, const store_publication_t *key);
+int store_publication_add (store_t *self, const store_publication_t *key, const char *reply);
 
 /* Pulling. list calls fn for each delivery, oldest first. */
 int store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),

@@ -333,6 +333,7 @@ main (int argc, char *argv[])
     int nroutes = 0;
     bool no_relay = false, fetch_keep = false, fetch_insecure = false;
 
+    umask (0077); /* var/ files (the self-signed certificate and key) are the owner's alone */
     log_init ();
     int opt;
     while ((opt = getopt_long (argc, argv, "c:b:vh", options, NULL)) != -1) {

@@ -345,8 +345,8 @@ class DedupeWindow(MailbusTestCase):
         # was down for a while, or ran with a longer window, leaves them; put in while stopped
         con = sqlite3.connect(self.broker.db)
         with con:
-            con.executemany("INSERT INTO publications (sender, message_id, reply, published_at) "
-                            "VALUES (?, ?, '250 2.0.0 x', unixepoch() - 8 * 86400)",
+            con.executemany("INSERT INTO publications (sender, message_id, recipient, reply, published_at) "
+                            "VALUES (?, ?, 'bob@demo.test', '250 2.0.0 x', unixepoch() - 8 * 86400)",
                             ((ALICE, "<old-%d@demo.test>" % i) for i in range(12000)))
         con.close()
         self.broker.start()

@@ -152,17 +152,44 @@ test_retrieve_marks_seen_and_list_is_oldest_first (void **state)
     assert_int_equal (counts[1], 1);
 }
 
+/* A dedupe key: sender, Message-ID, recipient, and a digest filled with one octet */
+static store_publication_t
+s_key (const char *sender, const char *message_id, const char *recipient, uint8_t *digest, uint8_t fill)
+{
+    memset (digest, fill, STORE_CONTENT_BYTES);
+    return (store_publication_t){sender, message_id, recipient, digest};
+}
+
+/* The reply line found for that key ("" when none): compared, then freed */
 static void
-test_publication_is_found_again (void **state)
+s_assert_found (store_t *store, store_publication_t key, const char *expected)
+{
+    char *reply = store_publication_find (store, &key);
+    assert_string_equal (reply ? reply : "", expected);
+    free (reply);
+}
+
+static void
+test_publication_is_found_again_for_that_recipient_and_content_only (void **state)
 {
     fixture_t *f = *state;
-    assert_null (store_publication_find (f->store, "alice@demo.test", "<m@x>"));
-    assert_int_equal (store_publication_add (f->store, "alice@demo.test", "<m@x>", "250 2.0.0 ok\n"), 0);
-    char *reply = store_publication_find (f->store, "alice@demo.test", "<m@x>");
-    assert_string_equal (reply, "250 2.0.0 ok\n");
-    free (reply);
-    /* the same Message-ID from another sender is another message */
-    assert_null (store_publication_find (f->store, "bob@demo.test", "<m@x>"));
+    uint8_t digest[STORE_CONTENT_BYTES];
+    store_publication_t key = s_key ("alice@demo.test", "<m@x>", "bob@demo.test", digest, 1);
+    assert_null (store_publication_find (f->store, &key));
+    assert_int_equal (store_publication_add (f->store, &key, "250 2.0.0 bob@demo.test queued as 1"), 0);
+    s_assert_found (f->store, key, "250 2.0.0 bob@demo.test queued as 1");
+    /* another recipient of the same message (a split transaction) is not a copy */
+    s_assert_found (f->store, s_key ("alice@demo.test", "<m@x>", "carol@demo.test", digest, 1), "");
+    /* nor is other content under the same Message-ID (a pre-empted Message-ID) */
+    s_assert_found (f->store, s_key ("alice@demo.test", "<m@x>", "bob@demo.test", digest, 2), "");
+    /* nor the same Message-ID from another sender */
+    s_assert_found (f->store, s_key ("bob@demo.test", "<m@x>", "bob@demo.test", digest, 1), "");
+    /* the second content gets a record of its own; both are found */
+    key = s_key ("alice@demo.test", "<m@x>", "bob@demo.test", digest, 2);
+    assert_int_equal (store_publication_add (f->store, &key, "250 2.0.0 bob@demo.test queued as 2"), 0);
+    s_assert_found (f->store, key, "250 2.0.0 bob@demo.test queued as 2");
+    s_assert_found (f->store, s_key ("alice@demo.test", "<m@x>", "bob@demo.test", digest, 1),
+                    "250 2.0.0 bob@demo.test queued as 1");
 }
 
 static void
@@ -360,44 +387,95 @@ test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
     sqlite3_close (db);
 }
 
+/* An old reply text: a status line, then one line per recipient */
+#define OLD_REPLY(rcpt_lines) "'250 2.0.0 1 of 1 recipients accepted' || char(10) || " rcpt_lines
+
 static void
 test_version_7_dedupe_records_survive_and_are_forgotten_oldest_first (void **state)
 {
     /* inserted out of time order: the migration puts them in order */
     char path[160];
-    s_old_database (path, sizeof path, ((fixture_t *)*state)->dir, 7,
-                    "INSERT INTO publications VALUES ('a@demo.test', '<c>', 'rc', 300),"
-                    "('a@demo.test', '<a>', 'ra', 100), ('b@demo.test', '<b>', 'rb', 200);");
+    s_old_database (
+        path, sizeof path, ((fixture_t *)*state)->dir, 7,
+        "INSERT INTO publications VALUES "
+        "('a@demo.test', '<c>', " OLD_REPLY (
+            "'250 2.0.0 x@demo.test queued as 3' || char(10)") ", 300),"
+                                                               "('a@demo.test', '<a>', " OLD_REPLY (
+                                                                   "'250 2.0.0 x@demo.test queued as 1' || "
+                                                                   "char(10)") ", 100),"
+                                                                               "('b@demo.test', "
+                                                                               "'<b>', " OLD_REPLY ("'250 "
+                                                                                                    "2.0.0 "
+                                                                                                    "x@demo."
+                                                                                                    "test "
+                                                                                                    "queued "
+                                                                                                    "as 2' "
+                                                                                                    "|| "
+                                                                                                    "char("
+                                                                                                    "10)") ","
+                                                                                                           " "
+                                                                                                           "2"
+                                                                                                           "0"
+                                                                                                           "0"
+                                                                                                           ")"
+                                                                                                           ";");
 
     char *error = NULL;
     store_t *store = store_open (path, true, &error);
     assert_non_null (store);
-    char *reply = store_publication_find (store, "a@demo.test", "<a>");
-    assert_string_equal (reply, "ra");
-    free (reply);
-    assert_null (store_publication_find (store, "b@demo.test", "<a>")); /* the key is both */
+    uint8_t digest[STORE_CONTENT_BYTES];
+    /* a record from before schema 9 matches any content */
+    s_assert_found (store, s_key ("a@demo.test", "<a>", "x@demo.test", digest, 7),
+                    "250 2.0.0 x@demo.test queued as 1");
+    s_assert_found (store, s_key ("b@demo.test", "<a>", "x@demo.test", digest, 7), ""); /* the key is all */
     assert_int_equal (store_begin (store), 0);
     /* nothing older than 100: nothing goes */
     assert_int_equal (store_publications_forget (store, 100, 10), 0);
     /* older than 250, at most one at a time: <a>, then <b>, then none */
     assert_int_equal (store_publications_forget (store, 250, 1), 1);
-    reply = store_publication_find (store, "a@demo.test", "<a>");
-    assert_null (reply);
-    reply = store_publication_find (store, "b@demo.test", "<b>");
-    assert_string_equal (reply, "rb");
-    free (reply);
+    s_assert_found (store, s_key ("a@demo.test", "<a>", "x@demo.test", digest, 7), "");
+    s_assert_found (store, s_key ("b@demo.test", "<b>", "x@demo.test", digest, 7),
+                    "250 2.0.0 x@demo.test queued as 2");
     assert_int_equal (store_publications_forget (store, 250, 1), 1);
     assert_int_equal (store_publications_forget (store, 250, 1), 0);
-    reply = store_publication_find (store, "a@demo.test", "<c>");
-    assert_string_equal (reply, "rc");
-    free (reply);
+    s_assert_found (store, s_key ("a@demo.test", "<c>", "x@demo.test", digest, 7),
+                    "250 2.0.0 x@demo.test queued as 3");
     /* a new record goes after the old ones and stays while they go */
-    assert_int_equal (store_publication_add (store, "a@demo.test", "<d>", "rd"), 0);
+    store_publication_t key = s_key ("a@demo.test", "<d>", "x@demo.test", digest, 7);
+    assert_int_equal (store_publication_add (store, &key, "rd"), 0);
     assert_int_equal (store_publications_forget (store, 1000, 10), 1);
-    reply = store_publication_find (store, "a@demo.test", "<d>");
-    assert_string_equal (reply, "rd");
-    free (reply);
+    s_assert_found (store, key, "rd");
     assert_int_equal (store_commit (store, NULL), 0);
+    store_close (&store);
+}
+
+static void
+test_version_8_dedupe_records_become_one_per_accepted_recipient (void **state)
+{
+    /* one SEND to a mailbox, an unknown mailbox, a list and a remote address, and a repeat */
+    char path[160];
+    s_old_database (path, sizeof path, ((fixture_t *)*state)->dir, 8,
+                    "INSERT INTO publications VALUES ('a@demo.test', '<m@x>', "
+                    "'250 2.0.0 4 of 5 recipients accepted' || char(10) || "
+                    "'250 2.0.0 bob@demo.test queued as 5' || char(10) || "
+                    "'550 5.1.1 nobody@demo.test no such mailbox' || char(10) || "
+                    "'250 2.0.0 news@demo.test list: 2 deliveries, message 3' || char(10) || "
+                    "'250 2.0.0 x@remote.test queued for relay as 7' || char(10) || "
+                    "'250 2.0.0 bob@demo.test already queued (duplicate recipient)' || char(10), 100);");
+    char *error = NULL;
+    store_t *store = store_open (path, true, &error);
+    assert_non_null (store);
+    uint8_t digest[STORE_CONTENT_BYTES];
+    s_assert_found (store, s_key ("a@demo.test", "<m@x>", "bob@demo.test", digest, 0),
+                    "250 2.0.0 bob@demo.test queued as 5");
+    s_assert_found (store, s_key ("a@demo.test", "<m@x>", "news@demo.test", digest, 0),
+                    "250 2.0.0 news@demo.test list: 2 deliveries, message 3");
+    s_assert_found (store, s_key ("a@demo.test", "<m@x>", "x@remote.test", digest, 0),
+                    "250 2.0.0 x@remote.test queued for relay as 7");
+    /* a refused recipient was never stored: a retry tries it again */
+    s_assert_found (store, s_key ("a@demo.test", "<m@x>", "nobody@demo.test", digest, 0), "");
+    /* and a recipient of a later split transaction was never given the message */
+    s_assert_found (store, s_key ("a@demo.test", "<m@x>", "carol@demo.test", digest, 0), "");
     store_close (&store);
 }
 
@@ -515,7 +593,10 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_retrieve_marks_seen_and_list_is_oldest_first, s_setup,
                                          s_teardown),
-        cmocka_unit_test_setup_teardown (test_publication_is_found_again, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_publication_is_found_again_for_that_recipient_and_content_only,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_8_dedupe_records_become_one_per_accepted_recipient,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rolled_back_transaction_leaves_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_counters_inside_a_transaction_and_after_commit, s_setup,
                                          s_teardown),

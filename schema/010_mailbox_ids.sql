@@ -1,4 +1,4 @@
--- version 9: a mailbox id is never given twice. SQLite gives a deleted row's id (max + 1) to the
+-- version 10: a mailbox id is never given twice. SQLite gives a deleted row's id (max + 1) to the
 -- next mailbox, so a session or a reference left from a deleted mailbox could reach its
 -- successor's mail; ids now come from the sequences table like message and delivery ids.
 -- And a mailbox may have CURVE public keys that identify it without a password (like SSH keys).
