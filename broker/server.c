@@ -1163,8 +1163,11 @@ s_relay_result (context_t *ctx, const char *what)
     }
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-    log_info ("broker", "relay-result", "entry=%lld result=%s attempts=%lld next=%lld bounce=%d error=\"%s\"",
-              (long long)id, what, (long long)entry.attempts + 1, (long long)next, bounce, text);
+    /* the error text is a remote server's reply, passed on by the gateway: quoted */
+    char quoted[600];
+    log_info ("broker", "relay-result", "entry=%lld result=%s attempts=%lld next=%lld bounce=%d error=%s",
+              (long long)id, what, (long long)entry.attempts + 1, (long long)next, bounce,
+              log_quote (quoted, sizeof quoted, text, strlen (text)));
     zmsg_t *reply;
     if (bounce)
         reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld failed for good: send a bounce",
@@ -1241,8 +1244,9 @@ s_verb_subscribe (context_t *ctx)
     int rc = store_subscribe (ctx->server->store, list.id, ctx->session->address, filter);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-    log_info ("broker", "subscribe", "list=%s member=%s filter=\"%s\"", list.address, ctx->session->address,
-              filter);
+    char quoted[300];
+    log_info ("broker", "subscribe", "list=%s member=%s filter=%s", list.address, ctx->session->address,
+              log_quote (quoted, sizeof quoted, filter, strlen (filter)));
     return proto_reply_newf (ctx->req->id, rc ? REPLY_OK : REPLY_ALREADY, "%s %s",
                              rc ? "subscribed to" : "already subscribed to (filter updated)", list.address);
 }

@@ -181,8 +181,11 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
     size_t body_size = 0;
     size_t at = 0;
     char *body = header_complete (s_crlf (data, size, &body_size), &body_size, &at);
+    /* a UIDL comes from the remote server: quoted in every log line */
+    char quid[200];
+    log_quote (quid, sizeof quid, uidl, strlen (uidl));
     if (at != (size_t)-1)
-        log_info ("gateway", "fetch-mended", "uidl=%s empty-line-at=%zu", uidl, at);
+        log_info ("gateway", "fetch-mended", "uidl=%s empty-line-at=%zu", quid, at);
     char mid[MAX_ADDRESS * 2 + 1] = "";
     if (!header_find (body, body_size, "Message-ID", mid, sizeof mid) || !*mid) {
         /* the broker's dedupe is what makes a second run after a crash between publish and
@@ -208,7 +211,7 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
             free (body);
             body = with;
             body_size += (size_t)n;
-            log_info ("gateway", "fetch-message-id", "uidl=%s message-id=<fetch.%s@%s>", uidl, hex,
+            log_info ("gateway", "fetch-message-id", "uidl=%s message-id=<fetch.%s@%s>", quid, hex,
                       domain ? domain + 1 : "localhost");
         }
     }
@@ -238,7 +241,7 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
     else
         /* nothing is deleted or remembered: the remote copy stays, tried again at each poll */
         log_warn ("gateway", "fetch-refused", "from=%s to=%s uidl=%s reply=\"%s\" remote-copy=kept",
-                  *sender ? sender : "<>", config->mailbox, uidl, reply ? line : "no answer");
+                  *sender ? sender : "<>", config->mailbox, quid, reply ? line : "no answer");
     zmsg_destroy (&reply);
     return ok;
 }
