@@ -25,13 +25,6 @@ static void
 s_auth_actor (zsock_t *pipe, void *args)
 {
     (void)args;
-    if (!*s_dummy) {
-        unsigned char random[16];
-        char password[33];
-        randombytes_buf (random, sizeof random);
-        sodium_bin2hex (password, sizeof password, random, sizeof random);
-        auth_hash (password, s_dummy);
-    }
     zsock_signal (pipe, 0);
     while (!zsys_interrupted) {
         zmsg_t *msg = zmsg_recv (pipe);
@@ -67,5 +60,13 @@ s_auth_actor (zsock_t *pipe, void *args)
 zactor_t *
 auth_actor_new (void)
 {
+    /* made once, in the caller's thread, before any actor reads it (the broker runs several) */
+    if (!*s_dummy) {
+        unsigned char random[16];
+        char password[33];
+        randombytes_buf (random, sizeof random);
+        sodium_bin2hex (password, sizeof password, random, sizeof random);
+        auth_hash (password, s_dummy);
+    }
     return zactor_new (s_auth_actor, NULL);
 }
