@@ -58,6 +58,10 @@
    recipients from one address that block it; one failure is forgiven every
    THROTTLE_DECAY_MS. --max-auth-failures */
 #define THROTTLE_MAX_FAILURES 10
+/* Unknown local recipients (550 5.1.1) from one address that count as one failure: probing
+   a domain's mailboxes is throttled like guessing passwords, an MTA's typo is not (Postfix
+   counts both toward smtpd_hard_error_limit per session; this is the per-address part) */
+#define THROTTLE_RECIPIENT_WEIGHT 5
 #define THROTTLE_DECAY_MS (60 * 1000)
 /* RFC 1939 13 and RFC 4954 4 ask servers to slow down password guessers. Our choice: the
    first failure waits 1 s before its reply, each further one twice as long, at most 16 s.

@@ -27,6 +27,7 @@ typedef struct {
     addr_key_t key;
     int connections;
     int failures;          /* decayed: one forgiven every THROTTLE_DECAY_MS */
+    int recipients;        /* unknown recipients not yet counted as a failure */
     int64_t decayed_at;    /* when failures was last brought up to date */
     int64_t blocked_until; /* refused until then */
     int64_t seen;          /* last use, for eviction */
@@ -320,7 +321,10 @@ throttle_failure (throttle_t *self, const char *peer, throttle_event_t event)
     bool blocked_now = false;
     if (e && e->blocked_until > now)
         delay = -1;
+    else if (e && event == THROTTLE_RECIPIENT && ++e->recipients < THROTTLE_RECIPIENT_WEIGHT)
+        delay = 0; /* a real MTA's typo costs nothing; probing adds up */
     else if (e) {
+        e->recipients = 0;
         e->failures++;
         if (self->config.max_failures > 0 && e->failures >= self->config.max_failures) {
             /* the block is the penalty: after it the address starts again from nothing */

@@ -116,8 +116,7 @@ test_failures_delay_more_each_time_then_block_until_it_ends (void **state)
     throttle_t *t = s_new (5, 4, 16);
     assert_false (throttle_blocked (t, "10.0.0.1:1000"));
     assert_int_equal (throttle_failure (t, "10.0.0.1:1000", THROTTLE_AUTH), 100);
-    assert_int_equal (throttle_failure (t, "10.0.0.1:1001", THROTTLE_RECIPIENT),
-                      200); /* any port, any event */
+    assert_int_equal (throttle_failure (t, "10.0.0.1:1001", THROTTLE_AUTH), 200); /* any port */
     assert_int_equal (throttle_failure (t, "10.0.0.1:1002", THROTTLE_AUTH), 400);
     assert_false (throttle_blocked (t, "10.0.0.1:1"));
     assert_int_equal (throttle_failure (t, "10.0.0.1:1003", THROTTLE_AUTH), -1);
@@ -134,6 +133,26 @@ test_failures_delay_more_each_time_then_block_until_it_ends (void **state)
     assert_false (throttle_blocked (t, "10.0.0.1:2"));
     assert_int_equal (s_connect (t, "10.0.0.1"), THROTTLE_OK);
     assert_int_equal (throttle_failure (t, "10.0.0.1:1005", THROTTLE_AUTH), 100);
+    throttle_destroy (&t);
+}
+
+/* unknown recipients count as one failure per THROTTLE_RECIPIENT_WEIGHT: a typo costs no
+   delay, probing a domain ends in the same block as guessing passwords */
+static void
+test_unknown_recipients_count_one_failure_per_weight (void **state)
+{
+    (void)state;
+    throttle_t *t = s_new (5, 3, 16);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 1; i < THROTTLE_RECIPIENT_WEIGHT; i++)
+            assert_int_equal (throttle_failure (t, "10.0.0.9:1", THROTTLE_RECIPIENT), 0);
+        assert_int_equal (throttle_failure (t, "10.0.0.9:1", THROTTLE_RECIPIENT), round == 0 ? 100 : 200);
+    }
+    for (int i = 1; i < THROTTLE_RECIPIENT_WEIGHT; i++)
+        assert_int_equal (throttle_failure (t, "10.0.0.9:1", THROTTLE_RECIPIENT), 0);
+    assert_false (throttle_blocked (t, "10.0.0.9:1"));
+    assert_int_equal (throttle_failure (t, "10.0.0.9:1", THROTTLE_RECIPIENT), -1);
+    assert_true (throttle_blocked (t, "10.0.0.9:1"));
     throttle_destroy (&t);
 }
 
@@ -285,6 +304,7 @@ main (void)
         cmocka_unit_test (test_connections_are_capped_per_address_and_come_back),
         cmocka_unit_test (test_ipv6_counts_by_64_prefix_and_mapped_ipv4_is_ipv4),
         cmocka_unit_test (test_failures_delay_more_each_time_then_block_until_it_ends),
+        cmocka_unit_test (test_unknown_recipients_count_one_failure_per_weight),
         cmocka_unit_test (test_delay_is_capped),
         cmocka_unit_test (test_failures_are_forgiven_with_time),
         cmocka_unit_test (test_table_stays_bounded_and_keeps_connected_and_blocked_addresses),
