@@ -117,7 +117,7 @@ class LongDatabasePath(MailbusTestCase):
         self.broker = Broker(self.tmp)
         self.broker.db = db
         self.broker.start()
-        started = [l for l in self.broker.log().splitlines() if " info broker listening " in l]
+        started = [l for l in self.broker.log().splitlines() if " info broker started " in l]
         self.assertEqual(len(started), 1, started)
         endpoint = re.search(r"admin=(ipc://\S+)", started[0]).group(1)
         self.assertLessEqual(len(endpoint) - len("ipc://"), 107, endpoint)

@@ -152,8 +152,11 @@ class Topics(unittest.TestCase):
         for u in users[:80]:
             c = Client(self.broker, u, "pw")
             self.clients.append(c)
-            self.assertTrue(c.call("WATCH")[0].startswith(b"250"))
             watchers.append(c)
+        # WATCH once all are identified: 80 logins (Argon2id each) can outlast a watch's 15 s
+        # idle limit on a loaded machine, and this test is not about that limit
+        for c in watchers:
+            self.assertTrue(c.call("WATCH")[0].startswith(b"250"))
         alice = self.client("alice@demo.test")
         for i in range(5):
             reply = alice.call("SEND", "alice@demo.test", "news@demo.test", message("issue %d" % i))
@@ -384,7 +387,8 @@ class Topics(unittest.TestCase):
                              timeout=30)
         self.assertEqual(out.stdout.strip(), "8")  # id + 6 frames for 3 messages + status
         other = self.client("bob@demo.test")
-        self.assertEqual(other.call("LEASE", "3")[0], b"250 2.0.0 0 messages leased for 30 s")
+        # the broker gives a dead consumer's leases back when its connection ends (or, at the
+        # latest, when the lease runs out): another consumer gets all three, each once
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             reply = other.call("LEASE", "3")
