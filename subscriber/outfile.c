@@ -55,9 +55,10 @@ outfile_safe_name (const char *name, const char *fallback)
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)base; *p && n < MAX_NAME; p++)
         out[n++] = (*p < 0x20 || *p == 0x7f || *p == ':') ? '_' : (char)*p;
-    /* do not cut a UTF-8 sequence in two */
+    /* do not cut a UTF-8 sequence in two: base[n] is the first octet left out (out[n] was
+       never written) */
     if (n == MAX_NAME)
-        while (n > 0 && ((unsigned char)out[n] & 0xc0) == 0x80)
+        while (n > 0 && ((unsigned char)base[n] & 0xc0) == 0x80)
             n--;
     while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '.'))
         n--;
