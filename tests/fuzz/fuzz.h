@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "proto.h"
 
@@ -15,11 +16,12 @@
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 /* A property of the code under test that the input broke: abort, so both libFuzzer and the
-   replay driver report it (and libFuzzer keeps the input as crash-<sha1>) */
+   replay driver report it (and libFuzzer keeps the input as crash-<sha1>). Written to fd 2,
+   not stderr, which a harness may capture. */
 #define FUZZ_CHECK(cond)                                                                     \
     do {                                                                                     \
         if (!(cond)) {                                                                       \
-            fprintf (stderr, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
+            dprintf (STDERR_FILENO, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
             abort ();                                                                        \
         }                                                                                    \
     } while (0)

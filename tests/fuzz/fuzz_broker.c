@@ -2,7 +2,8 @@
     mailboxes and a list, the server (broker/server.h) run in a thread on inproc://, and three
     DEALER clients: one logged in as a user, one as the gateway, one anonymous. The input's
     first octet picks the client; the rest is requests of length-prefixed frames (fuzz.h),
-    sent pipelined. Every request gets exactly one reply (docs/PROTOCOL.md), within a deadline.
+    sent pipelined. Every request gets exactly one reply (docs/PROTOCOL.md), within a deadline,
+    and what the broker logs (at debug level, captured) is printable with no credential in it.
     The logins happen once per process (Argon2 costs ~100 ms) and again only after an input
     said HELO or QUIT on a logged-in client. */
 #include <pthread.h>
@@ -14,7 +15,10 @@
 #include "log.h"
 #include "server.h"
 
-#define FUZZ_PASSWORD "fuzz-secret"
+/* A space and a quote: neither an address nor a verb can hold it, and log_quote would turn the
+   quote into \", so the password appears in a log verbatim only if it was logged raw */
+#define FUZZ_PASSWORD "fuzz secret\"pw"
+#define FUZZ_PASSWORD_HEX "66757a7a20736563726574227077"
 /* requests taken from one input: enough to pipeline, few enough to stay fast */
 #define MAX_REQUESTS 16
 /* a reply that takes longer is missing (an Argon2 check on a busy machine is well under it) */
@@ -37,6 +41,31 @@ static struct {
     pthread_t thread;
     client_t clients[CLIENT_COUNT];
 } s_fuzz;
+
+/* What the broker logs (log.c writes to stderr) goes into memory, each input's lines checked */
+static char *s_log;
+static size_t s_log_size;
+
+/* DESIGN.md: nothing a client sends reaches a log unescaped, no credential in any form. Runs
+   under the stream's lock: the server thread may be logging. MAILBUS_LOG set: the lines are
+   shown (on fd 2) as well. */
+static void
+s_check_log (void)
+{
+    flockfile (stderr);
+    fflush (stderr);
+    for (size_t i = 0; i < s_log_size; i++) {
+        unsigned char c = (unsigned char)s_log[i];
+        FUZZ_CHECK (c == '\n' || (c >= 0x20 && c < 0x7f));
+    }
+    FUZZ_CHECK (!memmem (s_log, s_log_size, FUZZ_PASSWORD, strlen (FUZZ_PASSWORD)));
+    FUZZ_CHECK (!memmem (s_log, s_log_size, FUZZ_PASSWORD_HEX, strlen (FUZZ_PASSWORD_HEX)));
+    if (getenv ("MAILBUS_LOG") && s_log_size)
+        FUZZ_CHECK (write (STDERR_FILENO, s_log, s_log_size) == (ssize_t)s_log_size);
+    rewind (stderr);
+    fflush (stderr);
+    funlockfile (stderr);
+}
 
 static void *
 s_server_thread (void *arg)
@@ -118,8 +147,10 @@ s_stop (void)
 static void
 s_start (void)
 {
-    log_set_level (LOGLEVEL_ERROR);
-    log_init (); /* MAILBUS_LOG=debug shows what the broker says of each input */
+    /* every line the broker can log is checked; MAILBUS_LOG=debug shows them too */
+    log_set_level (LOGLEVEL_DEBUG);
+    stderr = open_memstream (&s_log, &s_log_size);
+    FUZZ_CHECK (stderr);
     zsys_handler_set (NULL); /* SIGINT is libFuzzer's */
     const char *base = access ("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
     snprintf (s_fuzz.dir, sizeof s_fuzz.dir, "%s/mailbus-fuzz-XXXXXX", base);
@@ -253,5 +284,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     /* a HELO or QUIT may have ended the login */
     if ((helos || quit) && client->address)
         s_login (client);
+    s_check_log ();
     return 0;
 }

@@ -160,7 +160,7 @@ def broker():
     write("broker", "lease", user + frames("1", "LEASE", "5", "30") + frames("2", "ACK", "1") + frames("3", "NACK", "2"))
     write("broker", "anonymous", anon + frames("1", "STAT") + frames("2", "NOOP") + frames("3", "BOGUS"))
     write("broker", "helo-wrong", anon + frames("1", "HELO", "MAILBUS/1", "fuzz@demo.local", "wrong"))
-    write("broker", "helo-quit", user + frames("1", "HELO", "MAILBUS/1", "fuzz@demo.local", "fuzz-secret")
+    write("broker", "helo-quit", user + frames("1", "HELO", "MAILBUS/1", "fuzz@demo.local", "fuzz secret\"pw")
           + frames("2", "QUIT"))
     write("broker", "nul-frames", user + frames("1\0", "SEND", "a\0@demo.local", "fuzz@demo.local", "x\0y\r\n\r\n"))
     write("broker", "long-ids", user + frames("x" * 33, "NOOP") + frames("y" * 300, "STAT") + frames("", "NOOP"))

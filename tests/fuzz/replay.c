@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fuzz.h"
 
@@ -49,11 +50,11 @@ s_replay_file (const char *path)
     size_t size = 0;
     uint8_t *data = s_read_file (path, &size);
     if (!data) {
-        fprintf (stderr, "replay: cannot read %s: %s\n", path, strerror (errno));
+        dprintf (STDERR_FILENO, "replay: cannot read %s: %s\n", path, strerror (errno));
         return -1;
     }
-    /* said before the input runs, so a crash names its file */
-    fprintf (stderr, "replay: %s (%zu bytes)\n", path, size);
+    /* said before the input runs, so a crash names its file (on fd 2: a harness may capture stderr) */
+    dprintf (STDERR_FILENO, "replay: %s (%zu bytes)\n", path, size);
     /* libFuzzer hands over a copy of exactly size bytes: so does this, for ASan to see overreads */
     uint8_t *copy = malloc (size ? size : 1);
     memcpy (copy, data, size);
@@ -76,7 +77,7 @@ s_replay_dir (const char *dir)
     struct dirent **names = NULL;
     int n = scandir (dir, &names, NULL, s_by_name);
     if (n < 0) {
-        fprintf (stderr, "replay: cannot read %s: %s\n", dir, strerror (errno));
+        dprintf (STDERR_FILENO, "replay: cannot read %s: %s\n", dir, strerror (errno));
         return -1;
     }
     long done = 0;
@@ -100,7 +101,7 @@ int
 main (int argc, char *argv[])
 {
     if (argc < 2) {
-        fprintf (stderr, "usage: %s CORPUS-DIR|FILE...\n"
+        dprintf (STDERR_FILENO, "usage: %s CORPUS-DIR|FILE...\n"
                          "Runs the harness over every file given and every file of each directory.\n",
                  argv[0]);
         return 64;
@@ -115,7 +116,7 @@ main (int argc, char *argv[])
         total += done;
     }
     if (total == 0) {
-        fprintf (stderr, "replay: no input found\n");
+        dprintf (STDERR_FILENO, "replay: no input found\n");
         return 1;
     }
     printf ("replay: %ld inputs, no crash\n", total);
