@@ -18,12 +18,12 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 /* A property of the code under test that the input broke: abort, so both libFuzzer and the
    replay driver report it (and libFuzzer keeps the input as crash-<sha1>). Written to fd 2,
    not stderr, which a harness may capture. */
-#define FUZZ_CHECK(cond)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            dprintf (STDERR_FILENO, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort ();                                                                        \
-        }                                                                                    \
+#define FUZZ_CHECK(cond)                                                                                     \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            dprintf (STDERR_FILENO, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);           \
+            abort ();                                                                                        \
+        }                                                                                                    \
     } while (0)
 
 /* Broker-protocol inputs are requests of frames: each frame is a 2-octet big-endian length

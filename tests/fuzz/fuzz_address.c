@@ -33,7 +33,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (address_parse ((const char *)data, size, &addr, &why) == 0) {
         s_check_accepted (&addr);
         int in = address_domain_in (&addr, domains);
-        FUZZ_CHECK (in == (strcmp (addr.domain, "demo.local") == 0 || strcmp (addr.domain, "example.org") == 0));
+        FUZZ_CHECK (in ==
+                    (strcmp (addr.domain, "demo.local") == 0 || strcmp (addr.domain, "example.org") == 0));
     }
     else
         FUZZ_CHECK (why && *why && addr.full[0] == '\0');

@@ -175,7 +175,9 @@ s_start (void)
     for (int i = 0; i < CLIENT_COUNT; i++) {
         client_t *client = &s_fuzz.clients[i];
         client->dealer = zsock_new (ZMQ_DEALER);
-        zsock_set_identity (client->dealer, i == 0 ? "fuzz-user" : i == 1 ? "fuzz-gateway" : "fuzz-anonymous");
+        zsock_set_identity (client->dealer, i == 0   ? "fuzz-user"
+                                            : i == 1 ? "fuzz-gateway"
+                                                     : "fuzz-anonymous");
         FUZZ_CHECK (zsock_connect (client->dealer, "inproc://fuzz-broker") == 0);
         client->address = addresses[i];
     }
@@ -191,7 +193,8 @@ s_start (void)
 static bool
 s_is_verb (const proto_arg_t *frames, size_t count, const char *verb)
 {
-    return count >= 2 && frames[1].size == strlen (verb) && memcmp (frames[1].data, verb, frames[1].size) == 0;
+    return count >= 2 && frames[1].size == strlen (verb) &&
+           memcmp (frames[1].data, verb, frames[1].size) == 0;
 }
 
 static void

@@ -68,7 +68,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         s_check_find (msg, size, name);
     if (hlen > 0) {
         char value[100];
-        FUZZ_CHECK (header_find_in (msg, hlen, "Subject", value, sizeof value) == header_find (msg, size, "Subject", value, sizeof value));
+        FUZZ_CHECK (header_find_in (msg, hlen, "Subject", value, sizeof value) ==
+                    header_find (msg, size, "Subject", value, sizeof value));
         FUZZ_CHECK (header_count_in (msg, hlen, "Received") == header_count (msg, size, "Received"));
     }
     s_check_complete (msg, size);

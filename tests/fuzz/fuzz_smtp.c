@@ -38,7 +38,8 @@ s_check_auth (const uint8_t *data, size_t size)
     int n = smtp_base64_decode ((const char *)data, size, decoded, sizeof decoded);
     FUZZ_CHECK (n >= -1 && n <= (int)sizeof decoded);
     char user[MAX_ADDRESS + 1], password[MAX_PASSWORD + 1];
-    if (n > 0 && smtp_parse_auth_plain (decoded, (size_t)n, user, sizeof user, password, sizeof password) == 0)
+    if (n > 0 &&
+        smtp_parse_auth_plain (decoded, (size_t)n, user, sizeof user, password, sizeof password) == 0)
         FUZZ_CHECK (strlen (user) > 0 && strlen (user) < sizeof user && strlen (password) < sizeof password);
     if (smtp_parse_auth_plain (data, size, user, sizeof user, password, sizeof password) == 0)
         FUZZ_CHECK (strlen (user) > 0 && strlen (user) < sizeof user && strlen (password) < sizeof password);

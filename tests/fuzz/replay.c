@@ -101,16 +101,18 @@ int
 main (int argc, char *argv[])
 {
     if (argc < 2) {
-        dprintf (STDERR_FILENO, "usage: %s CORPUS-DIR|FILE...\n"
-                         "Runs the harness over every file given and every file of each directory.\n",
+        dprintf (STDERR_FILENO,
+                 "usage: %s CORPUS-DIR|FILE...\n"
+                 "Runs the harness over every file given and every file of each directory.\n",
                  argv[0]);
         return 64;
     }
     long total = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;
-        long done = stat (argv[i], &st) == 0 && S_ISDIR (st.st_mode) ? s_replay_dir (argv[i])
-                                                                     : (s_replay_file (argv[i]) == 0 ? 1 : -1);
+        long done = stat (argv[i], &st) == 0 && S_ISDIR (st.st_mode)
+                        ? s_replay_dir (argv[i])
+                        : (s_replay_file (argv[i]) == 0 ? 1 : -1);
         if (done < 0)
             return 1;
         total += done;
