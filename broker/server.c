@@ -450,7 +450,9 @@ s_verb_send (context_t *ctx)
         char *original = store_publication_find (self->store, sender.full, message_id);
         if (original) {
             /* idempotent publish: the same answer as the first time, nothing stored again */
-            log_info ("broker", "duplicate", "mailbox=%s message-id=%s", sender.full, message_id);
+            char shown[2 * sizeof message_id];
+            log_info ("broker", "duplicate", "mailbox=%s message-id=%s", sender.full,
+                      log_quote (shown, sizeof shown, message_id, strlen (message_id)));
             zmsg_t *reply = zmsg_new ();
             zmsg_addstr (reply, req->id);
             char *save = NULL;
@@ -923,8 +925,10 @@ s_relay_result (context_t *ctx, const char *what)
     }
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-    log_info ("broker", "relay-result", "entry=%lld result=%s attempts=%lld next=%lld bounce=%d error=\"%s\"",
-              (long long)id, what, (long long)entry.attempts + 1, (long long)next, bounce, text);
+    char shown[2 * sizeof text];
+    log_info ("broker", "relay-result", "entry=%lld result=%s attempts=%lld next=%lld bounce=%d error=%s",
+              (long long)id, what, (long long)entry.attempts + 1, (long long)next, bounce,
+              log_quote (shown, sizeof shown, text, strlen (text)));
     zmsg_t *reply;
     if (bounce)
         reply = proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld failed for good: send a bounce",
@@ -1001,8 +1005,9 @@ s_verb_subscribe (context_t *ctx)
     int rc = store_subscribe (ctx->server->store, list.id, ctx->session->address, filter);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-    log_info ("broker", "subscribe", "list=%s member=%s filter=\"%s\"", list.address, ctx->session->address,
-              filter);
+    char shown[2 * sizeof filter];
+    log_info ("broker", "subscribe", "list=%s member=%s filter=%s", list.address, ctx->session->address,
+              log_quote (shown, sizeof shown, filter, strlen (filter)));
     return proto_reply_newf (ctx->req->id, rc ? REPLY_OK : REPLY_ALREADY, "%s %s",
                              rc ? "subscribed to" : "already subscribed to (filter updated)", list.address);
 }

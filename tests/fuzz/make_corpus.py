@@ -170,6 +170,18 @@ def broker():
     write("broker", "folded-headers", user + frames("1", "SEND", "fuzz@demo.local", "news@demo.local", FOLDED))
     write("broker", "too-many-rcpt", user + frames("1", "SEND", "fuzz@demo.local", *(["fuzz@demo.local"] * 101),
                                                    MESSAGE))
+    # log lines: what a client sends reaches them escaped (found by fuzz_broker: a duplicate's
+    # Message-ID with an octet above 0x7f went into the log raw)
+    eight_bit = MESSAGE.replace("<1@demo.local>", "<2@demo.\x94local\\\">").encode("latin-1")
+    write("broker", "log-duplicate-message-id", user + frames("1", "SEND", "fuzz@demo.local", "fuzz@demo.local",
+                                                              eight_bit)
+          + frames("2", "SEND", "fuzz@demo.local", "fuzz@demo.local", eight_bit))
+    write("broker", "log-subscribe-filter", user + frames("1", "SUBSCRIBE", "news@demo.local",
+                                                          "subject:*\x94\"x\\*".encode("latin-1")))
+    # a user's mail for another domain (relay), then the gateway defers it (replayed in name order)
+    write("broker", "log-defer-text-1", user + frames("1", "SEND", "fuzz@demo.local", "x@remote.example", MESSAGE))
+    write("broker", "log-defer-text-2", gateway + frames("2", "CLAIM", "100")
+          + b"".join(frames(str(i), "DEFER", str(i), b"451 no\r\nfake log line \x94") for i in range(1, 9)))
     write("broker", "wrong-sender", user + frames("1", "SEND", "other@demo.local", "fuzz@demo.local", MESSAGE))
 
 
