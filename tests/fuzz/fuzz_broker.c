@@ -50,7 +50,7 @@ static size_t s_log_size;
    under the stream's lock: the server thread may be logging. MAILBUS_LOG set: the lines are
    shown (on fd 2) as well. */
 static void
-s_check_log (void)
+s_check_log (const uint8_t *data, size_t size)
 {
     flockfile (stderr);
     fflush (stderr);
@@ -65,7 +65,9 @@ s_check_log (void)
                         strspn (s_log + i, "0123456789") >= 4);
     }
     FUZZ_CHECK (!memmem (s_log, s_log_size, FUZZ_PASSWORD, strlen (FUZZ_PASSWORD)));
-    FUZZ_CHECK (!memmem (s_log, s_log_size, FUZZ_PASSWORD_HEX, strlen (FUZZ_PASSWORD_HEX)));
+    /* in hex, unless the client sent that text itself (it is logged escaped, as it should be) */
+    FUZZ_CHECK (!memmem (s_log, s_log_size, FUZZ_PASSWORD_HEX, strlen (FUZZ_PASSWORD_HEX)) ||
+                memmem (data, size, FUZZ_PASSWORD_HEX, strlen (FUZZ_PASSWORD_HEX)));
     rewind (stderr);
     fflush (stderr);
     funlockfile (stderr);
@@ -291,6 +293,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     /* a HELO or QUIT may have ended the login */
     if ((helos || quit) && client->address)
         s_login (client);
-    s_check_log ();
+    s_check_log (data, size);
     return 0;
 }
