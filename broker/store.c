@@ -864,46 +864,37 @@ store_mailbox_add (store_t *self, const char *address, const char *password_hash
     return rc;
 }
 
-int
-store_key_add (store_t *self, const char *address, const char *key, char **error)
+/* Runs a mailbox key statement (?1 address, ?2 key) that must change one row; the errors
+   say what the caller may show */
+static int
+s_key_change (store_t *self, int which, const char *address, const char *key, const char *none, char **error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_KEY_ADD);
+    sqlite3_stmt *stmt = s_stmt (self, which);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    if (rc == SQLITE_CONSTRAINT) {
+    if (rc == SQLITE_CONSTRAINT)
         *error = zsys_sprintf ("that key exists already (a key belongs to one mailbox)");
-        return -1;
-    }
-    if (rc != SQLITE_DONE) {
+    else if (rc != SQLITE_DONE)
         *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    if (sqlite3_changes (self->db) == 0) {
-        *error = zsys_sprintf ("no such mailbox %s", address);
-        return -1;
-    }
-    return 0;
+    else if (sqlite3_changes (self->db) == 0)
+        *error = zsys_sprintf ("%s %s", none, address);
+    else
+        return 0;
+    return -1;
+}
+
+int
+store_key_add (store_t *self, const char *address, const char *key, char **error)
+{
+    return s_key_change (self, ST_KEY_ADD, address, key, "no such mailbox", error);
 }
 
 int
 store_key_delete (store_t *self, const char *address, const char *key, char **error)
 {
-    sqlite3_stmt *stmt = s_stmt (self, ST_KEY_DELETE);
-    sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step (stmt);
-    sqlite3_reset (stmt);
-    if (rc != SQLITE_DONE) {
-        *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    if (sqlite3_changes (self->db) == 0) {
-        *error = zsys_sprintf ("no such mailbox key of %s", address);
-        return -1;
-    }
-    return 0;
+    return s_key_change (self, ST_KEY_DELETE, address, key, "no such mailbox key of", error);
 }
 
 int
