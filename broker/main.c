@@ -109,7 +109,8 @@ s_parse_seconds (const char *option, const char *text, int64_t *value)
 static int
 s_print_key (const char *db, const char *const *binds)
 {
-    /* made here when the broker has not run yet: the lecturer hands it out before class */
+    /* made here when the broker has not run yet: the lecturer hands it out before class. The
+       line is quoted for a shell: Z85 holds $ > < & ( ) but never ' */
     char *error = NULL;
     char *dir = strdup (db);
     char *slash = strrchr (dir, '/');
@@ -131,7 +132,7 @@ s_print_key (const char *db, const char *const *binds)
     printf ("%s\n", zcert_public_txt (cert));
     fprintf (stderr,
              "# the broker's public key (%s); on another machine connect with:\n"
-             "#   mailbus-sub -b %s --server-key %s -u USER@DOMAIN watch\n",
+             "#   mailbus-sub -b %s --server-key '%s' -u USER@DOMAIN watch\n",
              db, wide ? wide : "tcp://BROKER-ADDRESS:5670", zcert_public_txt (cert));
     zcert_destroy (&cert);
     return 0;

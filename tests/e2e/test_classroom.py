@@ -5,6 +5,7 @@ every port from settings (two classrooms on one server), bad settings refused, a
 across two network namespaces (a student's machine reaches the gateway on the lab address)."""
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -181,7 +182,7 @@ class ClassroomDemo(unittest.TestCase):
                        what="the gateway from host B")
         self.assertEqual(got.strip(), pinned)
         # and the printed line works from the student's machine: over CURVE, with the key
-        line = re.search(r"bob@demo.test:  mailbus-sub (.*) watch", printed).group(1).split()
+        line = shlex.split(re.search(r"bob@demo.test:  mailbus-sub (.*) watch", printed).group(1))
         sub = os.path.join(os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build")), "subscriber", "mailbus-sub")
         student = net.run_b([sub] + line + ["stat"], capture_output=True, text=True, timeout=60,
                             env={"PATH": os.environ["PATH"], "MAILBUS_PASSWORD": "demo"}, cwd="/")

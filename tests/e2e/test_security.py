@@ -222,7 +222,7 @@ class Endpoints(MailbusTestCase):
         rc, out, err = run([BROKER, "key", "--db", self.broker.db], cwd=self.tmp)
         self.assertEqual(rc, 0, err)
         self.assertEqual(out.strip(), self.broker.key)
-        self.assertIn("--server-key " + self.broker.key, err)
+        self.assertIn("--server-key '%s'" % self.broker.key, err)
         loop = "tcp://127.0.0.1:%d" % port   # 0.0.0.0 covers loopback: CURVE there too
         env = self.client_env(BOB)
         env["MAILBUS_BROKER"] = loop
