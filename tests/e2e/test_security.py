@@ -92,8 +92,7 @@ class Sessions(MailbusTestCase):
         bob.helo(BOB)
         self.assertTrue(bob.request("STAT")[0].startswith("250 "))
         bob.close()
-        # the broker notices the connection's end; a new peer takes the same routing id
-        wait_until(lambda: "reason=disconnected" in self.broker.log(), 10, "the session's end in the log")
+        # a new peer takes the same routing id once bob's connection is gone
         # libzmq ignores a connection whose routing id is still held until the broker's thread
         # has let the old pipe go: a fresh connection each try, until one is answered
         thieves = []
