@@ -215,6 +215,25 @@ s_set_state (smtp_session_t *s, smtp_state_t state)
     s->state = state;
 }
 
+/* A failed login or an unknown recipient counts for the client's address across sessions
+   and protocols (gateway/throttle.h), before the refusal is sent, so a client that reconnects
+   at once already meets the block. Waits the throttle's delay and returns true; false when the
+   address is now blocked: then it answered 421 and the session ends. */
+static bool
+s_throttle_failure (smtp_session_t *s, throttle_event_t event)
+{
+    if (!s->config->throttle)
+        return true;
+    int delay = throttle_failure (s->config->throttle, conn_peer (s->conn), event);
+    if (delay < 0) {
+        conn_printf (s->conn, THROTTLE_SMTP_BLOCKED "\r\n");
+        s_set_state (s, SMTP_QUIT);
+        return false;
+    }
+    usleep ((useconds_t)delay * 1000);
+    return true;
+}
+
 static void
 s_reset_transaction (smtp_session_t *s)
 {
@@ -428,7 +447,8 @@ s_verify_local (smtp_session_t *s, const char *address)
             rcpt_cache_add (address);
             return 0;
         }
-        s_reply (s, 550, "5.1.1", "<%s>: no such mailbox here", address);
+        if (s_throttle_failure (s, THROTTLE_RECIPIENT))
+            s_reply (s, 550, "5.1.1", "<%s>: no such mailbox here", address);
         s->refused = "unknown-recipient";
         return -1;
     }
@@ -1029,6 +1049,8 @@ smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
             s_reply_smtp (s, SR_AUTH_TEMP, NULL);
             goto done;
         }
+        if (!s_throttle_failure (s, THROTTLE_AUTH))
+            goto done;
         /* each failure in this session waits longer before its answer */
         s->auth_failures++;
         int delay = s->auth_failures * SMTP_AUTH_DELAY_MS;
@@ -1091,23 +1113,16 @@ static const smtp_handler_t s_handlers[CMD__COUNT] = {
    and smtpd_hard_error_limit): past the soft limit each one waits, at the hard limit or
    after too many failed AUTHs the session ends with 421. what names the refusal
    ("command", "unknown-recipient", "auth", ...).
-   A failed login or an unknown recipient also counts for the client's address across sessions
-   and protocols (gateway/throttle.h): its delay grows, and a blocked address is told 421 and
-   the session ends. Returns false to end the session. */
+   Returns false to end the session. */
 static bool
 s_note_failure (smtp_session_t *s, const char *what)
 {
-    bool auth = streq (what, "auth") || streq (what, "auth-syntax");
-    if (s->config->throttle && (auth || streq (what, "unknown-recipient"))) {
-        int delay = throttle_failure (s->config->throttle, conn_peer (s->conn),
-                                      auth ? THROTTLE_AUTH : THROTTLE_RECIPIENT);
-        if (delay < 0) {
-            conn_printf (s->conn, THROTTLE_SMTP_BLOCKED "\r\n");
-            s_set_state (s, SMTP_QUIT);
-            return false;
-        }
-        usleep ((useconds_t)delay * 1000);
-    }
+    /* a malformed SASL exchange counts for the address too (a failed login and an unknown
+       recipient were counted before their refusal, s_throttle_failure) */
+    if (streq (what, "auth-syntax") && !s_throttle_failure (s, THROTTLE_AUTH))
+        return false;
+    if (s->state == SMTP_QUIT)
+        return false; /* blocked meanwhile: 421 sent */
     s->errors++;
     log_debug ("smtp", "error", "session=%llu what=%s errors=%d", (unsigned long long)s->id, what, s->errors);
     if (s->errors >= SMTP_HARD_ERROR_LIMIT || s->auth_failures >= SMTP_MAX_AUTH_FAILURES) {
