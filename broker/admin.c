@@ -13,7 +13,7 @@
 
 #include "address.h"
 #include "auth.h"
-#include "keys.h"
+#include "client.h"
 #include "log.h"
 #include "mb_limits.h"
 #include "proto.h"
@@ -185,11 +185,11 @@ s_execute_key (store_t *store, proto_request_t *req, const char *address)
     char key[41] = "";
     uint8_t raw[32];
     bool list = streq (req->verb, "MBOX-KEY-LIST");
-    if (req->argc != (list ? 1u : 2u) ||
-        (!list && (proto_arg_string (&req->args[1], key, sizeof key) != 0 || strlen (key) != 40 ||
-                   !zmq_z85_decode (raw, key))))
-        return proto_reply_new (req->id, REPLY_BAD_ARGS,
-                                "MBOX-KEY-ADD|MBOX-KEY-DEL address key (40 Z85 characters), MBOX-KEY-LIST address");
+    if (req->argc != (list ? 1u : 2u) || (!list && (proto_arg_string (&req->args[1], key, sizeof key) != 0 ||
+                                                    strlen (key) != 40 || !zmq_z85_decode (raw, key))))
+        return proto_reply_new (
+            req->id, REPLY_BAD_ARGS,
+            "MBOX-KEY-ADD|MBOX-KEY-DEL address key (40 Z85 characters), MBOX-KEY-LIST address");
     if (list) {
         zmsg_t *rows = zmsg_new ();
         if (store_key_each (store, address, s_key_row, rows) != 0) {
@@ -203,11 +203,11 @@ s_execute_key (store_t *store, proto_request_t *req, const char *address)
     }
     char *error = NULL;
     int rc = streq (req->verb, "MBOX-KEY-ADD") ? store_key_add (store, address, key, &error)
-                                                : store_key_delete (store, address, key, &error);
+                                               : store_key_delete (store, address, key, &error);
     if (rc != 0) {
         log_warn ("broker", "admin-refused", "verb=%s mailbox=%s why=\"%s\"", req->verb, address, error);
-        zmsg_t *reply = proto_reply_new (req->id, strstr (error, "store:") ? REPLY_STORE_TROUBLE : REPLY_NO_MAILBOX,
-                                         error);
+        zmsg_t *reply = proto_reply_new (
+            req->id, strstr (error, "store:") ? REPLY_STORE_TROUBLE : REPLY_NO_MAILBOX, error);
         free (error);
         return reply;
     }
@@ -452,7 +452,7 @@ s_key_request (const admin_args_t *args, int *status)
     }
     char key[41];
     const char *why = NULL;
-    if (!list && keys_read_public (args->member, key, &why) != 0) {
+    if (!list && client_public_key (args->member, key, &why) != 0) {
         fprintf (stderr, "error: %s: %s\n", args->member, why);
         return NULL;
     }

@@ -66,26 +66,3 @@ keys_load (const char *db, bool create, char **error)
     free (path);
     return cert;
 }
-
-int
-keys_read_public (const char *text, char key[41], const char **why)
-{
-    /* a file first: a 40-character path is also valid Z85 */
-    uint8_t raw[32];
-    if (!zsys_file_exists (text) && strlen (text) == 40 && zmq_z85_decode (raw, text)) {
-        memcpy (key, text, 41);
-        return 0;
-    }
-    if (!zsys_file_exists (text)) {
-        *why = "not a key (40 Z85 characters) nor a key file";
-        return -1;
-    }
-    zcert_t *cert = zcert_load (text);
-    if (!cert) {
-        *why = "not a key file (zcert format)";
-        return -1;
-    }
-    memcpy (key, zcert_public_txt (cert), 41);
-    zcert_destroy (&cert);
-    return 0;
-}

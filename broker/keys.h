@@ -11,11 +11,7 @@
 char *keys_path (const char *db);
 
 /* Loads the key pair; when there is none and create is true, makes it first. NULL with
-   *error (caller frees) when it cannot be read or made, or the secret file is open to others. */
+ *error (caller frees) when it cannot be read or made, or the secret file is open to others. */
 zcert_t *keys_load (const char *db, bool create, char **error);
-
-/* A CURVE public key given as 40 Z85 characters, or as a zcert file (public or secret): the
-   key in Z85 into key[41]. 0, or -1 with *why. */
-int keys_read_public (const char *text_or_file, char key[41], const char **why);
 
 #endif

@@ -33,7 +33,8 @@ s_usage (FILE *out)
         "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
         "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
         "       mailbus-broker list add|del|members|subscribe|unsubscribe LIST [MEMBER] [OPTIONS]\n"
-        "       mailbus-broker mailbox key add|del|list ADDRESS [PUBKEY]   keys that log in without a password\n"
+        "       mailbus-broker mailbox key add|del|list ADDRESS [PUBKEY]   keys that log in without a "
+        "password\n"
         "       mailbus-broker queue [list | flush | del ID]          the outbound (relay) queue, like "
         "mailq\n"
         "       mailbus-broker key                                    print the broker's public key (for "
@@ -46,7 +47,8 @@ s_usage (FILE *out)
         "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
         "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
         "      --bind ENDPOINT        client endpoint, repeatable (default " DEFAULT_BIND "); beyond\n"
-        "                             loopback (tcp://0.0.0.0:5670, tcp://192.168.1.5:5670, tcp://[::]:5670)\n"
+        "                             loopback (tcp://0.0.0.0:5670, tcp://192.168.1.5:5670, "
+        "tcp://[::]:5670)\n"
         "                             always with CURVE: clients need the key `mailbus-broker key` prints\n"
         "      --curve auto|always    auto (default): CURVE beyond loopback only; always: on every endpoint\n"
         "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"
@@ -125,10 +127,15 @@ s_print_key (const char *db, const char *const *binds)
         free (error);
         return 1;
     }
+    /* a bound LAN address is what students connect to; a wildcard (0.0.0.0, *, ::) is not */
     const char *wide = NULL;
-    for (const char *const *b = binds; *b && !wide; b++)
-        if (!endpoint_is_loopback (*b))
+    for (const char *const *b = binds; *b && !wide; b++) {
+        endpoint_t endpoint;
+        const char *why = NULL;
+        if (endpoint_parse (*b, &endpoint, &why) == 0 && !endpoint.loopback &&
+            !streq (endpoint.host, "0.0.0.0") && !streq (endpoint.host, "*") && !streq (endpoint.host, "::"))
             wide = *b;
+    }
     printf ("%s\n", zcert_public_txt (cert));
     fprintf (stderr,
              "# the broker's public key (%s); on another machine connect with:\n"
@@ -424,7 +431,8 @@ main (int argc, char *argv[])
             fprintf (stderr, "error: key takes no arguments (it prints the broker's public key)\n");
         goto out;
     }
-    bool key_command = optind + 1 < argc && streq (argv[optind], "mailbox") && streq (argv[optind + 1], "key");
+    bool key_command =
+        optind + 1 < argc && streq (argv[optind], "mailbox") && streq (argv[optind + 1], "key");
     if (key_command) {
         int words = argc - optind;
         admin_args_t args = {.db = db,

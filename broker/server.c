@@ -39,12 +39,12 @@
 /* A session belongs to the connection that said HELO: its key is the connection id the ZAP
    handler gave that connection (zap.h), never the routing id, which a client may choose. */
 typedef struct {
-    char key[2 * MAX_ROUTING_ID + 2]; /* "c<connection id>" ("r<routing id hex>" on inproc) */
-    zframe_t *routing_id;             /* where replies and pushes go */
+    char key[2 * MAX_ROUTING_ID + 2];   /* "c<connection id>" ("r<routing id hex>" on inproc) */
+    zframe_t *routing_id;               /* where replies and pushes go */
     char route[2 * MAX_ROUTING_ID + 1]; /* the routing id in hex, the key of server->routes */
-    int fd;                           /* the connection's socket, to notice its end */
-    char curve_key[41];               /* the client's CURVE key (Z85), "" for NULL */
-    bool by_key;                      /* identified by a mailbox key instead of a password */
+    int fd;                             /* the connection's socket, to notice its end */
+    char curve_key[41];                 /* the client's CURVE key (Z85), "" for NULL */
+    bool by_key;                        /* identified by a mailbox key instead of a password */
     int64_t mailbox_id;
     char address[MAX_ADDRESS + 1];
     bool authenticated;
@@ -93,9 +93,9 @@ struct server_t {
     size_t auth_load[AUTH_WORKERS]; /* checks sent to each and not answered yet */
     zactor_t *zap;                  /* numbers connections (zap.h) */
     zsock_t *monitor;               /* the router's DISCONNECTED events: a session ends with its connection */
-    zhashx_t *sessions; /* key -> session_t */
-    zhashx_t *routes;   /* routing id in hex -> the session that last used it */
-    zhashx_t *watchers; /* mailbox address -> zlistx of session_t* */
+    zhashx_t *sessions;             /* key -> session_t */
+    zhashx_t *routes;               /* routing id in hex -> the session that last used it */
+    zhashx_t *watchers;             /* mailbox address -> zlistx of session_t* */
     pending_t *batch;
     size_t batch_size;
     push_t *pushes;
@@ -107,9 +107,9 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
-    int64_t log_second;   /* the second the delivery lines below are counted in */
-    size_t log_lines;     /* delivery lines logged in it */
-    size_t log_unlogged;  /* and deliveries not logged for the rate limit */
+    int64_t log_second;  /* the second the delivery lines below are counted in */
+    size_t log_lines;    /* delivery lines logged in it */
+    size_t log_unlogged; /* and deliveries not logged for the rate limit */
 };
 
 typedef struct {
@@ -310,7 +310,8 @@ s_helo_by_key (context_t *ctx, const store_mailbox_t *mailbox, bool found)
 {
     session_t *session = ctx->session;
     if (!*session->curve_key)
-        return s_refuse (ctx, REPLY_AUTH_FAILED, "an empty password logs in only with a mailbox key, over CURVE");
+        return s_refuse (ctx, REPLY_AUTH_FAILED,
+                         "an empty password logs in only with a mailbox key, over CURVE");
     int64_t owner = 0;
     int rc = store_key_owner (ctx->server->store, session->curve_key, &owner);
     if (rc < 0)
@@ -1443,8 +1444,8 @@ s_handle (server_t *self, size_t count)
     zap_peer_of (first, &peer);
     s_hex (pending->routing_id, pending->routing_size, route);
     s_conn_key (&peer, route, key, sizeof key);
-    context_t ctx = {self, zhashx_lookup (self->sessions, key), &req, pending, key,
-                     zmq_msg_get (first, ZMQ_SRCFD), &peer};
+    context_t ctx = {self, zhashx_lookup (self->sessions, key), &req, pending,
+                     key,  zmq_msg_get (first, ZMQ_SRCFD),      &peer};
     s_route_check (self, route, ctx.session);
     if (ctx.session)
         ctx.session->last_active = zclock_mono ();

@@ -171,7 +171,8 @@ static const char *s_sql[ST__COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
     [ST_SEQ_MAILBOXES] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'mailboxes'), 1), "
                          "(SELECT coalesce(max(id), 0) + 1 FROM mailboxes))",
-    [ST_KEY_ADD] = "INSERT INTO mailbox_keys (key, mailbox_id) SELECT ?2, id FROM mailboxes WHERE address = ?1",
+    [ST_KEY_ADD] =
+        "INSERT INTO mailbox_keys (key, mailbox_id) SELECT ?2, id FROM mailboxes WHERE address = ?1",
     [ST_KEY_DELETE] = "DELETE FROM mailbox_keys WHERE key = ?2 "
                       "AND mailbox_id = (SELECT id FROM mailboxes WHERE address = ?1)",
     [ST_KEY_OWNER] = "SELECT mailbox_id FROM mailbox_keys WHERE key = ?1",

@@ -64,7 +64,8 @@ s_answer (zmsg_t *request, uint64_t *next_conn)
     char key[41] = "";
     bool ok = zframe_streq (version, "1.0");
     if (ok && zframe_streq (mechanism, "CURVE"))
-        ok = credentials && zframe_size (credentials) == 32 && zmq_z85_encode (key, zframe_data (credentials), 32);
+        ok = credentials && zframe_size (credentials) == 32 &&
+             zmq_z85_encode (key, zframe_data (credentials), 32);
     else if (ok)
         ok = zframe_streq (mechanism, "NULL");
     if (!ok) {
@@ -101,7 +102,7 @@ s_zap_actor (zsock_t *pipe, void *args)
             if (!request)
                 break;
             /* REP must answer even a malformed request; libzmq then drops that connection */
-                    zmsg_t *reply = zmsg_size (request) >= REQUEST_MIN_FRAMES
+            zmsg_t *reply = zmsg_size (request) >= REQUEST_MIN_FRAMES
                                 ? s_answer (request, &next_conn)
                                 : s_reply (NULL, "500", "malformed request", "", NULL);
             zmsg_destroy (&request);

@@ -29,7 +29,7 @@ struct client_t {
     zsock_t *monitor; /* the socket's connection events, while it identifies */
     zcert_t *cert;    /* CURVE: the client's key pair (its own file, or made for this run) */
     char server_key[41];
-    bool key_login;   /* identified by cert, with an empty password */
+    bool key_login; /* identified by cert, with an empty password */
     char *endpoint;
     char *user;
     char *password;
@@ -50,32 +50,50 @@ client_set_keys (const char *server_key, const char *key_file)
 /* The broker's key: --server-key, MAILBUS_SERVER_KEY, else (beyond loopback only) the key
    file a broker on this machine wrote. "" when none: plain text, allowed on loopback only. */
 static int
-s_server_key (client_t *self, bool loopback, char **error)
+s_server_key (client_t *self, bool loopback, bool key_login, char **error)
 {
     const char *given = s_server_key_opt ? s_server_key_opt : getenv ("MAILBUS_SERVER_KEY");
     if (!given && !loopback && zsys_file_exists (DEFAULT_SERVER_KEY_FILE))
         given = DEFAULT_SERVER_KEY_FILE;
     if (!given || !*given) {
-        if (loopback)
+        if (loopback && !key_login)
             return 0;
-        *error = zsys_sprintf ("%s is beyond loopback: give the broker's public key with --server-key KEY "
-                               "(`mailbus-broker key` prints it on the broker's machine); no password is "
-                               "sent there in clear",
-                               self->endpoint);
+        if (key_login)
+            *error =
+                zsys_sprintf ("--key logs in over CURVE only: give the broker's public key with --server-key "
+                              "KEY (`mailbus-broker key` prints it; on loopback the broker uses CURVE with "
+                              "--curve always)");
+        else
+            *error =
+                zsys_sprintf ("%s is beyond loopback: give the broker's public key with --server-key KEY "
+                              "(`mailbus-broker key` prints it on the broker's machine); no password is "
+                              "sent there in clear",
+                              self->endpoint);
         return -1;
     }
+    const char *why = NULL;
+    if (client_public_key (given, self->server_key, &why) != 0) {
+        *error = zsys_sprintf ("--server-key %s: %s", given, why);
+        return -1;
+    }
+    return 0;
+}
+
+int
+client_public_key (const char *text, char key[41], const char **why)
+{
     /* a file first: a 40-character path is also valid Z85 */
     uint8_t raw[32];
-    if (!zsys_file_exists (given) && strlen (given) == 40 && zmq_z85_decode (raw, given)) {
-        memcpy (self->server_key, given, 41);
+    if (!zsys_file_exists (text) && strlen (text) == 40 && zmq_z85_decode (raw, text)) {
+        memcpy (key, text, 41);
         return 0;
     }
-    zcert_t *cert = zsys_file_exists (given) ? zcert_load (given) : NULL;
+    zcert_t *cert = zsys_file_exists (text) ? zcert_load (text) : NULL;
     if (!cert) {
-        *error = zsys_sprintf ("--server-key %s: not a key (40 Z85 characters) nor a key file", given);
+        *why = "not a key (40 Z85 characters) nor a key file";
         return -1;
     }
-    memcpy (self->server_key, zcert_public_txt (cert), 41);
+    memcpy (key, zcert_public_txt (cert), 41);
     zcert_destroy (&cert);
     return 0;
 }
@@ -92,20 +110,19 @@ s_security (client_t *self, char **error)
         return -1;
     }
     const char *key_file = s_key_file_opt ? s_key_file_opt : getenv ("MAILBUS_KEY");
-    if (s_server_key (self, endpoint.loopback && !key_file, error) != 0)
-        return -1;
-    if (!*self->server_key)
-        return 0;
     if (key_file) {
         self->cert = zsys_file_exists (key_file) ? zcert_load (key_file) : NULL;
-        if (!self->cert || streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
-            *error = zsys_sprintf ("--key %s: no key pair there (make one with `mailbus-sub keygen %s`)", key_file,
-                                   key_file);
+        if (!self->cert ||
+            streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
+            *error = zsys_sprintf ("--key %s: no key pair there (make one with `mailbus-sub keygen %s`)",
+                                   key_file, key_file);
             return -1;
         }
         self->key_login = !*self->password;
     }
-    else
+    if (s_server_key (self, endpoint.loopback, key_file != NULL, error) != 0)
+        return -1;
+    if (*self->server_key && !self->cert)
         self->cert = zcert_new ();
     return 0;
 }
@@ -169,8 +186,8 @@ s_monitor_stop (client_t *self)
 
 /* What the connection events seen so far say */
 typedef struct {
-    bool connected;       /* TCP connection made */
-    bool handshake_ok;    /* ZMTP (and CURVE) handshake done */
+    bool connected;    /* TCP connection made */
+    bool handshake_ok; /* ZMTP (and CURVE) handshake done */
     bool handshake_failed;
     int64_t first_refused; /* when the first refusal came, 0 before */
 } conn_state_t;
@@ -203,13 +220,15 @@ static char *
 s_connect_error (client_t *self, const conn_state_t *state)
 {
     if (state->handshake_failed && *self->server_key)
-        return zsys_sprintf ("the broker at %s refused the CURVE handshake: the --server-key is not that "
-                             "broker's key (`mailbus-broker key` prints it), or that endpoint does not use CURVE",
-                             self->endpoint);
+        return zsys_sprintf (
+            "the broker at %s refused the CURVE handshake: the --server-key is not that "
+            "broker's key (`mailbus-broker key` prints it), or that endpoint does not use CURVE",
+            self->endpoint);
     if (state->handshake_failed)
-        return zsys_sprintf ("the broker at %s closed the connection during the handshake: it requires CURVE; "
-                             "give its public key with --server-key (`mailbus-broker key` prints it)",
-                             self->endpoint);
+        return zsys_sprintf (
+            "the broker at %s closed the connection during the handshake: it requires CURVE; "
+            "give its public key with --server-key (`mailbus-broker key` prints it)",
+            self->endpoint);
     if (!state->connected)
         return zsys_sprintf ("nothing answers at %s (connection refused or unreachable): is the broker "
                              "running, and listening on that endpoint?",
@@ -247,7 +266,8 @@ s_wait_hello (client_t *self, const char *id, int64_t deadline, conn_state_t *st
 {
     while (true) {
         int64_t left = deadline - zclock_mono ();
-        bool refused_long = state->first_refused && zclock_mono () - state->first_refused > REFUSED_GIVE_UP_MS;
+        bool refused_long =
+            state->first_refused && zclock_mono () - state->first_refused > REFUSED_GIVE_UP_MS;
         if (left <= 0 || state->handshake_failed || refused_long) {
             *error = s_connect_error (self, state);
             return NULL;

@@ -19,6 +19,10 @@ typedef struct client_t client_t;
    (it also looks for var/broker.key there), and never sends a password there in clear. */
 void client_set_keys (const char *server_key, const char *key_file);
 
+/* A CURVE public key given as 40 Z85 characters, or as a key file (zcert format, public or
+   secret): the key in Z85 into key[41]. 0, or -1 with *why. */
+int client_public_key (const char *text_or_file, char key[41], const char **why);
+
 /* Makes a key pair for --key: path (public, to give the broker's administrator) and
    path_secret (0600). 0, or -1 with *error (caller frees). */
 int client_keygen (const char *path, char **error);

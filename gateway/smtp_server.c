@@ -957,7 +957,9 @@ s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, s
 {
     conn_printf (s->conn, "334 %s\r\n", challenge);
     size_t len = 0;
-    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, s->config->smtp_timeout_ms > 0 ? s->config->smtp_timeout_ms : SMTP_COMMAND_TIMEOUT_MS);
+    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len,
+                                       s->config->smtp_timeout_ms > 0 ? s->config->smtp_timeout_ms
+                                                                      : SMTP_COMMAND_TIMEOUT_MS);
     if (rc == CONN_TIMEOUT) {
         s_reply_smtp (s, SR_TIMEOUT, NULL);
         return -2;
@@ -1171,7 +1173,9 @@ static bool
 s_one_command (smtp_session_t *s)
 {
     size_t len = 0;
-    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len, s->config->smtp_timeout_ms > 0 ? s->config->smtp_timeout_ms : SMTP_COMMAND_TIMEOUT_MS);
+    conn_result_t rc = conn_read_line (s->conn, s->line, sizeof s->line, &len,
+                                       s->config->smtp_timeout_ms > 0 ? s->config->smtp_timeout_ms
+                                                                      : SMTP_COMMAND_TIMEOUT_MS);
     s->refused = NULL;
     switch (rc) {
     case CONN_LINE:

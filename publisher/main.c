@@ -141,7 +141,17 @@ s_parse_number (const char *text, int min, int max, int *value)
 static int
 s_parse_options (int argc, char *argv[], options_t *opts)
 {
-    enum { OPT_PASSWORD_STDIN = 256, OPT_FROM, OPT_CC, OPT_RAW, OPT_TIMEOUT, OPT_RETRIES, OPT_PRINT, OPT_SERVER_KEY, OPT_KEY };
+    enum {
+        OPT_PASSWORD_STDIN = 256,
+        OPT_FROM,
+        OPT_CC,
+        OPT_RAW,
+        OPT_TIMEOUT,
+        OPT_RETRIES,
+        OPT_PRINT,
+        OPT_SERVER_KEY,
+        OPT_KEY
+    };
     static const struct option long_options[] = {
         {"broker", required_argument, NULL, 'b'},
         {"user", required_argument, NULL, 'u'},
@@ -407,8 +417,8 @@ s_publish (client_t *client, options_t *opts, const char *message, size_t size)
 static int
 s_ask_password (options_t *opts)
 {
-    if (!opts->interactive || opts->password || opts->password_stdin || getenv ("MAILBUS_PASSWORD") || opts->key ||
-        getenv ("MAILBUS_KEY"))
+    if (!opts->interactive || opts->password || opts->password_stdin || getenv ("MAILBUS_PASSWORD") ||
+        opts->key || getenv ("MAILBUS_KEY"))
         return 0;
     const char *user = opts->user ? opts->user : getenv ("MAILBUS_USER");
     opts->password_copy = prompt_password (user);
@@ -442,7 +452,8 @@ main (int argc, char *argv[])
         status = EX_USAGE;
         goto done;
     }
-    client_set_keys (opts.server_key ? opts.server_key : config_get (config, "client/server-key", NULL), opts.key);
+    client_set_keys (opts.server_key ? opts.server_key : config_get (config, "client/server-key", NULL),
+                     opts.key);
     if (opts.print_only) {
         if (!opts.user)
             opts.user = getenv ("MAILBUS_USER");

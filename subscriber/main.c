@@ -568,7 +568,8 @@ s_main (int argc, char *argv[], options_t *opts)
         free (error);
         return EX_USAGE;
     }
-    client_set_keys (opts->server_key ? opts->server_key : config_get (config, "client/server-key", NULL), opts->key);
+    client_set_keys (opts->server_key ? opts->server_key : config_get (config, "client/server-key", NULL),
+                     opts->key);
     char *password = NULL;
     if (client_credentials (&opts->endpoint, &opts->user, &password, opts->password, opts->password_stdin) !=
         0) {

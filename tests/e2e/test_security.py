@@ -253,6 +253,35 @@ class Endpoints(MailbusTestCase):
                             "list"], env={"PATH": os.environ["PATH"]}, cwd=self.tmp)
         self.assertEqual(rc, 0, err)
 
+    def test_bad_key_options_and_commands_say_why(self):
+        db = os.path.join(self.tmp, "var", "mailbus.db")
+        rc, out, err = run([BROKER, "--db", db, "--curve", "maybe"], cwd=self.tmp)
+        self.assertEqual(rc, 64, err)
+        self.assertIn("--curve takes auto or always", err)
+        rc, out, err = run([BROKER, "key", "extra", "--db", db], cwd=self.tmp)
+        self.assertEqual(rc, 64, err)
+        # the line for students never names a wildcard address (nobody can connect to 0.0.0.0)
+        rc, out, err = run([BROKER, "key", "--db", db, "--bind", "tcp://0.0.0.0:5670"], cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("tcp://BROKER-ADDRESS:5670", err)
+        self.assertNotIn("0.0.0.0", err)
+        rc, out, err = run([BROKER, "key", "--db", db, "--bind", "tcp://10.1.2.3:5670"], cwd=self.tmp)
+        self.assertIn("-b tcp://10.1.2.3:5670 --server-key '%s'" % out.strip(), err)
+        rc, out, err = run([SUB, "keygen"], cwd=self.tmp)
+        self.assertEqual(rc, 64, err)
+        env = {"PATH": os.environ["PATH"], "MAILBUS_BROKER": "tcp://127.0.0.1:%d" % free_port(),
+               "MAILBUS_USER": BOB}
+        # a key file that is not there is named, before anything is sent
+        rc, out, err = run([SUB, "--key", os.path.join(self.tmp, "missing.key"), "stat"], env=env, cwd=self.tmp)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("no key pair there", err)
+        # a key login needs CURVE, also on loopback: said, not tried in clear
+        key = os.path.join(self.tmp, "k.key")
+        self.assertEqual(run([SUB, "keygen", key], cwd=self.tmp)[0], 0)
+        rc, out, err = run([SUB, "--key", key, "stat"], env=env, cwd=self.tmp)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--key logs in over CURVE only", err)
+
     def test_broker_down_is_said_plainly_and_quickly(self):
         env = {"PATH": os.environ["PATH"], "MAILBUS_BROKER": "tcp://127.0.0.1:%d" % free_port(),
                "MAILBUS_USER": BOB, "MAILBUS_PASSWORD": DEMO_PASSWORD}
