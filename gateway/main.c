@@ -470,7 +470,15 @@ main (int argc, char *argv[])
     }
     broker = broker ? broker : config_get (config, "gateway/broker", CLIENT_DEFAULT_ENDPOINT);
     /* CURVE to the broker: needed when it is beyond loopback (every connection of the gateway) */
-    client_set_keys (server_key ? server_key : config_get (config, "gateway/server-key", NULL), NULL);
+    server_key = server_key ? server_key : config_get (config, "gateway/server-key", NULL);
+    char server_key_z85[41];
+    const char *key_why = NULL;
+    if (server_key && client_public_key (server_key, server_key_z85, &key_why) != 0) {
+        fprintf (stderr, "error: --server-key %s: %s\n", server_key, key_why);
+        zconfig_destroy (&config);
+        return 64;
+    }
+    client_set_keys (server_key, NULL);
     smtp = smtp ? smtp : config_get (config, "gateway/smtp", DEFAULT_SMTP);
     pop3 = pop3 ? pop3 : config_get (config, "gateway/pop3", DEFAULT_POP3);
     smtps = smtps ? smtps : config_get (config, "gateway/smtps", NULL);

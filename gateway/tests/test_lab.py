@@ -161,6 +161,16 @@ class LabNetwork(unittest.TestCase):
         self.assertIn("ConnectionRefusedError", probe.stderr)
 
 
+class ServerKeyOption(unittest.TestCase):
+    def test_a_bad_server_key_is_a_usage_error(self):
+        p = subprocess.run([GATEWAY, "--server-key", "not-a-key", "--gateway-secret", "/nonexistent"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn("--server-key not-a-key: not a key", p.stderr)
+        help_text = subprocess.run([GATEWAY, "--help"], capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("--server-key", help_text)
+
+
 class StaleSecret(unittest.TestCase):
     SECONDS = 12
 
