@@ -5,7 +5,7 @@ import sqlite3
 import time
 import unittest
 
-from harness import ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, VERSION, MailbusTestCase, message, run, wait_until
+from mailbus_test.broker import ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, VERSION, MailbusTestCase, message, run, wait_for
 
 SMALL_LIMIT = 64 * 1024     # --max-message-size for most tests, so "oversize" is quick to send
 DEFAULT_LIMIT = 10 * 1024 * 1024
@@ -330,7 +330,7 @@ class DedupeWindow(MailbusTestCase):
         self.assertEqual(self.raw(ALICE).request("SEND", ALICE, BOB, body), first)
         self.assertEqual(self.publications("<window-1@demo.test>"), 1)
         # forgotten once older than the window (the broker purges once a second)
-        wait_until(lambda: self.publications("<window-1@demo.test>") == 0, 10, "the record forgotten")
+        wait_for(lambda: self.publications("<window-1@demo.test>") == 0, 10, "the record forgotten")
         again = self.raw(ALICE).request("SEND", ALICE, BOB, body)
         self.assertTrue(again[0].startswith("250 2.0.0"), again)
         self.assertNotEqual(again, first)  # a new message id: stored again
@@ -353,7 +353,7 @@ class DedupeWindow(MailbusTestCase):
         fresh = message("fresh", "inside the window", message_id="<fresh@demo.test>")
         first = self.raw(ALICE).request("SEND", ALICE, BOB, fresh)
         self.assertTrue(first[0].startswith("250 2.0.0"), first)
-        wait_until(lambda: self.broker.sql("SELECT count(*) FROM publications")[0][0] == 1, 20,
+        wait_for(lambda: self.broker.sql("SELECT count(*) FROM publications")[0][0] == 1, 20,
                    "the old records forgotten")
         self.assertEqual(self.publications("<fresh@demo.test>"), 1)
         # an old one is no longer known: stored; the fresh one still is: the first reply

@@ -14,22 +14,11 @@ import tempfile
 import time
 import unittest
 
-from netns import NetnsPair
-from ports import free_port
+from mailbus_test.netns import NetnsPair
+from mailbus_test.ports import free_port
+from mailbus_test.process import BUILD, ROOT, SUB, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build"))
 CLASSROOM = os.path.join(ROOT, ".ci", "classroom")
-
-
-def wait_for(condition, deadline=30.0, what="condition"):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def banner(host, port):
@@ -81,7 +70,7 @@ class Classroom:
             self.tmux("send-keys", "-t", pane, "C-c", "")
         self.tmux("kill-server")
         if not self.netns:
-            wait_for(lambda: banner("127.0.0.1", self.smtp_port) is None, what="the gateway to stop")
+            wait_for(lambda: banner("127.0.0.1", self.smtp_port) is None, 30, "the gateway to stop")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -140,8 +129,8 @@ class ClassroomDemo(unittest.TestCase):
         first, _ = self.start()
         second, _ = self.start()
         for room in (first, second):
-            self.assertTrue(wait_for(lambda: banner("127.0.0.1", room.smtp_port), what="SMTP").startswith("220 "))
-            self.assertTrue(wait_for(lambda: banner("127.0.0.1", room.pop3_port), what="POP3").startswith("+OK"))
+            self.assertTrue(wait_for(lambda: banner("127.0.0.1", room.smtp_port), 30, "SMTP").startswith("220 "))
+            self.assertTrue(wait_for(lambda: banner("127.0.0.1", room.pop3_port), 30, "POP3").startswith("+OK"))
             self.assertIn("tcp://127.0.0.1:%d" % room.broker_port, room.screen("gateway"))
 
     def test_bad_settings_are_refused_before_anything_starts(self):
@@ -179,12 +168,11 @@ class ClassroomDemo(unittest.TestCase):
                  "print(':'.join('%%02X' %% b for b in hashlib.sha256(s.sock.getpeercert(True)).digest()))\n"
                  % (net.a_ip, room.smtp_port))
         got = wait_for(lambda: net.run_b([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30).stdout,
-                       what="the gateway from host B")
+                       30, "the gateway from host B")
         self.assertEqual(got.strip(), pinned)
         # and the printed line works from the student's machine: over CURVE, with the key
         line = shlex.split(re.search(r"bob@demo.test:  mailbus-sub (.*) watch", printed).group(1))
-        sub = os.path.join(os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build")), "subscriber", "mailbus-sub")
-        student = net.run_b([sub] + line + ["stat"], capture_output=True, text=True, timeout=60,
+        student = net.run_b([SUB] + line + ["stat"], capture_output=True, text=True, timeout=60,
                             env={"PATH": os.environ["PATH"], "MAILBUS_PASSWORD": "demo"}, cwd="/")
         self.assertEqual(student.returncode, 0, student.stderr)
         self.assertRegex(student.stdout, r"^\d+ messages?, \d+ bytes")
@@ -204,7 +192,7 @@ class ClassroomDemo(unittest.TestCase):
 
 
 class NetnsHelper(unittest.TestCase):
-    """tests/e2e/netns.py itself: two hosts that reach each other, loopback up, names unique
+    """mailbus_test/netns.py itself: two hosts that reach each other, loopback up, names unique
     per pair, and nothing left behind"""
 
     def test_two_hosts_reach_each_other_and_are_gone_after_close(self):

@@ -4,7 +4,7 @@ import os
 import re
 import unittest
 
-from harness import (ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, PUB, SUB, MailbusTestCase, RawClient,
+from mailbus_test.broker import (ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, PUB, SUB, MailbusTestCase, RawClient,
                      VERSION, run)
 
 

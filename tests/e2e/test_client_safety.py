@@ -10,7 +10,7 @@ import select
 import subprocess
 import time
 
-from harness import ALICE, BOB, CAROL, DEMO_PASSWORD, PUB, MailbusTestCase
+from mailbus_test.broker import ALICE, BOB, CAROL, DEMO_PASSWORD, PUB, MailbusTestCase
 
 VICTIM_TEXT = b"precious, not to be overwritten\n"
 

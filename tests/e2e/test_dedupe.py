@@ -4,7 +4,7 @@ content under a known Message-ID is never swallowed. Real broker, raw protocol c
 import os
 import unittest
 
-from harness import ALICE, BOB, CAROL, MailbusTestCase, message, status_code
+from mailbus_test.broker import ALICE, BOB, CAROL, MailbusTestCase, message, status_code
 
 NOBODY = "nobody@demo.test"
 

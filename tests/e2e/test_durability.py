@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import ALICE, BOB, SUB, MailbusTestCase, message, run
+from mailbus_test.broker import ALICE, BOB, SUB, MailbusTestCase, message, run
 
 MESSAGES = 50
 WITH_ATTACHMENT_EVERY = 5   # every 5th message is composed by mailbus-pub with -a

@@ -8,7 +8,7 @@ import shutil
 import stat
 import unittest
 
-from harness import ALICE, BOB, BROKER, Broker, MailbusTestCase, message, run, wait_until
+from mailbus_test.broker import ALICE, BOB, BROKER, Broker, MailbusTestCase, message, run, wait_for
 
 
 def mode(path):

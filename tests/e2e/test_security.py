@@ -15,10 +15,10 @@ import unittest
 
 import zmq
 
-from harness import (ALICE, BOB, BROKER, DEMO_PASSWORD, PUB, SUB, VERSION, Broker, MailbusTestCase, RawClient,
-                     message, run, wait_until)
-from netns import NetnsPair
-from ports import free_port
+from mailbus_test.broker import (ALICE, BOB, BROKER, DEMO_PASSWORD, PUB, SUB, VERSION, Broker, MailbusTestCase, RawClient,
+                     message, run, wait_for)
+from mailbus_test.netns import NetnsPair
+from mailbus_test.ports import free_port
 
 SECRET = "Sekr1t-over-the-wire-42"   # a password that appears nowhere else in the traffic
 
@@ -61,14 +61,14 @@ class CurveBroker(Broker):
 
     def wait_ready(self, deadline=30.0):
         key_file = os.path.join(os.path.dirname(self.db), "broker.key")
-        wait_until(lambda: os.path.exists(key_file) or self.proc.poll() is not None, deadline,
+        wait_for(lambda: os.path.exists(key_file) or self.proc.poll() is not None, deadline,
                    "the broker's key file")
         if self.proc.poll() is not None:
             raise AssertionError("broker exited:\n%s" % self.log())
         self.key = read_public_key(key_file)
         sock = curve_client(self.connect_endpoint(), self.key)
         try:
-            wait_until(lambda: request(sock, "ready", "NOOP", timeout=0.5) is not None, deadline,
+            wait_for(lambda: request(sock, "ready", "NOOP", timeout=0.5) is not None, deadline,
                        "a CURVE answer from the broker")
         finally:
             sock.close(0)
@@ -106,7 +106,7 @@ class Sessions(MailbusTestCase):
             reply = request(thief, "stat", "STAT", timeout=1)
             return (thief, reply) if reply else None
         try:
-            thief, reply = wait_until(answered, 30, "an answer to a new connection with bob's routing id")
+            thief, reply = wait_for(answered, 30, "an answer to a new connection with bob's routing id")
             self.assertTrue(reply[0].startswith("530 5.7.0"), "STAT answered %r" % reply)
             for verb, args in (("LIST", ()), ("RETR", ("1",)), ("DELE", ("1",))):
                 reply = request(thief, verb.lower(), verb, *args)
@@ -188,7 +188,7 @@ class Sessions(MailbusTestCase):
         self.assertIn(b"password changed", push[2])
         self.assertTrue(raw.request("STAT")[0].startswith("530 "))
         # the watcher is told, tries its old password once more (535) and exits 1
-        wait_until(lambda: w.proc.poll() is not None, 30, "the watcher to exit")
+        wait_for(lambda: w.proc.poll() is not None, 30, "the watcher to exit")
         self.assertEqual(w.proc.returncode, 1)
         self.assertIn("the broker ended this session", w.stderr_text())
         self.assertIn("535", w.stderr_text())
@@ -338,7 +338,7 @@ class Keys(MailbusTestCase):
         w = self.watch(BOB, None, "--key", key)
         w.wait_for(lambda line: line.startswith("watching"), what="watching by key")
         self.assertEqual(self.broker.admin("mailbox", "key", "del", BOB, key)[0], 0)
-        wait_until(lambda: w.proc.poll() is not None, 30, "the key watcher to exit")
+        wait_for(lambda: w.proc.poll() is not None, 30, "the key watcher to exit")
         self.assertIn("key removed", w.stderr_text())
         # bad input: a key that is not one, a key of no mailbox
         self.assertEqual(self.broker.admin("mailbox", "key", "add", BOB, "short")[0], 64)
@@ -399,7 +399,7 @@ class TwoHosts(unittest.TestCase):
         return proc
 
     def _stop_capture(self, proc, path, least):
-        wait_until(lambda: os.path.getsize(path) > least, 20, "%d bytes of capture" % least)
+        wait_for(lambda: os.path.getsize(path) > least, 20, "%d bytes of capture" % least)
         proc.terminate()
         proc.wait(timeout=10)
 
@@ -410,7 +410,7 @@ class TwoHosts(unittest.TestCase):
             broker = net.popen_a([BROKER, "--db", db, "--bind", "tcp://%s:%d" % (net.a_ip, port)],
                                  cwd=self.tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             key_file = os.path.join(self.tmp, "var", "broker.key")
-            wait_until(lambda: os.path.exists(key_file) or broker.poll() is not None, 30, "the key")
+            wait_for(lambda: os.path.exists(key_file) or broker.poll() is not None, 30, "the key")
             add = net.run_a([BROKER, "mailbox", "add", "eve@demo.test", "--password", SECRET, "--db", db],
                             cwd=self.tmp, capture_output=True, timeout=60)
             self.assertEqual(add.returncode, 0, add.stderr)
@@ -459,7 +459,7 @@ class TwoHosts(unittest.TestCase):
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             # the key pair is made after the store and the demo mailboxes, just before the sockets
             key_file = os.path.join(self.tmp, "var", "broker.key")
-            wait_until(lambda: os.path.exists(key_file) or broker.poll() is not None, 30, "the key")
+            wait_for(lambda: os.path.exists(key_file) or broker.poll() is not None, 30, "the key")
             add = net.run_a([BROKER, "mailbox", "add", "eve@demo.test", "--password", SECRET, "--db", db],
                             cwd=self.tmp, capture_output=True, timeout=60)
             self.assertEqual(add.returncode, 0, add.stderr)

@@ -11,11 +11,8 @@ import time
 import unittest
 
 import zmq
-from ports import free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build"))
-BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
+from mailbus_test.ports import free_port
+from mailbus_test.process import BROKER, SUB, stop_process
 
 
 class Broker:
@@ -58,11 +55,7 @@ class Broker:
         return subprocess.run([BROKER, "--db", self.db, *args], capture_output=True, text=True, timeout=30)
 
     def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, 10)
         self.ctx.destroy(linger=0)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -400,14 +393,13 @@ class Topics(unittest.TestCase):
         self.assertTrue(other.call("LEASE", "1000")[0].startswith(b"501 5.5.4"))
 
     def test_mailbus_sub_consumers_and_subscriptions_from_the_command_line(self):
-        sub = os.path.join(BUILD, "subscriber", "mailbus-sub")
         env = dict(os.environ, MAILBUS_BROKER=self.broker.endpoint, MAILBUS_PASSWORD="demo")
         alice = self.client("alice@demo.test")
         for i in range(200):
             alice.sock.send_multipart([b"c%d" % i, b"SEND", b"alice@demo.test", b"bob@demo.test", message("task %d" % i)])
         for _ in range(200):
             self.assertTrue(alice.sock.recv_multipart()[1].startswith(b"250"))
-        consumers = [subprocess.Popen([sub, "-u", "bob@demo.test", "consume", "--until-empty", "--prefetch", "5"],
+        consumers = [subprocess.Popen([SUB, "-u", "bob@demo.test", "consume", "--until-empty", "--prefetch", "5"],
                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                      for _ in range(2)]
         outputs = [c.communicate(timeout=120) for c in consumers]
@@ -417,7 +409,7 @@ class Topics(unittest.TestCase):
         self.assertEqual(len(ids), 200)
         self.assertEqual(len(set(ids)), 200)
         self.ok(self.broker.admin("list", "add", "news@demo.test", "--posting", "anyone"))
-        run = lambda *a: subprocess.run([sub, "-u", "bob@demo.test", *a], env=env, capture_output=True, text=True,
+        run = lambda *a: subprocess.run([SUB, "-u", "bob@demo.test", *a], env=env, capture_output=True, text=True,
                                         timeout=30)
         self.assertEqual(run("subscribe", "news@demo.test", "--filter", "subject:*x*").returncode, 0)
         bad = run("subscribe", "missing@demo.test")

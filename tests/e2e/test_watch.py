@@ -2,7 +2,7 @@
 and keeps doing so across a broker restart, without printing anything twice."""
 import unittest
 
-from harness import BOB, CAROL, MailbusTestCase
+from mailbus_test.broker import BOB, CAROL, MailbusTestCase
 
 RECONNECT_DEADLINE = 60.0
 

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from pop3_helper import PASSWORD, Pop3Case
+from mailbus_test.pop3 import PASSWORD, Pop3Case
 
 
 class Pop3Clients(Pop3Case):

@@ -8,15 +8,13 @@ import os
 import signal
 import smtplib
 import sqlite3
-import sys
 import tempfile
 import shutil
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import BUILD, PASSWORD, Stack, free_port  # noqa: E402
-from smtpd_helper import SmtpServer, make_cert, publish, queue, wait_for  # noqa: E402
+from mailbus_test.gateway import PASSWORD, Stack, free_port, publish, queue, wait_for
+from mailbus_test.smtpd import SmtpServer, make_cert
 
 RELAY_USER, RELAY_PASSWORD = "relay-user@remote.test", "relay-s3cret"
 
@@ -64,7 +62,7 @@ class RelayBase(unittest.TestCase):
         return os.path.join(stack.var, "mailbus.db")
 
     def queue(self, stack, *args):
-        return queue(BUILD, self.db(stack), *args)
+        return queue(self.db(stack), *args)
 
     def stored_bodies(self, stack):
         con = sqlite3.connect("file:%s?mode=ro" % self.db(stack), uri=True)
@@ -74,7 +72,7 @@ class RelayBase(unittest.TestCase):
             con.close()
 
     def send(self, stack, subject="relay test", body="hello", raw=None, to="x@remote.test"):
-        r = publish(BUILD, stack.endpoint, "alice@demo.test", PASSWORD, to, subject=subject, body=body, raw=raw)
+        r = publish(stack.endpoint, "alice@demo.test", PASSWORD, to, subject=subject, body=body, raw=raw)
         self.assertIn("queued for relay", r.stdout)
         return r
 
@@ -321,7 +319,7 @@ class RelayTlsAndLoops(RelayBase):
         raw = os.path.join(self.tmp, "loop.eml")
         with open(raw, "wb") as f:
             f.write(body)
-        r = publish(BUILD, stack.endpoint, "alice@demo.test", PASSWORD, "x@remote.test", raw=raw, check=False)
+        r = publish(stack.endpoint, "alice@demo.test", PASSWORD, "x@remote.test", raw=raw, check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("554 5.4.6", r.stdout + r.stderr)
 

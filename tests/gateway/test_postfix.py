@@ -22,13 +22,10 @@ password) bounces to alice with Postfix's own reply text.
 
 Needs root, postfix and dovecot-core (.ci/install); skipped with the reason otherwise."""
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import BUILD, PASSWORD, Peer, wait_for  # noqa: E402
-from mailservers import Dovecot, Postfix, print_logs_if_failed, skip_reason, temp_dir  # noqa: E402
-from smtpd_helper import publish  # noqa: E402
+from mailbus_test.gateway import PASSWORD, Peer, publish, wait_for
+from mailbus_test.mailservers import Dovecot, Postfix, print_logs_if_failed, skip_reason, temp_dir
 
 SKIP = skip_reason("postfix", "postqueue", "dovecot")
 
@@ -99,7 +96,7 @@ class PostfixRelay(unittest.TestCase):
         path = os.path.join(peer.dir, "outgoing.eml")
         with open(path, "wb") as f:
             f.write(data)
-        return publish(BUILD, peer.endpoint, "%s@%s" % (user, peer.domain), PASSWORD, to, raw=path).stdout
+        return publish(peer.endpoint, "%s@%s" % (user, peer.domain), PASSWORD, to, raw=path).stdout
 
     def wait_mail(self, peer, user, n=1, timeout=30):
         return wait_for(lambda: peer.count(user="%s@%s" % (user, peer.domain)) >= n, timeout=timeout,

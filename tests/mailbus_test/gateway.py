@@ -1,55 +1,50 @@
-"""gwharness — starts a real mailbus-broker and a real mailbus-gateway on free ports in a
-temporary directory, polls for readiness with a deadline (never a fixed sleep) and always
-cleans up. Programs are found through MAILBUS_BUILD_DIR (meson sets it)."""
+"""The gateway's end-to-end harness: a real mailbus-broker and a real mailbus-gateway on free
+ports in a temporary directory, readiness polled with a deadline (never a fixed sleep), always
+cleaned up; a raw line client for what no well-behaved client would send; mailbus-pub and
+`mailbus-broker queue` for the relay tests. Programs are found through MAILBUS_BUILD_DIR."""
 import os
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
-import tempfile
 import time
 
-from smtpd_helper import publish, queue, stop_process
+from .broker import DEMO_PASSWORD, Broker
+from .ports import free_port  # noqa: F401 (the tests take it from here)
+from .process import (BROKER, BUILD, GATEWAY, PUB, SUB, connects, remove_temp_dir, run, run_checked,  # noqa: F401
+                      stop_process, temp_dir, wait_for)
 
-sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "e2e"))
-from ports import free_port  # noqa: E402,F401 (the tests take it from here)
-
-BUILD = os.environ.get("MAILBUS_BUILD_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
-BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
-GATEWAY = os.path.join(BUILD, "gateway", "mailbus-gateway")
-SUB = os.path.join(BUILD, "subscriber", "mailbus-sub")
-PASSWORD = "demo"
+PASSWORD = DEMO_PASSWORD
 
 
-def wait_for(condition, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    raise TimeoutError("timed out waiting for " + what)
+class GatewayBroker(Broker):
+    """The broker under a gateway: ready once it listens and its gateway.secret is written (the
+    gateway reads it at start), without a HELO of its own (a Peer has no demo users)"""
+
+    def wait_ready(self, deadline=15.0):
+        secret = os.path.join(self.tmp, "var", "gateway.secret")
+        died = lambda: self.proc.poll() is not None  # noqa: E731
+        wait_for(lambda: os.path.exists(secret) and os.path.getsize(secret) > 0 or died(), deadline,
+                 "gateway.secret")
+        wait_for(lambda: connects(self.port) or died(), deadline, "broker port")
+        if died():
+            raise RuntimeError("broker exited: " + self.log())
 
 
 class Stack:
     """A broker and a gateway. Use as a context manager or call start()/stop()."""
 
     def __init__(self, gateway_args=(), broker_args=(), start_gateway=True):
-        self.dir = tempfile.mkdtemp(prefix="mailbus-gw-")
+        self.dir = temp_dir("mailbus-gw-")
         self.var = os.path.join(self.dir, "var")
         os.makedirs(self.var)
-        self.broker_port = free_port()
-        self.endpoint = "tcp://127.0.0.1:%d" % self.broker_port
+        self.broker = GatewayBroker(self.dir, extra_args=broker_args)
+        self.broker_port = self.broker.port
+        self.endpoint = self.broker.endpoint
         self.smtp_port = free_port()
         self.pop3_port = free_port()
         self.gateway_args = list(gateway_args)
-        self.broker_args = list(broker_args)
         self.start_gateway = start_gateway
-        self.broker = None
         self.gateway = None
         self.cafile = os.path.join(self.var, "gateway-cert.pem")
 
@@ -70,16 +65,7 @@ class Stack:
             self.start_gw()
 
     def start_broker(self):
-        self.broker_log = open(os.path.join(self.dir, "broker.log"), "ab")
-        self.broker = subprocess.Popen(
-            [BROKER, "--db", os.path.join(self.var, "mailbus.db"), "--bind", self.endpoint] + self.broker_args,
-            cwd=self.dir, stdout=self.broker_log, stderr=subprocess.STDOUT)
-        secret = os.path.join(self.var, "gateway.secret")
-        wait_for(lambda: os.path.exists(secret) and os.path.getsize(secret) > 0 or self._died(self.broker),
-                 what="gateway.secret")
-        wait_for(lambda: self._connects(self.broker_port) or self._died(self.broker), what="broker port")
-        if self.broker.poll() is not None:
-            raise RuntimeError("broker exited: " + self.log("broker"))
+        self.broker.start()
 
     def gateway_command(self, extra=()):
         return [GATEWAY, "-b", self.endpoint, "--smtp", "127.0.0.1:%d" % self.smtp_port,
@@ -95,8 +81,13 @@ class Stack:
             raise RuntimeError("gateway exited: " + self.log("gateway"))
 
     def stop_broker(self):
-        self._stop(self.broker)
-        self.broker = None
+        stop_process(self.broker.proc)
+        self.broker.proc = None
+
+    def stop_gw(self):
+        self._stop(self.gateway)
+        self.gateway = None
+        self.gateway_log.close()
 
     def kill_gw_when_logged(self, marker, timeout=30):
         """SIGKILL the gateway as soon as its log shows marker (a tight poll: what it waits for
@@ -113,16 +104,12 @@ class Stack:
 
     def stop(self):
         self._stop(self.gateway)
-        self._stop(self.broker)
-        self.gateway = self.broker = None
-        for name in ("gateway_log", "broker_log"):
-            f = getattr(self, name, None)
-            if f:
-                f.close()
-        if os.environ.get("MAILBUS_KEEP_TMP"):
-            print("kept", self.dir)
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        self.gateway = None
+        self.stop_broker()
+        f = getattr(self, "gateway_log", None)
+        if f:
+            f.close()
+        remove_temp_dir(self.dir)
 
     def log(self, name):
         try:
@@ -138,14 +125,6 @@ class Stack:
     @staticmethod
     def _died(proc):
         return proc is not None and proc.poll() is not None
-
-    @staticmethod
-    def _connects(port):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
 
     @staticmethod
     def _banner(port):
@@ -164,11 +143,10 @@ class Stack:
         return ctx
 
     def sub(self, *args, user="bob@demo.test", check=True):
-        r = subprocess.run([SUB, "-b", self.endpoint, "-u", user, "-p", PASSWORD] + list(args),
-                           capture_output=True, timeout=60)
-        if check and r.returncode != 0:
-            raise RuntimeError("mailbus-sub %s: %s %s" % (args, r.stdout, r.stderr))
-        return r.stdout.decode("utf-8", "replace")
+        rc, out, err = run([SUB, "-b", self.endpoint, "-u", user, "-p", PASSWORD] + list(args), timeout=60)
+        if check and rc != 0:
+            raise RuntimeError("mailbus-sub %s: %s %s" % (args, out, err))
+        return out
 
     def count(self, user="bob@demo.test"):
         """Messages in the mailbox, from mailbus-sub stat ("3 messages, 4120 bytes")"""
@@ -194,7 +172,7 @@ class Peer(Stack):
     def __init__(self, domain, users):
         super().__init__(broker_args=["--domain", domain, "--retry-base", "1"])
         self.domain = domain
-        self.db = os.path.join(self.var, "mailbus.db")
+        self.db = self.broker.db
         for user in users:
             self.admin("mailbox", "add", "%s@%s" % (user, domain), "--password", PASSWORD)
         # with --domain other than demo.test the broker makes no gateway identity: we do
@@ -205,10 +183,7 @@ class Peer(Stack):
         os.chmod(os.path.join(self.var, "gateway.secret"), 0o600)
 
     def admin(self, *args):
-        r = subprocess.run([BROKER, "--db", self.db] + list(args), capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("mailbus-broker %s: %s %s" % (args, r.stdout, r.stderr))
-        return r.stdout
+        return run_checked([BROKER, "--db", self.db] + list(args), "mailbus-broker %s" % (args,))
 
     def route_to(self, other):
         self.gateway_args = ["--domain", self.domain, "--hostname", "gw." + self.domain,
@@ -223,31 +198,57 @@ class Peer(Stack):
                              "--smarthost", hostport, "--smarthost-tls", "starttls", "--smarthost-ca", ca,
                              "--relay-interval", "100"] + (["--smarthost-auth", auth] if auth else [])
 
-    def stop_gw(self):
-        self._stop(self.gateway)
-        self.gateway = None
-        self.gateway_log.close()
-
-    def stop_broker(self):
-        super().stop_broker()
-        self.broker_log.close()
-
     def queue(self, *args):
-        return queue(BUILD, self.db, *args)
+        return queue(self.db, *args)
 
     def send(self, user, to, subject, body="hi"):
-        r = publish(BUILD, self.endpoint, "%s@%s" % (user, self.domain), PASSWORD, to, subject=subject, body=body)
+        r = publish(self.endpoint, "%s@%s" % (user, self.domain), PASSWORD, to, subject=subject, body=body)
         return r.stdout
 
     def mailbox(self, user):
         return self.drain(user="%s@%s" % (user, self.domain))
 
 
-class Raw:
-    """A raw SMTP connection: what a misbehaving client sends, byte for byte."""
+def publish(endpoint, user, password, to, subject="relay test", body="hello", raw=None, check=True):
+    """mailbus-pub; returns the CompletedProcess (stdout has the broker's answer per recipient)"""
+    cmd = [PUB, "-b", endpoint, "-u", user, "-p", password]
+    for t in ([to] if isinstance(to, str) else to):
+        cmd += ["-t", t]
+    cmd += ["--raw", raw] if raw else ["-s", subject, "-m", body]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise RuntimeError("mailbus-pub: rc=%d %s %s" % (r.returncode, r.stdout, r.stderr))
+    return r
 
-    def __init__(self, port, timeout=15):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+def queue(db, *args):
+    """`mailbus-broker --db DB queue [args]`; for a listing, a list of dicts per entry:
+    id, sender, recipient, state, attempts (int), next, error"""
+    out = run_checked([BROKER, "--db", db, "queue"] + list(args), "mailbus-broker queue %s" % (args,))
+    if args and args[0] != "list":
+        return out
+    rows = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        entry = dict(id=int(parts[0]), sender=parts[1], recipient=parts[2], state=parts[3],
+                     attempts=int(parts[4]))
+        # NEXT is a date and a time for a queued entry, '-' otherwise; the rest is the last error
+        rest = parts[7:] if entry["state"] == "queued" else parts[6:]
+        entry["next"] = " ".join(parts[5:7]) if entry["state"] == "queued" else parts[5] if len(parts) > 5 else ""
+        entry["error"] = " ".join(rest)
+        rows.append(entry)
+    return rows
+
+
+class RawLines:
+    """A raw line connection (CRLF) to a server on 127.0.0.1: send what you like, read lines as
+    they come; source is the client's own loopback address (127.0.0.2 is another client)"""
+
+    def __init__(self, port, timeout=15, source=None):
+        source_address = (source, 0) if source else None
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=source_address)
         self.buf = b""
 
     def close(self):
@@ -265,14 +266,38 @@ class Raw:
     def send(self, data):
         self.sock.sendall(data)
 
-    def line(self):
+    def raw_line(self):
+        """One line without its CRLF, as bytes; EOFError when the server closed"""
         while b"\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError("closed; have %r" % self.buf)
             self.buf += chunk
         line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("latin-1")
+        return line
+
+    def closed(self, timeout=10):
+        """True when the server closes the connection (EOF) within timeout"""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                if not self.sock.recv(4096):
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def starttls(self, ctx):
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.buf = b""
+
+
+class Raw(RawLines):
+    """A raw SMTP connection: what a misbehaving client sends, byte for byte."""
+
+    def line(self):
+        return self.raw_line().decode("latin-1")
 
     def reply(self):
         """One whole reply (multi-line joined); returns (code, last line)"""
@@ -284,20 +309,3 @@ class Raw:
     def cmd(self, text):
         self.send(text.encode("latin-1") + b"\r\n")
         return self.reply()
-
-    def closed(self, timeout=10):
-        """True when the server closes the connection (EOF) within timeout"""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self.sock.recv(4096)
-                if not data:
-                    return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
-
-    def starttls(self, ctx):
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
-        self.buf = b""

@@ -1,10 +1,9 @@
-"""smtpd_helper — a real SMTP server (Debian's python3-aiosmtpd) in a child process, for the
-relay, federation and fetch tests; plus small helpers those tests share (a test certificate,
-publishing with mailbus-pub, reading `mailbus-broker queue`).
+"""A real SMTP server (Debian's python3-aiosmtpd) in a child process, for the relay, federation
+and fetch tests; and a test certificate.
 
-Run as a program it is the server:
+Run as a program (with tests/ on PYTHONPATH) it is the server:
 
-    /usr/bin/python3 smtpd_helper.py --port P --dir D [--cert C --key K] [--user U --password W]
+    /usr/bin/python3 -m mailbus_test.smtpd --port P --dir D [--cert C --key K] [--user U --password W]
                                      [--rcpt-reply '451 4.2.0 try later'] [--drop-in-data]
 
   --cert/--key    STARTTLS offered and required (require_starttls); without them plain SMTP
@@ -29,38 +28,8 @@ import argparse
 import os
 import signal
 import subprocess
-import sys
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON = "/usr/bin/python3"
-
-
-def wait_for(condition, timeout=30.0, what="condition"):
-    """Polls condition until it returns something true, at most timeout seconds (generous: only
-    a failing test waits that long, and a loaded machine needs the margin)."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    raise TimeoutError("timed out waiting for " + what)
-
-
-def stop_process(proc, timeout=10):
-    """SIGTERM, then SIGKILL after timeout seconds; the process is reaped either way"""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    proc.wait()
+from .process import PYTHON, TESTS, stop_process, wait_for
 
 
 # ---------------------------------------------------------------------------------- the server
@@ -192,7 +161,7 @@ class SmtpServer:
 
     def command(self):
         o = self.options
-        cmd = [PYTHON, os.path.join(HERE, "smtpd_helper.py"), "--port", str(self.port), "--dir", self.dir]
+        cmd = [PYTHON, "-m", "mailbus_test.smtpd", "--port", str(self.port), "--dir", self.dir]
         if o["cert"]:
             cmd += ["--cert", o["cert"], "--key", o["key"]]
         if o["user"]:
@@ -213,8 +182,9 @@ class SmtpServer:
             os.unlink(ready)
         if self.log is None:
             self.log = open(os.path.join(self.dir, "server.log"), "ab")
-        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(ready) or self.proc.poll() is not None, what="smtpd ready")
+        env = dict(os.environ, PYTHONPATH=TESTS)
+        self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        wait_for(lambda: os.path.exists(ready) or self.proc.poll() is not None, 30, "smtpd ready")
         if self.proc.poll() is not None:
             raise RuntimeError("smtpd exited: " + self.server_log())
         return self
@@ -270,44 +240,6 @@ class SmtpServer:
             out.append((sender, rcpts.split(",") if rcpts else [], content))
             i = start + int(size) + 2
         return out
-
-
-# ---------------------------------------------------------------------------------- mailbus helpers
-
-def publish(build, endpoint, user, password, to, subject="relay test", body="hello", raw=None, check=True):
-    """mailbus-pub; returns the CompletedProcess (stdout has the broker's answer per recipient)"""
-    cmd = [os.path.join(build, "publisher", "mailbus-pub"), "-b", endpoint, "-u", user, "-p", password]
-    for t in ([to] if isinstance(to, str) else to):
-        cmd += ["-t", t]
-    cmd += ["--raw", raw] if raw else ["-s", subject, "-m", body]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if check and r.returncode != 0:
-        raise RuntimeError("mailbus-pub: rc=%d %s %s" % (r.returncode, r.stdout, r.stderr))
-    return r
-
-
-def queue(build, db, *args):
-    """`mailbus-broker --db DB queue [args]`; for a listing, a list of dicts per entry:
-    id, sender, recipient, state, attempts (int), next, error"""
-    cmd = [os.path.join(build, "broker", "mailbus-broker"), "--db", db, "queue"] + list(args)
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise RuntimeError("mailbus-broker queue %s: %s %s" % (args, r.stdout, r.stderr))
-    if args and args[0] != "list":
-        return r.stdout
-    rows = []
-    for line in r.stdout.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        entry = dict(id=int(parts[0]), sender=parts[1], recipient=parts[2], state=parts[3],
-                     attempts=int(parts[4]))
-        # NEXT is a date and a time for a queued entry, '-' otherwise; the rest is the last error
-        rest = parts[7:] if entry["state"] == "queued" else parts[6:]
-        entry["next"] = " ".join(parts[5:7]) if entry["state"] == "queued" else parts[5] if len(parts) > 5 else ""
-        entry["error"] = " ".join(rest)
-        rows.append(entry)
-    return rows
 
 
 if __name__ == "__main__":

@@ -2,11 +2,9 @@
 gateway.secret, the gateway's self-signed certificate and key) is the owner's alone."""
 import os
 import stat
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import Stack, wait_for  # noqa: E402
+from mailbus_test.gateway import Stack, wait_for
 
 
 def mode(path):

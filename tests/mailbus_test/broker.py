@@ -1,9 +1,11 @@
-"""End-to-end harness: real mailbus programs on 127.0.0.1, a temporary directory, cleanup always.
+"""The broker's end-to-end harness: the real mailbus-broker and its client programs on
+127.0.0.1, a temporary directory, cleanup always.
 
 Standard library + pyzmq only. Run with /usr/bin/python3 (it has python3-zmq). The programs are
 found under MAILBUS_BUILD_DIR (meson sets it to the build root), so this works without meson:
 
-    MAILBUS_BUILD_DIR=build-tests /usr/bin/python3 -m unittest -v test_durability   (in tests/e2e)
+    PYTHONPATH=.. MAILBUS_BUILD_DIR=../../build /usr/bin/python3 -m unittest -v test_durability
+                                                                          (in tests/e2e)
 
 Nothing here sleeps a fixed time waiting for something: every wait polls a condition with a
 deadline. Every process started is ended by its own pid; the temporary directory is removed after
@@ -12,26 +14,19 @@ the test, and the broker's log is printed first when the test failed.
 import itertools
 import os
 import queue
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 import zmq
 
-from ports import free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.abspath(os.environ.get("MAILBUS_BUILD_DIR", os.path.join(ROOT, "build")))
-
-BROKER = os.path.join(BUILD, "broker", "mailbus-broker")
-PUB = os.path.join(BUILD, "publisher", "mailbus-pub")
-SUB = os.path.join(BUILD, "subscriber", "mailbus-sub")
+from .ports import free_port
+from .process import (BROKER, BUILD, PUB, RUN_DEADLINE, SUB, b, remove_temp_dir, run, stop_process,  # noqa: F401
+                      temp_dir, wait_for)
 
 DEMO_DOMAIN = "demo.test"
 ALICE, BOB, CAROL = "alice@demo.test", "bob@demo.test", "carol@demo.test"
@@ -40,23 +35,6 @@ VERSION = "MAILBUS/1"
 
 START_DEADLINE = 30.0     # seconds for a broker to answer its first HELO
 STOP_DEADLINE = 20.0      # seconds for a broker to exit after SIGTERM
-RUN_DEADLINE = 60.0       # seconds for one client program run
-
-
-def wait_until(condition, deadline, what, interval=0.05):
-    """Polls condition() until it returns a true value (returned) or deadline seconds pass."""
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= end:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (deadline, what))
-        time.sleep(interval)
-
-
-def b(x):
-    return x if isinstance(x, bytes) else str(x).encode()
 
 
 def message(subject, body, sender=ALICE, to=BOB, message_id=None, extra_headers=()):
@@ -147,17 +125,10 @@ class Broker:
         """SIGTERM and wait; returns the exit status (SIGKILL if it does not exit in time)."""
         if self.proc is None:
             return None
-        rc = self.proc.poll()
-        if rc is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(timeout=deadline)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGKILL)
-                self.proc.wait(timeout=deadline)
-                self.proc = None
-                raise AssertionError("broker did not exit within %.0f s of SIGTERM" % deadline)
+        rc = stop_process(self.proc, deadline)
         self.proc = None
+        if rc is None:
+            raise AssertionError("broker did not exit within %.0f s of SIGTERM" % deadline)
         return rc
 
     def restart(self, kill=False):
@@ -186,17 +157,6 @@ class Broker:
             return con.execute(query, params).fetchall()
         finally:
             con.close()
-
-
-def run(argv, env=None, input=None, timeout=RUN_DEADLINE, cwd=None):
-    """Runs a program to its end; returns (rc, stdout, stderr) as text."""
-    try:
-        p = subprocess.run(argv, env=env, input=b(input) if input is not None else None,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, cwd=cwd)
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError("%s did not finish within %s s; stdout=%r stderr=%r"
-                             % (" ".join(argv), timeout, e.stdout, e.stderr))
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
 class Watcher:
@@ -261,13 +221,7 @@ class Watcher:
             return f.read().decode("utf-8", "replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, 10, signal.SIGINT)
         self.proc.stdout.close()
         self.stderr.close()
 
@@ -325,7 +279,7 @@ class MailbusTestCase(unittest.TestCase):
     broker_args = ()
 
     def run(self, result=None):
-        self.tmp = tempfile.mkdtemp(prefix="mailbus-e2e-")
+        self.tmp = temp_dir("mailbus-e2e-")
         before = None
         if result is not None:
             before = len(result.failures) + len(result.errors)
@@ -339,7 +293,7 @@ class MailbusTestCase(unittest.TestCase):
                     with open(broker_log, "rb") as f:
                         sys.stderr.write("\n---- broker log of %s ----\n%s---- end of broker log ----\n"
                                          % (self.id(), f.read().decode("utf-8", "replace")))
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_temp_dir(self.tmp)
 
     def setUp(self):
         for path in (BROKER, PUB, SUB):

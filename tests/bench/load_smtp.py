@@ -3,18 +3,16 @@
 M messages through a real gateway to a real broker; checks that every message was delivered
 exactly once (mailbus-sub stat) and prints messages/s.
 
-    MAILBUS_BUILD_DIR=build /usr/bin/python3 gateway/tests/load_smtp.py [--clients 20] [--messages 200]
-        [--tls] [--recipients 1]
+    PYTHONPATH=tests MAILBUS_BUILD_DIR=build /usr/bin/python3 tests/bench/load_smtp.py [--clients 20]
+        [--messages 200] [--tls] [--recipients 1]
 """
 import argparse
 import multiprocessing
-import os
 import smtplib
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gwharness import PASSWORD, Stack  # noqa: E402
+from mailbus_test.gateway import PASSWORD, Stack
 
 
 def client(args):

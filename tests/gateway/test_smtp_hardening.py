@@ -5,15 +5,13 @@ and forged lines kept out of the log, the EHLO reply and --hostname, EXPN, the D
 import base64
 import os
 import subprocess
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
 os.environ["MAILBUS_LOG"] = "debug"  # the log checks look at every line the gateway can write
 os.environ["MAILBUS_SMTP_DATA_DEADLINE_MS"] = "1500"
-from gwharness import BROKER, GATEWAY, PASSWORD, Raw, Stack, wait_for  # noqa: E402
-from pop3_helper import Pop3Case, RawPop3  # noqa: E402
+from mailbus_test.gateway import BROKER, GATEWAY, PASSWORD, Raw, Stack, wait_for
+from mailbus_test.pop3 import Pop3Case, RawPop3
 
 SMUGGLED = (b"MAIL FROM:<admin@demo.test>\r\nRCPT TO:<carol@demo.test>\r\nDATA\r\n"
             b"Subject: SMUGGLED\r\n\r\nx\r\n.\r\n")

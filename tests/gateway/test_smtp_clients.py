@@ -4,12 +4,10 @@ import os
 import smtplib
 import socket
 import subprocess
-import sys
 import unittest
 from email.message import EmailMessage
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import PASSWORD, Raw, Stack, wait_for  # noqa: E402
+from mailbus_test.gateway import PASSWORD, Raw, Stack, free_port, wait_for
 
 
 class SmtpClients(unittest.TestCase):
@@ -124,7 +122,7 @@ class SmtpClients(unittest.TestCase):
     def test_smtps_implicit_tls(self):
         self.stack.stop()
         self.stack = Stack()
-        port = __import__("gwharness").free_port()
+        port = free_port()
         self.stack.gateway_args = ["--smtps", "127.0.0.1:%d" % port]
         self.stack.start()
         # bad input first: plain text on the TLS port, and a client that goes before its hello.

@@ -2,13 +2,10 @@
 in two transactions to different recipients, as every MTA does when it splits recipients, gets
 it delivered to all of them; a retry of the same transaction (the gateway writes a new Received:
 each time) is stored once."""
-import os
 import smtplib
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import Stack  # noqa: E402
+from mailbus_test.gateway import Stack
 
 MESSAGE = (b"From: someone@example.org\r\nTo: undisclosed-recipients:;\r\nSubject: split by an MTA\r\n"
            b"Message-ID: <split-smtp-1@example.org>\r\n\r\none message, several transactions\r\n")

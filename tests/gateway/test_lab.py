@@ -13,11 +13,10 @@ import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from gwharness import BROKER, GATEWAY, PASSWORD, Stack, free_port, wait_for  # noqa: E402
-from netns import NetnsPair  # noqa: E402 (gwharness puts tests/e2e on the path)
+from mailbus_test.gateway import BROKER, GATEWAY, PASSWORD, Stack, free_port, wait_for
+from mailbus_test.netns import NetnsPair
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 FINGERPRINT = re.compile(r"sha256 Fingerprint=([0-9A-F]{2}(?::[0-9A-F]{2}){31})")
 LAB_CLIENT = os.path.join(HERE, "lab_client.py")
 

@@ -16,8 +16,8 @@ import tempfile
 import time
 import unittest
 
-from gwharness import GATEWAY
-from pop3_helper import PASSWORD, Pop3Case, RawPop3, wait_for
+from mailbus_test.gateway import GATEWAY
+from mailbus_test.pop3 import PASSWORD, Pop3Case, RawPop3, wait_for
 
 TOO_MANY_POP3 = b"-ERR [SYS/TEMP] too many connections from your address"
 TOO_MANY_SMTP = b"4.7.0 too many connections from your address"

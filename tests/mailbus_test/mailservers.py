@@ -22,14 +22,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-from gwharness import Stack, free_port, wait_for
-from smtpd_helper import make_cert, stop_process
+from . import process
+from .ports import free_port
+from .process import connects, remove_temp_dir, stop_process, wait_for
+from .smtpd import make_cert
 
 SBIN = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
 
@@ -51,12 +51,9 @@ def skip_reason(*programs):
 def temp_dir(test, prefix):
     """A temporary directory the other users (postfix, dovecot, nobody) may traverse, removed
     after the test unless MAILBUS_KEEP_TMP is set"""
-    path = tempfile.mkdtemp(prefix=prefix)
+    path = process.temp_dir(prefix)
     os.chmod(path, 0o755)
-    if os.environ.get("MAILBUS_KEEP_TMP"):
-        test.addCleanup(print, "kept", path)
-    else:
-        test.addCleanup(shutil.rmtree, path, True)
+    test.addCleanup(remove_temp_dir, path)
     return path
 
 
@@ -103,14 +100,6 @@ def _group_alive(pgid):
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
-
-
-def _banner(port, prefix):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            return s.recv(512).startswith(prefix)
-    except OSError:
-        return False
 
 
 class Dovecot:
@@ -195,7 +184,7 @@ class Dovecot:
         self.proc = subprocess.Popen([program("dovecot"), "-F", "-c", self.conf], stdout=self.out,
                                      stderr=subprocess.STDOUT)
         if self.pop3:
-            ready = lambda: _banner(self.pop3_port, b"+OK") and Stack._connects(self.pop3s_port)
+            ready = lambda: process.banner(self.pop3_port, b"+OK") and connects(self.pop3s_port)
         else:
             ready = lambda: os.path.exists(self.auth_socket)
         wait_for(lambda: ready() or self.proc.poll() is not None, what="dovecot ready")
@@ -418,7 +407,7 @@ class Postfix:
         warnings = [line for line in self.log().splitlines() if "postfix-script" in line and "warning:" in line]
         if warnings:
             raise RuntimeError("postfix check-warn:\n" + "\n".join(warnings))
-        wait_for(lambda: _banner(self.port, b"220 ") or not _pid_alive(self.master_pid), what="postfix smtpd")
+        wait_for(lambda: process.banner(self.port, b"220 ") or not _pid_alive(self.master_pid), what="postfix smtpd")
         if not _pid_alive(self.master_pid):
             raise RuntimeError("postfix master exited:\n" + self.log())
         return self

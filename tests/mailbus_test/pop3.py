@@ -1,47 +1,25 @@
-"""pop3_helper — what the POP3 end-to-end tests share: a real broker and gateway per test
-(gwharness.Stack: free ports, a temporary directory, readiness polled with a deadline, always
-cleaned up), publishing with the real mailbus-pub, reading the store read-only, and a raw POP3
-line client for what no well-behaved client would send."""
+"""What the POP3 end-to-end tests share: a real broker and gateway per test (gateway.Stack: free
+ports, a temporary directory, readiness polled with a deadline, always cleaned up), publishing
+with the real mailbus-pub, reading the store read-only, and a raw POP3 line client for what no
+well-behaved client would send."""
 import os
 import poplib
-import socket
 import sqlite3
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import BUILD, PASSWORD, Stack, free_port, wait_for  # noqa: E402,F401
-
-PUB = os.path.join(BUILD, "publisher", "mailbus-pub")
+from .gateway import BUILD, PASSWORD, PUB, RawLines, Stack, free_port, wait_for  # noqa: F401
 
 
-class RawPop3:
-    """One POP3 connection, byte for byte: send what you like, read lines as they come."""
+class RawPop3(RawLines):
+    """One POP3 connection, byte for byte: send what you like, read lines (bytes) as they come."""
 
     def __init__(self, port, timeout=15, source="127.0.0.1"):
-        """source: the client's own loopback address (127.0.0.2 is another client)"""
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
-        self.buf = b""
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def send(self, data):
-        self.sock.sendall(data)
+        super().__init__(port, timeout, source)
 
     def line(self):
         """One line without its CRLF; EOFError when the server closed"""
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError("closed; have %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
+        return self.raw_line()
 
     def cmd(self, text):
         self.send(text.encode("latin-1") + b"\r\n")
@@ -55,22 +33,6 @@ class RawPop3:
             if line == b".":
                 return lines
             lines.append(line[1:] if line.startswith(b".") else line)
-
-    def starttls(self, ctx):
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
-        self.buf = b""
-
-    def closed(self, timeout=10):
-        """True when the server closes the connection within timeout"""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                if not self.sock.recv(4096):
-                    return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-        except socket.timeout:
-            return False
 
 
 class Pop3Case(unittest.TestCase):

@@ -18,14 +18,12 @@ in its log).
 
 Needs root, dovecot-core and dovecot-pop3d (.ci/install); skipped with the reason otherwise."""
 import os
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import Stack, wait_for  # noqa: E402
-from mailservers import Dovecot, print_logs_if_failed, skip_reason, temp_dir  # noqa: E402
-from test_fetch import message_ids  # noqa: E402
+from mailbus_test.gateway import Stack, wait_for
+from mailbus_test.mailservers import Dovecot, print_logs_if_failed, skip_reason, temp_dir
+from test_fetch import message_ids
 
 SKIP = skip_reason("dovecot")
 LOCAL = "carol@demo.test"

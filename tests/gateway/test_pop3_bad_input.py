@@ -6,7 +6,7 @@ import base64
 import poplib
 import unittest
 
-from pop3_helper import PASSWORD, Pop3Case, wait_for
+from mailbus_test.pop3 import PASSWORD, Pop3Case, wait_for
 
 
 class Pop3Semantics(Pop3Case):

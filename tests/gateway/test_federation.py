@@ -6,15 +6,11 @@ mail wait in the sender's outbound queue, and an unknown remote user bounces.
 
 The same two brokers with a real Postfix between them (each gateway's smarthost, its
 transport map routing each domain to its gateway): test_postfix.py. Peer, the broker-and-gateway
-pair both use, is in gwharness.py."""
-import os
+pair both use, is in mailbus_test/gateway.py."""
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import BROKER, Peer  # noqa: E402
-from smtpd_helper import wait_for  # noqa: E402
+from mailbus_test.gateway import BROKER, Peer, wait_for
 
 
 class Federation(unittest.TestCase):

@@ -2,7 +2,7 @@
 pair, each with its loopback up, addressed from a private 10.200.X.Y/30 test range chosen per
 run. These namespaces are the project's own test hosts; nothing else is ever a target.
 
-    from netns import NetnsPair
+    from mailbus_test.netns import NetnsPair
     with NetnsPair() as net:
         server = net.popen_a([BROKER, "--bind", "tcp://%s:5670" % net.a_ip])
         net.run_b(["curl", ...], capture_output=True, timeout=30)
@@ -16,9 +16,10 @@ import atexit
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import unittest
+
+from .process import stop_process
 
 _counter = itertools.count()
 _open_pairs = []
@@ -26,18 +27,6 @@ _open_pairs = []
 
 def _ip(*args, check=True):
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=check)
-
-
-def _stop(proc, timeout=10):
-    """SIGTERM, then SIGKILL if it has not exited within timeout seconds"""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout)
 
 
 class NetnsPair:
@@ -113,7 +102,7 @@ class NetnsPair:
         """Stops the processes started here, then deletes both namespaces (and so the veth
         pair). Idempotent."""
         for proc in self.processes:
-            _stop(proc)
+            stop_process(proc)
         self.processes = []
         for ns in self.created:
             _ip("netns", "del", ns, check=False)

@@ -4,12 +4,10 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import Raw, Stack, free_port, wait_for  # noqa: E402
+from mailbus_test.gateway import Raw, Stack, free_port, wait_for
 
 SMALL = 20000  # --max-message-size of these tests
 
@@ -275,7 +273,7 @@ class GatewayStop(unittest.TestCase):
                 self.assertEqual(r.reply()[0], 220)
                 self.assertEqual(r.cmd("EHLO client.example")[0], 250)
                 self.assertEqual(r.cmd("MAIL FROM:<someone@example.org>")[0], 250)
-                stack.broker.send_signal(signal.SIGSTOP)
+                stack.broker.proc.send_signal(signal.SIGSTOP)
                 try:
                     # a local recipient is checked with the broker (VRFY through a pooled
                     # client): with the broker stopped, the session waits for that answer
@@ -288,7 +286,7 @@ class GatewayStop(unittest.TestCase):
                     time.sleep(6)
                     self.assertIsNone(stack.gateway.poll(), stack.log("gateway"))
                 finally:
-                    stack.broker.send_signal(signal.SIGCONT)
+                    stack.broker.proc.send_signal(signal.SIGCONT)
                 # the broker answers, the session finds its socket shut down and ends, and so
                 # does the gateway, cleanly
                 self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
@@ -317,7 +315,7 @@ class GatewayStartup(unittest.TestCase):
             self.assertIn(b"CN = gw.demo.test", out)
 
     def test_help_shows_every_option_and_an_example(self):
-        from gwharness import GATEWAY
+        from mailbus_test.gateway import GATEWAY
         out = subprocess.run([GATEWAY, "--help"], capture_output=True, timeout=30).stdout.decode()
         for option in ("--config", "--broker", "--smtp", "--pop3", "--smtps", "--pop3s", "--tls-cert",
                        "--tls-key", "--gateway-secret", "--domain", "--hostname", "--allow-plaintext-auth",
@@ -325,7 +323,7 @@ class GatewayStartup(unittest.TestCase):
             self.assertIn(option, out)
 
     def test_bad_option_values_are_usage_errors_exit_64(self):
-        from gwharness import GATEWAY
+        from mailbus_test.gateway import GATEWAY
         cases = [(["--smarthost-tls", "maybe"], "--smarthost-tls takes starttls, implicit or none"),
                  (["--max-sessions", "0"], "--max-sessions takes a number from 1 to 10000"),
                  (["--max-message-size", "12x"], "--max-message-size takes a number"),

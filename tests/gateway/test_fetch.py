@@ -8,12 +8,9 @@ import os
 import smtplib
 import sqlite3
 import subprocess
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from gwharness import BUILD, PASSWORD, Stack  # noqa: E402
-from smtpd_helper import publish, wait_for  # noqa: E402
+from mailbus_test.gateway import BUILD, PASSWORD, Stack, publish, wait_for
 
 
 def message_ids(messages):
@@ -149,7 +146,7 @@ class Fetch(unittest.TestCase):
 
     def test_fetched_into_the_local_mailbox_byte_for_byte_and_deleted_remotely(self):
         for i in range(3):
-            publish(BUILD, self.remote.endpoint, "alice@demo.test", PASSWORD, "bob@demo.test",
+            publish(self.remote.endpoint, "alice@demo.test", PASSWORD, "bob@demo.test",
                     subject="fetch me %d" % i, body="line\n.dot line\nbye")
         originals = self.remote_stored()
         self.assertEqual(len(originals), 3)
