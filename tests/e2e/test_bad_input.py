@@ -354,7 +354,7 @@ class DedupeWindow(MailbusTestCase):
         first = self.raw(ALICE).request("SEND", ALICE, BOB, fresh)
         self.assertTrue(first[0].startswith("250 2.0.0"), first)
         wait_for(lambda: self.broker.sql("SELECT count(*) FROM publications")[0][0] == 1, 20,
-                   "the old records forgotten")
+                 "the old records forgotten")
         self.assertEqual(self.publications("<fresh@demo.test>"), 1)
         # an old one is no longer known: stored; the fresh one still is: the first reply
         old = message("old", "outside the window", message_id="<old-7@demo.test>")

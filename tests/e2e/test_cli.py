@@ -4,8 +4,8 @@ import os
 import re
 import unittest
 
-from mailbus_test.broker import (ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, PUB, SUB, MailbusTestCase, RawClient,
-                     VERSION, run)
+from mailbus_test.broker import (ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, PUB, SUB, MailbusTestCase,
+                                 RawClient, VERSION, run)
 
 
 class Help(unittest.TestCase):

@@ -15,8 +15,8 @@ import unittest
 
 import zmq
 
-from mailbus_test.broker import (ALICE, BOB, BROKER, DEMO_PASSWORD, PUB, SUB, VERSION, Broker, MailbusTestCase, RawClient,
-                     message, run, wait_for)
+from mailbus_test.broker import (ALICE, BOB, BROKER, DEMO_PASSWORD, PUB, SUB, VERSION, Broker, MailbusTestCase,
+                                 RawClient, message, run, wait_for)
 from mailbus_test.netns import NetnsPair
 from mailbus_test.ports import free_port
 
@@ -62,14 +62,14 @@ class CurveBroker(Broker):
     def wait_ready(self, deadline=30.0):
         key_file = os.path.join(os.path.dirname(self.db), "broker.key")
         wait_for(lambda: os.path.exists(key_file) or self.proc.poll() is not None, deadline,
-                   "the broker's key file")
+                 "the broker's key file")
         if self.proc.poll() is not None:
             raise AssertionError("broker exited:\n%s" % self.log())
         self.key = read_public_key(key_file)
         sock = curve_client(self.connect_endpoint(), self.key)
         try:
             wait_for(lambda: request(sock, "ready", "NOOP", timeout=0.5) is not None, deadline,
-                       "a CURVE answer from the broker")
+                     "a CURVE answer from the broker")
         finally:
             sock.close(0)
 
