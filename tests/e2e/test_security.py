@@ -16,7 +16,7 @@ import unittest
 import zmq
 
 from mailbus_test.broker import (ALICE, BOB, BROKER, DEMO_PASSWORD, PUB, SUB, VERSION, Broker, MailbusTestCase,
-                                 RawClient, message, run, wait_for)
+                                 RawClient, Watcher, message, run, wait_for)
 from mailbus_test.netns import NetnsPair
 from mailbus_test.ports import free_port
 
@@ -346,7 +346,6 @@ class Keys(MailbusTestCase):
         self.assertEqual(self.broker.admin("mailbox", "key", "add", "nobody@demo.test", key)[0], 1)
 
     def watch(self, user, password, *args):
-        from harness import Watcher
         env = self.client_env(user, password)
         env["MAILBUS_BROKER"] = self.broker.endpoint
         env["MAILBUS_SERVER_KEY"] = self.broker.key
