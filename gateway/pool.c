@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reply.h"
 
 struct pool_t {
     pthread_mutex_t lock;
@@ -82,7 +83,8 @@ pool_backoff_succeeded (pool_backoff_t *self)
 static void
 s_note_attempt (pool_t *self, bool ok, const char *error)
 {
-    bool refused = !ok && error && strncmp (error, "535", 3) == 0;
+    reply_t reply;
+    bool refused = !ok && error && reply_from_line (&reply, error) == 0 && reply.code == 535;
     if (!ok && !refused)
         return; /* the broker is down: each session already waits its timeout and answers 451 */
     pthread_mutex_lock (&self->lock);

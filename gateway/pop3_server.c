@@ -20,6 +20,7 @@
 #include "throttle.h"
 #include "proto.h"
 #include "reply.h"
+#include "sasl.h"
 
 /* ------------------------------------------------------------------ the session */
 
@@ -325,38 +326,7 @@ int
 pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_size, char *password,
                  size_t password_size)
 {
-    unsigned char decoded[POP3_MAX_AUTH_LINE];
-    size_t n = 0;
-    const char *b64_end = NULL;
-    /* RFC 5034 4: base64 as RFC 4648 4, padded; "=" is the empty response */
-    if (len == 1 && base64[0] == '=')
-        return -1;
-    if (sodium_base642bin (decoded, sizeof decoded, base64, len, NULL, &n, &b64_end,
-                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        b64_end != base64 + len) {
-        sodium_memzero (decoded, sizeof decoded);
-        return -1;
-    }
-    /* RFC 4616 2: message = [authzid] NUL authcid NUL passwd */
-    const unsigned char *nul1 = memchr (decoded, '\0', n);
-    const unsigned char *nul2 = nul1 ? memchr (nul1 + 1, '\0', n - (size_t)(nul1 + 1 - decoded)) : NULL;
-    int rc = -1;
-    if (nul2) {
-        size_t authz_len = (size_t)(nul1 - decoded);
-        size_t user_len = (size_t)(nul2 - nul1 - 1);
-        size_t pass_len = n - (size_t)(nul2 + 1 - decoded);
-        bool authz_ok =
-            authz_len == 0 || (authz_len == user_len && memcmp (decoded, nul1 + 1, user_len) == 0);
-        if (authz_ok && user_len > 0 && user_len < user_size && pass_len > 0 && pass_len < password_size) {
-            memcpy (user, nul1 + 1, user_len);
-            user[user_len] = '\0';
-            memcpy (password, nul2 + 1, pass_len);
-            password[pass_len] = '\0';
-            rc = 0;
-        }
-    }
-    sodium_memzero (decoded, sizeof decoded);
-    return rc;
+    return sasl_plain (base64, len, user, user_size, password, password_size) == SASL_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ session helpers */
@@ -470,10 +440,10 @@ s_login (session_t *s, const char *method, const char *user, const char *passwor
     char *error = NULL;
     client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
     if (!client) {
-        int code = 0;
         /* 535 5.7.8: wrong password or unknown mailbox (the broker does not say which); any
            other 5xx (an address it cannot parse) is the user's too. The rest is ours. */
-        bool refused = error && reply_parse (error, &code, NULL) == 0 && code / 100 == 5;
+        reply_t reply;
+        bool refused = error && reply_from_line (&reply, error) == 0 && reply_is_permanent (reply.code);
         char quoted[2 * POP3_MAX_LINE], reason[2 * POP3_MAX_LINE];
         log_info ("pop3", "login-failed", "session=%llu peer=%s method=%s user=%s reason=%s", s->number,
                   conn_peer (s->conn), method, log_quote (quoted, sizeof quoted, user, strlen (user)),
@@ -585,8 +555,8 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
     if (uidl)
         n = text_appendf (out, max, n, "+OK unique-id listing follows\r\n");
     else
-        n = text_appendf (out, max, n, "+OK %zu %s (%lld octets)\r\n", live, live == 1 ? "message" : "messages",
-                          (long long)octets);
+        n = text_appendf (out, max, n, "+OK %zu %s (%lld octets)\r\n", live,
+                          live == 1 ? "message" : "messages", (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
             n = text_appendf (out, max, n, "%zu %lld\r\n", i + 1,
@@ -643,19 +613,15 @@ s_proceed_auth (session_t *s, pop3_command_t *cmd)
         line[len] = '\0';
         response = line;
     }
-    /* RFC 5034 4: "*" cancels the exchange */
-    if (len == 1 && response[0] == '*') {
-        s_err (s, "AUTH cancelled");
-        return;
-    }
-    char user[MAX_ADDRESS + 1], password[MAX_PASSWORD + 1];
-    if (pop3_auth_plain (response, len, user, sizeof user, password, sizeof password) != 0) {
-        sodium_memzero (line, sizeof line);
-        s_login_failed (s, "[AUTH] malformed AUTH PLAIN response");
-        return;
-    }
+    char user[SASL_USER_SIZE], password[SASL_PASSWORD_SIZE];
+    sasl_status_t status = sasl_plain (response, len, user, sizeof user, password, sizeof password);
     sodium_memzero (line, sizeof line);
-    s_login (s, "PLAIN", user, password);
+    if (status == SASL_CANCELLED) /* RFC 5034 4: "*" cancels the exchange */
+        s_err (s, "AUTH cancelled");
+    else if (status != SASL_OK)
+        s_login_failed (s, "[AUTH] malformed AUTH PLAIN response");
+    else
+        s_login (s, "PLAIN", user, password);
     sodium_memzero (password, sizeof password);
 }
 

@@ -24,6 +24,7 @@
 #include "proto.h"
 #include "rcpt_cache.h"
 #include "reply.h"
+#include "sasl.h"
 #include "smtp_parse.h"
 #include "text.h"
 
@@ -74,7 +75,7 @@ typedef enum {
 } smtp_reply_id_t;
 
 static const reply_t s_smtp_replies[SR__COUNT] = {
-    [SR_GREETING] = {220, NULL, "ESMTP mailbus-gateway ready"},
+    [SR_GREETING] = {220, "", "ESMTP mailbus-gateway ready"},
     [SR_READY_TLS] = {220, "2.0.0", "ready to start TLS"},
     [SR_HELP] = {214, "2.0.0",
                  "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH"},
@@ -82,7 +83,7 @@ static const reply_t s_smtp_replies[SR__COUNT] = {
     [SR_SENDER_OK] = {250, "2.1.0", "sender OK"},
     [SR_RCPT_OK] = {250, "2.1.5", "recipient OK"},
     [SR_RELAY_OK] = {250, "2.1.5", "recipient OK, will be relayed"},
-    [SR_START_DATA] = {354, NULL, "end data with <CR><LF>.<CR><LF>"},
+    [SR_START_DATA] = {354, "", "end data with <CR><LF>.<CR><LF>"},
     [SR_TIMEOUT] = {421, "4.4.2", "timeout, closing connection"},
     [SR_TOO_MANY_ERRORS] = {421, "4.7.0", "too many errors, closing connection"},
     [SR_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available"},
@@ -140,14 +141,15 @@ s_reply_raw (smtp_session_t *s, int code, const char *enhanced, const char *form
     for (char *p = text; *p; p++) /* a reply is one line whatever the text held */
         if (*p == '\r' || *p == '\n')
             *p = ' ';
-    if (enhanced)
+    if (enhanced && *enhanced)
         conn_printf (s->conn, "%d %s %s\r\n", code, enhanced, text);
     else
         conn_printf (s->conn, "%d %s\r\n", code, text);
     if (code >= 400) {
         char quoted[256];
         log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=%s", (unsigned long long)s->id,
-                   code, enhanced ? enhanced : "-", log_quote (quoted, sizeof quoted, text, strlen (text)));
+                   code, enhanced && *enhanced ? enhanced : "-",
+                   log_quote (quoted, sizeof quoted, text, strlen (text)));
     }
 }
 
@@ -190,19 +192,12 @@ s_refuse_smtp (smtp_session_t *s, smtp_reply_id_t id, const char *what)
 static void
 s_reply_broker (smtp_session_t *s, const char *line)
 {
-    int code = 0;
-    const char *text = NULL;
-    if (reply_parse (line, &code, &text) != 0) {
+    reply_t reply;
+    if (reply_from_line (&reply, line) != 0) {
         s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "unexpected answer from the broker");
         return;
     }
-    char enhanced[16] = "";
-    const char *sp = strchr (line + 4, ' ');
-    size_t n = sp ? (size_t)(sp - (line + 4)) : strlen (line + 4);
-    if (n >= sizeof enhanced)
-        n = sizeof enhanced - 1;
-    memcpy (enhanced, line + 4, n);
-    s_reply (s, code, enhanced, "%s", text ? text : "");
+    s_reply (s, reply.code, reply.enhanced, "%s", reply.text);
 }
 
 static void
@@ -941,19 +936,17 @@ smtp_check_auth (smtp_session_t *s, smtp_command_t *cmd)
         s_set_state (s, SMTP_QUIT);
         return -1;
     }
-    size_t mlen = strcspn (cmd->args, " ");
-    if (!((mlen == 5 && strncasecmp (cmd->args, "PLAIN", 5) == 0) ||
-          (mlen == 5 && strncasecmp (cmd->args, "LOGIN", 5) == 0))) {
+    if (sasl_mechanism (cmd->args, strcspn (cmd->args, " ")) == SASL_UNKNOWN) {
         s_reply_smtp (s, SR_AUTH_MECH, NULL);
         return -1;
     }
     return 0;
 }
 
-/* Reads one AUTH response line after a 334. Returns its base64-decoded bytes' length, or
-   -1 after replying (cancelled, bad base64), or -2 when the session must end. */
+/* Reads one AUTH response line after "334 challenge" into s->line. Returns its length
+   without CRLF, or -1 after replying, or -2 when the session must end. */
 static int
-s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, size_t size)
+s_auth_read (smtp_session_t *s, const char *challenge)
 {
     conn_printf (s->conn, "334 %s\r\n", challenge);
     size_t len = 0;
@@ -966,120 +959,118 @@ s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, s
     }
     if (rc == CONN_EOF || rc == CONN_ERROR)
         return -2;
-    if (rc == CONN_TOO_LONG) {
-        s_refuse_smtp (s, SR_LINE_TOO_LONG, "auth-syntax");
+    if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {
+        s_refuse_smtp (s, rc == CONN_TOO_LONG ? SR_LINE_TOO_LONG : SR_BARE_LF, "auth-syntax");
         return -1;
     }
-    if (rc == CONN_BARE_LF) {
-        s_refuse_smtp (s, SR_BARE_LF, "auth-syntax");
-        return -1;
-    }
-    len -= 2;
-    if (len == 1 && s->line[0] == '*') { /* RFC 4954 4: the client cancels */
-        s_reply_smtp (s, SR_AUTH_CANCELLED, NULL);
-        return -1;
-    }
-    int n = smtp_base64_decode (s->line, len, out, size);
-    sodium_memzero (s->line, len);
-    if (n < 0) {
-        s_refuse_smtp (s, SR_BAD_BASE64, "auth-syntax");
-        return -1;
-    }
-    return n;
+    return (int)(len - 2);
 }
 
-static void
-smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
+/* One response of the exchange, decoded into out (SASL_MAX_RESPONSE octets): the initial
+   response when there is one, else the line after "334 challenge". Returns 0 with *n, or -1
+   after replying (cancelled, bad base64), or -2 when the session must end. */
+static int
+s_auth_step (smtp_session_t *s, const char **initial, const char *challenge, unsigned char *out, size_t *n)
 {
-    bool plain = strncasecmp (cmd->args, "PLAIN", 5) == 0;
-    const char *initial = cmd->args[5] == ' ' ? cmd->args + 6 : NULL;
-    unsigned char data[MAX_PASSWORD + MAX_ADDRESS * 2 + 8];
-    char user[MAX_ADDRESS + 1] = "";
-    char password[MAX_PASSWORD + 1] = "";
-    int n = 0;
-
-    if (initial && strcmp (initial, "*") == 0) {
+    const char *text = *initial;
+    int len = text ? (int)strlen (text) : s_auth_read (s, challenge);
+    if (len < 0)
+        return len;
+    *initial = NULL; /* used up: the next step reads a line */
+    sasl_status_t status = sasl_decode (text ? text : s->line, (size_t)len, out, SASL_MAX_RESPONSE, n);
+    sodium_memzero (s->line, sizeof s->line);
+    if (status == SASL_CANCELLED) /* RFC 4954 4: the client cancels */
         s_reply_smtp (s, SR_AUTH_CANCELLED, NULL);
-        goto done;
-    }
-    if (initial && strcmp (initial, "=") == 0) /* RFC 4954 4: an empty initial response */
-        n = 0;
-    else if (initial && (n = smtp_base64_decode (initial, strlen (initial), data, sizeof data)) < 0) {
+    else if (status != SASL_OK)
         s_refuse_smtp (s, SR_BAD_BASE64, "auth-syntax");
-        goto done;
-    }
-    if (plain) {
-        if (!initial && (n = s_auth_response (s, "", data, sizeof data)) < 0)
-            goto fail_or_end;
-        if (smtp_parse_auth_plain (data, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
-            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
-            goto done;
-        }
-    }
-    else {
-        if (!initial && (n = s_auth_response (s, "VXNlcm5hbWU6", data, sizeof data)) < 0) /* "Username:" */
-            goto fail_or_end;
-        if ((size_t)n >= sizeof user || memchr (data, '\0', (size_t)n)) {
-            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
-            goto done;
-        }
-        memcpy (user, data, (size_t)n);
-        user[n] = '\0';
-        if ((n = s_auth_response (s, "UGFzc3dvcmQ6", data, sizeof data)) < 0) /* "Password:" */
-            goto fail_or_end;
-        if ((size_t)n >= sizeof password || memchr (data, '\0', (size_t)n)) {
-            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
-            goto done;
-        }
-        memcpy (password, data, (size_t)n);
-        password[n] = '\0';
-    }
+    return status == SASL_OK ? 0 : -1;
+}
 
-    /* the broker checks the password: we identify to it as that user */
+/* The user and password of the exchange: PLAIN's one message, or LOGIN's two fields. Returns
+   0, or -1 after replying, or -2 when the session must end. */
+static int
+s_auth_credentials (smtp_session_t *s, sasl_mechanism_t mechanism, const char *initial, char *user,
+                    char *password)
+{
+    unsigned char data[SASL_MAX_RESPONSE];
+    size_t n = 0;
+    sasl_status_t status = SASL_BAD_MESSAGE;
+    int rc =
+        s_auth_step (s, &initial, mechanism == SASL_PLAIN ? "" : "VXNlcm5hbWU6", data, &n); /* "Username:" */
+    if (rc == 0 && mechanism == SASL_PLAIN)
+        status = sasl_plain_parse (data, n, user, SASL_USER_SIZE, password, SASL_PASSWORD_SIZE);
+    else if (rc == 0 && (status = sasl_login_field (data, n, user, SASL_USER_SIZE)) == SASL_OK &&
+             (rc = s_auth_step (s, &initial, "UGFzc3dvcmQ6", data, &n)) == 0) /* "Password:" */
+        status = sasl_login_field (data, n, password, SASL_PASSWORD_SIZE);
+    sodium_memzero (data, sizeof data);
+    if (rc == 0 && status != SASL_OK) {
+        s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The broker refused the credentials: counted for the address, and each failure in this
+   session waits longer before its 535 */
+static void
+s_auth_refused (smtp_session_t *s)
+{
+    if (!s_throttle_failure (s, THROTTLE_AUTH))
+        return;
+    s->auth_failures++;
+    int delay = s->auth_failures * SMTP_AUTH_DELAY_MS;
+    if (delay > SMTP_AUTH_DELAY_MAX_MS)
+        delay = SMTP_AUTH_DELAY_MAX_MS;
+    usleep ((useconds_t)delay * 1000);
+    s_reply_common (s, REPLY_AUTH_FAILED, NULL);
+    s->refused = "auth";
+}
+
+/* The broker checks the password: we identify to it as that user */
+static void
+s_auth_login (smtp_session_t *s, sasl_mechanism_t mechanism, const char *user, const char *password)
+{
     char *error = NULL;
     client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
+    char quser[MAX_ADDRESS * 4 + 16];
     if (!client) {
-        bool refused = error && strncmp (error, "535", 3) == 0;
-        if (!refused && error && error[0] == '5')
-            refused = true; /* 501 5.1.7: not even an address */
-        char quser[MAX_ADDRESS * 4 + 16], qreason[512];
+        /* 535 5.7.8 or another 5xx (501 5.1.7: not even an address) is the user's; the rest ours */
+        reply_t reply;
+        bool refused = error && reply_from_line (&reply, error) == 0 && reply_is_permanent (reply.code);
+        char qreason[512];
         log_info ("smtp", "auth-failed", "session=%llu peer=%s user=%s reason=%s", (unsigned long long)s->id,
                   conn_peer (s->conn), log_quote (quser, sizeof quser, user, strlen (user)),
                   log_quote (qreason, sizeof qreason, error ? error : "", error ? strlen (error) : 0));
         free (error);
-        if (!refused) {
+        if (refused)
+            s_auth_refused (s);
+        else
             s_reply_smtp (s, SR_AUTH_TEMP, NULL);
-            goto done;
-        }
-        if (!s_throttle_failure (s, THROTTLE_AUTH))
-            goto done;
-        /* each failure in this session waits longer before its answer */
-        s->auth_failures++;
-        int delay = s->auth_failures * SMTP_AUTH_DELAY_MS;
-        if (delay > SMTP_AUTH_DELAY_MAX_MS)
-            delay = SMTP_AUTH_DELAY_MAX_MS;
-        usleep ((useconds_t)delay * 1000);
-        s_reply_common (s, REPLY_AUTH_FAILED, NULL);
-        s->refused = "auth";
-        goto done;
+        return;
     }
     s->user_client = client;
     snprintf (s->user, sizeof s->user, "%s", client_user (client));
     s->flags |= SF_AUTHENTICATED;
     pool_give (s->pool, &s->gateway_client, false); /* mail now goes as the user */
-    char quser[MAX_ADDRESS * 4 + 16];
     log_info ("smtp", "auth", "session=%llu peer=%s user=%s mechanism=%s", (unsigned long long)s->id,
               conn_peer (s->conn), log_quote (quser, sizeof quser, s->user, strlen (s->user)),
-              plain ? "PLAIN" : "LOGIN");
+              sasl_mechanism_name (mechanism));
     s_reply_smtp (s, SR_AUTH_OK, NULL);
-    goto done;
+}
 
-fail_or_end:
-    if (n == -2)
+static void
+smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
+{
+    sasl_mechanism_t mechanism = sasl_mechanism (cmd->args, strcspn (cmd->args, " "));
+    const char *initial = cmd->args[5] == ' ' ? cmd->args + 6 : NULL;
+    char user[SASL_USER_SIZE] = "";
+    char password[SASL_PASSWORD_SIZE] = "";
+    int rc = s_auth_credentials (s, mechanism, initial, user, password);
+    if (rc == 0)
+        s_auth_login (s, mechanism, user, password);
+    else if (rc == -2)
         s_set_state (s, SMTP_QUIT);
-done:
     sodium_memzero (password, sizeof password);
-    sodium_memzero (data, sizeof data);
 }
 
 /* ---- the table and the loop ---------------------------------------------------------- */
