@@ -11,6 +11,7 @@
 
 #include "address.h"
 #include "argv_scrub.h"
+#include "buffer.h"
 #include "client.h"
 #include "curl_stop.h"
 #include "header.h"
@@ -94,21 +95,12 @@ fetch_read_password (const char *path, char **password, char **error)
     return 0;
 }
 
-typedef struct {
-    char *data;
-    size_t size;
-} buffer_t;
-
+/* libcurl's write callback: a short count (out of memory) makes the transfer fail */
 static size_t
 s_write (char *data, size_t size, size_t count, void *arg)
 {
-    buffer_t *buffer = arg;
     size_t n = size * count;
-    buffer->data = realloc (buffer->data, buffer->size + n + 1);
-    memcpy (buffer->data + buffer->size, data, n);
-    buffer->size += n;
-    buffer->data[buffer->size] = '\0';
-    return n;
+    return buffer_append (arg, data, n) == 0 ? n : 0;
 }
 
 /* Runs one POP3 command on the (reused) connection; what the server sends goes into out */
@@ -270,7 +262,7 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
         curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
     curl_stop_attach (curl, control);
 
-    buffer_t listing = {NULL, 0};
+    buffer_t listing = BUFFER_INIT (0);
     CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
     int published = 0;
     if (rc != CURLE_OK) {
@@ -287,9 +279,9 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
         char number[32], uidl[256];
         if (sscanf (line, "%31s %255s", number, uidl) != 2 || s_seen (config, uidl))
             continue;
-        buffer_t message = {NULL, 0};
+        buffer_t message = BUFFER_INIT (0);
         if (s_pop3 (curl, config, number, NULL, &message) != CURLE_OK || !message.data) {
-            free (message.data);
+            buffer_free (&message);
             continue;
         }
         if (s_publish (client, config, uidl, message.data, message.size)) {
@@ -298,15 +290,15 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
             if (config->keep)
                 s_remember (config, uidl);
             else {
-                buffer_t ignored = {NULL, 0};
+                buffer_t ignored = BUFFER_INIT (0);
                 if (s_pop3 (curl, config, number, "DELE", &ignored) != CURLE_OK)
                     log_warn ("gateway", "fetch-dele-failed", "url=%s number=%s", config->url, number);
-                free (ignored.data);
+                buffer_free (&ignored);
             }
         }
-        free (message.data);
+        buffer_free (&message);
     }
-    free (listing.data);
+    buffer_free (&listing);
     /* the POP3 session ends here: QUIT applies the DELEs (RFC 1939 UPDATE state). A session
        cut short by a stop or a timeout ends without QUIT: its DELEs are not applied, and the
        next run fetches those messages again, which the broker's dedupe answers. */

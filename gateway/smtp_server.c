@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "buffer.h"
 #include "client.h"
 #include "gw_limits.h"
 #include "header.h"
@@ -486,45 +487,6 @@ smtp_check_data (smtp_session_t *s, smtp_command_t *cmd)
 
 /* ---- the message ---------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    size_t size;
-    size_t cap;
-} buffer_t;
-
-static int
-s_append (buffer_t *b, const void *data, size_t size)
-{
-    if (size == 0)
-        return 0; /* data may be NULL (an empty message) */
-    if (b->size + size > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->size + size)
-            cap *= 2;
-        char *p = realloc (b->data, cap);
-        if (!p)
-            return -1;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy (b->data + b->size, data, size);
-    b->size += size;
-    return 0;
-}
-
-static void s_appendf (buffer_t *b, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
-static void
-s_appendf (buffer_t *b, const char *format, ...)
-{
-    char text[2048];
-    va_list ap;
-    va_start (ap, format);
-    int n = vsnprintf (text, sizeof text, format, ap);
-    va_end (ap);
-    if (n > 0)
-        s_append (b, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
-}
-
 /* Printable ASCII only, for what a client chose (HELO name) and we put into a header */
 static void
 s_sanitize (char *text)
@@ -566,18 +528,18 @@ s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
     const char *with = !(s->flags & SF_EHLO) ? "SMTP"
                        : IS_SECURE (s)       ? (IS_AUTHENTICATED (s) ? "ESMTPSA" : "ESMTPS")
                                              : (IS_AUTHENTICATED (s) ? "ESMTPA" : "ESMTP");
-    s_appendf (out, "Received: from %s ([%s])\r\n\tby %s (mailbus-gateway) with %s id %llu.%d", helo, ip,
-               s->config->hostname, with, (unsigned long long)s->id, s->transactions);
+    buffer_appendf (out, "Received: from %s ([%s])\r\n\tby %s (mailbus-gateway) with %s id %llu.%d", helo, ip,
+                    s->config->hostname, with, (unsigned long long)s->id, s->transactions);
     if (IS_SECURE (s) || IS_AUTHENTICATED (s)) {
         char tls[128];
         conn_tls_info (s->conn, tls, sizeof tls);
-        s_appendf (out, "\r\n\t(%s%s%s%s)", IS_SECURE (s) ? "TLS " : "", IS_SECURE (s) ? tls : "",
-                   IS_SECURE (s) && IS_AUTHENTICATED (s) ? "; " : "",
-                   IS_AUTHENTICATED (s) ? "authenticated" : "");
+        buffer_appendf (out, "\r\n\t(%s%s%s%s)", IS_SECURE (s) ? "TLS " : "", IS_SECURE (s) ? tls : "",
+                        IS_SECURE (s) && IS_AUTHENTICATED (s) ? "; " : "",
+                        IS_AUTHENTICATED (s) ? "authenticated" : "");
     }
     if (s->rcpt_count == 1) /* RFC 5321 7.2: "for" names one recipient only */
-        s_appendf (out, "\r\n\tfor <%s>", s->rcpts[0]);
-    s_appendf (out, ";\r\n\t%s\r\n", date);
+        buffer_appendf (out, "\r\n\tfor <%s>", s->rcpts[0]);
+    buffer_appendf (out, ";\r\n\t%s\r\n", date);
 
     char value[8];
     if (!header_find (body->data, body->size, "Message-ID", value, sizeof value)) {
@@ -585,20 +547,21 @@ s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
         randombytes_buf (rnd, sizeof rnd);
         char hex[sizeof rnd * 2 + 1];
         sodium_bin2hex (hex, sizeof hex, rnd, sizeof rnd);
-        s_appendf (out, "Message-ID: <%lld.%s@%s>\r\n", (long long)time (NULL), hex, s->config->hostname);
+        buffer_appendf (out, "Message-ID: <%lld.%s@%s>\r\n", (long long)time (NULL), hex,
+                        s->config->hostname);
     }
     if (!header_find (body->data, body->size, "Date", value, sizeof value))
-        s_appendf (out, "Date: %s\r\n", date);
+        buffer_appendf (out, "Date: %s\r\n", date);
 
     /* no empty line after the fields: it goes where the first line that is no field starts
        (after them all for a message of fields only, in front of one without fields) */
     size_t at = header_missing_empty_line (body->data, body->size);
     if (at > body->size)
-        s_append (out, body->data, body->size);
+        buffer_append (out, body->data, body->size);
     else {
-        s_append (out, body->data, at);
-        s_append (out, "\r\n", 2);
-        s_append (out, body->data + at, body->size - at);
+        buffer_append (out, body->data, at);
+        buffer_append (out, "\r\n", 2);
+        buffer_append (out, body->data + at, body->size - at);
         log_info ("smtp", "mended", "session=%llu empty-line-at=%zu", (unsigned long long)s->id, at);
     }
 }
@@ -695,11 +658,10 @@ s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
             return DATA_CLOSED;
         size_t out_len = 0;
         conn_consume (s->conn, smtp_data_feed (d, in, len < sizeof out ? len : sizeof out, out, &out_len));
-        if (!d->flags && s_append (body, out, out_len) != 0)
+        if (!d->flags && buffer_append (body, out, out_len) != 0)
             d->flags |= SMTP_DATA_TOO_BIG; /* out of memory: no more of it is kept */
         if (d->flags && body->data) {
-            free (body->data); /* refused whatever follows: nothing more is kept */
-            *body = (buffer_t){0};
+            buffer_free (body); /* refused whatever follows: nothing more is kept */
         }
     }
     return DATA_END;
@@ -727,10 +689,10 @@ s_answer_data (smtp_session_t *s, const smtp_data_t *d, buffer_t *body)
         s_reply_smtp (s, SR_NUL, NULL);
     }
     else {
-        buffer_t message = {0};
+        buffer_t message = BUFFER_INIT (0);
         s_build_message (s, body, &message);
         s_submit (s, &message);
-        free (message.data);
+        buffer_free (&message);
     }
 }
 
@@ -742,7 +704,7 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
     s_reply_smtp (s, SR_START_DATA, NULL);
     s->transactions++;
 
-    buffer_t body = {0};
+    buffer_t body = BUFFER_INIT (0); /* smtp_data_feed bounds the message */
     smtp_data_t d;
     smtp_data_init (&d, s->config->max_message_bytes);
     data_end_t end = s_read_data (s, &d, &body);
@@ -756,7 +718,7 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
                   conn_peer (s->conn), (long long)s_data_deadline_ms () / 1000);
         s_reply_smtp (s, SR_DATA_DEADLINE, NULL);
     }
-    free (body.data);
+    buffer_free (&body);
     s_reset_transaction (s);
     s_set_state (s, end == DATA_END ? SMTP_HELO : SMTP_QUIT);
 }
