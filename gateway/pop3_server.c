@@ -33,7 +33,7 @@ typedef struct {
 typedef struct {
     conn_t *conn;
     const gateway_config_t *config;
-    unsigned long long number;
+    unsigned long long number; /* the listener's session count, in every log line */
     pop3_state_t state;
     unsigned flags;
     char user[POP3_MAX_LINE];      /* from USER, until PASS */
@@ -43,10 +43,10 @@ typedef struct {
     size_t count;
     int bad;
     bool quit;
-} session_t;
+} pop3_session_t;
 
 typedef const char *(check_fn)(unsigned flags, const pop3_command_t *cmd);
-typedef void (proceed_fn) (session_t *s, pop3_command_t *cmd);
+typedef void (proceed_fn) (pop3_session_t *s, pop3_command_t *cmd);
 
 #define IN_AUTH (1u << POP3_AUTHORIZATION)
 #define IN_TRANS (1u << POP3_TRANSACTION)
@@ -339,7 +339,7 @@ s_timeout_ms (const gateway_config_t *config)
 }
 
 static void
-s_state (session_t *s, pop3_state_t state)
+s_state (pop3_session_t *s, pop3_state_t state)
 {
     log_info ("pop3", "state", "session=%llu %s -> %s", s->number, pop3_state_name (s->state),
               pop3_state_name (state));
@@ -348,7 +348,7 @@ s_state (session_t *s, pop3_state_t state)
 
 /* Every -ERR goes through here: logged, and counted towards POP3_MAX_BAD_COMMANDS */
 static void
-s_err (session_t *s, const char *text)
+s_err (pop3_session_t *s, const char *text)
 {
     log_info ("pop3", "refused", "session=%llu peer=%s state=%s reply=\"-ERR %s\"", s->number,
               conn_peer (s->conn), pop3_state_name (s->state), text);
@@ -362,7 +362,7 @@ s_err (session_t *s, const char *text)
 
 /* Sends a broker request about one delivery; returns the reply code (0: no answer) */
 static int
-s_call (session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
+s_call (pop3_session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
 {
     zmsg_t *args = zmsg_new ();
     zmsg_addstrf (args, "%lld", (long long)id);
@@ -379,7 +379,7 @@ s_call (session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
 
 /* The snapshot: the broker's LIST rows "id TAB size TAB ..." become messages 1..n */
 static int
-s_snapshot (session_t *s)
+s_snapshot (pop3_session_t *s)
 {
     zmsg_t *reply = client_call (s->client, "LIST", NULL);
     int code = 0;
@@ -408,7 +408,7 @@ s_snapshot (session_t *s)
    protocols) and answered after a delay that grows with each; once the address is blocked,
    a transient refusal ends the session */
 static void
-s_login_failed (session_t *s, const char *text)
+s_login_failed (pop3_session_t *s, const char *text)
 {
     int delay = throttle_failure (s->config->throttle, conn_peer (s->conn), THROTTLE_AUTH);
     if (delay < 0) {
@@ -422,7 +422,7 @@ s_login_failed (session_t *s, const char *text)
 
 /* A session opened before its address was blocked tries no more logins */
 static bool
-s_check_blocked (session_t *s)
+s_check_blocked (pop3_session_t *s)
 {
     if (!throttle_blocked (s->config->throttle, conn_peer (s->conn)))
         return false;
@@ -433,7 +433,7 @@ s_check_blocked (session_t *s)
 
 /* Login = identify to the broker as that user; then lock the maildrop and take the snapshot */
 static void
-s_login (session_t *s, const char *method, const char *user, const char *password)
+s_login (pop3_session_t *s, const char *method, const char *user, const char *password)
 {
     if (s_check_blocked (s))
         return;
@@ -490,7 +490,7 @@ s_login (session_t *s, const char *method, const char *user, const char *passwor
 
 /* Message n of the snapshot, not marked deleted; NULL (and -ERR sent) otherwise */
 static entry_t *
-s_message (session_t *s, const char *arg)
+s_message (pop3_session_t *s, const char *arg)
 {
     long n = pop3_number (arg, s->count);
     if (!n || s->entries[n - 1].deleted) {
@@ -502,7 +502,7 @@ s_message (session_t *s, const char *arg)
 
 /* RETR from the broker (which marks it seen), sent in one write, byte-stuffed */
 static void
-s_send_message (session_t *s, entry_t *entry, long lines)
+s_send_message (pop3_session_t *s, entry_t *entry, long lines)
 {
     zmsg_t *reply = NULL;
     int code = s_call (s, "RETR", entry->id, &reply);
@@ -530,7 +530,7 @@ s_send_message (session_t *s, entry_t *entry, long lines)
 
 /* LIST and UIDL: one line per message not marked, or the one asked for */
 static void
-s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
+s_listing (pop3_session_t *s, pop3_command_t *cmd, bool uidl)
 {
     if (cmd->argc) {
         entry_t *entry = s_message (s, cmd->arg[0]);
@@ -569,7 +569,7 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
 /* ------------------------------------------------------------------ proceed: AUTHORIZATION */
 
 static void
-s_proceed_user (session_t *s, pop3_command_t *cmd)
+s_proceed_user (pop3_session_t *s, pop3_command_t *cmd)
 {
     snprintf (s->user, sizeof s->user, "%s", cmd->arg[0]);
     s->flags |= POP3_SF_USER;
@@ -577,7 +577,7 @@ s_proceed_user (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_pass (session_t *s, pop3_command_t *cmd)
+s_proceed_pass (pop3_session_t *s, pop3_command_t *cmd)
 {
     /* RFC 1939 7: after a failed PASS the client starts again with USER */
     s->flags &= ~(unsigned)POP3_SF_USER;
@@ -588,7 +588,7 @@ s_proceed_pass (session_t *s, pop3_command_t *cmd)
 /* AUTH PLAIN [initial-response] (RFC 5034 4); AUTH alone lists the mechanisms (RFC 1734's
    habit, which clients such as fetchmail still probe) */
 static void
-s_proceed_auth (session_t *s, pop3_command_t *cmd)
+s_proceed_auth (pop3_session_t *s, pop3_command_t *cmd)
 {
     if (cmd->argc == 0) {
         conn_printf (s->conn, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n");
@@ -626,7 +626,7 @@ s_proceed_auth (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_stls (session_t *s, pop3_command_t *cmd)
+s_proceed_stls (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     conn_printf (s->conn, "+OK begin TLS negotiation\r\n");
@@ -646,7 +646,7 @@ s_proceed_stls (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_capa (session_t *s, pop3_command_t *cmd)
+s_proceed_capa (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     char buf[512];
@@ -657,7 +657,7 @@ s_proceed_capa (session_t *s, pop3_command_t *cmd)
 /* QUIT in AUTHORIZATION just closes (RFC 1939 4); in TRANSACTION the UPDATE state removes
    what DELE marked, and only now (RFC 1939 6) */
 static void
-s_proceed_quit (session_t *s, pop3_command_t *cmd)
+s_proceed_quit (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     s->quit = true;
@@ -690,7 +690,7 @@ s_proceed_quit (session_t *s, pop3_command_t *cmd)
 /* ------------------------------------------------------------------ proceed: TRANSACTION */
 
 static void
-s_proceed_stat (session_t *s, pop3_command_t *cmd)
+s_proceed_stat (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     size_t live = 0;
@@ -702,19 +702,19 @@ s_proceed_stat (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_list (session_t *s, pop3_command_t *cmd)
+s_proceed_list (pop3_session_t *s, pop3_command_t *cmd)
 {
     s_listing (s, cmd, false);
 }
 
 static void
-s_proceed_uidl (session_t *s, pop3_command_t *cmd)
+s_proceed_uidl (pop3_session_t *s, pop3_command_t *cmd)
 {
     s_listing (s, cmd, true);
 }
 
 static void
-s_proceed_retr (session_t *s, pop3_command_t *cmd)
+s_proceed_retr (pop3_session_t *s, pop3_command_t *cmd)
 {
     entry_t *entry = s_message (s, cmd->arg[0]);
     if (entry)
@@ -722,7 +722,7 @@ s_proceed_retr (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_top (session_t *s, pop3_command_t *cmd)
+s_proceed_top (pop3_session_t *s, pop3_command_t *cmd)
 {
     entry_t *entry = s_message (s, cmd->arg[0]);
     if (entry)
@@ -730,7 +730,7 @@ s_proceed_top (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_dele (session_t *s, pop3_command_t *cmd)
+s_proceed_dele (pop3_session_t *s, pop3_command_t *cmd)
 {
     long n = pop3_number (cmd->arg[0], s->count);
     if (!n) {
@@ -748,14 +748,14 @@ s_proceed_dele (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_noop (session_t *s, pop3_command_t *cmd)
+s_proceed_noop (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     conn_printf (s->conn, "+OK\r\n");
 }
 
 static void
-s_proceed_rset (session_t *s, pop3_command_t *cmd)
+s_proceed_rset (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     int64_t octets = 0;
@@ -779,13 +779,10 @@ s_autologout (conn_t *conn, int seconds)
                  n == 1 ? "" : "s");
 }
 
-static unsigned long long s_sessions = 0;
-
 void
-pop3_serve (conn_t *conn, const gateway_config_t *config)
+pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
 {
-    session_t s = {.conn = conn, .config = config, .state = POP3_AUTHORIZATION};
-    s.number = __atomic_add_fetch (&s_sessions, 1, __ATOMIC_SEQ_CST);
+    pop3_session_t s = {.conn = conn, .config = config, .state = POP3_AUTHORIZATION, .number = id};
     if (conn_is_tls (conn))
         s.flags |= POP3_SF_SECURE;
     if (conn_can_tls (conn))

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "gateway.h"
@@ -105,7 +106,8 @@ int pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_siz
 
 /* Serves one connection until QUIT, error or timeout, on the caller's thread. Logs in to the
    broker (config->broker) as the POP3 user; holds the maildrop lock (pop3_lock.h) while in
-   TRANSACTION. The caller destroys conn. */
-void pop3_serve (conn_t *conn, const gateway_config_t *config);
+   TRANSACTION. The caller destroys conn. id numbers the session in the log (the listener's
+   count). */
+void pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id);
 
 #endif

@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <sodium.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +128,6 @@ typedef struct {
     char line[SMTP_MAX_AUTH_LINE + 1];
     size_t line_len;
 } smtp_session_t;
-
-static atomic_uint_fast64_t s_next_session = 1;
 
 /* ---- replies ------------------------------------------------------------------------ */
 
@@ -1156,12 +1153,12 @@ s_one_command (smtp_session_t *s)
 }
 
 void
-smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool)
+smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool, uint64_t id)
 {
     smtp_session_t *s = calloc (1, sizeof *s);
     if (!s)
         return;
-    s->id = atomic_fetch_add (&s_next_session, 1);
+    s->id = id;
     s->conn = conn;
     s->config = config;
     s->pool = pool;
