@@ -1,6 +1,7 @@
 /*  fetch.c — POP3 fetch with libcurl into the broker. */
 #include "fetch.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +19,12 @@
 #include "log.h"
 #include "mb_limits.h"
 #include "proto.h"
+#include "worker.h"
 
 int
 fetch_parse (const char *spec, const char *password, fetch_config_t *config, char **copy, const char **why)
 {
+    assert (spec && config && copy && why);
     *copy = strdup (spec);
     char *save = NULL;
     char *url = strtok_r (*copy, " ", &save), *user = strtok_r (NULL, " ", &save);
@@ -323,38 +326,22 @@ fetch_poll_once (const fetch_config_t *config)
     return n;
 }
 
-static void
-s_fetch_actor (zsock_t *pipe, void *args)
+/* The worker's round (worker.h): a failed poll keeps the broker client, the next one tries
+   again after the interval */
+static worker_result_t
+s_fetch_round (void *args, client_t *client, curl_stop_t *stop)
 {
     const fetch_config_t *config = args;
-    zsock_signal (pipe, 0);
-    client_t *client = NULL;
-    curl_stop_t control = {pipe, false, false};
-    while (!zsys_interrupted) {
-        if (!client) {
-            char *error = NULL;
-            client =
-                client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
-            free (error);
-        }
-        if (client && s_poll (client, config, &control) < 0 && !control.stopping)
-            log_debug ("gateway", "fetch-retry", "url=%s", config->url);
-        if (control.stopping)
-            break;
-        zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, config->interval_ms) > 0) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || strcmp (command, "$TERM") == 0;
-            free (command);
-            if (term)
-                break;
-        }
-    }
-    client_destroy (&client);
+    if (s_poll (client, config, stop) < 0 && !stop->stopping)
+        log_debug ("gateway", "fetch-retry", "url=%s", config->url);
+    return WORKER_DONE;
 }
 
 zactor_t *
 fetch_actor_new (const fetch_config_t *config)
 {
-    return zactor_new (s_fetch_actor, (void *)config);
+    worker_config_t worker = {
+        "fetch",       config->broker, config->gateway_user, config->gateway_password, config->interval_ms,
+        s_fetch_round, (void *)config};
+    return worker_new (&worker);
 }
