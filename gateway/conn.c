@@ -94,6 +94,7 @@ s_handshake (conn_t *self)
 conn_t *
 conn_new (int fd, SSL_CTX *tls, bool implicit_tls)
 {
+    assert (fd >= 0);
     conn_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -262,6 +263,7 @@ conn_consume (conn_t *self, size_t n)
 int
 conn_write (conn_t *self, const void *data, size_t size)
 {
+    assert (self && (data || size == 0));
     const char *p = data;
     while (size > 0) {
         if (self->ssl) {
@@ -293,6 +295,7 @@ conn_write (conn_t *self, const void *data, size_t size)
 int
 conn_printf (conn_t *self, const char *format, ...)
 {
+    assert (self && format);
     char line[1024];
     va_list ap;
     va_start (ap, format);

@@ -1,6 +1,7 @@
 /*  listener.c — accept loop and session threads. */
 #include "listener.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -79,6 +80,7 @@ listener_kind_name (listen_kind_t kind)
 listener_t *
 listener_new (const gateway_config_t *config, pool_t *pool)
 {
+    assert (config && config->max_sessions > 0);
     listener_t *self = calloc (1, sizeof *self);
     self->config = config;
     self->pool = pool;
@@ -133,6 +135,7 @@ s_is_loopback (const struct sockaddr *sa)
 int
 listener_add (listener_t *self, listen_kind_t kind, const char *hostport, bool public_ok, char **error)
 {
+    assert (self && hostport && error);
     if (self->count == MAX_LISTENERS) {
         *error = strdup ("too many listeners");
         return -1;
@@ -316,6 +319,7 @@ s_accept (listener_t *self, listen_t *listen)
 int
 listener_run (listener_t *self, int stop_fd)
 {
+    assert (self && stop_fd >= 0);
     struct pollfd pfds[MAX_LISTENERS + 1];
     while (true) {
         for (int i = 0; i < self->count; i++)

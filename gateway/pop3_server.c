@@ -4,6 +4,7 @@
     proceed that does the work, so every refusal is visible in one place. */
 #include "pop3_server.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <czmq.h>
 #include <sodium.h>
@@ -782,6 +783,7 @@ s_autologout (conn_t *conn, int seconds)
 void
 pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
 {
+    assert (conn && config);
     pop3_session_t s = {.conn = conn, .config = config, .state = POP3_AUTHORIZATION, .number = id};
     if (conn_is_tls (conn))
         s.flags |= POP3_SF_SECURE;

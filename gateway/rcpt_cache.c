@@ -1,6 +1,7 @@
 /*  rcpt_cache.c — a small fixed-size, mutex-protected cache (direct-mapped by hash). */
 #include "rcpt_cache.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ s_hash (const char *text)
 bool
 rcpt_cache_known (const char *address)
 {
+    assert (address);
     slot_t *slot = &s_slots[s_hash (address)];
     pthread_mutex_lock (&s_lock);
     bool known = slot->expires > s_now_ms () && strcmp (slot->address, address) == 0;
@@ -49,6 +51,7 @@ rcpt_cache_known (const char *address)
 void
 rcpt_cache_add (const char *address)
 {
+    assert (address);
     if (strlen (address) > MAX_ADDRESS)
         return;
     slot_t *slot = &s_slots[s_hash (address)];

@@ -6,6 +6,7 @@
     RSET and HELO/EHLO go back to HELO; STARTTLS goes back to INIT; QUIT ends. */
 #include "smtp_server.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -1155,6 +1156,7 @@ s_one_command (smtp_session_t *s)
 void
 smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool, uint64_t id)
 {
+    assert (conn && config);
     smtp_session_t *s = calloc (1, sizeof *s);
     if (!s)
         return;
