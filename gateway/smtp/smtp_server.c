@@ -210,7 +210,7 @@ s_set_state (smtp_session_t *s, smtp_state_t state)
 }
 
 /* A failed login or an unknown recipient counts for the client's address across sessions
-   and protocols (gateway/throttle.h), before the refusal is sent, so a client that reconnects
+   and protocols (gateway/net/throttle.h), before the refusal is sent, so a client that reconnects
    at once already meets the block. Waits the throttle's delay and returns true; false when the
    address is now blocked: then it answered 421 and the session ends. */
 static bool
