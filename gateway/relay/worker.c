@@ -61,8 +61,9 @@ s_worker_actor (zsock_t *pipe, void *args)
             worker_result_t result = config.round (config.args, client, &stop);
             if (result == WORKER_BROKEN)
                 client_destroy (&client); /* connect again next time */
-            /* a FLUSH that came during the round asks for the next one at once too */
-            next = result == WORKER_MORE || stop.flush ? now : now + config.interval_ms;
+            /* the interval runs from the round's end; a FLUSH that came during the round asks
+               for the next one at once too */
+            next = result == WORKER_MORE || stop.flush ? now : zclock_mono () + config.interval_ms;
             stop.flush = false;
         }
         if (stop.stopping || !s_wait (pipe, client ? next : backoff.next_ms, &next))

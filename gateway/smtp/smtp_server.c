@@ -6,6 +6,7 @@
     RSET and HELO/EHLO go back to HELO; STARTTLS goes back to INIT; QUIT ends. */
 #include "smtp_server.h"
 
+#include <czmq.h>
 #include <assert.h>
 #include <ctype.h>
 #include <sodium.h>
@@ -624,14 +625,6 @@ s_data_deadline_ms (void)
     return ms >= 100 && ms < SMTP_DATA_DEADLINE_MS ? ms : SMTP_DATA_DEADLINE_MS;
 }
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef enum { DATA_END, DATA_CLOSED, DATA_IDLE, DATA_DEADLINE } data_end_t;
 
 /* Reads the message through smtp_data_feed up to the real CRLF.CRLF (whatever came before
@@ -640,10 +633,10 @@ typedef enum { DATA_END, DATA_CLOSED, DATA_IDLE, DATA_DEADLINE } data_end_t;
 static data_end_t
 s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
 {
-    int64_t deadline = s_now_ms () + s_data_deadline_ms ();
+    int64_t deadline = zclock_mono () + s_data_deadline_ms ();
     char out[4096];
     while (!smtp_data_done (d)) {
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             return DATA_DEADLINE;
         const char *in = NULL;
