@@ -1,6 +1,7 @@
 /*  reply.c — the reply table. */
 #include "reply.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,5 +102,23 @@ reply_parse (const char *line, int *code, const char **text)
         *code = c;
     if (text)
         *text = space ? space + 1 : end;
+    return 0;
+}
+
+int
+reply_from_line (reply_t *self, const char *line)
+{
+    assert (self);
+    *self = (reply_t){0, "", ""};
+    int code = 0;
+    const char *text = NULL;
+    if (reply_parse (line, &code, &text) != 0)
+        return -1;
+    /* reply_parse checked the enhanced code: digits and dots, shorter than the room */
+    size_t len = strcspn (line + 4, " ");
+    memcpy (self->enhanced, line + 4, len);
+    self->enhanced[len] = '\0';
+    self->code = code;
+    self->text = text;
     return 0;
 }

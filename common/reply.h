@@ -48,10 +48,15 @@ typedef enum {
     REPLY__COUNT
 } reply_id_t;
 
+/* RFC 3463 2: class.subject.detail, at most 1 + 1 + 3 + 1 + 3 octets */
+#define REPLY_ENHANCED_SIZE 10
+
+/* A reply as a value: what the table holds, and what one module hands another (the broker's
+   answer to a login, to a SEND) instead of a status line each parses back its own way */
 typedef struct {
-    int code;             /* 3-digit reply code */
-    const char *enhanced; /* RFC 3463 class.subject.detail */
-    const char *text;     /* default human text */
+    int code;                               /* 3-digit reply code */
+    char enhanced[REPLY_ENHANCED_SIZE + 2]; /* RFC 3463 class.subject.detail */
+    const char *text;                       /* human text: the table's, or the line's */
 } reply_t;
 
 /* The reply for an id; never NULL */
@@ -64,6 +69,10 @@ size_t reply_format (char *buf, size_t size, reply_id_t id, const char *text);
    (after the enhanced code). Returns 0, or -1 when the line is not a status line. */
 int reply_parse (const char *line, int *code, const char **text);
 
+/* The reply a status line "550 5.1.1 text" holds: 0, or -1 (and *self zeroed) when the line
+   is not one (reply_parse). self->text points into line, which must outlive it. */
+int reply_from_line (reply_t *self, const char *line);
+
 /* 2xx is success, 4xx transient, 5xx permanent (RFC 5321 4.2.1) */
 static inline bool
 reply_is_success (int code)
@@ -74,6 +83,11 @@ static inline bool
 reply_is_transient (int code)
 {
     return code >= 400 && code < 500;
+}
+static inline bool
+reply_is_permanent (int code)
+{
+    return code >= 500 && code < 600;
 }
 
 #endif

@@ -1,6 +1,7 @@
 /*  pool.c — the pool of identified gateway clients. */
 #include "pool.h"
 
+#include <assert.h>
 #include <czmq.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reply.h"
 
 struct pool_t {
     pthread_mutex_t lock;
@@ -24,6 +26,7 @@ struct pool_t {
 pool_t *
 pool_new (const char *endpoint, const char *user, const char *password, int max_idle, int timeout_ms)
 {
+    assert (endpoint && user && password && max_idle >= 0);
     pool_t *self = calloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
     self->endpoint = strdup (endpoint);
@@ -82,7 +85,8 @@ pool_backoff_succeeded (pool_backoff_t *self)
 static void
 s_note_attempt (pool_t *self, bool ok, const char *error)
 {
-    bool refused = !ok && error && strncmp (error, "535", 3) == 0;
+    reply_t reply;
+    bool refused = !ok && error && reply_from_line (&reply, error) == 0 && reply.code == 535;
     if (!ok && !refused)
         return; /* the broker is down: each session already waits its timeout and answers 451 */
     pthread_mutex_lock (&self->lock);
@@ -101,6 +105,7 @@ s_note_attempt (pool_t *self, bool ok, const char *error)
 client_t *
 pool_take (pool_t *self, char **error)
 {
+    assert (self && error);
     client_t *client = NULL;
     bool due = true;
     pthread_mutex_lock (&self->lock);
@@ -123,6 +128,7 @@ pool_take (pool_t *self, char **error)
 void
 pool_give (pool_t *self, client_t **client_p, bool broken)
 {
+    assert (self);
     if (!client_p || !*client_p)
         return;
     if (!broken) {

@@ -98,6 +98,9 @@ class Pop3Login(Pop3Case):
         self.assertEqual(r.cmd("STLS"), b"-ERR TLS already active")
         self.assertEqual(r.cmd("PASS demo"), b"-ERR USER first")
         self.assertEqual(r.cmd("AUTH LOGIN"), b"-ERR unsupported SASL mechanism (PLAIN only)")
+        # RFC 4616 2: no NUL in the password (it used to cut the password short: "demo\0x" was "demo")
+        nul = "AUTH PLAIN " + base64.b64encode(b"\0bob@demo.test\0demo\0x").decode()
+        self.assertEqual(r.cmd(nul), b"-ERR [AUTH] malformed AUTH PLAIN response")
         self.assertEqual(r.cmd("USER bob@demo.test"), b"+OK send PASS")
         self.assertTrue(r.cmd("PASS demo").startswith(b"+OK"))
 

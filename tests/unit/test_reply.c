@@ -222,6 +222,53 @@ test_success_and_transient_predicates (void **state)
     assert_false (reply_is_transient (250));
 }
 
+static void
+test_from_line_gives_code_enhanced_and_text_as_a_value (void **state)
+{
+    (void)state;
+    reply_t reply;
+    const char *line = "535 5.7.8 authentication credentials invalid";
+    assert_int_equal (reply_from_line (&reply, line), 0);
+    assert_int_equal (reply.code, 535);
+    assert_string_equal (reply.enhanced, "5.7.8");
+    assert_string_equal (reply.text, "authentication credentials invalid");
+    assert_true (reply_is_permanent (reply.code));
+    assert_int_equal (reply_from_line (&reply, "550 5.100.999"), 0);
+    assert_string_equal (reply.enhanced, "5.100.999");
+    assert_string_equal (reply.text, "");
+}
+
+static void
+test_from_line_refuses_what_is_no_status_line (void **state)
+{
+    (void)state;
+    reply_t reply;
+    const char *bad[] = {"cannot connect to tcp://127.0.0.1:1",
+                         "5",
+                         "535",
+                         "535 x",
+                         "535 4.7.8 mixed classes",
+                         "199 1.0.0 x",
+                         ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal (reply_from_line (&reply, bad[i]), -1);
+        assert_int_equal (reply.code, 0);
+        assert_string_equal (reply.enhanced, "");
+    }
+    assert_int_equal (reply_from_line (&reply, NULL), -1);
+}
+
+static void
+test_permanent_predicate (void **state)
+{
+    (void)state;
+    assert_true (reply_is_permanent (501));
+    assert_true (reply_is_permanent (599));
+    assert_false (reply_is_permanent (454));
+    assert_false (reply_is_permanent (250));
+    assert_false (reply_is_permanent (600));
+}
+
 int
 main (void)
 {
@@ -241,6 +288,9 @@ main (void)
         cmocka_unit_test (test_enhanced_code_with_over_three_digit_subject_is_refused),
         cmocka_unit_test (test_enhanced_class_must_match_code_class),
         cmocka_unit_test (test_success_and_transient_predicates),
+        cmocka_unit_test (test_from_line_gives_code_enhanced_and_text_as_a_value),
+        cmocka_unit_test (test_from_line_refuses_what_is_no_status_line),
+        cmocka_unit_test (test_permanent_predicate),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

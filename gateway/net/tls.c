@@ -1,6 +1,7 @@
 /*  tls.c — TLS server context and the self-signed demo certificate. */
 #include "tls.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -120,6 +121,7 @@ done:
 SSL_CTX *
 tls_server_new (const char *cert_path, const char *key_path, char **error)
 {
+    assert (cert_path && key_path && error);
     SSL_CTX *ctx = SSL_CTX_new (TLS_server_method ());
     if (!ctx) {
         *error = s_openssl_error ("cannot make a TLS context");

@@ -6,10 +6,11 @@
     RSET and HELO/EHLO go back to HELO; STARTTLS goes back to INIT; QUIT ends. */
 #include "smtp_server.h"
 
+#include <czmq.h>
+#include <assert.h>
 #include <ctype.h>
 #include <sodium.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "buffer.h"
 #include "client.h"
 #include "gw_limits.h"
 #include "header.h"
@@ -24,6 +26,7 @@
 #include "proto.h"
 #include "rcpt_cache.h"
 #include "reply.h"
+#include "sasl.h"
 #include "smtp_parse.h"
 #include "text.h"
 
@@ -74,7 +77,7 @@ typedef enum {
 } smtp_reply_id_t;
 
 static const reply_t s_smtp_replies[SR__COUNT] = {
-    [SR_GREETING] = {220, NULL, "ESMTP mailbus-gateway ready"},
+    [SR_GREETING] = {220, "", "ESMTP mailbus-gateway ready"},
     [SR_READY_TLS] = {220, "2.0.0", "ready to start TLS"},
     [SR_HELP] = {214, "2.0.0",
                  "commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY EXPN HELP STARTTLS AUTH"},
@@ -82,7 +85,7 @@ static const reply_t s_smtp_replies[SR__COUNT] = {
     [SR_SENDER_OK] = {250, "2.1.0", "sender OK"},
     [SR_RCPT_OK] = {250, "2.1.5", "recipient OK"},
     [SR_RELAY_OK] = {250, "2.1.5", "recipient OK, will be relayed"},
-    [SR_START_DATA] = {354, NULL, "end data with <CR><LF>.<CR><LF>"},
+    [SR_START_DATA] = {354, "", "end data with <CR><LF>.<CR><LF>"},
     [SR_TIMEOUT] = {421, "4.4.2", "timeout, closing connection"},
     [SR_TOO_MANY_ERRORS] = {421, "4.7.0", "too many errors, closing connection"},
     [SR_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available"},
@@ -128,8 +131,6 @@ typedef struct {
     size_t line_len;
 } smtp_session_t;
 
-static atomic_uint_fast64_t s_next_session = 1;
-
 /* ---- replies ------------------------------------------------------------------------ */
 
 static void
@@ -140,14 +141,15 @@ s_reply_raw (smtp_session_t *s, int code, const char *enhanced, const char *form
     for (char *p = text; *p; p++) /* a reply is one line whatever the text held */
         if (*p == '\r' || *p == '\n')
             *p = ' ';
-    if (enhanced)
+    if (enhanced && *enhanced)
         conn_printf (s->conn, "%d %s %s\r\n", code, enhanced, text);
     else
         conn_printf (s->conn, "%d %s\r\n", code, text);
     if (code >= 400) {
         char quoted[256];
         log_debug ("smtp", "reply", "session=%llu code=%d enhanced=%s text=%s", (unsigned long long)s->id,
-                   code, enhanced ? enhanced : "-", log_quote (quoted, sizeof quoted, text, strlen (text)));
+                   code, enhanced && *enhanced ? enhanced : "-",
+                   log_quote (quoted, sizeof quoted, text, strlen (text)));
     }
 }
 
@@ -190,19 +192,12 @@ s_refuse_smtp (smtp_session_t *s, smtp_reply_id_t id, const char *what)
 static void
 s_reply_broker (smtp_session_t *s, const char *line)
 {
-    int code = 0;
-    const char *text = NULL;
-    if (reply_parse (line, &code, &text) != 0) {
+    reply_t reply;
+    if (reply_from_line (&reply, line) != 0) {
         s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "unexpected answer from the broker");
         return;
     }
-    char enhanced[16] = "";
-    const char *sp = strchr (line + 4, ' ');
-    size_t n = sp ? (size_t)(sp - (line + 4)) : strlen (line + 4);
-    if (n >= sizeof enhanced)
-        n = sizeof enhanced - 1;
-    memcpy (enhanced, line + 4, n);
-    s_reply (s, code, enhanced, "%s", text ? text : "");
+    s_reply (s, reply.code, reply.enhanced, "%s", reply.text);
 }
 
 static void
@@ -216,7 +211,7 @@ s_set_state (smtp_session_t *s, smtp_state_t state)
 }
 
 /* A failed login or an unknown recipient counts for the client's address across sessions
-   and protocols (gateway/throttle.h), before the refusal is sent, so a client that reconnects
+   and protocols (gateway/net/throttle.h), before the refusal is sent, so a client that reconnects
    at once already meets the block. Waits the throttle's delay and returns true; false when the
    address is now blocked: then it answered 421 and the session ends. */
 static bool
@@ -491,45 +486,6 @@ smtp_check_data (smtp_session_t *s, smtp_command_t *cmd)
 
 /* ---- the message ---------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    size_t size;
-    size_t cap;
-} buffer_t;
-
-static int
-s_append (buffer_t *b, const void *data, size_t size)
-{
-    if (size == 0)
-        return 0; /* data may be NULL (an empty message) */
-    if (b->size + size > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->size + size)
-            cap *= 2;
-        char *p = realloc (b->data, cap);
-        if (!p)
-            return -1;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy (b->data + b->size, data, size);
-    b->size += size;
-    return 0;
-}
-
-static void s_appendf (buffer_t *b, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
-static void
-s_appendf (buffer_t *b, const char *format, ...)
-{
-    char text[2048];
-    va_list ap;
-    va_start (ap, format);
-    int n = vsnprintf (text, sizeof text, format, ap);
-    va_end (ap);
-    if (n > 0)
-        s_append (b, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
-}
-
 /* Printable ASCII only, for what a client chose (HELO name) and we put into a header */
 static void
 s_sanitize (char *text)
@@ -571,18 +527,18 @@ s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
     const char *with = !(s->flags & SF_EHLO) ? "SMTP"
                        : IS_SECURE (s)       ? (IS_AUTHENTICATED (s) ? "ESMTPSA" : "ESMTPS")
                                              : (IS_AUTHENTICATED (s) ? "ESMTPA" : "ESMTP");
-    s_appendf (out, "Received: from %s ([%s])\r\n\tby %s (mailbus-gateway) with %s id %llu.%d", helo, ip,
-               s->config->hostname, with, (unsigned long long)s->id, s->transactions);
+    buffer_appendf (out, "Received: from %s ([%s])\r\n\tby %s (mailbus-gateway) with %s id %llu.%d", helo, ip,
+                    s->config->hostname, with, (unsigned long long)s->id, s->transactions);
     if (IS_SECURE (s) || IS_AUTHENTICATED (s)) {
         char tls[128];
         conn_tls_info (s->conn, tls, sizeof tls);
-        s_appendf (out, "\r\n\t(%s%s%s%s)", IS_SECURE (s) ? "TLS " : "", IS_SECURE (s) ? tls : "",
-                   IS_SECURE (s) && IS_AUTHENTICATED (s) ? "; " : "",
-                   IS_AUTHENTICATED (s) ? "authenticated" : "");
+        buffer_appendf (out, "\r\n\t(%s%s%s%s)", IS_SECURE (s) ? "TLS " : "", IS_SECURE (s) ? tls : "",
+                        IS_SECURE (s) && IS_AUTHENTICATED (s) ? "; " : "",
+                        IS_AUTHENTICATED (s) ? "authenticated" : "");
     }
     if (s->rcpt_count == 1) /* RFC 5321 7.2: "for" names one recipient only */
-        s_appendf (out, "\r\n\tfor <%s>", s->rcpts[0]);
-    s_appendf (out, ";\r\n\t%s\r\n", date);
+        buffer_appendf (out, "\r\n\tfor <%s>", s->rcpts[0]);
+    buffer_appendf (out, ";\r\n\t%s\r\n", date);
 
     char value[8];
     if (!header_find (body->data, body->size, "Message-ID", value, sizeof value)) {
@@ -590,20 +546,21 @@ s_build_message (smtp_session_t *s, const buffer_t *body, buffer_t *out)
         randombytes_buf (rnd, sizeof rnd);
         char hex[sizeof rnd * 2 + 1];
         sodium_bin2hex (hex, sizeof hex, rnd, sizeof rnd);
-        s_appendf (out, "Message-ID: <%lld.%s@%s>\r\n", (long long)time (NULL), hex, s->config->hostname);
+        buffer_appendf (out, "Message-ID: <%lld.%s@%s>\r\n", (long long)time (NULL), hex,
+                        s->config->hostname);
     }
     if (!header_find (body->data, body->size, "Date", value, sizeof value))
-        s_appendf (out, "Date: %s\r\n", date);
+        buffer_appendf (out, "Date: %s\r\n", date);
 
     /* no empty line after the fields: it goes where the first line that is no field starts
        (after them all for a message of fields only, in front of one without fields) */
     size_t at = header_missing_empty_line (body->data, body->size);
     if (at > body->size)
-        s_append (out, body->data, body->size);
+        buffer_append (out, body->data, body->size);
     else {
-        s_append (out, body->data, at);
-        s_append (out, "\r\n", 2);
-        s_append (out, body->data + at, body->size - at);
+        buffer_append (out, body->data, at);
+        buffer_append (out, "\r\n", 2);
+        buffer_append (out, body->data + at, body->size - at);
         log_info ("smtp", "mended", "session=%llu empty-line-at=%zu", (unsigned long long)s->id, at);
     }
 }
@@ -668,14 +625,6 @@ s_data_deadline_ms (void)
     return ms >= 100 && ms < SMTP_DATA_DEADLINE_MS ? ms : SMTP_DATA_DEADLINE_MS;
 }
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef enum { DATA_END, DATA_CLOSED, DATA_IDLE, DATA_DEADLINE } data_end_t;
 
 /* Reads the message through smtp_data_feed up to the real CRLF.CRLF (whatever came before
@@ -684,10 +633,10 @@ typedef enum { DATA_END, DATA_CLOSED, DATA_IDLE, DATA_DEADLINE } data_end_t;
 static data_end_t
 s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
 {
-    int64_t deadline = s_now_ms () + s_data_deadline_ms ();
+    int64_t deadline = zclock_mono () + s_data_deadline_ms ();
     char out[4096];
     while (!smtp_data_done (d)) {
-        int64_t left = deadline - s_now_ms ();
+        int64_t left = deadline - zclock_mono ();
         if (left <= 0)
             return DATA_DEADLINE;
         const char *in = NULL;
@@ -700,11 +649,10 @@ s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
             return DATA_CLOSED;
         size_t out_len = 0;
         conn_consume (s->conn, smtp_data_feed (d, in, len < sizeof out ? len : sizeof out, out, &out_len));
-        if (!d->flags && s_append (body, out, out_len) != 0)
+        if (!d->flags && buffer_append (body, out, out_len) != 0)
             d->flags |= SMTP_DATA_TOO_BIG; /* out of memory: no more of it is kept */
         if (d->flags && body->data) {
-            free (body->data); /* refused whatever follows: nothing more is kept */
-            *body = (buffer_t){0};
+            buffer_free (body); /* refused whatever follows: nothing more is kept */
         }
     }
     return DATA_END;
@@ -732,10 +680,10 @@ s_answer_data (smtp_session_t *s, const smtp_data_t *d, buffer_t *body)
         s_reply_smtp (s, SR_NUL, NULL);
     }
     else {
-        buffer_t message = {0};
+        buffer_t message = BUFFER_INIT (0);
         s_build_message (s, body, &message);
         s_submit (s, &message);
-        free (message.data);
+        buffer_free (&message);
     }
 }
 
@@ -747,7 +695,7 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
     s_reply_smtp (s, SR_START_DATA, NULL);
     s->transactions++;
 
-    buffer_t body = {0};
+    buffer_t body = BUFFER_INIT (0); /* smtp_data_feed bounds the message */
     smtp_data_t d;
     smtp_data_init (&d, s->config->max_message_bytes);
     data_end_t end = s_read_data (s, &d, &body);
@@ -761,7 +709,7 @@ smtp_proceed_data (smtp_session_t *s, smtp_command_t *cmd)
                   conn_peer (s->conn), (long long)s_data_deadline_ms () / 1000);
         s_reply_smtp (s, SR_DATA_DEADLINE, NULL);
     }
-    free (body.data);
+    buffer_free (&body);
     s_reset_transaction (s);
     s_set_state (s, end == DATA_END ? SMTP_HELO : SMTP_QUIT);
 }
@@ -941,19 +889,17 @@ smtp_check_auth (smtp_session_t *s, smtp_command_t *cmd)
         s_set_state (s, SMTP_QUIT);
         return -1;
     }
-    size_t mlen = strcspn (cmd->args, " ");
-    if (!((mlen == 5 && strncasecmp (cmd->args, "PLAIN", 5) == 0) ||
-          (mlen == 5 && strncasecmp (cmd->args, "LOGIN", 5) == 0))) {
+    if (sasl_mechanism (cmd->args, strcspn (cmd->args, " ")) == SASL_UNKNOWN) {
         s_reply_smtp (s, SR_AUTH_MECH, NULL);
         return -1;
     }
     return 0;
 }
 
-/* Reads one AUTH response line after a 334. Returns its base64-decoded bytes' length, or
-   -1 after replying (cancelled, bad base64), or -2 when the session must end. */
+/* Reads one AUTH response line after "334 challenge" into s->line. Returns its length
+   without CRLF, or -1 after replying, or -2 when the session must end. */
 static int
-s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, size_t size)
+s_auth_read (smtp_session_t *s, const char *challenge)
 {
     conn_printf (s->conn, "334 %s\r\n", challenge);
     size_t len = 0;
@@ -966,120 +912,118 @@ s_auth_response (smtp_session_t *s, const char *challenge, unsigned char *out, s
     }
     if (rc == CONN_EOF || rc == CONN_ERROR)
         return -2;
-    if (rc == CONN_TOO_LONG) {
-        s_refuse_smtp (s, SR_LINE_TOO_LONG, "auth-syntax");
+    if (rc == CONN_TOO_LONG || rc == CONN_BARE_LF) {
+        s_refuse_smtp (s, rc == CONN_TOO_LONG ? SR_LINE_TOO_LONG : SR_BARE_LF, "auth-syntax");
         return -1;
     }
-    if (rc == CONN_BARE_LF) {
-        s_refuse_smtp (s, SR_BARE_LF, "auth-syntax");
-        return -1;
-    }
-    len -= 2;
-    if (len == 1 && s->line[0] == '*') { /* RFC 4954 4: the client cancels */
-        s_reply_smtp (s, SR_AUTH_CANCELLED, NULL);
-        return -1;
-    }
-    int n = smtp_base64_decode (s->line, len, out, size);
-    sodium_memzero (s->line, len);
-    if (n < 0) {
-        s_refuse_smtp (s, SR_BAD_BASE64, "auth-syntax");
-        return -1;
-    }
-    return n;
+    return (int)(len - 2);
 }
 
-static void
-smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
+/* One response of the exchange, decoded into out (SASL_MAX_RESPONSE octets): the initial
+   response when there is one, else the line after "334 challenge". Returns 0 with *n, or -1
+   after replying (cancelled, bad base64), or -2 when the session must end. */
+static int
+s_auth_step (smtp_session_t *s, const char **initial, const char *challenge, unsigned char *out, size_t *n)
 {
-    bool plain = strncasecmp (cmd->args, "PLAIN", 5) == 0;
-    const char *initial = cmd->args[5] == ' ' ? cmd->args + 6 : NULL;
-    unsigned char data[MAX_PASSWORD + MAX_ADDRESS * 2 + 8];
-    char user[MAX_ADDRESS + 1] = "";
-    char password[MAX_PASSWORD + 1] = "";
-    int n = 0;
-
-    if (initial && strcmp (initial, "*") == 0) {
+    const char *text = *initial;
+    int len = text ? (int)strlen (text) : s_auth_read (s, challenge);
+    if (len < 0)
+        return len;
+    *initial = NULL; /* used up: the next step reads a line */
+    sasl_status_t status = sasl_decode (text ? text : s->line, (size_t)len, out, SASL_MAX_RESPONSE, n);
+    sodium_memzero (s->line, sizeof s->line);
+    if (status == SASL_CANCELLED) /* RFC 4954 4: the client cancels */
         s_reply_smtp (s, SR_AUTH_CANCELLED, NULL);
-        goto done;
-    }
-    if (initial && strcmp (initial, "=") == 0) /* RFC 4954 4: an empty initial response */
-        n = 0;
-    else if (initial && (n = smtp_base64_decode (initial, strlen (initial), data, sizeof data)) < 0) {
+    else if (status != SASL_OK)
         s_refuse_smtp (s, SR_BAD_BASE64, "auth-syntax");
-        goto done;
-    }
-    if (plain) {
-        if (!initial && (n = s_auth_response (s, "", data, sizeof data)) < 0)
-            goto fail_or_end;
-        if (smtp_parse_auth_plain (data, (size_t)n, user, sizeof user, password, sizeof password) != 0) {
-            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
-            goto done;
-        }
-    }
-    else {
-        if (!initial && (n = s_auth_response (s, "VXNlcm5hbWU6", data, sizeof data)) < 0) /* "Username:" */
-            goto fail_or_end;
-        if ((size_t)n >= sizeof user || memchr (data, '\0', (size_t)n)) {
-            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
-            goto done;
-        }
-        memcpy (user, data, (size_t)n);
-        user[n] = '\0';
-        if ((n = s_auth_response (s, "UGFzc3dvcmQ6", data, sizeof data)) < 0) /* "Password:" */
-            goto fail_or_end;
-        if ((size_t)n >= sizeof password || memchr (data, '\0', (size_t)n)) {
-            s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
-            goto done;
-        }
-        memcpy (password, data, (size_t)n);
-        password[n] = '\0';
-    }
+    return status == SASL_OK ? 0 : -1;
+}
 
-    /* the broker checks the password: we identify to it as that user */
+/* The user and password of the exchange: PLAIN's one message, or LOGIN's two fields. Returns
+   0, or -1 after replying, or -2 when the session must end. */
+static int
+s_auth_credentials (smtp_session_t *s, sasl_mechanism_t mechanism, const char *initial, char *user,
+                    char *password)
+{
+    unsigned char data[SASL_MAX_RESPONSE];
+    size_t n = 0;
+    sasl_status_t status = SASL_BAD_MESSAGE;
+    int rc =
+        s_auth_step (s, &initial, mechanism == SASL_PLAIN ? "" : "VXNlcm5hbWU6", data, &n); /* "Username:" */
+    if (rc == 0 && mechanism == SASL_PLAIN)
+        status = sasl_plain_parse (data, n, user, SASL_USER_SIZE, password, SASL_PASSWORD_SIZE);
+    else if (rc == 0 && (status = sasl_login_field (data, n, user, SASL_USER_SIZE)) == SASL_OK &&
+             (rc = s_auth_step (s, &initial, "UGFzc3dvcmQ6", data, &n)) == 0) /* "Password:" */
+        status = sasl_login_field (data, n, password, SASL_PASSWORD_SIZE);
+    sodium_memzero (data, sizeof data);
+    if (rc == 0 && status != SASL_OK) {
+        s_refuse_smtp (s, SR_BAD_AUTH_MESSAGE, "auth-syntax");
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The broker refused the credentials: counted for the address, and each failure in this
+   session waits longer before its 535 */
+static void
+s_auth_refused (smtp_session_t *s)
+{
+    if (!s_throttle_failure (s, THROTTLE_AUTH))
+        return;
+    s->auth_failures++;
+    int delay = s->auth_failures * SMTP_AUTH_DELAY_MS;
+    if (delay > SMTP_AUTH_DELAY_MAX_MS)
+        delay = SMTP_AUTH_DELAY_MAX_MS;
+    usleep ((useconds_t)delay * 1000);
+    s_reply_common (s, REPLY_AUTH_FAILED, NULL);
+    s->refused = "auth";
+}
+
+/* The broker checks the password: we identify to it as that user */
+static void
+s_auth_login (smtp_session_t *s, sasl_mechanism_t mechanism, const char *user, const char *password)
+{
     char *error = NULL;
     client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
+    char quser[MAX_ADDRESS * 4 + 16];
     if (!client) {
-        bool refused = error && strncmp (error, "535", 3) == 0;
-        if (!refused && error && error[0] == '5')
-            refused = true; /* 501 5.1.7: not even an address */
-        char quser[MAX_ADDRESS * 4 + 16], qreason[512];
+        /* 535 5.7.8 or another 5xx (501 5.1.7: not even an address) is the user's; the rest ours */
+        reply_t reply;
+        bool refused = error && reply_from_line (&reply, error) == 0 && reply_is_permanent (reply.code);
+        char qreason[512];
         log_info ("smtp", "auth-failed", "session=%llu peer=%s user=%s reason=%s", (unsigned long long)s->id,
                   conn_peer (s->conn), log_quote (quser, sizeof quser, user, strlen (user)),
                   log_quote (qreason, sizeof qreason, error ? error : "", error ? strlen (error) : 0));
         free (error);
-        if (!refused) {
+        if (refused)
+            s_auth_refused (s);
+        else
             s_reply_smtp (s, SR_AUTH_TEMP, NULL);
-            goto done;
-        }
-        if (!s_throttle_failure (s, THROTTLE_AUTH))
-            goto done;
-        /* each failure in this session waits longer before its answer */
-        s->auth_failures++;
-        int delay = s->auth_failures * SMTP_AUTH_DELAY_MS;
-        if (delay > SMTP_AUTH_DELAY_MAX_MS)
-            delay = SMTP_AUTH_DELAY_MAX_MS;
-        usleep ((useconds_t)delay * 1000);
-        s_reply_common (s, REPLY_AUTH_FAILED, NULL);
-        s->refused = "auth";
-        goto done;
+        return;
     }
     s->user_client = client;
     snprintf (s->user, sizeof s->user, "%s", client_user (client));
     s->flags |= SF_AUTHENTICATED;
     pool_give (s->pool, &s->gateway_client, false); /* mail now goes as the user */
-    char quser[MAX_ADDRESS * 4 + 16];
     log_info ("smtp", "auth", "session=%llu peer=%s user=%s mechanism=%s", (unsigned long long)s->id,
               conn_peer (s->conn), log_quote (quser, sizeof quser, s->user, strlen (s->user)),
-              plain ? "PLAIN" : "LOGIN");
+              sasl_mechanism_name (mechanism));
     s_reply_smtp (s, SR_AUTH_OK, NULL);
-    goto done;
+}
 
-fail_or_end:
-    if (n == -2)
+static void
+smtp_proceed_auth (smtp_session_t *s, smtp_command_t *cmd)
+{
+    sasl_mechanism_t mechanism = sasl_mechanism (cmd->args, strcspn (cmd->args, " "));
+    const char *initial = cmd->args[5] == ' ' ? cmd->args + 6 : NULL;
+    char user[SASL_USER_SIZE] = "";
+    char password[SASL_PASSWORD_SIZE] = "";
+    int rc = s_auth_credentials (s, mechanism, initial, user, password);
+    if (rc == 0)
+        s_auth_login (s, mechanism, user, password);
+    else if (rc == -2)
         s_set_state (s, SMTP_QUIT);
-done:
     sodium_memzero (password, sizeof password);
-    sodium_memzero (data, sizeof data);
 }
 
 /* ---- the table and the loop ---------------------------------------------------------- */
@@ -1203,12 +1147,13 @@ s_one_command (smtp_session_t *s)
 }
 
 void
-smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool)
+smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool, uint64_t id)
 {
+    assert (conn && config);
     smtp_session_t *s = calloc (1, sizeof *s);
     if (!s)
         return;
-    s->id = atomic_fetch_add (&s_next_session, 1);
+    s->id = id;
     s->conn = conn;
     s->config = config;
     s->pool = pool;

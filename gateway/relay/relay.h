@@ -36,7 +36,8 @@ int relay_auth_load (const char *path, char **user, char **password, char **erro
 /* The host:port for recipient: its domain's route, else the smarthost, else NULL */
 const char *relay_route (const relay_config_t *config, const char *recipient);
 
-/* Starts the worker (the config is copied). Send it "FLUSH" to look for due entries at once. */
+/* Starts the worker (worker.h; the config must outlive it). Send it "FLUSH" to look for due
+   entries at once. */
 zactor_t *relay_actor_new (const relay_config_t *config);
 
 #endif

@@ -4,6 +4,7 @@
     proceed that does the work, so every refusal is visible in one place. */
 #include "pop3_server.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <czmq.h>
 #include <sodium.h>
@@ -20,6 +21,7 @@
 #include "throttle.h"
 #include "proto.h"
 #include "reply.h"
+#include "sasl.h"
 
 /* ------------------------------------------------------------------ the session */
 
@@ -32,7 +34,7 @@ typedef struct {
 typedef struct {
     conn_t *conn;
     const gateway_config_t *config;
-    unsigned long long number;
+    unsigned long long number; /* the listener's session count, in every log line */
     pop3_state_t state;
     unsigned flags;
     char user[POP3_MAX_LINE];      /* from USER, until PASS */
@@ -42,10 +44,10 @@ typedef struct {
     size_t count;
     int bad;
     bool quit;
-} session_t;
+} pop3_session_t;
 
 typedef const char *(check_fn)(unsigned flags, const pop3_command_t *cmd);
-typedef void (proceed_fn) (session_t *s, pop3_command_t *cmd);
+typedef void (proceed_fn) (pop3_session_t *s, pop3_command_t *cmd);
 
 #define IN_AUTH (1u << POP3_AUTHORIZATION)
 #define IN_TRANS (1u << POP3_TRANSACTION)
@@ -325,38 +327,7 @@ int
 pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_size, char *password,
                  size_t password_size)
 {
-    unsigned char decoded[POP3_MAX_AUTH_LINE];
-    size_t n = 0;
-    const char *b64_end = NULL;
-    /* RFC 5034 4: base64 as RFC 4648 4, padded; "=" is the empty response */
-    if (len == 1 && base64[0] == '=')
-        return -1;
-    if (sodium_base642bin (decoded, sizeof decoded, base64, len, NULL, &n, &b64_end,
-                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        b64_end != base64 + len) {
-        sodium_memzero (decoded, sizeof decoded);
-        return -1;
-    }
-    /* RFC 4616 2: message = [authzid] NUL authcid NUL passwd */
-    const unsigned char *nul1 = memchr (decoded, '\0', n);
-    const unsigned char *nul2 = nul1 ? memchr (nul1 + 1, '\0', n - (size_t)(nul1 + 1 - decoded)) : NULL;
-    int rc = -1;
-    if (nul2) {
-        size_t authz_len = (size_t)(nul1 - decoded);
-        size_t user_len = (size_t)(nul2 - nul1 - 1);
-        size_t pass_len = n - (size_t)(nul2 + 1 - decoded);
-        bool authz_ok =
-            authz_len == 0 || (authz_len == user_len && memcmp (decoded, nul1 + 1, user_len) == 0);
-        if (authz_ok && user_len > 0 && user_len < user_size && pass_len > 0 && pass_len < password_size) {
-            memcpy (user, nul1 + 1, user_len);
-            user[user_len] = '\0';
-            memcpy (password, nul2 + 1, pass_len);
-            password[pass_len] = '\0';
-            rc = 0;
-        }
-    }
-    sodium_memzero (decoded, sizeof decoded);
-    return rc;
+    return sasl_plain (base64, len, user, user_size, password, password_size) == SASL_OK ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ session helpers */
@@ -369,7 +340,7 @@ s_timeout_ms (const gateway_config_t *config)
 }
 
 static void
-s_state (session_t *s, pop3_state_t state)
+s_state (pop3_session_t *s, pop3_state_t state)
 {
     log_info ("pop3", "state", "session=%llu %s -> %s", s->number, pop3_state_name (s->state),
               pop3_state_name (state));
@@ -378,7 +349,7 @@ s_state (session_t *s, pop3_state_t state)
 
 /* Every -ERR goes through here: logged, and counted towards POP3_MAX_BAD_COMMANDS */
 static void
-s_err (session_t *s, const char *text)
+s_err (pop3_session_t *s, const char *text)
 {
     log_info ("pop3", "refused", "session=%llu peer=%s state=%s reply=\"-ERR %s\"", s->number,
               conn_peer (s->conn), pop3_state_name (s->state), text);
@@ -392,7 +363,7 @@ s_err (session_t *s, const char *text)
 
 /* Sends a broker request about one delivery; returns the reply code (0: no answer) */
 static int
-s_call (session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
+s_call (pop3_session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
 {
     zmsg_t *args = zmsg_new ();
     zmsg_addstrf (args, "%lld", (long long)id);
@@ -409,7 +380,7 @@ s_call (session_t *s, const char *verb, int64_t id, zmsg_t **reply_p)
 
 /* The snapshot: the broker's LIST rows "id TAB size TAB ..." become messages 1..n */
 static int
-s_snapshot (session_t *s)
+s_snapshot (pop3_session_t *s)
 {
     zmsg_t *reply = client_call (s->client, "LIST", NULL);
     int code = 0;
@@ -438,7 +409,7 @@ s_snapshot (session_t *s)
    protocols) and answered after a delay that grows with each; once the address is blocked,
    a transient refusal ends the session */
 static void
-s_login_failed (session_t *s, const char *text)
+s_login_failed (pop3_session_t *s, const char *text)
 {
     int delay = throttle_failure (s->config->throttle, conn_peer (s->conn), THROTTLE_AUTH);
     if (delay < 0) {
@@ -452,7 +423,7 @@ s_login_failed (session_t *s, const char *text)
 
 /* A session opened before its address was blocked tries no more logins */
 static bool
-s_check_blocked (session_t *s)
+s_check_blocked (pop3_session_t *s)
 {
     if (!throttle_blocked (s->config->throttle, conn_peer (s->conn)))
         return false;
@@ -463,17 +434,17 @@ s_check_blocked (session_t *s)
 
 /* Login = identify to the broker as that user; then lock the maildrop and take the snapshot */
 static void
-s_login (session_t *s, const char *method, const char *user, const char *password)
+s_login (pop3_session_t *s, const char *method, const char *user, const char *password)
 {
     if (s_check_blocked (s))
         return;
     char *error = NULL;
     client_t *client = client_new (s->config->broker, user, password, GATEWAY_BROKER_TIMEOUT_MS, &error);
     if (!client) {
-        int code = 0;
         /* 535 5.7.8: wrong password or unknown mailbox (the broker does not say which); any
            other 5xx (an address it cannot parse) is the user's too. The rest is ours. */
-        bool refused = error && reply_parse (error, &code, NULL) == 0 && code / 100 == 5;
+        reply_t reply;
+        bool refused = error && reply_from_line (&reply, error) == 0 && reply_is_permanent (reply.code);
         char quoted[2 * POP3_MAX_LINE], reason[2 * POP3_MAX_LINE];
         log_info ("pop3", "login-failed", "session=%llu peer=%s method=%s user=%s reason=%s", s->number,
                   conn_peer (s->conn), method, log_quote (quoted, sizeof quoted, user, strlen (user)),
@@ -520,7 +491,7 @@ s_login (session_t *s, const char *method, const char *user, const char *passwor
 
 /* Message n of the snapshot, not marked deleted; NULL (and -ERR sent) otherwise */
 static entry_t *
-s_message (session_t *s, const char *arg)
+s_message (pop3_session_t *s, const char *arg)
 {
     long n = pop3_number (arg, s->count);
     if (!n || s->entries[n - 1].deleted) {
@@ -532,7 +503,7 @@ s_message (session_t *s, const char *arg)
 
 /* RETR from the broker (which marks it seen), sent in one write, byte-stuffed */
 static void
-s_send_message (session_t *s, entry_t *entry, long lines)
+s_send_message (pop3_session_t *s, entry_t *entry, long lines)
 {
     zmsg_t *reply = NULL;
     int code = s_call (s, "RETR", entry->id, &reply);
@@ -560,7 +531,7 @@ s_send_message (session_t *s, entry_t *entry, long lines)
 
 /* LIST and UIDL: one line per message not marked, or the one asked for */
 static void
-s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
+s_listing (pop3_session_t *s, pop3_command_t *cmd, bool uidl)
 {
     if (cmd->argc) {
         entry_t *entry = s_message (s, cmd->arg[0]);
@@ -585,8 +556,8 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
     if (uidl)
         n = text_appendf (out, max, n, "+OK unique-id listing follows\r\n");
     else
-        n = text_appendf (out, max, n, "+OK %zu %s (%lld octets)\r\n", live, live == 1 ? "message" : "messages",
-                          (long long)octets);
+        n = text_appendf (out, max, n, "+OK %zu %s (%lld octets)\r\n", live,
+                          live == 1 ? "message" : "messages", (long long)octets);
     for (size_t i = 0; i < s->count; i++)
         if (!s->entries[i].deleted)
             n = text_appendf (out, max, n, "%zu %lld\r\n", i + 1,
@@ -599,7 +570,7 @@ s_listing (session_t *s, pop3_command_t *cmd, bool uidl)
 /* ------------------------------------------------------------------ proceed: AUTHORIZATION */
 
 static void
-s_proceed_user (session_t *s, pop3_command_t *cmd)
+s_proceed_user (pop3_session_t *s, pop3_command_t *cmd)
 {
     snprintf (s->user, sizeof s->user, "%s", cmd->arg[0]);
     s->flags |= POP3_SF_USER;
@@ -607,7 +578,7 @@ s_proceed_user (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_pass (session_t *s, pop3_command_t *cmd)
+s_proceed_pass (pop3_session_t *s, pop3_command_t *cmd)
 {
     /* RFC 1939 7: after a failed PASS the client starts again with USER */
     s->flags &= ~(unsigned)POP3_SF_USER;
@@ -618,7 +589,7 @@ s_proceed_pass (session_t *s, pop3_command_t *cmd)
 /* AUTH PLAIN [initial-response] (RFC 5034 4); AUTH alone lists the mechanisms (RFC 1734's
    habit, which clients such as fetchmail still probe) */
 static void
-s_proceed_auth (session_t *s, pop3_command_t *cmd)
+s_proceed_auth (pop3_session_t *s, pop3_command_t *cmd)
 {
     if (cmd->argc == 0) {
         conn_printf (s->conn, "+OK SASL mechanisms follow\r\nPLAIN\r\n.\r\n");
@@ -643,24 +614,20 @@ s_proceed_auth (session_t *s, pop3_command_t *cmd)
         line[len] = '\0';
         response = line;
     }
-    /* RFC 5034 4: "*" cancels the exchange */
-    if (len == 1 && response[0] == '*') {
-        s_err (s, "AUTH cancelled");
-        return;
-    }
-    char user[MAX_ADDRESS + 1], password[MAX_PASSWORD + 1];
-    if (pop3_auth_plain (response, len, user, sizeof user, password, sizeof password) != 0) {
-        sodium_memzero (line, sizeof line);
-        s_login_failed (s, "[AUTH] malformed AUTH PLAIN response");
-        return;
-    }
+    char user[SASL_USER_SIZE], password[SASL_PASSWORD_SIZE];
+    sasl_status_t status = sasl_plain (response, len, user, sizeof user, password, sizeof password);
     sodium_memzero (line, sizeof line);
-    s_login (s, "PLAIN", user, password);
+    if (status == SASL_CANCELLED) /* RFC 5034 4: "*" cancels the exchange */
+        s_err (s, "AUTH cancelled");
+    else if (status != SASL_OK)
+        s_login_failed (s, "[AUTH] malformed AUTH PLAIN response");
+    else
+        s_login (s, "PLAIN", user, password);
     sodium_memzero (password, sizeof password);
 }
 
 static void
-s_proceed_stls (session_t *s, pop3_command_t *cmd)
+s_proceed_stls (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     conn_printf (s->conn, "+OK begin TLS negotiation\r\n");
@@ -680,7 +647,7 @@ s_proceed_stls (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_capa (session_t *s, pop3_command_t *cmd)
+s_proceed_capa (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     char buf[512];
@@ -691,7 +658,7 @@ s_proceed_capa (session_t *s, pop3_command_t *cmd)
 /* QUIT in AUTHORIZATION just closes (RFC 1939 4); in TRANSACTION the UPDATE state removes
    what DELE marked, and only now (RFC 1939 6) */
 static void
-s_proceed_quit (session_t *s, pop3_command_t *cmd)
+s_proceed_quit (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     s->quit = true;
@@ -724,7 +691,7 @@ s_proceed_quit (session_t *s, pop3_command_t *cmd)
 /* ------------------------------------------------------------------ proceed: TRANSACTION */
 
 static void
-s_proceed_stat (session_t *s, pop3_command_t *cmd)
+s_proceed_stat (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     size_t live = 0;
@@ -736,19 +703,19 @@ s_proceed_stat (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_list (session_t *s, pop3_command_t *cmd)
+s_proceed_list (pop3_session_t *s, pop3_command_t *cmd)
 {
     s_listing (s, cmd, false);
 }
 
 static void
-s_proceed_uidl (session_t *s, pop3_command_t *cmd)
+s_proceed_uidl (pop3_session_t *s, pop3_command_t *cmd)
 {
     s_listing (s, cmd, true);
 }
 
 static void
-s_proceed_retr (session_t *s, pop3_command_t *cmd)
+s_proceed_retr (pop3_session_t *s, pop3_command_t *cmd)
 {
     entry_t *entry = s_message (s, cmd->arg[0]);
     if (entry)
@@ -756,7 +723,7 @@ s_proceed_retr (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_top (session_t *s, pop3_command_t *cmd)
+s_proceed_top (pop3_session_t *s, pop3_command_t *cmd)
 {
     entry_t *entry = s_message (s, cmd->arg[0]);
     if (entry)
@@ -764,7 +731,7 @@ s_proceed_top (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_dele (session_t *s, pop3_command_t *cmd)
+s_proceed_dele (pop3_session_t *s, pop3_command_t *cmd)
 {
     long n = pop3_number (cmd->arg[0], s->count);
     if (!n) {
@@ -782,14 +749,14 @@ s_proceed_dele (session_t *s, pop3_command_t *cmd)
 }
 
 static void
-s_proceed_noop (session_t *s, pop3_command_t *cmd)
+s_proceed_noop (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     conn_printf (s->conn, "+OK\r\n");
 }
 
 static void
-s_proceed_rset (session_t *s, pop3_command_t *cmd)
+s_proceed_rset (pop3_session_t *s, pop3_command_t *cmd)
 {
     (void)cmd;
     int64_t octets = 0;
@@ -813,13 +780,11 @@ s_autologout (conn_t *conn, int seconds)
                  n == 1 ? "" : "s");
 }
 
-static unsigned long long s_sessions = 0;
-
 void
-pop3_serve (conn_t *conn, const gateway_config_t *config)
+pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
 {
-    session_t s = {.conn = conn, .config = config, .state = POP3_AUTHORIZATION};
-    s.number = __atomic_add_fetch (&s_sessions, 1, __ATOMIC_SEQ_CST);
+    assert (conn && config);
+    pop3_session_t s = {.conn = conn, .config = config, .state = POP3_AUTHORIZATION, .number = id};
     if (conn_is_tls (conn))
         s.flags |= POP3_SF_SECURE;
     if (conn_can_tls (conn))

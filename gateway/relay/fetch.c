@@ -1,6 +1,7 @@
 /*  fetch.c — POP3 fetch with libcurl into the broker. */
 #include "fetch.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,16 +12,19 @@
 
 #include "address.h"
 #include "argv_scrub.h"
+#include "buffer.h"
 #include "client.h"
 #include "curl_stop.h"
 #include "header.h"
 #include "log.h"
 #include "mb_limits.h"
 #include "proto.h"
+#include "worker.h"
 
 int
 fetch_parse (const char *spec, const char *password, fetch_config_t *config, char **copy, const char **why)
 {
+    assert (spec && config && copy && why);
     *copy = strdup (spec);
     char *save = NULL;
     char *url = strtok_r (*copy, " ", &save), *user = strtok_r (NULL, " ", &save);
@@ -94,21 +98,12 @@ fetch_read_password (const char *path, char **password, char **error)
     return 0;
 }
 
-typedef struct {
-    char *data;
-    size_t size;
-} buffer_t;
-
+/* libcurl's write callback: a short count (out of memory) makes the transfer fail */
 static size_t
 s_write (char *data, size_t size, size_t count, void *arg)
 {
-    buffer_t *buffer = arg;
     size_t n = size * count;
-    buffer->data = realloc (buffer->data, buffer->size + n + 1);
-    memcpy (buffer->data + buffer->size, data, n);
-    buffer->size += n;
-    buffer->data[buffer->size] = '\0';
-    return n;
+    return buffer_append (arg, data, n) == 0 ? n : 0;
 }
 
 /* Runs one POP3 command on the (reused) connection; what the server sends goes into out */
@@ -270,7 +265,7 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
         curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
     curl_stop_attach (curl, control);
 
-    buffer_t listing = {NULL, 0};
+    buffer_t listing = BUFFER_INIT (0);
     CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
     int published = 0;
     if (rc != CURLE_OK) {
@@ -287,9 +282,9 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
         char number[32], uidl[256];
         if (sscanf (line, "%31s %255s", number, uidl) != 2 || s_seen (config, uidl))
             continue;
-        buffer_t message = {NULL, 0};
+        buffer_t message = BUFFER_INIT (0);
         if (s_pop3 (curl, config, number, NULL, &message) != CURLE_OK || !message.data) {
-            free (message.data);
+            buffer_free (&message);
             continue;
         }
         if (s_publish (client, config, uidl, message.data, message.size)) {
@@ -298,15 +293,15 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
             if (config->keep)
                 s_remember (config, uidl);
             else {
-                buffer_t ignored = {NULL, 0};
+                buffer_t ignored = BUFFER_INIT (0);
                 if (s_pop3 (curl, config, number, "DELE", &ignored) != CURLE_OK)
                     log_warn ("gateway", "fetch-dele-failed", "url=%s number=%s", config->url, number);
-                free (ignored.data);
+                buffer_free (&ignored);
             }
         }
-        free (message.data);
+        buffer_free (&message);
     }
-    free (listing.data);
+    buffer_free (&listing);
     /* the POP3 session ends here: QUIT applies the DELEs (RFC 1939 UPDATE state). A session
        cut short by a stop or a timeout ends without QUIT: its DELEs are not applied, and the
        next run fetches those messages again, which the broker's dedupe answers. */
@@ -331,38 +326,22 @@ fetch_poll_once (const fetch_config_t *config)
     return n;
 }
 
-static void
-s_fetch_actor (zsock_t *pipe, void *args)
+/* The worker's round (worker.h): a failed poll keeps the broker client, the next one tries
+   again after the interval */
+static worker_result_t
+s_fetch_round (void *args, client_t *client, curl_stop_t *stop)
 {
     const fetch_config_t *config = args;
-    zsock_signal (pipe, 0);
-    client_t *client = NULL;
-    curl_stop_t control = {pipe, false, false};
-    while (!zsys_interrupted) {
-        if (!client) {
-            char *error = NULL;
-            client =
-                client_new (config->broker, config->gateway_user, config->gateway_password, 5000, &error);
-            free (error);
-        }
-        if (client && s_poll (client, config, &control) < 0 && !control.stopping)
-            log_debug ("gateway", "fetch-retry", "url=%s", config->url);
-        if (control.stopping)
-            break;
-        zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, config->interval_ms) > 0) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || strcmp (command, "$TERM") == 0;
-            free (command);
-            if (term)
-                break;
-        }
-    }
-    client_destroy (&client);
+    if (s_poll (client, config, stop) < 0 && !stop->stopping)
+        log_debug ("gateway", "fetch-retry", "url=%s", config->url);
+    return WORKER_DONE;
 }
 
 zactor_t *
 fetch_actor_new (const fetch_config_t *config)
 {
-    return zactor_new (s_fetch_actor, (void *)config);
+    worker_config_t worker = {
+        "fetch",       config->broker, config->gateway_user, config->gateway_password, config->interval_ms,
+        s_fetch_round, (void *)config};
+    return worker_new (&worker);
 }

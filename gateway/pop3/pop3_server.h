@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "gateway.h"
@@ -96,8 +97,8 @@ size_t pop3_capa (pop3_state_t state, unsigned flags, char *buf, size_t size);
 char *pop3_stuff (const char *status, const char *data, size_t size, long lines, size_t *out_len);
 
 /* Decodes an AUTH PLAIN response (RFC 4616: [authzid] NUL authcid NUL password, in base64
-   RFC 4648 with padding) into NUL-terminated user and password. An authzid other than empty
-   or the user is refused (no proxy login). Returns 0, or -1. */
+   RFC 4648 with padding) into NUL-terminated user and password: sasl_plain (sasl.h), kept for
+   the tests and fuzzers. Returns 0, or -1. */
 int pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_size, char *password,
                      size_t password_size);
 
@@ -105,7 +106,8 @@ int pop3_auth_plain (const char *base64, size_t len, char *user, size_t user_siz
 
 /* Serves one connection until QUIT, error or timeout, on the caller's thread. Logs in to the
    broker (config->broker) as the POP3 user; holds the maildrop lock (pop3_lock.h) while in
-   TRANSACTION. The caller destroys conn. */
-void pop3_serve (conn_t *conn, const gateway_config_t *config);
+   TRANSACTION. The caller destroys conn. id numbers the session in the log (the listener's
+   count). */
+void pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id);
 
 #endif

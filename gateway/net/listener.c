@@ -1,6 +1,7 @@
 /*  listener.c — accept loop and session threads. */
 #include "listener.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -50,19 +51,22 @@ struct listener_t {
     int count;
     pthread_mutex_t lock;
     pthread_cond_t idle;
-    int active;
+    int active;             /* sessions running: the slots in use */
+    uint64_t sessions;      /* sessions started, which numbers them (under lock) */
     slot_t *slots;          /* max_sessions of them */
     int64_t full_logged_at; /* the last too-many-sessions line (accept thread only) */
     int full_suppressed;    /* refusals since, not logged */
 };
 
+/* What the accept thread hands a session thread */
 typedef struct {
     listener_t *listener;
     int fd;
     int slot;
     listen_kind_t kind;
     struct sockaddr_storage addr; /* the client's, counted by the throttle until the session ends */
-} session_t;
+    uint64_t id;                  /* the session's number in the log, SMTP and POP3 alike */
+} listener_session_t;
 
 typedef enum { REFUSE_SESSIONS, REFUSE_ADDRESS, REFUSE_BLOCKED } refusal_t;
 
@@ -76,6 +80,7 @@ listener_kind_name (listen_kind_t kind)
 listener_t *
 listener_new (const gateway_config_t *config, pool_t *pool)
 {
+    assert (config && config->max_sessions > 0);
     listener_t *self = calloc (1, sizeof *self);
     self->config = config;
     self->pool = pool;
@@ -130,6 +135,7 @@ s_is_loopback (const struct sockaddr *sa)
 int
 listener_add (listener_t *self, listen_kind_t kind, const char *hostport, bool public_ok, char **error)
 {
+    assert (self && hostport && error);
     if (self->count == MAX_LISTENERS) {
         *error = strdup ("too many listeners");
         return -1;
@@ -161,7 +167,7 @@ listener_add (listener_t *self, listen_kind_t kind, const char *hostport, bool p
         *error = zsys_sprintf ("%s: %s", hostport, gai_strerror (rc));
         return -1;
     }
-    /* Anything listening beyond loopback requires TLS (DESIGN.md) */
+    /* Anything listening beyond loopback requires TLS (docs/GATEWAY.md, "TLS") */
     if (!s_is_loopback (ai->ai_addr) && !public_ok) {
         *error = zsys_sprintf ("%s is not a loopback address: give --tls-cert and --tls-key to listen on it",
                                hostport);
@@ -188,16 +194,16 @@ listener_add (listener_t *self, listen_kind_t kind, const char *hostport, bool p
 static void *
 s_session_thread (void *arg)
 {
-    session_t *session = arg;
+    listener_session_t *session = arg;
     listener_t *self = session->listener;
     const gateway_config_t *config = self->config;
     bool implicit = session->kind == LISTEN_SMTPS || session->kind == LISTEN_POP3S;
     conn_t *conn = conn_new (session->fd, config->tls, implicit);
     if (conn) {
         if (session->kind == LISTEN_SMTP || session->kind == LISTEN_SMTPS)
-            smtp_serve (conn, config, self->pool);
+            smtp_serve (conn, config, self->pool, session->id);
         else
-            pop3_serve (conn, config);
+            pop3_serve (conn, config, session->id);
     }
     pthread_mutex_lock (&self->lock);
     self->slots[session->slot].fd = -1;
@@ -293,8 +299,8 @@ s_accept (listener_t *self, listen_t *listen)
         s_refuse (fd, listen->kind, REFUSE_SESSIONS);
         return;
     }
-    session_t *session = calloc (1, sizeof *session);
-    *session = (session_t){self, fd, slot, listen->kind, addr};
+    listener_session_t *session = calloc (1, sizeof *session);
+    *session = (listener_session_t){self, fd, slot, listen->kind, addr, ++self->sessions};
     /* inside the lock: the thread's id is in its slot before the thread can end */
     int rc = pthread_create (&self->slots[slot].thread, NULL, s_session_thread, session);
     if (rc == 0) {
@@ -313,6 +319,7 @@ s_accept (listener_t *self, listen_t *listen)
 int
 listener_run (listener_t *self, int stop_fd)
 {
+    assert (self && stop_fd >= 0);
     struct pollfd pfds[MAX_LISTENERS + 1];
     while (true) {
         for (int i = 0; i < self->count; i++)

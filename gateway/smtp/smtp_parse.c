@@ -1,5 +1,6 @@
 /*  smtp_parse.c — SMTP command lines into structs (RFC 5321 4.1, RFC 1870, RFC 6152). */
 #include "smtp_parse.h"
+#include "sasl.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -207,42 +208,17 @@ smtp_parse_command (const char *line, size_t len, smtp_command_t *cmd)
 int
 smtp_base64_decode (const char *text, size_t len, unsigned char *out, size_t size)
 {
-    size_t bin_len = 0;
-    const char *end = NULL;
-    if (len == 0)
-        return 0;
-    if (sodium_base642bin (out, size, text, len, NULL, &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0)
-        return -1;
-    if (end != text + len)
-        return -1;
-    return (int)bin_len;
+    size_t n = 0;
+    if (len == 1 && (text[0] == '*' || text[0] == '='))
+        return -1; /* sasl_decode's words, not base64 */
+    return sasl_decode (text, len, out, size, &n) == SASL_OK ? (int)n : -1;
 }
 
 int
 smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t user_size, char *password,
                        size_t password_size)
 {
-    const unsigned char *nul1 = memchr (data, '\0', len);
-    if (!nul1)
-        return -1;
-    const unsigned char *authcid = nul1 + 1;
-    const unsigned char *nul2 = memchr (authcid, '\0', len - (size_t)(authcid - data));
-    if (!nul2)
-        return -1;
-    const unsigned char *passwd = nul2 + 1;
-    size_t zlen = (size_t)(nul1 - data);
-    size_t ulen = (size_t)(nul2 - authcid);
-    size_t plen = len - (size_t)(passwd - data);
-    if (memchr (passwd, '\0', plen) || ulen == 0 || ulen >= user_size || plen >= password_size)
-        return -1;
-    /* RFC 4616 2: acting as another identity (authzid) is not something we allow */
-    if (zlen && (zlen != ulen || memcmp (data, authcid, ulen) != 0))
-        return -1;
-    memcpy (user, authcid, ulen);
-    user[ulen] = '\0';
-    memcpy (password, passwd, plen);
-    password[plen] = '\0';
-    return 0;
+    return sasl_plain_parse (data, len, user, user_size, password, password_size) == SASL_OK ? 0 : -1;
 }
 
 /* ---- DATA ----------------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /*  bounce.c — RFC 3464 delivery status notifications with GMime. */
 #include "bounce.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <gmime/gmime.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ s_text_part (const char *type, const char *subtype, const char *text)
 char *
 bounce_build (const bounce_t *b, size_t *size)
 {
+    assert (b && b->sender && b->recipient && size);
     char status[16], date[64];
     bounce_status (b->diagnostic, status, sizeof status);
     time_t now = time (NULL);

@@ -1,6 +1,7 @@
 /*  relay.c — the relay worker: outbound queue -> SMTP with libcurl. */
 #include "relay.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <gmime/gmime.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 #include "client.h"
 #include "curl_stop.h"
 #include "log.h"
-#include "pool.h"
+#include "worker.h"
 #include "proto.h"
 
 /* Entries claimed per round, and how long a claim lasts (a killed worker's entries come back) */
@@ -54,6 +55,7 @@ relay_auth_load (const char *path, char **user, char **password, char **error)
 const char *
 relay_route (const relay_config_t *config, const char *recipient)
 {
+    assert (config && recipient);
     const char *at = strrchr (recipient, '@');
     const char *domain = at ? at + 1 : recipient;
     size_t len = strlen (domain);
@@ -172,15 +174,16 @@ s_deliver (const relay_config_t *config, curl_stop_t *stop, const char *hostport
     return TRANSIENT;
 }
 
+/* One round's context */
 typedef struct {
     const relay_config_t *config;
     client_t *client;
-    curl_stop_t stop; /* the actor's pipe, read also in the middle of a delivery */
-} worker_t;
+    curl_stop_t *stop; /* the actor's pipe, read also in the middle of a delivery */
+} relay_round_t;
 
 /* Tells the broker what happened; returns true when the broker asks for a bounce */
 static bool
-s_report (worker_t *self, const char *verb, const char *id, const char *why)
+s_report (relay_round_t *self, const char *verb, const char *id, const char *why)
 {
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, id);
@@ -201,7 +204,7 @@ s_report (worker_t *self, const char *verb, const char *id, const char *why)
 }
 
 static void
-s_bounce (worker_t *self, const char *sender, const char *recipient, const char *why, const char *body,
+s_bounce (relay_round_t *self, const char *sender, const char *recipient, const char *why, const char *body,
           size_t size)
 {
     /* RFC 5321 6.1: a bounce is never bounced, and goes to the envelope sender */
@@ -226,9 +229,43 @@ s_bounce (worker_t *self, const char *sender, const char *recipient, const char 
     zmsg_destroy (&reply);
 }
 
+/* One claimed entry (frames: id, sender, recipient, ..., body): delivered, reported and,
+   when the broker asks, bounced */
+static void
+s_handle_entry (relay_round_t *self, zframe_t *frames[6])
+{
+    char *id = zframe_strdup (frames[0]), *sender = zframe_strdup (frames[1]);
+    char *recipient = zframe_strdup (frames[2]);
+    const char *body = (const char *)zframe_data (frames[5]);
+    size_t size = zframe_size (frames[5]);
+    const char *hostport = relay_route (self->config, recipient);
+    char why[600];
+    outcome_t outcome = TRANSIENT;
+    if (curl_stop_check (self->stop)) {
+        outcome = STOPPED;
+        snprintf (why, sizeof why, "gateway stopping: not tried");
+    }
+    else if (!hostport)
+        snprintf (why, sizeof why, "451 4.4.0 no route to %s: give --route or --smarthost", recipient);
+    else
+        outcome =
+            s_deliver (self->config, self->stop, hostport, sender, recipient, body, size, why, sizeof why);
+    /* a stopping worker gives its claims back (RELEASE) instead of leaving them to run out:
+       the next worker tries them at once, and an attempt cut short does not count */
+    static const char *const names[] = {"delivered", "deferred", "failed", "released"};
+    static const char *const verbs[] = {"RELAYED", "DEFER", "FAIL", "RELEASE"};
+    log_info ("gateway", "relay", "entry=%s rcpt=%s via=%s outcome=%s reply=\"%s\"", id, recipient,
+              hostport ? hostport : "-", names[outcome], why);
+    if (s_report (self, verbs[outcome], id, why))
+        s_bounce (self, sender, recipient, why, body, size);
+    free (id);
+    free (sender);
+    free (recipient);
+}
+
 /* One round: claim due entries, deliver, report. Returns how many were handled. */
 static int
-s_round (worker_t *self)
+s_round (relay_round_t *self)
 {
     zmsg_t *args = zmsg_new ();
     zmsg_addstrf (args, "%d", RELAY_BATCH);
@@ -246,34 +283,7 @@ s_round (worker_t *self)
             frames[i] = zmsg_next (reply);
         if (!frames[5])
             break;
-        char *id = zframe_strdup (frames[0]), *sender = zframe_strdup (frames[1]);
-        char *recipient = zframe_strdup (frames[2]);
-        const char *body = (const char *)zframe_data (frames[5]);
-        size_t size = zframe_size (frames[5]);
-        const char *hostport = relay_route (self->config, recipient);
-        char why[600];
-        outcome_t outcome = TRANSIENT;
-        if (curl_stop_check (&self->stop)) {
-            outcome = STOPPED;
-            snprintf (why, sizeof why, "gateway stopping: not tried");
-        }
-        else if (!hostport)
-            snprintf (why, sizeof why, "451 4.4.0 no route to %s: give --route or --smarthost", recipient);
-        else
-            outcome = s_deliver (self->config, &self->stop, hostport, sender, recipient, body, size, why,
-                                 sizeof why);
-        /* a stopping worker gives its claims back (RELEASE) instead of leaving them to run out:
-           the next worker tries them at once, and an attempt cut short does not count */
-        static const char *const names[] = {"delivered", "deferred", "failed", "released"};
-        static const char *const verbs[] = {"RELAYED", "DEFER", "FAIL", "RELEASE"};
-        log_info ("gateway", "relay", "entry=%s rcpt=%s via=%s outcome=%s reply=\"%s\"", id, recipient,
-                  hostport ? hostport : "-", names[outcome], why);
-        bool bounce = s_report (self, verbs[outcome], id, why);
-        if (bounce)
-            s_bounce (self, sender, recipient, why, body, size);
-        free (id);
-        free (sender);
-        free (recipient);
+        s_handle_entry (self, frames);
         handled++;
         /* the frames are consumed: drop them so the loop sees what is left */
         for (int i = 0; i < 6; i++) {
@@ -287,56 +297,20 @@ s_round (worker_t *self)
     return handled;
 }
 
-static void
-s_relay_actor (zsock_t *pipe, void *args)
+/* The worker's round (worker.h): a full batch means more may be due */
+static worker_result_t
+s_relay_round (void *args, client_t *client, curl_stop_t *stop)
 {
-    worker_t self = {args, NULL, {pipe, false, false}};
-    zsock_signal (pipe, 0);
-    int64_t next = 0;
-    /* a stale gateway secret must not cost the broker a HELO twice a second: one line a step */
-    pool_backoff_t backoff = {0, 0};
-    while (!zsys_interrupted) {
-        if (!self.client && pool_backoff_due (&backoff, zclock_mono ())) {
-            char *error = NULL;
-            self.client = client_new (self.config->broker, self.config->gateway_user,
-                                      self.config->gateway_password, 5000, &error);
-            if (self.client)
-                pool_backoff_succeeded (&backoff);
-            else
-                log_warn ("gateway", "relay-no-broker", "error=\"%s\" retry-in-ms=%d", error,
-                          pool_backoff_failed (&backoff, zclock_mono ()));
-            free (error);
-        }
-        int64_t now = zclock_mono ();
-        if (self.client && now >= next) {
-            int handled = s_round (&self);
-            if (handled < 0)
-                client_destroy (&self.client); /* connect again next time */
-            /* a full batch means more may be due: go on at once; so does a FLUSH that came
-               during the round */
-            next = handled == RELAY_BATCH || self.stop.flush ? now : now + self.config->interval_ms;
-            self.stop.flush = false;
-        }
-        if (self.stop.stopping)
-            break;
-        int64_t until = self.client ? next : backoff.next_ms;
-        int wait = (int)(until > now ? until - now : 0);
-        zmq_pollitem_t item = {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll (&item, 1, wait) > 0) {
-            char *command = zstr_recv (pipe);
-            bool term = !command || strcmp (command, "$TERM") == 0;
-            if (command && strcmp (command, "FLUSH") == 0)
-                next = 0;
-            free (command);
-            if (term)
-                break;
-        }
-    }
-    client_destroy (&self.client);
+    relay_round_t self = {args, client, stop};
+    int handled = s_round (&self);
+    return handled < 0 ? WORKER_BROKEN : handled == RELAY_BATCH ? WORKER_MORE : WORKER_DONE;
 }
 
 zactor_t *
 relay_actor_new (const relay_config_t *config)
 {
-    return zactor_new (s_relay_actor, (void *)config);
+    worker_config_t worker = {
+        "relay",       config->broker, config->gateway_user, config->gateway_password, config->interval_ms,
+        s_relay_round, (void *)config};
+    return worker_new (&worker);
 }

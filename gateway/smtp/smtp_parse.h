@@ -65,12 +65,12 @@ int smtp_parse_command (const char *line, size_t len, smtp_command_t *cmd);
 const char *smtp_command_name (smtp_cmd_id_t id);
 
 /* Decodes base64 (RFC 4648, standard alphabet, padding required) into out. Returns the
-   length, or -1 on bad base64 or when it does not fit. */
+   length, or -1 on bad base64 or when it does not fit. The session decodes AUTH through
+   sasl.h; this and smtp_parse_auth_plain are that module's, kept for the tests and fuzzers. */
 int smtp_base64_decode (const char *text, size_t len, unsigned char *out, size_t size);
 
 /* Splits the AUTH PLAIN message (RFC 4616: authzid NUL authcid NUL passwd) into user and
-   password (NUL-terminated copies). An authzid other than empty or the authcid is refused.
-   Returns 0 or -1. */
+   password (NUL-terminated copies): sasl_plain_parse. Returns 0 or -1. */
 int smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, size_t user_size,
                            char *password, size_t password_size);
 

@@ -3,6 +3,7 @@
     the peer pipelined behind the command (CVE-2011-0411). */
 #include "conn.h"
 
+#include <czmq.h>
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -35,14 +36,6 @@ struct conn_t {
     size_t start; /* first byte not yet returned */
     size_t end;   /* one past the last byte read */
 };
-
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 s_peer_name (conn_t *self)
@@ -94,6 +87,7 @@ s_handshake (conn_t *self)
 conn_t *
 conn_new (int fd, SSL_CTX *tls, bool implicit_tls)
 {
+    assert (fd >= 0);
     conn_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
@@ -147,7 +141,7 @@ s_fill (conn_t *self, int64_t deadline)
     while (true) {
         /* TLS may hold decrypted bytes the socket no longer shows as readable */
         if (!self->ssl || SSL_pending (self->ssl) == 0) {
-            int left = (int)(deadline - s_now_ms ());
+            int left = (int)(deadline - zclock_mono ());
             if (left <= 0)
                 return CONN_TIMEOUT;
             struct pollfd pfd = {self->fd, POLLIN, 0};
@@ -194,7 +188,7 @@ conn_result_t
 conn_read_line (conn_t *self, char *buf, size_t size, size_t *len, int timeout_ms)
 {
     assert (self && buf && size >= 3 && len);
-    int64_t deadline = s_now_ms () + timeout_ms;
+    int64_t deadline = zclock_mono () + timeout_ms;
     size_t have = 0;       /* bytes copied into buf */
     bool overflow = false; /* the line did not fit: discarding up to the next LF */
     bool bare_cr = false;  /* a CR not followed by LF */
@@ -243,7 +237,7 @@ conn_peek (conn_t *self, const char **data, size_t *len, int timeout_ms)
     *data = NULL;
     *len = 0;
     if (self->start == self->end) {
-        int rc = s_fill (self, s_now_ms () + timeout_ms);
+        int rc = s_fill (self, zclock_mono () + timeout_ms);
         if (rc <= 0)
             return (conn_result_t)rc;
     }
@@ -262,6 +256,7 @@ conn_consume (conn_t *self, size_t n)
 int
 conn_write (conn_t *self, const void *data, size_t size)
 {
+    assert (self && (data || size == 0));
     const char *p = data;
     while (size > 0) {
         if (self->ssl) {
@@ -293,6 +288,7 @@ conn_write (conn_t *self, const void *data, size_t size)
 int
 conn_printf (conn_t *self, const char *format, ...)
 {
+    assert (self && format);
     char line[1024];
     va_list ap;
     va_start (ap, format);

@@ -1,6 +1,7 @@
 /*  listen_addr.c — strict HOST:PORT for the gateway's listeners, and the loopback rule. */
 #include "listen_addr.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -86,6 +87,7 @@ s_split_error (const char *text)
 int
 listen_addr_parse (const char *text, listen_addr_t *addr, const char **why)
 {
+    assert (text && addr);
     memset (addr, 0, sizeof *addr);
     const char *host = NULL, *port = NULL;
     bool ipv6 = false;

@@ -1,6 +1,8 @@
 /*  rcpt_cache.c — a small fixed-size, mutex-protected cache (direct-mapped by hash). */
 #include "rcpt_cache.h"
 
+#include <czmq.h>
+#include <assert.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,14 +21,6 @@ typedef struct {
 static slot_t s_slots[SLOTS];
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static unsigned
 s_hash (const char *text)
 {
@@ -39,9 +33,10 @@ s_hash (const char *text)
 bool
 rcpt_cache_known (const char *address)
 {
+    assert (address);
     slot_t *slot = &s_slots[s_hash (address)];
     pthread_mutex_lock (&s_lock);
-    bool known = slot->expires > s_now_ms () && strcmp (slot->address, address) == 0;
+    bool known = slot->expires > zclock_mono () && strcmp (slot->address, address) == 0;
     pthread_mutex_unlock (&s_lock);
     return known;
 }
@@ -49,11 +44,12 @@ rcpt_cache_known (const char *address)
 void
 rcpt_cache_add (const char *address)
 {
+    assert (address);
     if (strlen (address) > MAX_ADDRESS)
         return;
     slot_t *slot = &s_slots[s_hash (address)];
     pthread_mutex_lock (&s_lock);
     snprintf (slot->address, sizeof slot->address, "%s", address);
-    slot->expires = s_now_ms () + RCPT_CACHE_TTL_MS;
+    slot->expires = zclock_mono () + RCPT_CACHE_TTL_MS;
     pthread_mutex_unlock (&s_lock);
 }
