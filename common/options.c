@@ -167,8 +167,8 @@ s_list_add (options_t *self, const option_t *row, const char *value)
     return OPTIONS_GO_ON;
 }
 
-/* What the command line gave for row: kept as text until options_resolve, except for
-   secrets, flags and lists, which take effect at once */
+/* What the command line gave for row: numbers and words are kept as text until
+   options_resolve checks them; strings, secrets, flags and lists take effect at once */
 static int
 s_take (options_t *self, size_t index, char *arg)
 {
@@ -189,6 +189,10 @@ s_take (options_t *self, size_t index, char *arg)
     case OPTION_HELP:
         options_help (self->spec, stdout);
         return 0;
+    case OPTION_STRING:
+        *FIELD (self, row, const char *) = arg; /* at once: -c names the config file */
+        self->text[index] = arg;
+        break;
     default:
         self->text[index] = arg;
     }

@@ -76,8 +76,9 @@ options_t *options_new (const options_spec_t *spec, void *settings);
 void options_destroy (options_t **self_p);
 
 /* Reads the command line (getopt_long; the operands are left from optind on, GNU
-   permutation). Returns OPTIONS_GO_ON, 0 after --help, or OPTIONS_USAGE with the message
-   on stderr. */
+   permutation). Strings, secrets, flags and lists are in the settings at once (so -c FILE
+   can be read before options_resolve); numbers and words once options_resolve checked them.
+   Returns OPTIONS_GO_ON, 0 after --help, or OPTIONS_USAGE with the message on stderr. */
 int options_parse (options_t *self, int argc, char *argv[]);
 
 /* Fills each option the command line did not give from its environment variable, else the

@@ -260,6 +260,18 @@ test_operands_are_left_from_optind (void **state)
 }
 
 static void
+test_the_config_file_option_is_known_before_resolve (void **state)
+{
+    (void)state;
+    settings_t s = {0};
+    char *argv[] = {"test", "-c", "some.cfg", NULL};
+    options_t *options = options_new (&s_spec, &s);
+    assert_int_equal (options_parse (options, 3, argv), OPTIONS_GO_ON);
+    assert_string_equal (s.config, "some.cfg");
+    options_destroy (&options);
+}
+
+static void
 test_bad_command_lines_are_usage_errors (void **state)
 {
     (void)state;
@@ -346,6 +358,7 @@ main (void)
         cmocka_unit_test (test_a_list_on_the_command_line_replaces_the_config_file_list),
         cmocka_unit_test (test_a_secret_is_copied_and_scrubbed_from_argv),
         cmocka_unit_test (test_operands_are_left_from_optind),
+        cmocka_unit_test (test_the_config_file_option_is_known_before_resolve),
         cmocka_unit_test (test_bad_command_lines_are_usage_errors),
         cmocka_unit_test (test_garbage_in_the_config_file_is_a_usage_error),
         cmocka_unit_test (test_help_lists_the_options_with_their_defaults_and_bounds),
