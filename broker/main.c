@@ -1,7 +1,7 @@
 /*  main.c — mailbus-broker: options, config, the demo domain, and either the broker
     itself or the mailbox admin commands. */
 #include <czmq.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +16,7 @@
 #include "keys.h"
 #include "log.h"
 #include "mb_limits.h"
+#include "options.h"
 #include "server.h"
 #include "store.h"
 
@@ -25,11 +26,101 @@
 #define DEMO_PASSWORD "demo"
 #define MAX_DOMAINS 32
 
-static void
-s_usage (FILE *out)
-{
-    fprintf (
-        out,
+/* Everything the command line and the config file set */
+typedef struct {
+    const char *config;
+    const char *db;
+    const char *binds[SERVER_MAX_BINDS + 1];
+    const char *curve; /* auto or always */
+    const char *domains[MAX_DOMAINS + 1];
+    int64_t max_message;
+    const char *relay; /* yes or no */
+    int64_t queue_max_age, retry_base, dedupe_window;
+    const char *synchronous; /* full or normal */
+    bool no_demo, verbose;
+    /* the mailbox and list commands' */
+    char *password;
+    bool password_stdin, closed;
+    const char *role, *posting, *filter, *keep, *max_age;
+} settings_t;
+
+#define SETTING(field) .offset = offsetof (settings_t, field)
+#define SECONDS(option, field, dflt_value, text)                                                             \
+    {                                                                                                        \
+        .name = option, .kind = OPTION_NUMBER, SETTING (field), .key = "broker/" option, .unit = "seconds",  \
+        .dflt_number = dflt_value, .min = 1, .max = 365LL * 24 * 3600, .arg = "S", .help = text              \
+    }
+
+/* one row per setting, kept as written */
+// clang-format off
+static const option_t s_options[] = {
+    {.name = "config", .letter = 'c', .kind = OPTION_STRING, SETTING (config), .arg = "FILE",
+     .help = "read settings from a ZPL file (see docs/mailbus.cfg)", .heading = "Options:\n"},
+    {.name = "db", .kind = OPTION_STRING, SETTING (db), .key = "broker/db", .dflt = DEFAULT_DB, .arg = "PATH",
+     .help = "the SQLite database (default {default})"},
+    {.name = "bind", .kind = OPTION_LIST, SETTING (binds), .key = "broker/bind", .dflt = DEFAULT_BIND,
+     .max = SERVER_MAX_BINDS, .error = "at most {max} --bind endpoints", .arg = "ENDPOINT",
+     .help = "client endpoint, repeatable (default {default}); beyond\n"
+             "loopback (tcp://0.0.0.0:5670, tcp://192.168.1.5:5670, tcp://[::]:5670)\n"
+             "always with CURVE: clients need the key `mailbus-broker key` prints"},
+    {.name = "curve", .kind = OPTION_WORD, SETTING (curve), .key = "broker/curve", .dflt = "auto",
+     .words = (const char *const[]){"auto", "always", NULL}, .arg = "auto|always",
+     .help = "auto (default): CURVE beyond loopback only; always: on every endpoint"},
+    {.name = "domain", .kind = OPTION_LIST, SETTING (domains), .key = "broker/domains",
+     .dflt = DEFAULT_DOMAIN, .max = MAX_DOMAINS, .error = "at most {max} domains", .arg = "DOMAIN",
+     .help = "a domain this broker serves; repeatable (default {default})"},
+    {.name = "max-message-size", .kind = OPTION_NUMBER, SETTING (max_message),
+     .key = "broker/max-message-size",
+     .dflt_number = MAX_MESSAGE_BYTES, .min = 1024, .max = 256LL * 1024 * 1024, .unit = "bytes", .arg = "N",
+     .help = "largest message in bytes (default {default})"},
+    {.name = "relay", .kind = OPTION_WORD, SETTING (relay), .key = "broker/relay", .dflt = "yes",
+     .words = (const char *const[]){"yes", "no", NULL}, .arg = "yes|no",
+     .help = "queue mail for other domains from identified users (default yes)"},
+    SECONDS ("queue-max-age", queue_max_age, DEFAULT_QUEUE_MAX_AGE,
+             "seconds a relayed message may wait before it bounces (default 5 days)"),
+    SECONDS ("retry-base", retry_base, DEFAULT_RETRY_BASE,
+             "seconds before the first relay retry, doubling (default {default})"),
+    SECONDS ("dedupe-window", dedupe_window, DEFAULT_DEDUPE_WINDOW,
+             "seconds a Message-ID is remembered for dedupe (default 7 days)"),
+    {.name = "synchronous", .kind = OPTION_WORD, SETTING (synchronous), .key = "broker/synchronous",
+     .dflt = "full", .words = (const char *const[]){"full", "normal", NULL}, .arg = "MODE",
+     .help = "full (default: an ack survives power loss) or normal"},
+    {.name = "no-demo", .kind = OPTION_FLAG, SETTING (no_demo), .key = "broker/demo", .config_negated = true,
+     .help = "do not create the demo mailboxes on first start"},
+    {.name = "verbose", .letter = 'v', .kind = OPTION_FLAG, SETTING (verbose),
+     .help = "log every message (debug)"},
+    {.name = "help", .letter = 'h', .kind = OPTION_HELP, .help = "this help"},
+    {.name = "password", .kind = OPTION_SECRET, SETTING (password), .arg = "P",
+     .help = "the password for add / passwd",
+     .heading = "\nMailbox commands (work whether the broker runs or not; while it runs they go through its\n"
+                "admin socket, DB.admin beside the database, or $XDG_RUNTIME_DIR/mailbus/ (else\n"
+                "/tmp/mailbus-UID/) when that path is too long for a socket; the start log line names "
+                "it):\n"},
+    {.name = "password-stdin", .kind = OPTION_FLAG, SETTING (password_stdin),
+     .help = "read the password from standard input (keeps it out of ps)"},
+    {.name = "role", .kind = OPTION_STRING, SETTING (role), .arg = "ROLE",
+     .help = "for add: user (default) or gateway (may send as any sender)"},
+    {.name = "keep", .kind = OPTION_STRING, SETTING (keep), .arg = "N",
+     .help = "mailbox retention: keep at most N messages (0: no limit)"},
+    {.name = "max-age", .kind = OPTION_STRING, SETTING (max_age), .arg = "SECONDS",
+     .help = "mailbox retention: delete messages older than this (0: no limit)"},
+    /* "--open | --closed" share one line of the help */
+    {.name = "open", .kind = OPTION_FLAG, SETTING (closed), .clears = true, .arg = "| --closed",
+     .help = "list add: anyone may subscribe (default) / only the admin adds members",
+     .heading = "\nList topics: mailbus-broker list add|del|members LIST, list subscribe|unsubscribe LIST "
+                "MEMBER\n"},
+    {.name = "closed", .kind = OPTION_FLAG, SETTING (closed)},
+    {.name = "posting", .kind = OPTION_STRING, SETTING (posting), .arg = "WHO",
+     .help = "list add: members (default) or anyone may publish to it"},
+    {.name = "filter", .kind = OPTION_STRING, SETTING (filter), .arg = "HEADER:GLOB",
+     .help = "list subscribe: deliver only messages whose header matches"},
+    {.name = NULL},
+};
+// clang-format on
+
+static const options_spec_t s_spec = {
+    .options = s_options,
+    .usage =
         "Usage: mailbus-broker [OPTIONS]                     run the broker (foreground)\n"
         "       mailbus-broker mailbox add|del|list|passwd|retention [ADDRESS] [OPTIONS]\n"
         "       mailbus-broker list add|del|members|subscribe|unsubscribe LIST [MEMBER] [OPTIONS]\n"
@@ -42,40 +133,8 @@ s_usage (FILE *out)
         "\n"
         "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
         "everything kept in one SQLite file until its owner deletes it.\n"
-        "\n"
-        "Options:\n"
-        "  -c, --config FILE          read settings from a ZPL file (see docs/mailbus.cfg)\n"
-        "      --db PATH              the SQLite database (default " DEFAULT_DB ")\n"
-        "      --bind ENDPOINT        client endpoint, repeatable (default " DEFAULT_BIND "); beyond\n"
-        "                             loopback (tcp://0.0.0.0:5670, tcp://192.168.1.5:5670, "
-        "tcp://[::]:5670)\n"
-        "                             always with CURVE: clients need the key `mailbus-broker key` prints\n"
-        "      --curve auto|always    auto (default): CURVE beyond loopback only; always: on every endpoint\n"
-        "      --domain DOMAIN        a domain this broker serves; repeatable (default " DEFAULT_DOMAIN ")\n"
-        "      --max-message-size N   largest message in bytes (default %d)\n"
-        "      --relay yes|no         queue mail for other domains from identified users (default yes)\n"
-        "      --queue-max-age S      seconds a relayed message may wait before it bounces (default 5 days)\n"
-        "      --retry-base S         seconds before the first relay retry, doubling (default 60)\n"
-        "      --dedupe-window S      seconds a Message-ID is remembered for dedupe (default 7 days)\n"
-        "      --synchronous MODE     full (default: an ack survives power loss) or normal\n"
-        "      --no-demo              do not create the demo mailboxes on first start\n"
-        "  -v, --verbose              log every message (debug)\n"
-        "  -h, --help                 this help\n"
-        "\n"
-        "Mailbox commands (work whether the broker runs or not; while it runs they go through its\n"
-        "admin socket, DB.admin beside the database, or $XDG_RUNTIME_DIR/mailbus/ (else\n"
-        "/tmp/mailbus-UID/) when that path is too long for a socket; the start log line names it):\n"
-        "      --password P           the password for add / passwd\n"
-        "      --password-stdin       read the password from standard input (keeps it out of ps)\n"
-        "      --role ROLE            for add: user (default) or gateway (may send as any sender)\n"
-        "      --keep N               mailbox retention: keep at most N messages (0: no limit)\n"
-        "      --max-age SECONDS      mailbox retention: delete messages older than this (0: no limit)\n"
-        "\n"
-        "List topics: mailbus-broker list add|del|members LIST, list subscribe|unsubscribe LIST MEMBER\n"
-        "      --open | --closed      list add: anyone may subscribe (default) / only the admin adds "
-        "members\n"
-        "      --posting WHO          list add: members (default) or anyone may publish to it\n"
-        "      --filter HEADER:GLOB   list subscribe: deliver only messages whose header matches\n"
+        "\n",
+    .epilogue =
         "\n"
         "Exit status: 0 success (the broker stopped cleanly; a command was accepted); 1 a failure or\n"
         "a refused command (its reply says why); 64 usage error; 75 another broker holds the database,\n"
@@ -91,21 +150,9 @@ s_usage (FILE *out)
         "  mailbus-broker mailbox list\n"
         "  mailbus-broker list add news@demo.test --posting anyone\n"
         "  mailbus-broker list subscribe news@demo.test bob@demo.test --filter 'subject:*release*'\n",
-        MAX_MESSAGE_BYTES);
-}
-
-static int
-s_parse_seconds (const char *option, const char *text, int64_t *value)
-{
-    char *end = NULL;
-    long long n = strtoll (text, &end, 10);
-    if (!end || *end || end == text || n < 1 || n > 365LL * 24 * 3600) {
-        fprintf (stderr, "error: %s takes a number of seconds from 1 to 31536000\n", option);
-        return -1;
-    }
-    *value = n;
-    return 0;
-}
+    .prefix = "error: ",
+    .getopt_messages = true,
+};
 
 /* `mailbus-broker key`: the public key, and the line a student types to connect with it */
 static int
@@ -207,383 +254,256 @@ s_create_demo (store_t *store, const char *db, const char *const *domains)
     return 0;
 }
 
-int
-main (int argc, char *argv[])
+/* The running broker: its settings, and what it opens in order (torn down in reverse) */
+typedef struct {
+    settings_t settings;
+    options_t *options;
+    zconfig_t *config;
+    int lock;
+    store_t *store;
+    zcert_t *cert;
+    char *admin;
+    server_t *server;
+} broker_t;
+
+/* Options, then the config file they name, then what neither gave. Returns OPTIONS_GO_ON or
+   the exit status. */
+static int
+s_read_settings (broker_t *self, int argc, char *argv[])
 {
-    enum {
-        OPT_DB = 256,
-        OPT_BIND,
-        OPT_DOMAIN,
-        OPT_MAXSIZE,
-        OPT_SYNC,
-        OPT_NODEMO,
-        OPT_PASSWORD,
-        OPT_PASSWORD_STDIN,
-        OPT_ROLE,
-        OPT_OPEN,
-        OPT_CLOSED,
-        OPT_POSTING,
-        OPT_FILTER,
-        OPT_KEEP,
-        OPT_MAX_AGE,
-        OPT_RELAY,
-        OPT_QUEUE_MAX_AGE,
-        OPT_RETRY_BASE,
-        OPT_DEDUPE_WINDOW,
-        OPT_CURVE
-    };
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"db", required_argument, NULL, OPT_DB},
-        {"bind", required_argument, NULL, OPT_BIND},
-        {"domain", required_argument, NULL, OPT_DOMAIN},
-        {"max-message-size", required_argument, NULL, OPT_MAXSIZE},
-        {"synchronous", required_argument, NULL, OPT_SYNC},
-        {"no-demo", no_argument, NULL, OPT_NODEMO},
-        {"password", required_argument, NULL, OPT_PASSWORD},
-        {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
-        {"role", required_argument, NULL, OPT_ROLE},
-        {"open", no_argument, NULL, OPT_OPEN},
-        {"closed", no_argument, NULL, OPT_CLOSED},
-        {"posting", required_argument, NULL, OPT_POSTING},
-        {"filter", required_argument, NULL, OPT_FILTER},
-        {"keep", required_argument, NULL, OPT_KEEP},
-        {"max-age", required_argument, NULL, OPT_MAX_AGE},
-        {"relay", required_argument, NULL, OPT_RELAY},
-        {"queue-max-age", required_argument, NULL, OPT_QUEUE_MAX_AGE},
-        {"retry-base", required_argument, NULL, OPT_RETRY_BASE},
-        {"dedupe-window", required_argument, NULL, OPT_DEDUPE_WINDOW},
-        {"curve", required_argument, NULL, OPT_CURVE},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *config_path = NULL, *db = NULL, *maxsize = NULL, *sync_mode = NULL, *curve = NULL;
-    const char *binds[SERVER_MAX_BINDS + 1] = {NULL};
-    size_t bind_count = 0;
-    char **config_binds = NULL;
-    char *password_copy = NULL;
-    const char *password = NULL, *role = NULL, *posting = NULL, *filter = NULL;
-    const char *keep = NULL, *max_age = NULL, *relay = NULL, *queue_max_age = NULL, *retry_base = NULL;
-    const char *dedupe_window = NULL;
-    bool closed = false;
-    const char *domains[MAX_DOMAINS + 1] = {NULL};
-    size_t domain_count = 0;
-    bool no_demo = false, password_stdin = false;
-    /* DESIGN: files under var/ are the owner's alone (the database holds every message and
-       every password hash); whatever this process creates is 0600 or 0700 */
-    umask (0077);
-    log_init ();
-    int opt;
-    while ((opt = getopt_long (argc, argv, "c:vh", options, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case OPT_DB:
-            db = optarg;
-            break;
-        case OPT_BIND:
-            if (bind_count == SERVER_MAX_BINDS) {
-                fprintf (stderr, "error: at most %d --bind endpoints\n", SERVER_MAX_BINDS);
-                return 64;
-            }
-            binds[bind_count++] = optarg;
-            break;
-        case OPT_CURVE:
-            curve = optarg;
-            break;
-        case OPT_DOMAIN:
-            if (domain_count == MAX_DOMAINS) {
-                fprintf (stderr, "error: at most %d domains\n", MAX_DOMAINS);
-                return 64;
-            }
-            domains[domain_count++] = optarg;
-            break;
-        case OPT_MAXSIZE:
-            maxsize = optarg;
-            break;
-        case OPT_SYNC:
-            sync_mode = optarg;
-            break;
-        case OPT_NODEMO:
-            no_demo = true;
-            break;
-        case OPT_PASSWORD:
-            /* copied, and overwritten in argv: ps shows "--password *" (common/argv_scrub.h) */
-            argv_secret_free (&password_copy);
-            password_copy = argv_take_secret (optarg);
-            password = password_copy;
-            break;
-        case OPT_PASSWORD_STDIN:
-            password_stdin = true;
-            break;
-        case OPT_ROLE:
-            role = optarg;
-            break;
-        case OPT_OPEN:
-            closed = false;
-            break;
-        case OPT_CLOSED:
-            closed = true;
-            break;
-        case OPT_POSTING:
-            posting = optarg;
-            break;
-        case OPT_FILTER:
-            filter = optarg;
-            break;
-        case OPT_KEEP:
-            keep = optarg;
-            break;
-        case OPT_RELAY:
-            relay = optarg;
-            break;
-        case OPT_QUEUE_MAX_AGE:
-            queue_max_age = optarg;
-            break;
-        case OPT_DEDUPE_WINDOW:
-            dedupe_window = optarg;
-            break;
-        case OPT_RETRY_BASE:
-            retry_base = optarg;
-            break;
-        case OPT_MAX_AGE:
-            max_age = optarg;
-            break;
-        case 'v':
-            log_set_level (LOGLEVEL_DEBUG);
-            break;
-        case 'h':
-            s_usage (stdout);
-            return 0;
-        default:
-            s_usage (stderr);
-            return 64;
-        }
-    }
+    self->options = options_new (&s_spec, &self->settings);
+    int status = options_parse (self->options, argc, argv);
+    if (status != OPTIONS_GO_ON)
+        return status;
+    if (self->settings.verbose)
+        log_set_level (LOGLEVEL_DEBUG);
     if (sodium_init () < 0) {
         fprintf (stderr, "error: libsodium failed to initialise\n");
         return 70;
     }
     char *error = NULL;
-    zconfig_t *config = config_load (config_path, &error);
-    if (!config) {
+    self->config = config_load (self->settings.config, &error);
+    if (!self->config) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
-        return 64;
+        return OPTIONS_USAGE;
     }
-    int status = 64;
-    char **config_domains = NULL;
-    db = db ? db : config_get (config, "broker/db", DEFAULT_DB);
-    if (bind_count == 0) {
-        config_binds = config_words (config_get (config, "broker/bind", DEFAULT_BIND));
-        for (char **b = config_binds; *b && bind_count < SERVER_MAX_BINDS; b++)
-            binds[bind_count++] = *b;
-    }
-    curve = curve ? curve : config_get (config, "broker/curve", "auto");
-    if (!streq (curve, "auto") && !streq (curve, "always")) {
-        fprintf (stderr, "error: --curve takes auto or always, not '%s'\n", curve);
-        goto out;
-    }
-    maxsize = maxsize ? maxsize : config_get (config, "broker/max-message-size", NULL);
-    relay = relay ? relay : config_get (config, "broker/relay", "yes");
-    queue_max_age = queue_max_age ? queue_max_age : config_get (config, "broker/queue-max-age", NULL);
-    retry_base = retry_base ? retry_base : config_get (config, "broker/retry-base", NULL);
-    dedupe_window = dedupe_window ? dedupe_window : config_get (config, "broker/dedupe-window", NULL);
-    if (!streq (relay, "yes") && !streq (relay, "no")) {
-        fprintf (stderr, "error: --relay takes yes or no, not '%s'\n", relay);
-        goto out;
-    }
-    int64_t queue_age = DEFAULT_QUEUE_MAX_AGE, retry_delay = DEFAULT_RETRY_BASE,
-            window = DEFAULT_DEDUPE_WINDOW;
-    if ((queue_max_age && s_parse_seconds ("--queue-max-age", queue_max_age, &queue_age) != 0) ||
-        (retry_base && s_parse_seconds ("--retry-base", retry_base, &retry_delay) != 0) ||
-        (dedupe_window && s_parse_seconds ("--dedupe-window", dedupe_window, &window) != 0))
-        goto out;
-    sync_mode = sync_mode ? sync_mode : config_get (config, "broker/synchronous", "full");
-    no_demo = no_demo || streq (config_get (config, "broker/demo", "yes"), "no");
-    if (domain_count == 0) {
-        config_domains = config_words (config_get (config, "broker/domains", DEFAULT_DOMAIN));
-        for (char **d = config_domains; *d && domain_count < MAX_DOMAINS; d++)
-            domains[domain_count++] = *d;
-    }
-    if (!streq (sync_mode, "full") && !streq (sync_mode, "normal")) {
-        fprintf (stderr, "error: --synchronous takes full or normal, not '%s'\n", sync_mode);
-        goto out;
-    }
-    bool synchronous_full = streq (sync_mode, "full");
-    size_t max_message = MAX_MESSAGE_BYTES;
-    if (maxsize) {
-        char *end = NULL;
-        long long n = strtoll (maxsize, &end, 10);
-        if (!end || *end || n < 1024 || n > 256LL * 1024 * 1024) {
-            fprintf (stderr, "error: --max-message-size takes a number of bytes from 1024 to 268435456\n");
-            goto out;
-        }
-        max_message = (size_t)n;
-    }
+    return options_resolve (self->options, self->config);
+}
 
-    /* mailbox add|del|list|passwd, list add|del|members|subscribe|unsubscribe */
-    if (optind < argc && streq (argv[optind], "key")) {
-        status = argc - optind == 1 ? s_print_key (db, binds) : 64;
-        if (status == 64)
-            fprintf (stderr, "error: key takes no arguments (it prints the broker's public key)\n");
-        goto out;
+/* `mailbus-broker mailbox key add|del|list ADDRESS [PUBKEY]` */
+static int
+s_run_key_command (const settings_t *s, int words, char **argv)
+{
+    if (words > 5) {
+        fprintf (stderr, "error: mailbox key add|del ADDRESS PUBKEY, or mailbox key list ADDRESS\n");
+        return OPTIONS_USAGE;
     }
-    bool key_command =
-        optind + 1 < argc && streq (argv[optind], "mailbox") && streq (argv[optind + 1], "key");
-    if (key_command) {
-        int words = argc - optind;
-        admin_args_t args = {.db = db,
-                             .object = "mailbox",
-                             .command = "key",
-                             .key_command = words > 2 ? argv[optind + 2] : NULL,
-                             .address = words > 3 ? argv[optind + 3] : NULL,
-                             .member = words > 4 ? argv[optind + 4] : NULL,
-                             .synchronous_full = synchronous_full};
-        status = words <= 5 ? admin_main (&args) : 64;
-        if (words > 5)
-            fprintf (stderr, "error: mailbox key add|del ADDRESS PUBKEY, or mailbox key list ADDRESS\n");
-        goto out;
+    admin_args_t args = {.db = s->db,
+                         .object = "mailbox",
+                         .command = "key",
+                         .key_command = words > 2 ? argv[2] : NULL,
+                         .address = words > 3 ? argv[3] : NULL,
+                         .member = words > 4 ? argv[4] : NULL,
+                         .synchronous_full = streq (s->synchronous, "full")};
+    return admin_main (&args);
+}
+
+/* key, mailbox ..., list ..., queue ...: argv holds the words of the command */
+static int
+s_run_command (const settings_t *s, int words, char **argv)
+{
+    const char *object = argv[0];
+    if (streq (object, "key")) {
+        if (words == 1)
+            return s_print_key (s->db, s->binds);
+        fprintf (stderr, "error: key takes no arguments (it prints the broker's public key)\n");
+        return OPTIONS_USAGE;
     }
-    if (optind < argc) {
-        const char *object = argv[optind];
-        int words = argc - optind;
-        if ((streq (object, "mailbox") && words >= 2 && words <= 3) ||
-            (streq (object, "list") && words >= 3 && words <= 4) || (streq (object, "queue") && words <= 3)) {
-            admin_args_t args = {
-                .db = db,
-                .object = object,
-                .command = words > 1 ? argv[optind + 1] : NULL,
-                .address = words > 2 ? argv[optind + 2] : NULL,
-                .member = words > 3 ? argv[optind + 3] : NULL,
-                .filter = filter,
-                .closed = closed,
-                .posting = posting,
-                .password = password,
-                .password_stdin = password_stdin,
-                .synchronous_full = synchronous_full,
-                .role = role,
-                .keep = keep,
-                .max_age = max_age,
-            };
-            status = admin_main (&args);
-        }
-        else
-            fprintf (stderr,
-                     "error: unexpected '%s' (commands: mailbox add|del|list|passwd|retention|key, list "
-                     "add|del|members|subscribe|unsubscribe, queue [flush|del ID], key); see --help\n",
-                     argv[optind]);
-        goto out;
+    if (words > 1 && streq (object, "mailbox") && streq (argv[1], "key"))
+        return s_run_key_command (s, words, argv);
+    if ((streq (object, "mailbox") && words >= 2 && words <= 3) ||
+        (streq (object, "list") && words >= 3 && words <= 4) || (streq (object, "queue") && words <= 3)) {
+        admin_args_t args = {.db = s->db,
+                             .object = object,
+                             .command = words > 1 ? argv[1] : NULL,
+                             .address = words > 2 ? argv[2] : NULL,
+                             .member = words > 3 ? argv[3] : NULL,
+                             .filter = s->filter,
+                             .closed = s->closed,
+                             .posting = s->posting,
+                             .password = s->password,
+                             .password_stdin = s->password_stdin,
+                             .synchronous_full = streq (s->synchronous, "full"),
+                             .role = s->role,
+                             .keep = s->keep,
+                             .max_age = s->max_age};
+        return admin_main (&args);
     }
-    if (password || password_stdin || role || posting || filter || closed || keep || max_age) {
+    fprintf (stderr,
+             "error: unexpected '%s' (commands: mailbox add|del|list|passwd|retention|key, list "
+             "add|del|members|subscribe|unsubscribe, queue [flush|del ID], key); see --help\n",
+             object);
+    return OPTIONS_USAGE;
+}
+
+/* What only the commands take, and endpoints that do not parse, are usage errors */
+static int
+s_check_broker_settings (const settings_t *s)
+{
+    if (s->password || s->password_stdin || s->role || s->posting || s->filter || s->closed || s->keep ||
+        s->max_age) {
         fprintf (stderr, "error: --password, --role, --posting, --filter and --closed go with the mailbox "
                          "and list commands\n");
-        goto out;
+        return OPTIONS_USAGE;
     }
-    for (size_t i = 0; i < bind_count; i++) {
+    for (const char *const *bind = s->binds; *bind; bind++) {
         endpoint_t endpoint;
         const char *why = NULL;
-        if (endpoint_parse (binds[i], &endpoint, &why) != 0) {
-            fprintf (stderr, "error: --bind %s: %s\n", binds[i], why);
-            goto out;
+        if (endpoint_parse (*bind, &endpoint, &why) != 0) {
+            fprintf (stderr, "error: --bind %s: %s\n", *bind, why);
+            return OPTIONS_USAGE;
         }
     }
+    return OPTIONS_GO_ON;
+}
 
-    int lock = admin_lock (db);
-    if (lock == ADMIN_LOCK_ERROR) {
-        status = 1;
-        goto out;
+/* The database, its lock, the demo domain, the CURVE key, the admin endpoint. Returns
+   OPTIONS_GO_ON or the exit status. */
+static int
+s_open_store (broker_t *self)
+{
+    const settings_t *s = &self->settings;
+    self->lock = admin_lock (s->db);
+    if (self->lock == ADMIN_LOCK_ERROR)
+        return 1;
+    if (self->lock < 0) {
+        fprintf (stderr, "error: another broker is running on %s (it holds %s.lock)\n", s->db, s->db);
+        return 75;
     }
-    if (lock < 0) {
-        fprintf (stderr, "error: another broker is running on %s (it holds %s.lock)\n", db, db);
-        status = 75;
-        goto out;
-    }
-    store_t *store = store_open (db, synchronous_full, &error);
-    if (!store) {
+    char *error = NULL;
+    self->store = store_open (s->db, streq (s->synchronous, "full"), &error);
+    if (!self->store) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
-        close (lock);
-        status = 1;
-        goto out;
+        return 1;
     }
-    if (store_checkpoint_in_background (store) != 0)
+    if (store_checkpoint_in_background (self->store) != 0)
         log_warn ("broker", "no-checkpointer", "why=\"WAL checkpoints run in line\"");
-    int recounted = store_recount (store);
+    int recounted = store_recount (self->store);
     if (recounted < 0)
-        log_warn ("broker", "recount-failed", "error=\"%s\"", store_error (store));
+        log_warn ("broker", "recount-failed", "error=\"%s\"", store_error (self->store));
     else if (recounted > 0)
         log_warn ("broker", "recounted", "mailboxes=%d why=\"counters did not match the deliveries\"",
                   recounted);
-    if (!no_demo && s_create_demo (store, db, domains) != 0)
-        fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (store));
+    if (!s->no_demo && s_create_demo (self->store, s->db, s->domains) != 0)
+        fprintf (stderr, "warning: could not create the demo mailboxes: %s\n", store_error (self->store));
+    return OPTIONS_GO_ON;
+}
 
-    /* made on the first start, whatever the endpoints: a lecturer may widen them later */
-    zcert_t *cert = keys_load (db, true, &error);
-    if (!cert) {
+/* The CURVE key (made on the first start, whatever the endpoints: a lecturer may widen them
+   later), the admin endpoint and the server's sockets */
+static int
+s_start_server (broker_t *self)
+{
+    const settings_t *s = &self->settings;
+    char *error = NULL;
+    self->cert = keys_load (s->db, true, &error);
+    if (!self->cert) {
         log_warn ("broker", "no-curve-key", "why=\"%s\"", error);
         free (error);
         error = NULL;
     }
-    char *admin = admin_endpoint (db, &error);
-    if (!admin) {
+    self->admin = admin_endpoint (s->db, &error);
+    if (self->admin) {
+        server_config_t config = {.binds = s->binds,
+                                  .cert = self->cert,
+                                  .curve_always = streq (s->curve, "always"),
+                                  .admin_endpoint = self->admin,
+                                  .domains = s->domains,
+                                  .max_message_bytes = (size_t)s->max_message,
+                                  .relay = streq (s->relay, "yes"),
+                                  .queue_max_age = s->queue_max_age,
+                                  .retry_base = s->retry_base,
+                                  .dedupe_window = s->dedupe_window};
+        self->server = server_new (&config, self->store, &error);
+    }
+    if (!self->server) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
-        store_close (&store);
-        zcert_destroy (&cert);
-        close (lock);
-        status = 1;
-        goto out;
+        return 1;
     }
-    server_config_t server_config = {.binds = binds,
-                                     .cert = cert,
-                                     .curve_always = streq (curve, "always"),
-                                     .admin_endpoint = admin,
-                                     .domains = domains,
-                                     .max_message_bytes = max_message,
-                                     .relay = streq (relay, "yes"),
-                                     .queue_max_age = queue_age,
-                                     .retry_base = retry_delay,
-                                     .dedupe_window = window};
-    server_t *server = server_new (&server_config, store, &error);
-    if (!server) {
-        fprintf (stderr, "error: %s\n", error);
-        free (error);
-        store_close (&store);
-        zcert_destroy (&cert);
-        free (admin);
-        close (lock);
-        status = 1;
-        goto out;
-    }
-    char domain_list[512] = "";
-    for (size_t i = 0; i < domain_count; i++)
-        snprintf (domain_list + strlen (domain_list), sizeof domain_list - strlen (domain_list), "%s%s",
-                  i ? "," : "", domains[i]);
-    char bind_list[SERVER_MAX_BINDS * 64] = "";
-    for (size_t i = 0; i < bind_count; i++)
-        snprintf (bind_list + strlen (bind_list), sizeof bind_list - strlen (bind_list), "%s%s", i ? " " : "",
-                  binds[i]);
+    return OPTIONS_GO_ON;
+}
+
+/* list joined with sep into buffer, cut to its size */
+static void
+s_join (const char *const *list, const char *sep, char *buffer, size_t size)
+{
+    buffer[0] = '\0';
+    for (size_t i = 0; list[i]; i++)
+        snprintf (buffer + strlen (buffer), size - strlen (buffer), "%s%s", i ? sep : "", list[i]);
+}
+
+static void
+s_say_started (const broker_t *self)
+{
+    const settings_t *s = &self->settings;
+    char domain_list[512], bind_list[SERVER_MAX_BINDS * 64];
+    s_join (s->domains, ",", domain_list, sizeof domain_list);
+    s_join (s->binds, " ", bind_list, sizeof bind_list);
     log_info ("broker", "started", "bind=\"%s\" db=%s domains=%s synchronous=%s admin=%s curve-key=%s",
-              bind_list, db, domain_list, sync_mode, admin, cert ? zcert_public_txt (cert) : "-");
-    printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind_list, db, domain_list);
+              bind_list, s->db, domain_list, s->synchronous, self->admin,
+              self->cert ? zcert_public_txt (self->cert) : "-");
+    printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind_list, s->db, domain_list);
     fflush (stdout);
+}
 
-    server_run (server);
+/* Closes what is open, in reverse order; safe to call twice */
+static void
+s_teardown (broker_t *self)
+{
+    server_destroy (&self->server);
+    store_close (&self->store);
+    zcert_destroy (&self->cert);
+    zstr_free (&self->admin);
+    if (self->lock >= 0)
+        close (self->lock);
+    self->lock = -1;
+    options_destroy (&self->options);
+    zconfig_destroy (&self->config);
+}
 
-    server_destroy (&server);
-    store_close (&store);
-    zcert_destroy (&cert);
-    free (admin);
-    close (lock);
+/* Runs the broker until SIGINT/SIGTERM; returns the exit status */
+static int
+s_run_broker (broker_t *self)
+{
+    int status = s_check_broker_settings (&self->settings);
+    if (status == OPTIONS_GO_ON)
+        status = s_open_store (self);
+    if (status == OPTIONS_GO_ON)
+        status = s_start_server (self);
+    if (status != OPTIONS_GO_ON)
+        return status;
+    s_say_started (self);
+    server_run (self->server);
+    s_teardown (self);
     log_info ("broker", "stopped", NULL);
-    status = 0;
-out:
-    argv_secret_free (&password_copy);
-    config_words_free (&config_domains);
-    config_words_free (&config_binds);
-    zconfig_destroy (&config);
+    return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+    /* DESIGN: files under var/ are the owner's alone (the database holds every message and
+       every password hash); whatever this process creates is 0600 or 0700 */
+    umask (0077);
+    log_init ();
+    broker_t broker = {.lock = -1};
+    int status = s_read_settings (&broker, argc, argv);
+    if (status == OPTIONS_GO_ON)
+        status = optind < argc ? s_run_command (&broker.settings, argc - optind, argv + optind)
+                               : s_run_broker (&broker);
+    s_teardown (&broker);
     return status;
 }
