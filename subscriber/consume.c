@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "client_cli.h"
 #include "header.h"
 #include "outfile.h"
 #include "proto.h"
@@ -73,7 +74,7 @@ consume_run (client_t *client, const consume_options_t *options)
         char line[512] = "";
         if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !reply_is_success (code)) {
             fprintf (stderr, "%s\n", reply ? line : "mailbus-sub: no answer from the broker to LEASE");
-            status = reply ? call_exit_status (code) : 75;
+            status = reply ? client_cli_exit_status (code) : 75;
             zmsg_destroy (&reply);
             break;
         }

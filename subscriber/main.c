@@ -3,45 +3,19 @@
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sysexits.h>
-#include <unistd.h>
 
-#include "call.h"
-#include "argv_scrub.h"
 #include "client.h"
-#include "client_config.h"
-#include "config.h"
-#include "consume.h"
-#include "drain.h"
-#include "listing.h"
-#include "outfile.h"
-#include "reply.h"
+#include "client_cli.h"
+#include "command.h"
 #include "show.h"
-#include "watch.h"
 
 typedef struct {
-    const char *endpoint;
-    const char *user;
-    const char *password;
-    char *password_copy; /* -p: taken out of argv (ps shows "-p *") */
-    bool password_stdin;
-    const char *config;
-    const char *server_key; /* --server-key: the broker's public key (CURVE) */
-    const char *key;        /* --key: our key pair, to log in without a password */
-    int timeout_s;
+    client_cli_t login;        /* -b -u -p --password-stdin -c --server-key --key --timeout */
+    command_options_t command; /* the options of one command each */
 } options_t;
-
-typedef struct {
-    const char *name;
-    int args; /* how many words follow the command */
-    const char *synopsis;
-    int (*run) (client_t *client, char **argv);
-} command_t;
 
 static void
 s_print_usage (FILE *out)
@@ -114,262 +88,7 @@ s_print_usage (FILE *out)
 static int
 s_usage_error (const char *format, const char *arg)
 {
-    fprintf (stderr, "mailbus-sub: ");
-    fprintf (stderr, format, arg);
-    fprintf (stderr, "\ntry mailbus-sub --help\n");
-    return EX_USAGE;
-}
-
-/* ----------------------------------------------------------------- commands */
-
-/* watch --window N */
-static int s_window = 0;
-/* subscribe --filter, drain --keep, consume options */
-static const char *s_filter = NULL;
-static bool s_keep = false;
-static consume_options_t s_consume = {NULL, false, 1, 30, 0, false};
-
-static int
-s_run_stat (client_t *client, char **argv)
-{
-    (void)argv;
-    int status = 0;
-    zmsg_t *reply = call_verb (client, "STAT", NULL, &status);
-    if (!reply)
-        return status;
-    char *count = call_frame (reply, 1);
-    char *bytes = call_frame (reply, 2);
-    if (count && bytes)
-        printf ("%s %s, %s bytes\n", count, strcmp (count, "1") ? "messages" : "message", bytes);
-    else {
-        fprintf (stderr, "mailbus-sub: STAT reply without count and size\n");
-        status = 1;
-    }
-    free (count);
-    free (bytes);
-    zmsg_destroy (&reply);
-    return status;
-}
-
-static int
-s_run_list (client_t *client, char **argv)
-{
-    (void)argv;
-    int status = 0;
-    listing_t *listing = listing_fetch (client, &status);
-    if (!listing)
-        return status;
-    listing_print (listing, stdout);
-    listing_destroy (&listing);
-    return 0;
-}
-
-/* RETR of the message at position text; returns the reply (data frame 1 is the message) */
-static zmsg_t *
-s_retrieve (client_t *client, const char *position, int64_t *id, int *status)
-{
-    listing_t *listing = listing_fetch (client, status);
-    if (!listing)
-        return NULL;
-    const listing_entry_t *entry = listing_at (listing, position);
-    if (!entry) {
-        listing_destroy (&listing);
-        *status = 1;
-        return NULL;
-    }
-    *id = entry->id;
-    listing_destroy (&listing);
-    char arg[32];
-    snprintf (arg, sizeof arg, "%" PRId64, *id);
-    zmsg_t *reply = call_verb (client, "RETR", arg, status);
-    if (reply && zmsg_size (reply) < 2) {
-        fprintf (stderr, "mailbus-sub: RETR reply without the message\n");
-        zmsg_destroy (&reply);
-        *status = 1;
-    }
-    return reply;
-}
-
-static zframe_t *
-s_message_frame (zmsg_t *reply)
-{
-    zmsg_first (reply);
-    return zmsg_next (reply);
-}
-
-static int
-s_run_read (client_t *client, char **argv)
-{
-    int status = 0;
-    int64_t id = 0;
-    zmsg_t *reply = s_retrieve (client, argv[0], &id, &status);
-    if (!reply)
-        return status;
-    zframe_t *frame = s_message_frame (reply);
-    show_t *show = show_new ((const char *)zframe_data (frame), zframe_size (frame));
-    if (show) {
-        printf ("Message %s (id %" PRId64 ", %zu bytes)\n", argv[0], id, zframe_size (frame));
-        show_print (show, stdout);
-        show_destroy (&show);
-    }
-    else {
-        fprintf (stderr, "mailbus-sub: message %" PRId64 " cannot be parsed as a message\n", id);
-        status = 1;
-    }
-    zmsg_destroy (&reply);
-    return status;
-}
-
-/* A directory to write into, made when missing: 0, or 1 with the reason on stderr */
-static int
-s_check_dir (const char *dir)
-{
-    char *error = NULL;
-    if (outfile_prepare_dir (dir, &error) == 0)
-        return 0;
-    fprintf (stderr, "mailbus-sub: %s\n", error);
-    free (error);
-    return 1;
-}
-
-static int
-s_run_save (client_t *client, char **argv)
-{
-    if (s_check_dir (argv[1]) != 0)
-        return 1;
-    int status = 0;
-    int64_t id = 0;
-    zmsg_t *reply = s_retrieve (client, argv[0], &id, &status);
-    if (!reply)
-        return status;
-    zframe_t *frame = s_message_frame (reply);
-    char name[48];
-    snprintf (name, sizeof name, "%" PRId64 ".eml", id);
-    char *path = NULL, *error = NULL;
-    /* the message exactly as stored */
-    if (outfile_write_durable (argv[1], name, zframe_data (frame), zframe_size (frame), &path, &error) != 0) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        free (error);
-        zmsg_destroy (&reply);
-        return 1;
-    }
-    printf ("%s\n", path);
-    free (path);
-    show_t *show = show_new ((const char *)zframe_data (frame), zframe_size (frame));
-    if (show && show_save_attachments (show, argv[1], stdout, &error) != 0) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        free (error);
-        status = 1;
-    }
-    show_destroy (&show);
-    zmsg_destroy (&reply);
-    return status;
-}
-
-static int
-s_run_delete (client_t *client, char **argv)
-{
-    int status = 0;
-    listing_t *listing = listing_fetch (client, &status);
-    if (!listing)
-        return status;
-    const listing_entry_t *entry = listing_at (listing, argv[0]);
-    if (!entry) {
-        listing_destroy (&listing);
-        return 1;
-    }
-    char arg[32];
-    snprintf (arg, sizeof arg, "%" PRId64, entry->id);
-    listing_destroy (&listing);
-    zmsg_t *reply = call_verb (client, "DELE", arg, &status);
-    if (reply) {
-        char *line = call_frame (reply, 0);
-        printf ("%s\n", line);
-        free (line);
-    }
-    zmsg_destroy (&reply);
-    return status;
-}
-
-static int
-s_run_drain (client_t *client, char **argv)
-{
-    if (s_check_dir (argv[0]) != 0)
-        return 1;
-    return drain_run (client, argv[0], s_keep);
-}
-
-/* SUBSCRIBE / UNSUBSCRIBE a list topic: the broker's answer is the output */
-static int
-s_list_verb (client_t *client, const char *verb, const char *list, const char *filter)
-{
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, list);
-    if (filter)
-        zmsg_addstr (args, filter);
-    zmsg_t *reply = client_call (client, verb, args);
-    char *line = reply ? call_frame (reply, 0) : NULL;
-    int code = 0, status = 75;
-    if (line && reply_parse (line, &code, NULL) == 0)
-        status = call_exit_status (code);
-    fprintf (status == 0 ? stdout : stderr, "%s\n", line ? line : "mailbus-sub: no answer from the broker");
-    free (line);
-    zmsg_destroy (&reply);
-    return status;
-}
-
-static int
-s_run_subscribe (client_t *client, char **argv)
-{
-    return s_list_verb (client, "SUBSCRIBE", argv[0], s_filter);
-}
-
-static int
-s_run_unsubscribe (client_t *client, char **argv)
-{
-    return s_list_verb (client, "UNSUBSCRIBE", argv[0], NULL);
-}
-
-static int
-s_run_consume (client_t *client, char **argv)
-{
-    (void)argv;
-    if (s_consume.dir && s_check_dir (s_consume.dir) != 0)
-        return 1;
-    return consume_run (client, &s_consume);
-}
-
-static int
-s_run_watch (client_t *client, char **argv)
-{
-    (void)argv;
-    return watch_run (client, s_window);
-}
-
-static const command_t s_commands[] = {
-    {"stat", 0, "stat", s_run_stat},
-    {"list", 0, "list", s_run_list},
-    {"read", 1, "read N", s_run_read},
-    {"save", 2, "save N DIR", s_run_save},
-    {"delete", 1, "delete N", s_run_delete},
-    {"drain", 1, "drain DIR", s_run_drain},
-    {"watch", 0, "watch", s_run_watch},
-    {"subscribe", 1, "subscribe LIST", s_run_subscribe},
-    {"unsubscribe", 1, "unsubscribe LIST", s_run_unsubscribe},
-    {"consume", 0, "consume", s_run_consume},
-};
-
-/* Checks the words a command needs before anything goes to the broker */
-static int
-s_check_command (const command_t *command, char **argv)
-{
-    if (command->run == s_run_read || command->run == s_run_save || command->run == s_run_delete) {
-        const char *n = argv[0];
-        size_t digits = strspn (n, "0123456789");
-        if (digits == 0 || n[digits] != '\0' || digits > 9 || atoi (n) < 1)
-            return s_usage_error ("\"%s\" is not a message number (1, 2, ... as `list` shows)", n);
-    }
-    return 0;
+    return client_cli_usage_error ("mailbus-sub", format, arg);
 }
 
 /* ----------------------------------------------------------------- main */
@@ -421,21 +140,19 @@ s_parse_options (int argc, char *argv[], options_t *opts)
     while ((c = getopt_long (argc, argv, ":b:u:p:c:h", long_options, NULL)) != -1) {
         switch (c) {
         case 'b':
-            opts->endpoint = optarg;
+            opts->login.endpoint = optarg;
             break;
         case 'u':
-            opts->user = optarg;
+            opts->login.user = optarg;
             break;
         case 'p':
-            argv_secret_free (&opts->password_copy);
-            opts->password_copy = argv_take_secret (optarg);
-            opts->password = opts->password_copy;
+            client_cli_take_password (&opts->login, optarg);
             break;
         case OPT_PASSWORD_STDIN:
-            opts->password_stdin = true;
+            opts->login.password_stdin = true;
             break;
         case 'c':
-            opts->config = optarg;
+            opts->login.config = optarg;
             break;
         case OPT_TIMEOUT: {
             char *end = NULL;
@@ -443,32 +160,32 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             long v = strtol (optarg, &end, 10);
             if (errno || !end || *end || end == optarg || v < 1 || v > 3600)
                 return s_usage_error ("--timeout takes seconds from 1 to 3600, got \"%s\"", optarg);
-            opts->timeout_s = (int)v;
+            opts->login.timeout_s = (int)v;
             break;
         }
         case OPT_FILTER:
-            s_filter = optarg;
+            opts->command.filter = optarg;
             break;
         case OPT_KEEP:
-            s_keep = true;
+            opts->command.keep = true;
             break;
         case OPT_ACK:
-            s_consume.auto_ack = false;
+            opts->command.consume.auto_ack = false;
             break;
         case OPT_AUTO_ACK:
-            s_consume.auto_ack = true;
+            opts->command.consume.auto_ack = true;
             break;
         case OPT_UNTIL_EMPTY:
-            s_consume.until_empty = true;
+            opts->command.consume.until_empty = true;
             break;
         case OPT_DIR:
-            s_consume.dir = optarg;
+            opts->command.consume.dir = optarg;
             break;
         case OPT_SERVER_KEY:
-            opts->server_key = optarg;
+            opts->login.server_key = optarg;
             break;
         case OPT_KEY:
-            opts->key = optarg;
+            opts->login.key = optarg;
             break;
         case OPT_PREFETCH:
         case OPT_LEASE:
@@ -483,11 +200,11 @@ s_parse_options (int argc, char *argv[], options_t *opts)
                                       : "--max takes a number from 0 up, got \"%s\"",
                     optarg);
             if (c == OPT_PREFETCH)
-                s_consume.prefetch = (int)v;
+                opts->command.consume.prefetch = (int)v;
             else if (c == OPT_LEASE)
-                s_consume.lease_s = (int)v;
+                opts->command.consume.lease_s = (int)v;
             else
-                s_consume.max = v;
+                opts->command.consume.max = v;
             break;
         }
         case OPT_WINDOW: {
@@ -496,7 +213,7 @@ s_parse_options (int argc, char *argv[], options_t *opts)
             long v = strtol (optarg, &end, 10);
             if (errno || !end || *end || end == optarg || v < 1 || v > 1000)
                 return s_usage_error ("--window takes a number from 1 to 1000, got \"%s\"", optarg);
-            s_window = (int)v;
+            opts->command.window = (int)v;
             break;
         }
         case 'h':
@@ -511,97 +228,59 @@ s_parse_options (int argc, char *argv[], options_t *opts)
     return -1;
 }
 
-/* keygen FILE: a key pair to log in with --key FILE, once the administrator has added FILE's
-   public key to the mailbox (no broker needed) */
-static int
-s_keygen (int words, char **argv)
+/* The command named after the options, with its words checked; NULL with *status set */
+static const command_t *
+s_command (int argc, char *argv[], int *status)
 {
-    if (words != 1)
-        return s_usage_error ("%s", "keygen needs one FILE: mailbus-sub keygen FILE");
-    char *error = NULL;
-    if (client_keygen (argv[0], &error) != 0) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        free (error);
-        return 1;
+    *status = EX_USAGE;
+    if (optind >= argc) {
+        s_usage_error ("%s", "no command: stat, list, read N, save N DIR, delete N, drain DIR or watch");
+        return NULL;
     }
-    printf ("wrote %s (public key: give it to the broker's administrator) and %s_secret (yours alone)\n"
-            "the administrator runs: mailbus-broker mailbox key add USER@DOMAIN %s\n"
-            "then: mailbus-sub -u USER@DOMAIN --key %s --server-key BROKERKEY watch\n",
-            argv[0], argv[0], argv[0], argv[0]);
-    return 0;
+    const command_t *command = command_find (argv[optind]);
+    if (!command) {
+        s_usage_error ("unknown command \"%s\": stat, list, read N, save N DIR, delete N, drain DIR, watch",
+                       argv[optind]);
+        return NULL;
+    }
+    *status = command_check (command, argc - optind - 1, argv + optind + 1);
+    return *status == 0 ? command : NULL;
 }
 
+/* Logs in and runs the command: the exit status */
 static int
-s_main (int argc, char *argv[], options_t *opts)
+s_run (const command_t *command, char **words, options_t *opts)
 {
-    int status = s_parse_options (argc, argv, opts);
-    if (status >= 0)
+    int status = client_cli_configure (&opts->login, "mailbus-sub");
+    if (status == 0)
+        status = client_cli_credentials (&opts->login);
+    if (status != 0)
         return status;
-    if (optind >= argc)
-        return s_usage_error ("%s",
-                              "no command: stat, list, read N, save N DIR, delete N, drain DIR or watch");
-    if (strcmp (argv[optind], "keygen") == 0)
-        return s_keygen (argc - optind - 1, argv + optind + 1);
-    const command_t *command = NULL;
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (strcmp (s_commands[i].name, argv[optind]) == 0)
-            command = &s_commands[i];
-    if (!command)
-        return s_usage_error (
-            "unknown command \"%s\": stat, list, read N, save N DIR, delete N, drain DIR, watch",
-            argv[optind]);
-    int words = argc - optind - 1;
-    if (words != command->args) {
-        fprintf (stderr, "mailbus-sub: %s needs %s: mailbus-sub %s\ntry mailbus-sub --help\n", command->name,
-                 words < command->args ? "more words" : "fewer words", command->synopsis);
-        return EX_USAGE;
-    }
-    char **command_argv = argv + optind + 1;
-    if ((status = s_check_command (command, command_argv)) != 0)
-        return status;
-
-    char *error = NULL;
-    zconfig_t *config =
-        client_config_apply (opts->config, &opts->endpoint, &opts->user, &opts->password, &error);
-    if (!config) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        free (error);
-        return EX_USAGE;
-    }
-    client_set_keys (opts->server_key ? opts->server_key : config_get (config, "client/server-key", NULL),
-                     opts->key);
-    char *password = NULL;
-    if (client_credentials (&opts->endpoint, &opts->user, &password, opts->password, opts->password_stdin) !=
-        0) {
-        zconfig_destroy (&config);
-        return EX_USAGE;
-    }
-
     /* watch catches SIGINT and SIGTERM itself; for the rest, Ctrl-C simply ends the program */
     zsys_handler_set (NULL);
     show_init ();
-    client_t *client = client_new (opts->endpoint, opts->user, password, opts->timeout_s * 1000, &error);
-    if (!client) {
-        fprintf (stderr, "mailbus-sub: %s\n", error);
-        int code = 0;
-        status = reply_parse (error, &code, NULL) == 0 ? call_exit_status (code) : EX_TEMPFAIL;
-        free (error);
-    }
-    else {
-        status = command->run (client, command_argv);
+    client_t *client = client_cli_connect (&opts->login, "mailbus-sub", &status);
+    if (client) {
+        status = command_run (command, client, words, &opts->command);
         client_destroy (&client);
     }
     show_shutdown ();
-    argv_secret_free (&password);
-    zconfig_destroy (&config);
     return status;
 }
 
 int
 main (int argc, char *argv[])
 {
-    options_t opts = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000};
-    int status = s_main (argc, argv, &opts);
-    argv_secret_free (&opts.password_copy);
+    options_t opts = {
+        .login = {.timeout_s = CLIENT_DEFAULT_TIMEOUT_MS / 1000},
+        .command = {.consume = {NULL, false, 1, 30, 0, false}},
+    };
+    int status = s_parse_options (argc, argv, &opts);
+    const command_t *command = status < 0 ? s_command (argc, argv, &status) : NULL;
+    if (command && !command_needs_broker (command))
+        status = command_run (command, NULL, argv + optind + 1, &opts.command);
+    else if (command)
+        status = s_run (command, argv + optind + 1, &opts);
+    client_cli_release (&opts.login);
     return status;
 }

@@ -1,0 +1,92 @@
+/*  client_cli.c — the login options and exit statuses of the client programs. */
+#include "client_cli.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sysexits.h>
+
+#include "argv_scrub.h"
+#include "client_config.h"
+#include "config.h"
+#include "reply.h"
+
+int
+client_cli_exit_status (int code)
+{
+    if (reply_is_success (code))
+        return 0;
+    return reply_is_transient (code) ? EX_TEMPFAIL : 1;
+}
+
+int
+client_cli_usage_error (const char *prog, const char *format, const char *arg)
+{
+    assert (prog && format);
+    fprintf (stderr, "%s: ", prog);
+    fprintf (stderr, format, arg);
+    fprintf (stderr, "\ntry %s --help\n", prog);
+    return EX_USAGE;
+}
+
+void
+client_cli_take_password (client_cli_t *self, char *arg)
+{
+    assert (self && arg);
+    argv_secret_free (&self->password_copy);
+    self->password_copy = argv_take_secret (arg);
+    self->password = self->password_copy;
+}
+
+int
+client_cli_configure (client_cli_t *self, const char *prog)
+{
+    assert (self && prog);
+    char *error = NULL;
+    zconfig_destroy (&self->zconfig);
+    self->zconfig = client_config_apply (self->config, &self->endpoint, &self->user, &self->password, &error);
+    if (!self->zconfig) {
+        fprintf (stderr, "%s: %s\n", prog, error);
+        free (error);
+        return EX_USAGE;
+    }
+    const char *server_key =
+        self->server_key ? self->server_key : config_get (self->zconfig, "client/server-key", NULL);
+    client_set_keys (server_key, self->key);
+    return 0;
+}
+
+int
+client_cli_credentials (client_cli_t *self)
+{
+    assert (self);
+    argv_secret_free (&self->secret);
+    if (client_credentials (&self->endpoint, &self->user, &self->secret, self->password,
+                            self->password_stdin) != 0)
+        return EX_USAGE;
+    return 0;
+}
+
+client_t *
+client_cli_connect (client_cli_t *self, const char *prog, int *status)
+{
+    assert (self && prog && status);
+    char *error = NULL;
+    client_t *client = client_new (self->endpoint, self->user, self->secret, self->timeout_s * 1000, &error);
+    if (client)
+        return client;
+    fprintf (stderr, "%s: %s\n", prog, error);
+    int code = 0;
+    *status = reply_parse (error, &code, NULL) == 0 ? client_cli_exit_status (code) : EX_TEMPFAIL;
+    free (error);
+    return NULL;
+}
+
+void
+client_cli_release (client_cli_t *self)
+{
+    assert (self);
+    argv_secret_free (&self->password_copy);
+    argv_secret_free (&self->secret);
+    zconfig_destroy (&self->zconfig);
+}
