@@ -7,7 +7,6 @@
 #include <sysexits.h>
 
 #include "argv_scrub.h"
-#include "client_config.h"
 #include "config.h"
 #include "reply.h"
 
@@ -29,31 +28,22 @@ client_cli_usage_error (const char *prog, const char *format, const char *arg)
     return EX_USAGE;
 }
 
-void
-client_cli_take_password (client_cli_t *self, char *arg)
-{
-    assert (self && arg);
-    argv_secret_free (&self->password_copy);
-    self->password_copy = argv_take_secret (arg);
-    self->password = self->password_copy;
-}
-
 int
-client_cli_configure (client_cli_t *self, const char *prog)
+client_cli_resolve (client_cli_t *self, options_t *options, const char *prog)
 {
-    assert (self && prog);
+    assert (self && options && prog);
     char *error = NULL;
     zconfig_destroy (&self->zconfig);
-    self->zconfig = client_config_apply (self->config, &self->endpoint, &self->user, &self->password, &error);
+    self->zconfig = config_load (self->config, &error);
     if (!self->zconfig) {
         fprintf (stderr, "%s: %s\n", prog, error);
         free (error);
-        return EX_USAGE;
+        return OPTIONS_USAGE;
     }
-    const char *server_key =
-        self->server_key ? self->server_key : config_get (self->zconfig, "client/server-key", NULL);
-    client_set_keys (server_key, self->key);
-    return 0;
+    if (options_resolve (options, self->zconfig) != OPTIONS_GO_ON)
+        return OPTIONS_USAGE;
+    client_set_keys (self->server_key, self->key);
+    return OPTIONS_GO_ON;
 }
 
 int
@@ -86,7 +76,6 @@ void
 client_cli_release (client_cli_t *self)
 {
     assert (self);
-    argv_secret_free (&self->password_copy);
     argv_secret_free (&self->secret);
     zconfig_destroy (&self->zconfig);
 }

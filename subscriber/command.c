@@ -292,7 +292,7 @@ static int
 s_run_watch (client_t *client, char **argv, const command_options_t *options)
 {
     (void)argv;
-    return watch_run (client, options->window);
+    return watch_run (client, (int)options->window);
 }
 
 /* keygen FILE: a key pair to log in with --key FILE, once the administrator has added FILE's

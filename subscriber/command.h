@@ -5,13 +5,14 @@
 #define MAILBUS_COMMAND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "client.h"
 #include "consume.h"
 
 /* The options that belong to one command each */
 typedef struct {
-    int window;                /* watch --window (0: the default) */
+    int64_t window;            /* watch --window (0: the default) */
     const char *filter;        /* subscribe --filter HEADER:GLOB */
     bool keep;                 /* drain --keep */
     consume_options_t consume; /* consume --ack/--auto-ack/--prefetch/--lease/--dir/--max/... */

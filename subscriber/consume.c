@@ -61,13 +61,13 @@ consume_run (client_t *client, const consume_options_t *options)
     int status = 0;
     while (!zsys_interrupted && status == 0 && (options->max == 0 || done < options->max)) {
         char args[64];
-        int want = options->prefetch;
+        int want = (int)options->prefetch;
         if (options->max && options->max - done < want)
             want = (int)(options->max - done);
         zmsg_t *request = zmsg_new ();
         snprintf (args, sizeof args, "%d", want);
         zmsg_addstr (request, args);
-        snprintf (args, sizeof args, "%d", options->lease_s);
+        snprintf (args, sizeof args, "%" PRId64, options->lease_s);
         zmsg_addstr (request, args);
         zmsg_t *reply = client_call (client, "LEASE", request);
         int code = 0;
