@@ -47,6 +47,23 @@ client_cli_resolve (client_cli_t *self, options_t *options, const char *prog)
 }
 
 int
+client_cli_start (client_cli_t *login, const options_spec_t *spec, void *settings, int argc, char *argv[],
+                  const char *prog, options_t **options)
+{
+    assert (login && spec && settings && options);
+    *options = options_new (spec, settings);
+    int status = options_parse (*options, argc, argv);
+    return status == OPTIONS_GO_ON ? client_cli_resolve (login, *options, prog) : status;
+}
+
+void
+client_cli_finish (client_cli_t *login, options_t **options)
+{
+    client_cli_release (login);
+    options_destroy (options);
+}
+
+int
 client_cli_credentials (client_cli_t *self)
 {
     assert (self);

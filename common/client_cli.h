@@ -104,6 +104,16 @@ int client_cli_usage_error (const char *prog, const char *format, const char *ar
    on stderr: it follows options_parse. */
 int client_cli_resolve (client_cli_t *self, options_t *options, const char *prog);
 
+/* The start of a client program: options_new (settings, spec), options_parse and
+   client_cli_resolve of login (a part of settings). OPTIONS_GO_ON, 0 after --help, or
+   OPTIONS_USAGE with the reason on stderr; *options is set in every case, for
+   client_cli_finish. */
+int client_cli_start (client_cli_t *login, const options_spec_t *spec, void *settings, int argc, char *argv[],
+                      const char *prog, options_t **options);
+
+/* client_cli_release and options_destroy */
+void client_cli_finish (client_cli_t *login, options_t **options);
+
 /* The endpoint, user and password to log in with (client_credentials). 0, or EX_USAGE with
    the reason on stderr. */
 int client_cli_credentials (client_cli_t *self);

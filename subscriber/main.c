@@ -179,14 +179,11 @@ int
 main (int argc, char *argv[])
 {
     settings_t settings = {{0}};
-    options_t *options = options_new (&s_spec, &settings);
-    int status = options_parse (options, argc, argv);
-    if (status == OPTIONS_GO_ON)
-        status = client_cli_resolve (&settings.login, options, PROG);
+    options_t *options = NULL;
+    int status = client_cli_start (&settings.login, &s_spec, &settings, argc, argv, PROG, &options);
     const command_t *command = status == OPTIONS_GO_ON ? s_command (argc, argv, &status) : NULL;
     if (command)
         status = s_run (command, argv + optind + 1, &settings);
-    client_cli_release (&settings.login);
-    options_destroy (&options);
+    client_cli_finish (&settings.login, &options);
     return status;
 }
