@@ -111,7 +111,7 @@ s_error (const options_t *self, const option_t *row, const char *template, const
 }
 
 static void
-s_print_option (const option_t *row, FILE *out)
+s_print_option (const option_t *row, int column, FILE *out)
 {
     if (row->heading)
         s_expand (out, row->heading, row, NULL, 0);
@@ -120,8 +120,8 @@ s_print_option (const option_t *row, FILE *out)
     int width = fprintf (out, "  %c%c%s--%s%s%s", row->letter ? '-' : ' ', row->letter ? row->letter : ' ',
                          row->letter ? ", " : "  ", row->name, row->arg ? " " : "", row->arg ? row->arg : "");
     /* a name too long for the column keeps two spaces before its text */
-    fprintf (out, "%*s", width < HELP_COLUMN ? HELP_COLUMN - width : 2, "");
-    s_expand (out, row->help, row, NULL, HELP_COLUMN);
+    fprintf (out, "%*s", width < column ? column - width : 2, "");
+    s_expand (out, row->help, row, NULL, column);
     fputc ('\n', out);
 }
 
@@ -130,7 +130,7 @@ options_help (const options_spec_t *spec, FILE *out)
 {
     fputs (spec->usage ? spec->usage : "", out);
     for (const option_t *row = spec->options; row->name; row++)
-        s_print_option (row, out);
+        s_print_option (row, spec->help_column ? spec->help_column : HELP_COLUMN, out);
     fputs (spec->epilogue ? spec->epilogue : "", out);
 }
 
@@ -195,6 +195,8 @@ s_take (options_t *self, size_t index, char *arg)
         break;
     default:
         self->text[index] = arg;
+        if (row->kind == OPTION_STRING) /* at once: -c names the file options_resolve reads */
+            *FIELD (self, row, const char *) = arg;
     }
     return OPTIONS_GO_ON;
 }

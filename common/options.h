@@ -59,6 +59,7 @@ typedef struct {
     bool getopt_messages;    /* on an unknown option or a missing argument: getopt's own message
                                 and the whole help on stderr (else prefix "unknown option -x",
                                 "option -x needs a value") */
+    int help_column;         /* --help: the column where each option's text starts (0: 29) */
 } options_spec_t;
 
 /* Returned by options_parse and options_resolve when the program goes on */

@@ -4,16 +4,9 @@
 #include <stdio.h>
 #include <sysexits.h>
 
+#include "client_cli.h"
 #include "proto.h"
 #include "reply.h"
-
-int
-call_exit_status (int code)
-{
-    if (reply_is_success (code))
-        return 0;
-    return reply_is_transient (code) ? EX_TEMPFAIL : 1;
-}
 
 zmsg_t *
 call_verb (client_t *client, const char *verb, const char *arg, int *status)
@@ -40,7 +33,7 @@ call_verb (client_t *client, const char *verb, const char *arg, int *status)
     if (!reply_is_success (code)) {
         fprintf (stderr, "%s\n", line);
         zmsg_destroy (&reply);
-        *status = call_exit_status (code);
+        *status = client_cli_exit_status (code);
         return NULL;
     }
     *status = 0;

@@ -13,9 +13,6 @@
    or "no answer" on stderr and the exit status in *status. */
 zmsg_t *call_verb (client_t *client, const char *verb, const char *arg, int *status);
 
-/* The exit status for a reply code: 0 for 2xx, EX_TEMPFAIL for 4xx, 1 otherwise */
-int call_exit_status (int code);
-
 /* A copy of frame i of reply (0 is the status line) as a C string, or NULL. Caller frees. */
 char *call_frame (zmsg_t *reply, size_t index);
 

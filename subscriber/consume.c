@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "client_cli.h"
 #include "header.h"
 #include "outfile.h"
 #include "proto.h"
@@ -60,20 +61,20 @@ consume_run (client_t *client, const consume_options_t *options)
     int status = 0;
     while (!zsys_interrupted && status == 0 && (options->max == 0 || done < options->max)) {
         char args[64];
-        int want = options->prefetch;
+        int want = (int)options->prefetch;
         if (options->max && options->max - done < want)
             want = (int)(options->max - done);
         zmsg_t *request = zmsg_new ();
         snprintf (args, sizeof args, "%d", want);
         zmsg_addstr (request, args);
-        snprintf (args, sizeof args, "%d", options->lease_s);
+        snprintf (args, sizeof args, "%" PRId64, options->lease_s);
         zmsg_addstr (request, args);
         zmsg_t *reply = client_call (client, "LEASE", request);
         int code = 0;
         char line[512] = "";
         if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !reply_is_success (code)) {
             fprintf (stderr, "%s\n", reply ? line : "mailbus-sub: no answer from the broker to LEASE");
-            status = reply ? call_exit_status (code) : 75;
+            status = reply ? client_cli_exit_status (code) : 75;
             zmsg_destroy (&reply);
             break;
         }

@@ -6,15 +6,16 @@
 #define MAILBUS_CONSUME_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "client.h"
 
 typedef struct {
     const char *dir;  /* NULL: print one line per message; else write DIR/<id>.eml first */
     bool auto_ack;    /* ACK as soon as a message arrives (at-most-once) instead of after it was handled */
-    int prefetch;     /* messages leased at once (1..100) */
-    int lease_s;      /* lease length (1..3600) */
-    long max;         /* stop after this many messages (0: run until interrupted) */
+    int64_t prefetch; /* messages leased at once (1..100) */
+    int64_t lease_s;  /* lease length (1..3600) */
+    int64_t max;      /* stop after this many messages (0: run until interrupted) */
     bool until_empty; /* stop when the mailbox has nothing to lease */
 } consume_options_t;
 

@@ -10,6 +10,7 @@
 #include <sysexits.h>
 
 #include "call.h"
+#include "client_cli.h"
 #include "listing.h"
 #include "outfile.h"
 #include "proto.h"
@@ -43,7 +44,8 @@ drain_save_message (client_t *client, int64_t id, const char *dir, char **path)
     char line[1025] = "";
     if (proto_reply_status (reply, &code, line, sizeof line) != 0 || code == 550 ||
         !reply_is_success (code) || zmsg_size (reply) < 2) {
-        int status = code == 550 ? -1 : (code && !reply_is_success (code) ? call_exit_status (code) : 1);
+        int status =
+            code == 550 ? -1 : (code && !reply_is_success (code) ? client_cli_exit_status (code) : 1);
         if (status != -1)
             fprintf (stderr, "%s\n", *line ? line : "mailbus-sub: malformed reply to RETR");
         zmsg_destroy (&reply);
@@ -109,7 +111,7 @@ s_ack (client_t *client, const char *id)
     char line[1025] = "";
     int status = 1;
     if (proto_reply_status (reply, &code, line, sizeof line) == 0)
-        status = code == 550 ? -1 : call_exit_status (code);
+        status = code == 550 ? -1 : client_cli_exit_status (code);
     if (status > 0)
         fprintf (stderr, "%s\n", *line ? line : "mailbus-sub: malformed reply to ACK");
     zmsg_destroy (&reply);
@@ -134,7 +136,7 @@ drain_run (client_t *client, const char *dir, bool keep)
         char line[1025] = "";
         if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !reply_is_success (code)) {
             fprintf (stderr, "%s\n", reply ? line : "mailbus-sub: no answer from the broker to LEASE");
-            status = reply ? call_exit_status (code) : EX_TEMPFAIL;
+            status = reply ? client_cli_exit_status (code) : EX_TEMPFAIL;
             zmsg_destroy (&reply);
             break;
         }

@@ -2,7 +2,6 @@
     Publishes COUNT messages of SIZE octets with up to WINDOW SENDs in flight (pipelined through
     common/client.h), timing each from its send to its durable ack; then empties the mailbox with
     LIST and pipelined RETR+DELE. Not a test: tests/bench/run.sh runs it against a fresh broker. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,51 +9,121 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "client_cli.h"
+#include "options.h"
 #include "proto.h"
 #include "reply.h"
 
 typedef struct {
-    const char *endpoint;
-    const char *user;
-    const char *password;
+    client_cli_t login; /* -b -u -p --server-key */
     const char *to;
-    long count;
-    long size;
-    long window;
-    long time_limit; /* seconds: every phase stops at this bound, whatever COUNT says */
-    int timeout_ms;  /* no reply at all for this long: the broker is gone, give up */
-} options_t;
+    int64_t count;
+    int64_t size;
+    int64_t window;
+    int64_t time_limit; /* seconds: every phase stops at this bound, whatever COUNT says */
+    int64_t timeout_s;  /* no reply at all for this long: the broker is gone, give up */
+    int timeout_ms;
+} settings_t;
 
-static void
-s_usage (FILE *out)
-{
-    fprintf (
-        out,
-        "usage: mailbus-bench [-b ENDPOINT] -u USER [-p PASSWORD] [--count N] [--size BYTES]\n"
-        "                     [--window W] [--to ADDRESS] [--time-limit S] [--timeout S]\n"
-        "\n"
-        "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
-        "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
-        "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
-        "Drains everything in that mailbox: use a mailbox of its own.\n"
-        "\n"
-        "  -b, --broker ENDPOINT   broker (default tcp://127.0.0.1:5670; env MAILBUS_BROKER)\n"
-        "  -u, --user ADDRESS      mailbox to identify as (env MAILBUS_USER)\n"
-        "  -p, --password PASS     its password (env MAILBUS_PASSWORD)\n"
-        "      --count N           messages to publish (default 100000)\n"
-        "      --size BYTES        size of each message (default 512, at least 256)\n"
-        "      --window W          SENDs in flight at most (default 1000)\n"
-        "      --to ADDRESS        recipient (default USER; drained with the same password)\n"
-        "      --time-limit S      stop publishing, and draining, after S seconds (default 300)\n"
-        "      --timeout S         give up when the broker answers nothing for S seconds (default 30)\n"
-        "      --server-key KEY    the broker's public key or key file: CURVE (env MAILBUS_SERVER_KEY)\n"
-        "  -h, --help              this help\n"
+#define S_FIELD(field) .offset = offsetof (settings_t, field)
+
+static const option_t s_options[] = {
+    {.name = "broker",
+     .letter = 'b',
+     .kind = OPTION_STRING,
+     S_FIELD (login.endpoint),
+     .env = "MAILBUS_BROKER",
+     .dflt = CLIENT_DEFAULT_ENDPOINT,
+     .arg = "ENDPOINT",
+     .help = "broker (default {default}; env MAILBUS_BROKER)"},
+    {.name = "user",
+     .letter = 'u',
+     .kind = OPTION_STRING,
+     S_FIELD (login.user),
+     .env = "MAILBUS_USER",
+     .arg = "ADDRESS",
+     .help = "mailbox to identify as (env MAILBUS_USER)"},
+    {.name = "password",
+     .letter = 'p',
+     .kind = OPTION_SECRET,
+     S_FIELD (login.password),
+     .env = "MAILBUS_PASSWORD",
+     .arg = "PASS",
+     .help = "its password (env MAILBUS_PASSWORD)"},
+    {.name = "count",
+     .kind = OPTION_NUMBER,
+     S_FIELD (count),
+     .dflt_number = 100000,
+     .min = 1,
+     .max = 1000000000,
+     .arg = "N",
+     .help = "messages to publish (default {default})"},
+    {.name = "size",
+     .kind = OPTION_NUMBER,
+     S_FIELD (size),
+     .dflt_number = 512,
+     .min = 256,
+     .max = MAX_MESSAGE_BYTES,
+     .arg = "BYTES",
+     .help = "size of each message (default {default}, at least {min})"},
+    {.name = "window",
+     .kind = OPTION_NUMBER,
+     S_FIELD (window),
+     .dflt_number = 1000,
+     .min = 1,
+     .max = 1000000000,
+     .arg = "W",
+     .help = "SENDs in flight at most (default {default})"},
+    {.name = "to",
+     .kind = OPTION_STRING,
+     S_FIELD (to),
+     .arg = "ADDRESS",
+     .help = "recipient (default USER; drained with the same password)"},
+    {.name = "time-limit",
+     .kind = OPTION_NUMBER,
+     S_FIELD (time_limit),
+     .dflt_number = 300,
+     .min = 1,
+     .max = 1000000,
+     .arg = "S",
+     .help = "stop publishing, and draining, after S seconds (default {default})"},
+    {.name = "timeout",
+     .kind = OPTION_NUMBER,
+     S_FIELD (timeout_s),
+     .dflt_number = 30,
+     .min = 1,
+     .max = 1000000,
+     .arg = "S",
+     .help = "give up when the broker answers nothing for S seconds (default {default})"},
+    {.name = "server-key",
+     .kind = OPTION_STRING,
+     S_FIELD (login.server_key),
+     .arg = "KEY",
+     .help = "the broker's public key or key file: CURVE (env MAILBUS_SERVER_KEY)"},
+    {.name = "help", .letter = 'h', .kind = OPTION_HELP, .help = "this help"},
+    {.name = NULL},
+};
+
+static const options_spec_t s_spec = {
+    .options = s_options,
+    .usage = "usage: mailbus-bench [-b ENDPOINT] -u USER [-p PASSWORD] [--count N] [--size BYTES]\n"
+             "                     [--window W] [--to ADDRESS] [--time-limit S] [--timeout S]\n"
+             "\n"
+             "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
+             "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
+             "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
+             "Drains everything in that mailbox: use a mailbox of its own.\n"
+             "\n",
+    .epilogue =
         "\n"
         "Prints: acks/s=... p50_ms=... p99_ms=... drain/s=...\n"
         "\n"
         "Example:\n"
-        "  mailbus-bench -b tcp://127.0.0.1:5670 -u alice@demo.test -p demo --count 100000 --size 512\n");
-}
+        "  mailbus-bench -b tcp://127.0.0.1:5670 -u alice@demo.test -p demo --count 100000 --size 512\n",
+    .prefix = "mailbus-bench: ",
+    .getopt_messages = true, /* getopt's own line, then the help */
+    .help_column = 26,
+};
 
 static int
 s_cmp_double (const void *a, const void *b)
@@ -138,7 +207,7 @@ s_next_reply (client_t *client, int timeout_ms, uint64_t *id_out)
 }
 
 static int
-s_publish (client_t *client, const options_t *o, double *rate, double *p50, double *p99, long *acked_out)
+s_publish (client_t *client, const settings_t *o, double *rate, double *p50, double *p99, long *acked_out)
 {
     char run[32];
     snprintf (run, sizeof run, "%d-%" PRId64, (int)getpid (), zclock_time ());
@@ -220,7 +289,7 @@ done:;
 }
 
 static int
-s_drain (client_t *client, const options_t *o, double *rate, long *drained_out)
+s_drain (client_t *client, const settings_t *o, double *rate, long *drained_out)
 {
     int64_t start = zclock_usecs ();
     client_set_timeout (client, o->timeout_ms);
@@ -296,112 +365,60 @@ s_drain (client_t *client, const options_t *o, double *rate, long *drained_out)
     return rc;
 }
 
-int
-main (int argc, char **argv)
+/* Publishes, then drains the recipient's mailbox as the recipient: the exit status */
+static int
+s_run (const settings_t *o)
 {
-    options_t o = {NULL, NULL, NULL, NULL, 100000, 512, 1000, 300, 30000};
-    const char *password_opt = NULL;
-    enum { OPT_COUNT = 256, OPT_SIZE, OPT_WINDOW, OPT_TO, OPT_TIME_LIMIT, OPT_TIMEOUT, OPT_SERVER_KEY };
-    static const struct option options[] = {
-        {"broker", required_argument, NULL, 'b'},
-        {"user", required_argument, NULL, 'u'},
-        {"password", required_argument, NULL, 'p'},
-        {"count", required_argument, NULL, OPT_COUNT},
-        {"size", required_argument, NULL, OPT_SIZE},
-        {"window", required_argument, NULL, OPT_WINDOW},
-        {"to", required_argument, NULL, OPT_TO},
-        {"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"server-key", required_argument, NULL, OPT_SERVER_KEY},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int opt;
-    while ((opt = getopt_long (argc, argv, "b:u:p:h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'b':
-            o.endpoint = optarg;
-            break;
-        case 'u':
-            o.user = optarg;
-            break;
-        case 'p':
-            password_opt = optarg;
-            break;
-        case OPT_COUNT:
-            o.count = atol (optarg);
-            break;
-        case OPT_SIZE:
-            o.size = atol (optarg);
-            break;
-        case OPT_WINDOW:
-            o.window = atol (optarg);
-            break;
-        case OPT_TO:
-            o.to = optarg;
-            break;
-        case OPT_TIME_LIMIT:
-            o.time_limit = atol (optarg);
-            break;
-        case OPT_TIMEOUT:
-            o.timeout_ms = atoi (optarg) * 1000;
-            break;
-        case OPT_SERVER_KEY:
-            client_set_keys (optarg, NULL);
-            break;
-        case 'h':
-            s_usage (stdout);
-            return 0;
-        default:
-            s_usage (stderr);
-            return 64;
-        }
-    }
-    if (o.count < 1 || o.size < 256 || o.size > MAX_MESSAGE_BYTES || o.window < 1 || o.time_limit < 1 ||
-        o.timeout_ms < 1000) {
-        fprintf (stderr,
-                 "mailbus-bench: --count >= 1, --size 256..%d, --window >= 1, --time-limit >= 1, "
-                 "--timeout >= 1\n",
-                 MAX_MESSAGE_BYTES);
-        return 64;
-    }
-    char *password = NULL;
-    if (client_credentials (&o.endpoint, &o.user, &password, password_opt, false) != 0)
-        return 64;
-    o.password = password;
-    if (!o.to)
-        o.to = o.user;
-
     char *error = NULL;
-    client_t *client = client_new (o.endpoint, o.user, o.password, 10000, &error);
+    const client_cli_t *login = &o->login;
+    client_t *client = client_new (login->endpoint, login->user, login->secret, 10000, &error);
     if (!client) {
         fprintf (stderr, "mailbus-bench: %s\n", error);
         free (error);
-        free (password);
         return 75;
     }
     double acks = 0, p50 = 0, p99 = 0, drain = 0;
     long acked = 0, drained = 0;
-    int rc = s_publish (client, &o, &acks, &p50, &p99, &acked);
+    int rc = s_publish (client, o, &acks, &p50, &p99, &acked);
 
-    /* drain the recipient's mailbox, as the recipient */
     client_t *reader = client;
-    if (strcmp (o.to, client_user (client)) != 0) {
-        reader = client_new (o.endpoint, o.to, o.password, 10000, &error);
+    if (strcmp (o->to, client_user (client)) != 0) {
+        reader = client_new (login->endpoint, o->to, login->secret, 10000, &error);
         if (!reader) {
-            fprintf (stderr, "mailbus-bench: cannot identify as %s to drain: %s\n", o.to, error);
+            fprintf (stderr, "mailbus-bench: cannot identify as %s to drain: %s\n", o->to, error);
             free (error);
             rc = -1;
         }
     }
-    if (reader && s_drain (reader, &o, &drain, &drained) != 0)
+    if (reader && s_drain (reader, o, &drain, &drained) != 0)
         rc = -1;
     if (reader && reader != client)
         client_destroy (&reader);
     client_destroy (&client);
-    free (password);
 
     printf ("acks/s=%.0f p50_ms=%.2f p99_ms=%.2f drain/s=%.0f\n", acks, p50, p99, drain);
-    printf ("published=%ld drained=%ld size=%ld window=%ld\n", acked, drained, o.size, o.window);
-    return rc == 0 && acked == o.count ? 0 : 1;
+    printf ("published=%ld drained=%ld size=%ld window=%ld\n", acked, drained, o->size, o->window);
+    return rc == 0 && acked == o->count ? 0 : 1;
+}
+
+int
+main (int argc, char **argv)
+{
+    settings_t o = {{0}};
+    options_t *options = options_new (&s_spec, &o);
+    int status = options_parse (options, argc, argv);
+    if (status == OPTIONS_GO_ON)
+        status = options_resolve (options, NULL);
+    if (status == OPTIONS_GO_ON) {
+        client_set_keys (o.login.server_key, NULL);
+        status = client_cli_credentials (&o.login) == 0 ? OPTIONS_GO_ON : OPTIONS_USAGE;
+    }
+    if (status == OPTIONS_GO_ON) {
+        o.to = o.to ? o.to : o.login.user;
+        o.timeout_ms = (int)o.timeout_s * 1000;
+        status = s_run (&o);
+    }
+    client_cli_release (&o.login);
+    options_destroy (&options);
+    return status;
 }
