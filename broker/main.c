@@ -547,10 +547,13 @@ main (int argc, char *argv[])
                                      .queue_max_age = queue_age,
                                      .retry_base = retry_delay,
                                      .dedupe_window = window};
-    server_t *server = server_new (&server_config, store, &error);
-    if (!server) {
+    server_args_t server_args = {.config = &server_config, .store = store};
+    zactor_t *server = zactor_new (server_actor, &server_args);
+    error = server_actor_error (server);
+    if (error) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
+        zactor_destroy (&server);
         store_close (&store);
         zcert_destroy (&cert);
         free (admin);
@@ -571,9 +574,9 @@ main (int argc, char *argv[])
     printf ("mailbus-broker listening on %s, store %s, domains %s\n", bind_list, db, domain_list);
     fflush (stdout);
 
-    server_run (server);
-
-    server_destroy (&server);
+    if (!zsys_interrupted)
+        zsock_wait (server);  /* until SIGINT/SIGTERM (CZMQ's handler), or the server's end */
+    zactor_destroy (&server); /* $TERM: the batch in flight is committed and answered first */
     store_close (&store);
     zcert_destroy (&cert);
     free (admin);

@@ -1,6 +1,7 @@
 /*  server.c — the broker's loop, sessions and verbs. */
 #include "server.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <string.h>
 #include <strings.h>
@@ -107,6 +108,8 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
+    char *endpoints;     /* the client endpoints bound, space-separated (ENDPOINT) */
+    int port;            /* the first tcp endpoint's port (PORT) */
     int64_t log_second;  /* the second the delivery lines below are counted in */
     size_t log_lines;    /* delivery lines logged in it */
     size_t log_unlogged; /* and deliveries not logged for the rate limit */
@@ -1692,19 +1695,35 @@ s_monitor_drain (server_t *self)
     }
 }
 
-/* Binds one client endpoint: CURVE beyond loopback (and everywhere with curve_always) */
+/* Keeps what was bound, "*" resolved, for the ENDPOINT and PORT queries */
+static void
+s_bound (server_t *self, const endpoint_t *endpoint)
+{
+    char *bound = zsock_last_endpoint (self->router);
+    if (!bound)
+        return;
+    char *joined =
+        zsys_sprintf ("%s%s%s", self->endpoints ? self->endpoints : "", self->endpoints ? " " : "", bound);
+    free (self->endpoints);
+    self->endpoints = joined;
+    const char *colon = strrchr (bound, ':');
+    if (!self->port && endpoint->transport == ENDPOINT_TCP && colon)
+        self->port = atoi (colon + 1);
+    free (bound);
+}
+
+/* Binds one client endpoint: CURVE beyond loopback (and everywhere with curve_always); an
+   inproc endpoint (an in-process server, a fuzzer) has no handshake, so no CURVE and no ZAP */
 static int
 s_bind_one (server_t *self, const char *text, char **error)
 {
-    endpoint_t endpoint = {.loopback = true};
+    endpoint_t endpoint;
     const char *why = NULL;
-    /* inproc: within this process only (an in-process server, a fuzzer); no handshake, no ZAP */
-    bool inproc = strncmp (text, "inproc://", 9) == 0;
-    if (!inproc && endpoint_parse (text, &endpoint, &why) != 0) {
+    if (endpoint_parse_with_inproc (text, &endpoint, &why) != 0) {
         *error = zsys_sprintf ("cannot bind %s: %s", text, why);
         return -1;
     }
-    bool curve = !inproc && (!endpoint.loopback || self->config.curve_always);
+    bool curve = endpoint.transport != ENDPOINT_INPROC && (!endpoint.loopback || self->config.curve_always);
     if (curve && !self->config.cert) {
         *error = zsys_sprintf ("cannot bind %s: beyond loopback the broker needs its CURVE key pair", text);
         return -1;
@@ -1721,6 +1740,7 @@ s_bind_one (server_t *self, const char *text, char **error)
         return -1;
     }
     log_info ("broker", "listening", "endpoint=%s security=%s", text, curve ? "curve" : "none (loopback)");
+    s_bound (self, &endpoint);
     return 0;
 }
 
@@ -1819,45 +1839,127 @@ server_destroy (server_t **self_p)
     for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
         zmq_msg_close (&self->frames[i]);
     zmq_msg_close (&self->excess);
+    free (self->endpoints);
     free (self);
     *self_p = NULL;
 }
 
-void
-server_run (server_t *self)
+/* A command on the actor's pipe (server.h), answered with one string. False for $TERM, or
+   when the pipe is gone. self is NULL when the server could not start, error says why. */
+static bool
+s_command (server_t *self, zsock_t *pipe, const char *error)
 {
-    /* every ready socket is served each turn, so a busy client socket starves neither the
-       admin endpoint nor the password checks */
-    enum { ROUTER, ADMIN, MONITOR, AUTH };
-    zmq_pollitem_t items[AUTH + AUTH_WORKERS] = {
-        [ROUTER] = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
-        [ADMIN] = {zsock_resolve (self->admin), 0, ZMQ_POLLIN, 0},
-        [MONITOR] = {zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0},
+    char *command = zstr_recv (pipe);
+    if (!command)
+        return false;
+    bool more = true;
+    if (streq (command, "$TERM"))
+        more = false;
+    else if (streq (command, "ERROR"))
+        zstr_send (pipe, error ? error : "");
+    else if (streq (command, "ENDPOINT"))
+        zstr_send (pipe, self && self->endpoints ? self->endpoints : "");
+    else if (streq (command, "PORT"))
+        zstr_sendf (pipe, "%d", self ? self->port : 0);
+    else
+        log_warn ("broker", "bad-command", "command=%.40s", command);
+    zstr_free (&command);
+    return more;
+}
+
+/* Serves what poll found ready: every ready socket each turn, so a busy client socket starves
+   neither the admin endpoint nor the password checks. False when $TERM came. */
+enum { POLL_ROUTER, POLL_ADMIN, POLL_MONITOR, POLL_AUTH, POLL_PIPE = POLL_AUTH + AUTH_WORKERS };
+
+static bool
+s_serve_ready (server_t *self, const zmq_pollitem_t *items, zsock_t *pipe)
+{
+    if (items[POLL_MONITOR].revents & ZMQ_POLLIN)
+        s_monitor_drain (self);
+    for (size_t i = 0; i < AUTH_WORKERS; i++)
+        if (items[POLL_AUTH + i].revents & ZMQ_POLLIN)
+            s_auth_answer (self, i);
+    if (items[POLL_ADMIN].revents & ZMQ_POLLIN)
+        s_serve_admin (self);
+    if (items[POLL_ROUTER].revents & ZMQ_POLLIN)
+        s_serve_batch (self);
+    /* last: $TERM stops the server once the batch just read is committed and answered */
+    return !(pipe && (items[POLL_PIPE].revents & ZMQ_POLLIN)) || s_command (self, pipe, NULL);
+}
+
+/* The loop: until SIGINT/SIGTERM, or $TERM on pipe when there is one */
+static void
+s_loop (server_t *self, zsock_t *pipe)
+{
+    zmq_pollitem_t items[POLL_PIPE + 1] = {
+        [POLL_ROUTER] = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
+        [POLL_ADMIN] = {zsock_resolve (self->admin), 0, ZMQ_POLLIN, 0},
+        [POLL_MONITOR] = {zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0},
     };
     for (size_t i = 0; i < AUTH_WORKERS; i++)
-        items[AUTH + i] = (zmq_pollitem_t){zsock_resolve (zactor_sock (self->auth[i])), 0, ZMQ_POLLIN, 0};
+        items[POLL_AUTH + i] =
+            (zmq_pollitem_t){zsock_resolve (zactor_sock (self->auth[i])), 0, ZMQ_POLLIN, 0};
+    if (pipe)
+        items[POLL_PIPE] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
     int64_t next_expiry = zclock_mono () + 1000;
-    while (!zsys_interrupted) {
-        int rc = zmq_poll (items, AUTH + AUTH_WORKERS, 1000);
-        if (rc < 0 && zmq_errno () != EINTR)
+    bool running = true;
+    while (running && !zsys_interrupted) {
+        int rc = zmq_poll (items, pipe ? POLL_PIPE + 1 : POLL_PIPE, 1000);
+        if ((rc < 0 && zmq_errno () != EINTR) || zsys_interrupted)
             break;
-        if (zsys_interrupted)
-            break;
-        if (rc > 0) {
-            if (items[MONITOR].revents & ZMQ_POLLIN)
-                s_monitor_drain (self);
-            for (size_t i = 0; i < AUTH_WORKERS; i++)
-                if (items[AUTH + i].revents & ZMQ_POLLIN)
-                    s_auth_answer (self, i);
-            if (items[ADMIN].revents & ZMQ_POLLIN)
-                s_serve_admin (self);
-            if (items[ROUTER].revents & ZMQ_POLLIN)
-                s_serve_batch (self);
-        }
-        if (zclock_mono () >= next_expiry) {
+        if (rc > 0)
+            running = s_serve_ready (self, items, pipe);
+        if (running && zclock_mono () >= next_expiry) {
             s_expire_sessions (self);
             next_expiry = zclock_mono () + (s_purge (self) ? 10 : 1000);
         }
     }
     log_info ("broker", "stopping", "sessions=%zu", zhashx_size (self->sessions));
+}
+
+void
+server_run (server_t *self)
+{
+    assert (self);
+    s_loop (self, NULL);
+}
+
+void
+server_actor (zsock_t *pipe, void *args)
+{
+    assert (pipe);
+    assert (args);
+    const server_args_t *server_args = args;
+    char *error = NULL;
+    server_t *self = server_new (server_args->config, server_args->store, &error);
+    zsock_signal (pipe, self ? 0 : 1);
+    if (self)
+        s_loop (self, pipe);
+    else /* answers ERROR until $TERM */
+        while (s_command (NULL, pipe, error))
+            ;
+    server_destroy (&self);
+    free (error);
+}
+
+char *
+server_actor_error (zactor_t *actor)
+{
+    assert (actor);
+    if (zstr_send (actor, "ERROR") != 0)
+        return strdup ("the server actor is gone");
+    zmsg_t *answer = zmsg_recv (actor);
+    char *error = NULL;
+    if (!answer || zmsg_signal (answer) >= 0) {
+        /* interrupted, or the actor's final signal: it stopped before it served anything */
+        if (!zsys_interrupted)
+            error = strdup ("the server stopped as it started");
+    }
+    else {
+        error = zmsg_popstr (answer);
+        if (error && !*error)
+            zstr_free (&error);
+    }
+    zmsg_destroy (&answer);
+    return error;
 }
