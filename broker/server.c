@@ -66,11 +66,15 @@ typedef struct {
     bool mutating;
 } pending_t;
 
-/* One recipient of a SEND: phase 1 decides, phase 2 stores */
+/* A SEND's reply line for one recipient: "code enhanced address text", at most this long
+   (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included) */
+#define SEND_LINE_MAX 510
+
+/* One recipient of a SEND: the route step decides, the store step stores */
 typedef struct {
     reply_id_t reply;
     char address[MAX_ADDRESS + 1];
-    char text[512]; /* a refusal's reason, or the line a retry gets again */
+    char line[512]; /* its reply line: a refusal, the line a retry gets again, or what was stored */
     bool again;     /* a retry: this recipient has had this message (dedupe) */
     bool relay;     /* another domain: an outbound entry */
     bool is_list;
@@ -512,12 +516,15 @@ s_store_trouble (context_t *ctx, const char *op)
     return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
 }
 
-/* A SEND's reply line for one recipient: "code enhanced address text", at most this long
-   (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included) */
-#define SEND_LINE_MAX 510
-
-/* What a SEND is about, once its checks have passed */
+/* One SEND as it goes check -> route -> store -> reply, each a step below. It borrows the
+   server's recipient and target arrays (no allocation per request) and owns nothing else:
+   the reply message is made by the last step and handed to the caller. */
 typedef struct {
+    context_t *ctx;
+    rcpt_t *rcpts; /* the server's, one per recipient argument */
+    size_t rcpt_count;
+    route_targets_t *targets; /* the server's: the mailboxes the recipients reach */
+    size_t stored;            /* deliveries and outbound entries the store step makes */
     address_t sender;
     const proto_arg_t *body;
     size_t hlen; /* its header section */
@@ -566,16 +573,35 @@ s_content_digest (send_t *send)
     crypto_generichash_final (&state, send->content, STORE_CONTENT_BYTES);
 }
 
-/* The message checks of a SEND (sender, size, content, headers); NULL when they pass,
-   else the refusal */
+/* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time. NULL, or the refusal. */
+static zmsg_t *
+s_send_expires (send_t *send, const char *expires)
+{
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    const char *end =
+        strptime (expires, strchr (expires, ',') ? "%a, %d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M:%S %z", &tm);
+    if (!end || *end)
+        return s_refuse (send->ctx, REPLY_BAD_CONTENT, "Expires: is not an RFC 5322 date-time");
+    send->expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
+    if (send->expires_at <= (int64_t)time (NULL))
+        return s_refuse (send->ctx, REPLY_EXPIRED, "message expired before it was published");
+    return NULL;
+}
+
+/* Check: the sender, size, content and headers, and send made ready for the steps after.
+   NULL when they pass, else the refusal. */
 static zmsg_t *
 s_send_check (context_t *ctx, send_t *send)
 {
     proto_request_t *req = ctx->req;
     session_t *session = ctx->session;
     const char *why = NULL;
-    memset (send, 0, sizeof *send);
-    send->body = &req->args[req->argc - 1];
+    *send = (send_t){.ctx = ctx,
+                     .rcpts = ctx->server->rcpts,
+                     .rcpt_count = req->argc - 2,
+                     .targets = &ctx->server->targets,
+                     .body = &req->args[req->argc - 1]};
     /* RFC 5321 4.5.5: a bounce has the null reverse-path; only the gateway sends those */
     bool null_sender = session->gateway && (req->args[0].size == 0 || proto_arg_is (&req->args[0], "<>"));
     if (!null_sender &&
@@ -583,7 +609,7 @@ s_send_check (context_t *ctx, send_t *send)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
     if (!session->gateway && !streq (send->sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
-    if (req->argc - 2 > MAX_RCPT)
+    if (send->rcpt_count > MAX_RCPT)
         return s_refuse (ctx, REPLY_TOO_MANY_RCPT, NULL);
     if (send->body->size > ctx->server->config.max_message_bytes)
         return s_refuse (ctx, REPLY_TOO_BIG, "message exceeds fixed maximum message size");
@@ -595,21 +621,35 @@ s_send_check (context_t *ctx, send_t *send)
     header_find_in (text, send->hlen, "Message-ID", send->message_id, sizeof send->message_id);
     header_find_in (text, send->hlen, "Subject", send->subject, sizeof send->subject);
     char expires[128] = "";
-    if (header_find_in (text, send->hlen, "Expires", expires, sizeof expires)) {
-        /* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time */
-        struct tm tm;
-        memset (&tm, 0, sizeof tm);
-        const char *end = strptime (
-            expires, strchr (expires, ',') ? "%a, %d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M:%S %z", &tm);
-        if (!end || *end)
-            return s_refuse (ctx, REPLY_BAD_CONTENT, "Expires: is not an RFC 5322 date-time");
-        send->expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
-        if (send->expires_at <= (int64_t)time (NULL))
-            return s_refuse (ctx, REPLY_EXPIRED, "message expired before it was published");
-    }
+    zmsg_t *refusal = NULL;
+    if (header_find_in (text, send->hlen, "Expires", expires, sizeof expires) &&
+        (refusal = s_send_expires (send, expires)))
+        return refusal;
     if (*send->message_id)
         s_content_digest (send);
     return NULL;
+}
+
+/* Formats a recipient's reply line, "code enhanced text", at most SEND_LINE_MAX octets */
+static void s_rcpt_line (rcpt_t *r, reply_id_t id, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void
+s_rcpt_line (rcpt_t *r, reply_id_t id, const char *format, ...)
+{
+    char text[sizeof r->line];
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (text, sizeof text, format, ap);
+    va_end (ap);
+    reply_format (r->line, SEND_LINE_MAX + 1, id, text);
+}
+
+/* A recipient refused: its reply and its line "code enhanced address why" */
+static void
+s_rcpt_refuse (rcpt_t *r, reply_id_t id, const char *why)
+{
+    r->reply = id;
+    s_rcpt_line (r, id, "%s %s", r->address, why);
 }
 
 /* The dedupe key of one recipient of this SEND */
@@ -619,31 +659,26 @@ s_publication_key (const send_t *send, const char *recipient)
     return (store_publication_t){send->sender.full, send->message_id, recipient, send->content};
 }
 
-/* A retry: this recipient was given this very message before. r takes the line it got then
-   (or, for a recipient repeated in this SEND, the line a repeat gets). True when so. */
+/* A retry: this recipient was given this very message before. Its line becomes the one it got
+   then (or, for a recipient repeated in this SEND, the line a repeat gets). True when so. */
 static bool
-s_rcpt_seen (context_t *ctx, const send_t *send, size_t i)
+s_rcpt_seen (send_t *send, size_t i)
 {
-    rcpt_t *r = &ctx->server->rcpts[i];
+    rcpt_t *r = &send->rcpts[i];
     if (!*send->message_id)
         return false;
     store_publication_t key = s_publication_key (send, r->address);
-    char *line = store_publication_find (ctx->server->store, &key);
+    char *line = store_publication_find (send->ctx->server->store, &key);
     if (!line)
         return false;
     r->again = true;
     bool repeated = false;
     for (size_t k = 0; k < i; k++)
-        repeated |= ctx->server->rcpts[k].again && streq (ctx->server->rcpts[k].address, r->address);
-    if (repeated) {
-        const reply_t *queued = reply_get (REPLY_QUEUED);
-        char address[MAX_ADDRESS + 1];
-        snprintf (address, sizeof address, "%s", r->address);
-        snprintf (r->text, sizeof r->text, "%d %s %s already queued (duplicate recipient)", queued->code,
-                  queued->enhanced, address);
-    }
+        repeated |= send->rcpts[k].again && streq (send->rcpts[k].address, r->address);
+    if (repeated)
+        s_rcpt_line (r, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
     else
-        snprintf (r->text, sizeof r->text, "%s", line);
+        snprintf (r->line, sizeof r->line, "%s", line);
     free (line);
     char id[160];
     log_info ("broker", "duplicate", "mailbox=%s rcpt=%u message-id=%s", send->sender.full, (unsigned)i,
@@ -651,13 +686,35 @@ s_rcpt_seen (context_t *ctx, const send_t *send, size_t i)
     return true;
 }
 
-/* Phase 1 for recipient i: what becomes of it, reading only. 0, or -1 on store trouble. */
+/* A recipient in a domain of this broker: its mailboxes, added to the targets */
 static int
-s_rcpt_decide (context_t *ctx, const send_t *send, size_t i)
+s_rcpt_local (send_t *send, rcpt_t *r, const address_t *rcpt)
 {
-    server_t *self = ctx->server;
-    const proto_arg_t *arg = &ctx->req->args[1 + i];
-    rcpt_t *r = &self->rcpts[i];
+    route_targets_t *targets = send->targets;
+    route_result_t route;
+    r->first = targets->count;
+    if (route_resolve (send->ctx->server->store, rcpt, send->sender.full, (const char *)send->body->data,
+                       send->body->size, targets, &route) != 0)
+        return -1;
+    r->count = targets->count - r->first;
+    r->is_list = route.is_list;
+    for (size_t k = r->first; k < r->first + r->count; k++)
+        if (targets->items[k].room < (int64_t)send->body->size)
+            r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
+    if (route.reply != REPLY_QUEUED)
+        s_rcpt_refuse (r, route.reply, route.text);
+    else if (!r->is_list && r->count == 1 && r->full)
+        s_rcpt_refuse (r, REPLY_QUOTA, "mailbox full");
+    return 0;
+}
+
+/* What becomes of recipient i, reading only. 0, or -1 on store trouble. */
+static int
+s_rcpt_decide (send_t *send, size_t i)
+{
+    server_t *self = send->ctx->server;
+    const proto_arg_t *arg = &send->ctx->req->args[1 + i];
+    rcpt_t *r = &send->rcpts[i];
     memset (r, 0, sizeof *r);
     r->reply = REPLY_QUEUED;
     address_t rcpt;
@@ -667,181 +724,154 @@ s_rcpt_decide (context_t *ctx, const send_t *send, size_t i)
         size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
         for (size_t k = 0; k < n; k++)
             r->address[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
-        r->reply = REPLY_BAD_RCPT_SYNTAX;
-        snprintf (r->text, sizeof r->text, "%s", why);
+        s_rcpt_refuse (r, REPLY_BAD_RCPT_SYNTAX, why);
         return 0;
     }
     snprintf (r->address, sizeof r->address, "%s", rcpt.full);
-    if (s_rcpt_seen (ctx, send, i))
+    if (s_rcpt_seen (send, i))
         return 0;
-    if (!address_domain_in (&rcpt, self->config.domains)) {
-        if (!self->config.relay || ctx->session->gateway) {
-            /* the gateway submits only what came in without AUTH: that is never relayed */
-            r->reply = REPLY_RELAY_DENIED;
-            snprintf (r->text, sizeof r->text, "relay access denied: %s is not a domain of this broker",
-                      rcpt.domain);
-        }
-        else
-            r->relay = true;
+    if (address_domain_in (&rcpt, self->config.domains))
+        return s_rcpt_local (send, r, &rcpt);
+    if (self->config.relay && !send->ctx->session->gateway) {
+        r->relay = true;
         return 0;
     }
-    route_targets_t *targets = &self->targets;
-    route_result_t route;
-    r->first = targets->count;
-    if (route_resolve (self->store, &rcpt, send->sender.full, (const char *)send->body->data,
-                       send->body->size, targets, &route) != 0)
-        return -1;
-    r->count = targets->count - r->first;
-    r->is_list = route.is_list;
-    r->reply = route.reply;
-    snprintf (r->text, sizeof r->text, "%s", route.text);
-    for (size_t k = r->first; k < r->first + r->count; k++)
-        if (targets->items[k].room < (int64_t)send->body->size)
-            r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
-    if (r->reply == REPLY_QUEUED && !r->is_list && r->count == 1 && r->full)
-        r->reply = REPLY_QUOTA, snprintf (r->text, sizeof r->text, "mailbox full");
+    /* the gateway submits only what came in without AUTH: that is never relayed */
+    char text[MAX_ADDRESS + 64];
+    snprintf (text, sizeof text, "relay access denied: %s is not a domain of this broker", rcpt.domain);
+    s_rcpt_refuse (r, REPLY_RELAY_DENIED, text);
     return 0;
 }
 
-/* Formats a recipient's reply line into line (SEND_LINE_MAX + 1) and adds it to reply */
-static void s_add_line (zmsg_t *reply, char *line, reply_id_t id, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-static void
-s_add_line (zmsg_t *reply, char *line, reply_id_t id, const char *format, ...)
-{
-    const reply_t *r = reply_get (id);
-    int head = snprintf (line, SEND_LINE_MAX + 1, "%d %s ", r->code, r->enhanced);
-    va_list ap;
-    va_start (ap, format);
-    vsnprintf (line + head, SEND_LINE_MAX + 1 - (size_t)head, format, ap);
-    va_end (ap);
-    zmsg_addstr (reply, line);
-}
-
-/* Phase 2 for recipient i: its deliveries or outbound entry, its reply line, and, when it
-   stored anything, the dedupe record that answers a retry. 0, or -1 on store trouble. */
+/* Route: what becomes of each recipient, reading only; counts what the store step makes.
+   0, or -1 on store trouble. */
 static int
-s_rcpt_store (context_t *ctx, const send_t *send, size_t i, zmsg_t *reply)
+s_send_route (send_t *send)
 {
-    server_t *self = ctx->server;
-    rcpt_t *r = &self->rcpts[i];
-    char line[SEND_LINE_MAX + 1];
-    size_t delivered = 0;
-    if (r->again) {
-        zmsg_addstr (reply, r->text); /* the same answer as the first time, nothing stored */
-        return 0;
-    }
-    if (r->reply != REPLY_QUEUED) {
-        s_add_line (reply, line, r->reply, "%s %s", r->address, r->text);
-        return 0;
-    }
-    if (r->relay) {
-        int64_t entry = store_outbound_add (self->store, send->message, send->sender.full, r->address);
-        if (entry < 0)
+    route_targets_reset (send->targets, 0);
+    for (size_t i = 0; i < send->rcpt_count; i++) {
+        const rcpt_t *r = &send->rcpts[i];
+        if (s_rcpt_decide (send, i) != 0)
             return -1;
-        s_add_line (reply, line, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
-        delivered = 1;
+        if (r->again)
+            continue;
+        if (r->reply == REPLY_QUEUED)
+            send->stored += r->relay ? 1 : r->count - r->full;
+        else
+            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", send->sender.full, (unsigned)i,
+                      reply_get (r->reply)->code);
     }
-    else {
-        int64_t delivery = 0;
-        for (size_t k = r->first; k < r->first + r->count; k++) {
-            route_target_t *target = &self->targets.items[k];
-            if (target->room < (int64_t)send->body->size)
-                continue;
-            delivery = store_deliver (self->store, send->message, target->mailbox_id, send->body->size);
-            if (delivery < 0)
-                return -1;
-            delivered++;
-            s_queue_push (self, target->address, delivery, send->body->size, send->sender.full,
-                          send->subject);
-        }
-        if (r->is_list)
-            s_add_line (reply, line, REPLY_QUEUED, "%s list: %zu %s%s, message %lld", r->address, delivered,
-                        delivered == 1 ? "delivery" : "deliveries", r->full ? " (some mailboxes full)" : "",
-                        (long long)send->message);
-        else if (r->count == 0)
-            s_add_line (reply, line, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
-        else /* the id the recipient's LIST, RETR and DELE will use */
-            s_add_line (reply, line, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
-    }
-    if (delivered == 0 || !*send->message_id)
-        return 0;
-    store_publication_t key = s_publication_key (send, r->address);
-    return store_publication_add (self->store, &key, line);
+    return 0;
 }
 
-/* The status line: how many recipients were accepted (a retried one counts, as it did) */
-static void
-s_send_status (context_t *ctx, size_t rcpts, zmsg_t *reply)
+/* An accepted local recipient: a delivery to each of its mailboxes with room, and its line.
+   The number of deliveries, or -1 on store trouble. */
+static int64_t
+s_rcpt_deliver (send_t *send, rcpt_t *r)
+{
+    server_t *self = send->ctx->server;
+    int64_t delivered = 0, delivery = 0;
+    for (size_t k = r->first; k < r->first + r->count; k++) {
+        const route_target_t *target = &send->targets->items[k];
+        if (target->room < (int64_t)send->body->size)
+            continue;
+        delivery = store_deliver (self->store, send->message, target->mailbox_id, send->body->size);
+        if (delivery < 0)
+            return -1;
+        delivered++;
+        s_queue_push (self, target->address, delivery, send->body->size, send->sender.full, send->subject);
+    }
+    if (r->is_list)
+        s_rcpt_line (r, REPLY_QUEUED, "%s list: %lld %s%s, message %lld", r->address, (long long)delivered,
+                     delivered == 1 ? "delivery" : "deliveries", r->full ? " (some mailboxes full)" : "",
+                     (long long)send->message);
+    else if (r->count == 0)
+        s_rcpt_line (r, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
+    else /* the id the recipient's LIST, RETR and DELE will use */
+        s_rcpt_line (r, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
+    return delivered;
+}
+
+/* An accepted recipient in another domain: an outbound entry, and its line. 1, or -1. */
+static int64_t
+s_rcpt_relay (send_t *send, rcpt_t *r)
+{
+    int64_t entry =
+        store_outbound_add (send->ctx->server->store, send->message, send->sender.full, r->address);
+    if (entry < 0)
+        return -1;
+    s_rcpt_line (r, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
+    return 1;
+}
+
+/* Store: the body once, then for each accepted recipient its deliveries or outbound entry,
+   its line, and, when it stored anything, the dedupe record that answers a retry with that
+   line. No savepoint: a store error fails the whole group commit, and every request in it is
+   answered 452 (a retry is safe: publish is idempotent). NULL, or the operation that failed. */
+static const char *
+s_send_store (send_t *send)
+{
+    store_t *store = send->ctx->server->store;
+    if (send->stored > 0) {
+        send->ctx->pending->mutating = true;
+        send->message =
+            store_message_add (store, send->sender.full, *send->message_id ? send->message_id : NULL,
+                               send->subject, send->body->data, send->body->size, send->expires_at);
+        if (send->message < 0)
+            return "message-add";
+    }
+    for (size_t i = 0; i < send->rcpt_count; i++) {
+        rcpt_t *r = &send->rcpts[i];
+        if (r->again || r->reply != REPLY_QUEUED)
+            continue; /* its line is made: the first answer again, or the refusal */
+        int64_t delivered = r->relay ? s_rcpt_relay (send, r) : s_rcpt_deliver (send, r);
+        store_publication_t key = s_publication_key (send, r->address);
+        if (delivered < 0 ||
+            (delivered > 0 && *send->message_id && store_publication_add (store, &key, r->line) != 0))
+            return "store-rcpt";
+    }
+    return NULL;
+}
+
+/* Reply: [id][status line][a line per recipient]. The status says how many recipients were
+   accepted (a retried one counts, as it did then). */
+static zmsg_t *
+s_send_reply (const send_t *send)
 {
     size_t accepted = 0;
     reply_id_t first_failure = REPLY_FAILED;
-    for (size_t i = 0; i < rcpts; i++) {
-        const rcpt_t *r = &ctx->server->rcpts[i];
+    for (size_t i = 0; i < send->rcpt_count; i++) {
+        const rcpt_t *r = &send->rcpts[i];
         if (r->again || r->reply == REPLY_QUEUED)
             accepted++;
         else if (first_failure == REPLY_FAILED)
             first_failure = r->reply;
     }
-    char status[160];
-    if (accepted == 0)
-        reply_format (status, sizeof status, first_failure, "no recipient accepted");
-    else {
-        char summary[80];
-        snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
-        reply_format (status, sizeof status, REPLY_QUEUED, summary);
-    }
-    zmsg_pushstr (reply, status);
-    zmsg_pushstr (reply, ctx->req->id);
+    zmsg_t *reply = accepted == 0
+                        ? proto_reply_new (send->ctx->req->id, first_failure, "no recipient accepted")
+                        : proto_reply_newf (send->ctx->req->id, REPLY_QUEUED,
+                                            "%zu of %zu recipients accepted", accepted, send->rcpt_count);
+    for (size_t i = 0; i < send->rcpt_count; i++)
+        zmsg_addstr (reply, send->rcpts[i].line);
+    if (send->stored > 0)
+        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", send->sender.full,
+                   (long long)send->message, send->body->size, send->stored);
+    return reply;
 }
 
 static zmsg_t *
 s_verb_send (context_t *ctx)
 {
-    server_t *self = ctx->server;
     send_t send;
     zmsg_t *refusal = s_send_check (ctx, &send);
     if (refusal)
         return refusal;
-
-    /* Phase 1: what becomes of each recipient, reading only */
-    size_t rcpts = ctx->req->argc - 2, stored = 0;
-    route_targets_reset (&self->targets, 0);
-    for (size_t i = 0; i < rcpts; i++) {
-        rcpt_t *r = &self->rcpts[i];
-        if (s_rcpt_decide (ctx, &send, i) != 0)
-            return s_store_trouble (ctx, "route");
-        if (r->again)
-            continue;
-        if (r->reply == REPLY_QUEUED)
-            stored += r->relay ? 1 : r->count - r->full;
-        else
-            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", send.sender.full, (unsigned)i,
-                      reply_get (r->reply)->code);
-    }
-
-    /* Phase 2: store the body once, and a delivery or outbound entry per accepted recipient.
-       No savepoint: a store error fails the whole group commit, and every request in it is
-       answered 452 (a retry is safe: publish is idempotent). */
-    if (stored > 0) {
-        ctx->pending->mutating = true;
-        send.message =
-            store_message_add (self->store, send.sender.full, *send.message_id ? send.message_id : NULL,
-                               send.subject, send.body->data, send.body->size, send.expires_at);
-        if (send.message < 0)
-            return s_store_trouble (ctx, "message-add");
-    }
-    zmsg_t *reply = zmsg_new ();
-    for (size_t i = 0; i < rcpts; i++)
-        if (s_rcpt_store (ctx, &send, i, reply) != 0) {
-            zmsg_destroy (&reply);
-            return s_store_trouble (ctx, "store-rcpt");
-        }
-    s_send_status (ctx, rcpts, reply);
-    if (stored > 0)
-        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", send.sender.full,
-                   (long long)send.message, send.body->size, stored);
-    return reply;
+    if (s_send_route (&send) != 0)
+        return s_store_trouble (ctx, "route");
+    const char *failed = s_send_store (&send);
+    if (failed)
+        return s_store_trouble (ctx, failed);
+    return s_send_reply (&send);
 }
 
 /* --------------------------------------------------------------------- pulling */
