@@ -160,6 +160,7 @@ s_conn_key (const zap_peer_t *peer, const char *route, char *key, size_t size)
 static void
 s_unwatch (server_t *self, session_t *session)
 {
+    assert (session);
     if (!session->watching)
         return;
     zlistx_t *list = zhashx_lookup (self->watchers, session->address);
@@ -187,6 +188,8 @@ s_session_destroy (void **item)
 static void
 s_session_forget (server_t *self, session_t *session, const char *why)
 {
+    assert (session);
+    assert (zhashx_lookup (self->sessions, session->key) == session);
     /* a consumer that goes away gives its leased messages back to the others */
     int released = store_lease_release_all (self->store, session->key);
     if (released > 0)
@@ -229,6 +232,8 @@ s_refuse (context_t *ctx, reply_id_t reply, const char *text)
 static int
 s_send (server_t *self, const uint8_t *routing_id, size_t routing_size, zmsg_t **reply_p)
 {
+    assert (routing_size <= MAX_ROUTING_ID);
+    assert (reply_p && *reply_p);
     if (zmq_send (zsock_resolve (self->router), routing_id, routing_size, ZMQ_SNDMORE) < 0 ||
         zmsg_send (reply_p, self->router) != 0) {
         zmsg_destroy (reply_p);
@@ -302,6 +307,7 @@ s_session_new (context_t *ctx)
 static zmsg_t *
 s_hello (context_t *ctx, const char *id)
 {
+    assert (ctx->session && ctx->session->mailbox_id > 0);
     session_t *session = ctx->session;
     session->authenticated = true;
     log_info ("broker", "hello", "session=%s mailbox=%s by=%s", session->key, session->address,
@@ -486,6 +492,7 @@ static void
 s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender,
               const char *subject)
 {
+    assert (mailbox && sender && subject);
     s_log_delivery (self, mailbox, delivery, size, sender);
     if (!zhashx_lookup (self->watchers, mailbox))
         return;
@@ -594,6 +601,8 @@ s_send_expires (send_t *send, const char *expires)
 static zmsg_t *
 s_send_check (context_t *ctx, send_t *send)
 {
+    assert (ctx->session && ctx->session->authenticated); /* the dispatcher's needs_session */
+    assert (ctx->req->argc >= 3);                         /* sender, a recipient, the message */
     proto_request_t *req = ctx->req;
     session_t *session = ctx->session;
     const char *why = NULL;
@@ -636,6 +645,7 @@ static void s_rcpt_line (rcpt_t *r, reply_id_t id, const char *format, ...)
 static void
 s_rcpt_line (rcpt_t *r, reply_id_t id, const char *format, ...)
 {
+    assert (format);
     char text[sizeof r->line];
     va_list ap;
     va_start (ap, format);
@@ -1414,6 +1424,7 @@ s_check (context_t *ctx, const verb_t **verb_p)
 static pending_t *
 s_pending_new (server_t *self)
 {
+    assert (self->batch_size < MAX_BATCH);
     pending_t *pending = &self->batch[self->batch_size];
     pending->reply = NULL;
     pending->mutating = false;
@@ -1792,6 +1803,10 @@ s_bind_all (server_t *self, char **error)
 server_t *
 server_new (const server_config_t *config, store_t *store, char **error)
 {
+    assert (config);
+    assert (config->admin_endpoint);
+    assert (store);
+    assert (error);
     server_t *self = calloc (1, sizeof *self);
     self->config = *config;
     self->store = store;
