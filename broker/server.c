@@ -1513,52 +1513,48 @@ s_handle (server_t *self, size_t count)
     }
 }
 
-/* Group commit: every request waiting on the socket goes into one transaction; the
-   replies go out only after it committed (durable acknowledgement). */
+/* No transaction could begin: the request in self->frames is answered 452 at once (it waits
+   for better times), with its own id when it has a usable one */
 static void
-s_serve_batch (server_t *self)
+s_handle_without_store (server_t *self, size_t count)
 {
-    /* a connection that ended before this batch's requests were sent has no session left
-       that a new connection with its routing id could be answered for */
-    s_monitor_drain (self);
-    bool in_transaction = store_begin (self->store) == 0;
-    if (!in_transaction)
-        log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
-    self->batch_size = 0;
-    self->batch_failed = false;
-    size_t count;
-    while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
-        if (!in_transaction) {
-            /* no transaction: every request waits for better times */
-            pending_t *pending = s_pending_new (self);
-            self->batch_size++;
-            char id[MAX_REQUEST_ID + 1] = PROTO_NO_ID;
-            if (count > 1 && zmq_msg_size (&self->frames[1]) <= MAX_REQUEST_ID) {
-                memcpy (id, zmq_msg_data (&self->frames[1]), zmq_msg_size (&self->frames[1]));
-                id[zmq_msg_size (&self->frames[1])] = '\0';
-            }
-            pending->reply = proto_reply_new (id, REPLY_STORE_TROUBLE, NULL);
-            continue;
-        }
-        s_handle (self, count);
+    pending_t *pending = s_pending_new (self);
+    self->batch_size++;
+    char id[MAX_REQUEST_ID + 1] = PROTO_NO_ID;
+    if (count > 1 && zmq_msg_size (&self->frames[1]) <= MAX_REQUEST_ID) {
+        memcpy (id, zmq_msg_data (&self->frames[1]), zmq_msg_size (&self->frames[1]));
+        id[zmq_msg_size (&self->frames[1])] = '\0';
     }
-    bool committed = false;
-    if (in_transaction && self->batch_failed) {
+    pending->reply = proto_reply_new (id, REPLY_STORE_TROUBLE, NULL);
+}
+
+/* Ends the batch's transaction: true when it committed */
+static bool
+s_batch_commit (server_t *self, bool in_transaction)
+{
+    if (!in_transaction)
+        return false;
+    if (self->batch_failed) {
         store_rollback (self->store);
         log_error ("broker", "batch-rolled-back", "requests=%zu", self->batch_size);
+        return false;
     }
-    else if (in_transaction) {
-        char *error = NULL;
-        committed = store_commit (self->store, &error) == 0;
-        if (!committed) {
-            log_error ("broker", "commit-failed", "requests=%zu error=\"%s\"", self->batch_size, error);
-            free (error);
-        }
-    }
+    char *error = NULL;
+    if (store_commit (self->store, &error) == 0)
+        return true;
+    log_error ("broker", "commit-failed", "requests=%zu error=\"%s\"", self->batch_size, error);
+    free (error);
+    return false;
+}
+
+/* Sends the batch's replies; when it did not commit, a request that changed the store is
+   answered 452 instead, with its own id (nothing of it is stored) */
+static void
+s_batch_answer (server_t *self, bool committed)
+{
     for (size_t i = 0; i < self->batch_size; i++) {
         pending_t *pending = &self->batch[i];
         if (!committed && pending->mutating) {
-            /* nothing of this request is stored: say so, with the request's own id */
             char *id = zmsg_popstr (pending->reply);
             zmsg_destroy (&pending->reply);
             pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
@@ -1567,6 +1563,12 @@ s_serve_batch (server_t *self)
         if (s_send (self, pending->routing_id, pending->routing_size, &pending->reply) != 0)
             log_warn ("broker", "reply-dropped", "errno=%d", zmq_errno ());
     }
+}
+
+/* Sends the batch's NEW pushes to the watchers with credit (when it committed), and drops them */
+static void
+s_batch_push (server_t *self, bool committed)
+{
     s_monitor_drain (self); /* no push goes to a connection that has ended meanwhile */
     for (size_t i = 0; i < self->push_count; i++) {
         push_t *push = &self->pushes[i];
@@ -1588,6 +1590,31 @@ s_serve_batch (server_t *self)
         zmsg_destroy (&push->push);
     }
     self->push_count = 0;
+}
+
+/* Group commit: every request waiting on the socket goes into one transaction; the
+   replies go out only after it committed (durable acknowledgement). */
+static void
+s_serve_batch (server_t *self)
+{
+    /* a connection that ended before this batch's requests were sent has no session left
+       that a new connection with its routing id could be answered for */
+    s_monitor_drain (self);
+    bool in_transaction = store_begin (self->store) == 0;
+    if (!in_transaction)
+        log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
+    self->batch_size = 0;
+    self->batch_failed = false;
+    size_t count;
+    while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
+        if (in_transaction)
+            s_handle (self, count);
+        else
+            s_handle_without_store (self, count);
+    }
+    bool committed = s_batch_commit (self, in_transaction);
+    s_batch_answer (self, committed);
+    s_batch_push (self, committed);
 }
 
 /* --------------------------------------------------------------------- loop */
@@ -1800,6 +1827,42 @@ s_bind_all (server_t *self, char **error)
     return count ? 0 : -1;
 }
 
+/* The client socket, its options set before any bind (libzmq copies them into each listener) */
+static zsock_t *
+s_router_new (size_t max_message_bytes)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert (router);
+    zsock_set_linger (router, 1000);
+    /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
+    zsock_set_sndhwm (router, 100000);
+    zsock_set_rcvhwm (router, 100000);
+    zsock_set_rcvtimeo (router, 0);
+    /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
+    zsock_set_heartbeat_ivl (router, 5000);
+    zsock_set_heartbeat_timeout (router, 15000);
+    /* up to twice the message limit still gets its 552 5.3.4; beyond that libzmq drops the
+       connection without reading it, so a huge frame costs no memory */
+    zsock_set_maxmsgsize (router, (int)(2 * max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
+    zsock_set_zap_domain (router, ZAP_DOMAIN);
+    return router;
+}
+
+/* The admin CLI's endpoint: a file only the broker's user may open */
+static int
+s_admin_bind (server_t *self, char **error)
+{
+    self->admin = zsock_new (ZMQ_REP);
+    zsock_set_linger (self->admin, 0);
+    mode_t old = umask (0077);
+    int rc = zsock_bind (self->admin, "%s", self->config.admin_endpoint);
+    umask (old);
+    if (rc < 0)
+        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", self->config.admin_endpoint,
+                               zmq_strerror (zmq_errno ()));
+    return rc < 0 ? -1 : 0;
+}
+
 server_t *
 server_new (const server_config_t *config, store_t *store, char **error)
 {
@@ -1822,33 +1885,9 @@ server_new (const server_config_t *config, store_t *store, char **error)
 
     /* the ZAP handler first: it numbers every connection from the first one on */
     self->zap = zap_actor_new ();
-    self->router = zsock_new (ZMQ_ROUTER);
-    zsock_set_linger (self->router, 1000);
-    /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    zsock_set_rcvtimeo (self->router, 0);
-    /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
-    zsock_set_heartbeat_ivl (self->router, 5000);
-    zsock_set_heartbeat_timeout (self->router, 15000);
-    /* up to twice the message limit still gets its 552 5.3.4; beyond that libzmq drops the
-       connection without reading it, so a huge frame costs no memory */
-    zsock_set_maxmsgsize (self->router,
-                          (int)(2 * config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
-    zsock_set_zap_domain (self->router, ZAP_DOMAIN);
-    if (s_monitor_start (self, error) != 0 || s_bind_all (self, error) != 0) {
-        server_destroy (&self);
-        return NULL;
-    }
-    self->admin = zsock_new (ZMQ_REP);
-    zsock_set_linger (self->admin, 0);
-    /* the admin endpoint is a file only the broker's user may open */
-    mode_t old = umask (0077);
-    int rc = zsock_bind (self->admin, "%s", config->admin_endpoint);
-    umask (old);
-    if (rc < 0) {
-        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", config->admin_endpoint,
-                               zmq_strerror (zmq_errno ()));
+    self->router = s_router_new (config->max_message_bytes);
+    if (s_monitor_start (self, error) != 0 || s_bind_all (self, error) != 0 ||
+        s_admin_bind (self, error) != 0) {
         server_destroy (&self);
         return NULL;
     }
