@@ -213,6 +213,15 @@ s_pop_is (zmsg_t *msg, const char *expected)
     free (frame);
 }
 
+/* STAT says the mailbox holds count messages */
+static void
+s_stat_is (fixture_t *f, zsock_t *client, const char *count)
+{
+    zmsg_t *stat = s_expect (f, client, "250 2.0.0", "STAT", NULL);
+    s_pop_is (stat, count);
+    zmsg_destroy (&stat);
+}
+
 /* --------------------------------------------------------------------- the actor */
 
 static void
@@ -316,9 +325,7 @@ test_send_to_one_recipient_is_queued_and_retrieved (void **state)
     zmsg_destroy (&reply);
 
     zsock_t *bob = s_login (f, BOB);
-    reply = s_expect (f, bob, "250 2.0.0 1 messages,", "STAT", NULL);
-    s_pop_is (reply, "1");
-    zmsg_destroy (&reply);
+    s_stat_is (f, bob, "1");
     reply = s_expect (f, bob, "250 2.0.0 1 messages", "LIST", NULL);
     line = s_pop (reply);
     char expected[64];
@@ -398,15 +405,11 @@ test_a_retry_with_the_same_message_id_gets_the_first_answer (void **state)
     zmsg_destroy (&first);
     /* stored once: one delivery each */
     zsock_t *bob = s_login (f, BOB);
-    zmsg_t *stat = s_expect (f, bob, "250 2.0.0", "STAT", NULL);
-    s_pop_is (stat, "1");
-    zmsg_destroy (&stat);
+    s_stat_is (f, bob, "1");
     /* other content under the same Message-ID is another message */
     char *other = s_message ("twice", "<once@demo.test>", 12);
     EXPECT (f, alice, "250 2.0.0 1 of 1", "SEND", ALICE, BOB, other, NULL);
-    stat = s_expect (f, bob, "250 2.0.0", "STAT", NULL);
-    s_pop_is (stat, "2");
-    zmsg_destroy (&stat);
+    s_stat_is (f, bob, "2");
     free (other);
     free (text);
     zsock_destroy (&alice);
@@ -426,9 +429,7 @@ test_bad_messages_are_refused_before_anything_is_stored (void **state)
     EXPECT (f, alice, "554 5.4.7", "SEND", ALICE, BOB, "Expires: 1 Jan 2001 00:00:00 +0000\r\n\r\nx\r\n",
             NULL);
     zsock_t *bob = s_login (f, BOB);
-    zmsg_t *stat = s_expect (f, bob, "250 2.0.0", "STAT", NULL);
-    s_pop_is (stat, "0");
-    zmsg_destroy (&stat);
+    s_stat_is (f, bob, "0");
     free (big);
     zsock_destroy (&alice);
     zsock_destroy (&bob);
