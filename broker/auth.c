@@ -1,6 +1,7 @@
 /*  auth.c — Argon2id hashing and the checking actor. */
 #include "auth.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "mb_limits.h"
@@ -8,6 +9,8 @@
 int
 auth_hash (const char *password, char hash[AUTH_HASH_BYTES])
 {
+    assert (password);
+    assert (hash);
     return crypto_pwhash_str (hash, password, strlen (password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                               crypto_pwhash_MEMLIMIT_INTERACTIVE);
 }
@@ -15,6 +18,7 @@ auth_hash (const char *password, char hash[AUTH_HASH_BYTES])
 bool
 auth_verify (const char *hash, const char *password)
 {
+    assert (password);
     return hash && *hash && crypto_pwhash_str_verify (hash, password, strlen (password)) == 0;
 }
 

@@ -263,7 +263,9 @@ typedef struct {
     store_t *store;
     zcert_t *cert;
     char *admin;
-    server_t *server;
+    server_config_t server_config; /* what the server actor is given: kept while it runs */
+    server_args_t server_args;
+    zactor_t *server;
 } broker_t;
 
 /* Options, then the config file they name, then what neither gave. Returns OPTIONS_GO_ON or
@@ -416,19 +418,21 @@ s_start_server (broker_t *self)
     }
     self->admin = admin_endpoint (s->db, &error);
     if (self->admin) {
-        server_config_t config = {.binds = s->binds,
-                                  .cert = self->cert,
-                                  .curve_always = streq (s->curve, "always"),
-                                  .admin_endpoint = self->admin,
-                                  .domains = s->domains,
-                                  .max_message_bytes = (size_t)s->max_message,
-                                  .relay = streq (s->relay, "yes"),
-                                  .queue_max_age = s->queue_max_age,
-                                  .retry_base = s->retry_base,
-                                  .dedupe_window = s->dedupe_window};
-        self->server = server_new (&config, self->store, &error);
+        self->server_config = (server_config_t){.binds = s->binds,
+                                                .cert = self->cert,
+                                                .curve_always = streq (s->curve, "always"),
+                                                .admin_endpoint = self->admin,
+                                                .domains = s->domains,
+                                                .max_message_bytes = (size_t)s->max_message,
+                                                .relay = streq (s->relay, "yes"),
+                                                .queue_max_age = s->queue_max_age,
+                                                .retry_base = s->retry_base,
+                                                .dedupe_window = s->dedupe_window};
+        self->server_args = (server_args_t){.config = &self->server_config, .store = self->store};
+        self->server = zactor_new (server_actor, &self->server_args);
+        error = server_actor_error (self->server);
     }
-    if (!self->server) {
+    if (error) {
         fprintf (stderr, "error: %s\n", error);
         free (error);
         return 1;
@@ -463,7 +467,7 @@ s_say_started (const broker_t *self)
 static void
 s_teardown (broker_t *self)
 {
-    server_destroy (&self->server);
+    zactor_destroy (&self->server); /* $TERM: the batch in flight is committed and answered first */
     store_close (&self->store);
     zcert_destroy (&self->cert);
     zstr_free (&self->admin);
@@ -486,7 +490,8 @@ s_run_broker (broker_t *self)
     if (status != OPTIONS_GO_ON)
         return status;
     s_say_started (self);
-    server_run (self->server);
+    if (!zsys_interrupted)
+        zsock_wait (self->server); /* until SIGINT/SIGTERM (CZMQ's handler), or the server's end */
     s_teardown (self);
     log_info ("broker", "stopped", NULL);
     return 0;

@@ -1,6 +1,7 @@
 /*  route.c — recipient resolution and list expansion. */
 #include "route.h"
 
+#include <assert.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ route_filter_check (const char *filter)
 bool
 route_filter_match (const char *filter, const char *msg, size_t len)
 {
+    assert (msg || len == 0);
     if (!filter || !*filter)
         return true;
     const char *colon = strchr (filter, ':');
@@ -62,6 +64,7 @@ route_filter_match (const char *filter, const char *msg, size_t len)
 void
 route_targets_reset (route_targets_t *targets, size_t count)
 {
+    assert (targets);
     if (count < targets->count)
         targets->count = count;
 }
@@ -69,6 +72,7 @@ route_targets_reset (route_targets_t *targets, size_t count)
 void
 route_targets_free (route_targets_t *targets)
 {
+    assert (targets);
     free (targets->items);
     memset (targets, 0, sizeof *targets);
 }
@@ -77,6 +81,7 @@ route_targets_free (route_targets_t *targets)
 static int
 s_add_target (route_targets_t *targets, const store_mailbox_t *mailbox)
 {
+    assert (mailbox->id > 0);
     for (size_t i = 0; i < targets->count; i++)
         if (targets->items[i].mailbox_id == mailbox->id)
             return 0;
@@ -145,6 +150,12 @@ int
 route_resolve (store_t *store, const address_t *rcpt, const char *sender, const char *msg, size_t len,
                route_targets_t *targets, route_result_t *result)
 {
+    assert (store);
+    assert (rcpt);
+    assert (sender);
+    assert (msg || len == 0);
+    assert (targets);
+    assert (result);
     memset (result, 0, sizeof *result);
     result->reply = REPLY_QUEUED;
     size_t before = targets->count;

@@ -1,6 +1,7 @@
 /*  server.c — the broker's loop, sessions and verbs. */
 #include "server.h"
 
+#include <assert.h>
 #include <sodium.h>
 #include <string.h>
 #include <strings.h>
@@ -65,11 +66,15 @@ typedef struct {
     bool mutating;
 } pending_t;
 
-/* One recipient of a SEND: phase 1 decides, phase 2 stores */
+/* A SEND's reply line for one recipient: "code enhanced address text", at most this long
+   (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included) */
+#define SEND_LINE_MAX 510
+
+/* One recipient of a SEND: the route step decides, the store step stores */
 typedef struct {
     reply_id_t reply;
     char address[MAX_ADDRESS + 1];
-    char text[512]; /* a refusal's reason, or the line a retry gets again */
+    char line[512]; /* its reply line: a refusal, the line a retry gets again, or what was stored */
     bool again;     /* a retry: this recipient has had this message (dedupe) */
     bool relay;     /* another domain: an outbound entry */
     bool is_list;
@@ -107,6 +112,8 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
+    char *endpoints;     /* the client endpoints bound, space-separated (ENDPOINT) */
+    int port;            /* the first tcp endpoint's port (PORT) */
     int64_t log_second;  /* the second the delivery lines below are counted in */
     size_t log_lines;    /* delivery lines logged in it */
     size_t log_unlogged; /* and deliveries not logged for the rate limit */
@@ -153,6 +160,7 @@ s_conn_key (const zap_peer_t *peer, const char *route, char *key, size_t size)
 static void
 s_unwatch (server_t *self, session_t *session)
 {
+    assert (session);
     if (!session->watching)
         return;
     zlistx_t *list = zhashx_lookup (self->watchers, session->address);
@@ -180,6 +188,8 @@ s_session_destroy (void **item)
 static void
 s_session_forget (server_t *self, session_t *session, const char *why)
 {
+    assert (session);
+    assert (zhashx_lookup (self->sessions, session->key) == session);
     /* a consumer that goes away gives its leased messages back to the others */
     int released = store_lease_release_all (self->store, session->key);
     if (released > 0)
@@ -222,6 +232,8 @@ s_refuse (context_t *ctx, reply_id_t reply, const char *text)
 static int
 s_send (server_t *self, const uint8_t *routing_id, size_t routing_size, zmsg_t **reply_p)
 {
+    assert (routing_size <= MAX_ROUTING_ID);
+    assert (reply_p && *reply_p);
     if (zmq_send (zsock_resolve (self->router), routing_id, routing_size, ZMQ_SNDMORE) < 0 ||
         zmsg_send (reply_p, self->router) != 0) {
         zmsg_destroy (reply_p);
@@ -295,6 +307,7 @@ s_session_new (context_t *ctx)
 static zmsg_t *
 s_hello (context_t *ctx, const char *id)
 {
+    assert (ctx->session && ctx->session->mailbox_id > 0);
     session_t *session = ctx->session;
     session->authenticated = true;
     log_info ("broker", "hello", "session=%s mailbox=%s by=%s", session->key, session->address,
@@ -479,6 +492,7 @@ static void
 s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender,
               const char *subject)
 {
+    assert (mailbox && sender && subject);
     s_log_delivery (self, mailbox, delivery, size, sender);
     if (!zhashx_lookup (self->watchers, mailbox))
         return;
@@ -509,12 +523,15 @@ s_store_trouble (context_t *ctx, const char *op)
     return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
 }
 
-/* A SEND's reply line for one recipient: "code enhanced address text", at most this long
-   (RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included) */
-#define SEND_LINE_MAX 510
-
-/* What a SEND is about, once its checks have passed */
+/* One SEND as it goes check -> route -> store -> reply, each a step below. It borrows the
+   server's recipient and target arrays (no allocation per request) and owns nothing else:
+   the reply message is made by the last step and handed to the caller. */
 typedef struct {
+    context_t *ctx;
+    rcpt_t *rcpts; /* the server's, one per recipient argument */
+    size_t rcpt_count;
+    route_targets_t *targets; /* the server's: the mailboxes the recipients reach */
+    size_t stored;            /* deliveries and outbound entries the store step makes */
     address_t sender;
     const proto_arg_t *body;
     size_t hlen; /* its header section */
@@ -563,16 +580,37 @@ s_content_digest (send_t *send)
     crypto_generichash_final (&state, send->content, STORE_CONTENT_BYTES);
 }
 
-/* The message checks of a SEND (sender, size, content, headers); NULL when they pass,
-   else the refusal */
+/* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time. NULL, or the refusal. */
+static zmsg_t *
+s_send_expires (send_t *send, const char *expires)
+{
+    struct tm tm;
+    memset (&tm, 0, sizeof tm);
+    const char *end =
+        strptime (expires, strchr (expires, ',') ? "%a, %d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M:%S %z", &tm);
+    if (!end || *end)
+        return s_refuse (send->ctx, REPLY_BAD_CONTENT, "Expires: is not an RFC 5322 date-time");
+    send->expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
+    if (send->expires_at <= (int64_t)time (NULL))
+        return s_refuse (send->ctx, REPLY_EXPIRED, "message expired before it was published");
+    return NULL;
+}
+
+/* Check: the sender, size, content and headers, and send made ready for the steps after.
+   NULL when they pass, else the refusal. */
 static zmsg_t *
 s_send_check (context_t *ctx, send_t *send)
 {
+    assert (ctx->session && ctx->session->authenticated); /* the dispatcher's needs_session */
+    assert (ctx->req->argc >= 3);                         /* sender, a recipient, the message */
     proto_request_t *req = ctx->req;
     session_t *session = ctx->session;
     const char *why = NULL;
-    memset (send, 0, sizeof *send);
-    send->body = &req->args[req->argc - 1];
+    *send = (send_t){.ctx = ctx,
+                     .rcpts = ctx->server->rcpts,
+                     .rcpt_count = req->argc - 2,
+                     .targets = &ctx->server->targets,
+                     .body = &req->args[req->argc - 1]};
     /* RFC 5321 4.5.5: a bounce has the null reverse-path; only the gateway sends those */
     bool null_sender = session->gateway && (req->args[0].size == 0 || proto_arg_is (&req->args[0], "<>"));
     if (!null_sender &&
@@ -580,7 +618,7 @@ s_send_check (context_t *ctx, send_t *send)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
     if (!session->gateway && !streq (send->sender.full, session->address))
         return s_refuse (ctx, REPLY_SENDER_DENIED, "you may send as yourself only");
-    if (req->argc - 2 > MAX_RCPT)
+    if (send->rcpt_count > MAX_RCPT)
         return s_refuse (ctx, REPLY_TOO_MANY_RCPT, NULL);
     if (send->body->size > ctx->server->config.max_message_bytes)
         return s_refuse (ctx, REPLY_TOO_BIG, "message exceeds fixed maximum message size");
@@ -592,21 +630,36 @@ s_send_check (context_t *ctx, send_t *send)
     header_find_in (text, send->hlen, "Message-ID", send->message_id, sizeof send->message_id);
     header_find_in (text, send->hlen, "Subject", send->subject, sizeof send->subject);
     char expires[128] = "";
-    if (header_find_in (text, send->hlen, "Expires", expires, sizeof expires)) {
-        /* RFC 4021 2.1.49: Expires holds an RFC 5322 date-time */
-        struct tm tm;
-        memset (&tm, 0, sizeof tm);
-        const char *end = strptime (
-            expires, strchr (expires, ',') ? "%a, %d %b %Y %H:%M:%S %z" : "%d %b %Y %H:%M:%S %z", &tm);
-        if (!end || *end)
-            return s_refuse (ctx, REPLY_BAD_CONTENT, "Expires: is not an RFC 5322 date-time");
-        send->expires_at = (int64_t)timegm (&tm) - tm.tm_gmtoff;
-        if (send->expires_at <= (int64_t)time (NULL))
-            return s_refuse (ctx, REPLY_EXPIRED, "message expired before it was published");
-    }
+    zmsg_t *refusal = NULL;
+    if (header_find_in (text, send->hlen, "Expires", expires, sizeof expires) &&
+        (refusal = s_send_expires (send, expires)))
+        return refusal;
     if (*send->message_id)
         s_content_digest (send);
     return NULL;
+}
+
+/* Formats a recipient's reply line, "code enhanced text", at most SEND_LINE_MAX octets */
+static void s_rcpt_line (rcpt_t *r, reply_id_t id, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void
+s_rcpt_line (rcpt_t *r, reply_id_t id, const char *format, ...)
+{
+    assert (format);
+    char text[sizeof r->line];
+    va_list ap;
+    va_start (ap, format);
+    vsnprintf (text, sizeof text, format, ap);
+    va_end (ap);
+    reply_format (r->line, SEND_LINE_MAX + 1, id, text);
+}
+
+/* A recipient refused: its reply and its line "code enhanced address why" */
+static void
+s_rcpt_refuse (rcpt_t *r, reply_id_t id, const char *why)
+{
+    r->reply = id;
+    s_rcpt_line (r, id, "%s %s", r->address, why);
 }
 
 /* The dedupe key of one recipient of this SEND */
@@ -616,31 +669,26 @@ s_publication_key (const send_t *send, const char *recipient)
     return (store_publication_t){send->sender.full, send->message_id, recipient, send->content};
 }
 
-/* A retry: this recipient was given this very message before. r takes the line it got then
-   (or, for a recipient repeated in this SEND, the line a repeat gets). True when so. */
+/* A retry: this recipient was given this very message before. Its line becomes the one it got
+   then (or, for a recipient repeated in this SEND, the line a repeat gets). True when so. */
 static bool
-s_rcpt_seen (context_t *ctx, const send_t *send, size_t i)
+s_rcpt_seen (send_t *send, size_t i)
 {
-    rcpt_t *r = &ctx->server->rcpts[i];
+    rcpt_t *r = &send->rcpts[i];
     if (!*send->message_id)
         return false;
     store_publication_t key = s_publication_key (send, r->address);
-    char *line = store_publication_find (ctx->server->store, &key);
+    char *line = store_publication_find (send->ctx->server->store, &key);
     if (!line)
         return false;
     r->again = true;
     bool repeated = false;
     for (size_t k = 0; k < i; k++)
-        repeated |= ctx->server->rcpts[k].again && streq (ctx->server->rcpts[k].address, r->address);
-    if (repeated) {
-        const reply_t *queued = reply_get (REPLY_QUEUED);
-        char address[MAX_ADDRESS + 1];
-        snprintf (address, sizeof address, "%s", r->address);
-        snprintf (r->text, sizeof r->text, "%d %s %s already queued (duplicate recipient)", queued->code,
-                  queued->enhanced, address);
-    }
+        repeated |= send->rcpts[k].again && streq (send->rcpts[k].address, r->address);
+    if (repeated)
+        s_rcpt_line (r, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
     else
-        snprintf (r->text, sizeof r->text, "%s", line);
+        snprintf (r->line, sizeof r->line, "%s", line);
     free (line);
     char id[160];
     log_info ("broker", "duplicate", "mailbox=%s rcpt=%u message-id=%s", send->sender.full, (unsigned)i,
@@ -648,13 +696,35 @@ s_rcpt_seen (context_t *ctx, const send_t *send, size_t i)
     return true;
 }
 
-/* Phase 1 for recipient i: what becomes of it, reading only. 0, or -1 on store trouble. */
+/* A recipient in a domain of this broker: its mailboxes, added to the targets */
 static int
-s_rcpt_decide (context_t *ctx, const send_t *send, size_t i)
+s_rcpt_local (send_t *send, rcpt_t *r, const address_t *rcpt)
 {
-    server_t *self = ctx->server;
-    const proto_arg_t *arg = &ctx->req->args[1 + i];
-    rcpt_t *r = &self->rcpts[i];
+    route_targets_t *targets = send->targets;
+    route_result_t route;
+    r->first = targets->count;
+    if (route_resolve (send->ctx->server->store, rcpt, send->sender.full, (const char *)send->body->data,
+                       send->body->size, targets, &route) != 0)
+        return -1;
+    r->count = targets->count - r->first;
+    r->is_list = route.is_list;
+    for (size_t k = r->first; k < r->first + r->count; k++)
+        if (targets->items[k].room < (int64_t)send->body->size)
+            r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
+    if (route.reply != REPLY_QUEUED)
+        s_rcpt_refuse (r, route.reply, route.text);
+    else if (!r->is_list && r->count == 1 && r->full)
+        s_rcpt_refuse (r, REPLY_QUOTA, "mailbox full");
+    return 0;
+}
+
+/* What becomes of recipient i, reading only. 0, or -1 on store trouble. */
+static int
+s_rcpt_decide (send_t *send, size_t i)
+{
+    server_t *self = send->ctx->server;
+    const proto_arg_t *arg = &send->ctx->req->args[1 + i];
+    rcpt_t *r = &send->rcpts[i];
     memset (r, 0, sizeof *r);
     r->reply = REPLY_QUEUED;
     address_t rcpt;
@@ -664,181 +734,154 @@ s_rcpt_decide (context_t *ctx, const send_t *send, size_t i)
         size_t n = arg->size < MAX_ADDRESS ? arg->size : MAX_ADDRESS;
         for (size_t k = 0; k < n; k++)
             r->address[k] = (arg->data[k] < 0x20 || arg->data[k] >= 0x7f) ? '?' : (char)arg->data[k];
-        r->reply = REPLY_BAD_RCPT_SYNTAX;
-        snprintf (r->text, sizeof r->text, "%s", why);
+        s_rcpt_refuse (r, REPLY_BAD_RCPT_SYNTAX, why);
         return 0;
     }
     snprintf (r->address, sizeof r->address, "%s", rcpt.full);
-    if (s_rcpt_seen (ctx, send, i))
+    if (s_rcpt_seen (send, i))
         return 0;
-    if (!address_domain_in (&rcpt, self->config.domains)) {
-        if (!self->config.relay || ctx->session->gateway) {
-            /* the gateway submits only what came in without AUTH: that is never relayed */
-            r->reply = REPLY_RELAY_DENIED;
-            snprintf (r->text, sizeof r->text, "relay access denied: %s is not a domain of this broker",
-                      rcpt.domain);
-        }
-        else
-            r->relay = true;
+    if (address_domain_in (&rcpt, self->config.domains))
+        return s_rcpt_local (send, r, &rcpt);
+    if (self->config.relay && !send->ctx->session->gateway) {
+        r->relay = true;
         return 0;
     }
-    route_targets_t *targets = &self->targets;
-    route_result_t route;
-    r->first = targets->count;
-    if (route_resolve (self->store, &rcpt, send->sender.full, (const char *)send->body->data,
-                       send->body->size, targets, &route) != 0)
-        return -1;
-    r->count = targets->count - r->first;
-    r->is_list = route.is_list;
-    r->reply = route.reply;
-    snprintf (r->text, sizeof r->text, "%s", route.text);
-    for (size_t k = r->first; k < r->first + r->count; k++)
-        if (targets->items[k].room < (int64_t)send->body->size)
-            r->full++; /* RFC 3463 5.2.2: that mailbox is over its quota */
-    if (r->reply == REPLY_QUEUED && !r->is_list && r->count == 1 && r->full)
-        r->reply = REPLY_QUOTA, snprintf (r->text, sizeof r->text, "mailbox full");
+    /* the gateway submits only what came in without AUTH: that is never relayed */
+    char text[MAX_ADDRESS + 64];
+    snprintf (text, sizeof text, "relay access denied: %s is not a domain of this broker", rcpt.domain);
+    s_rcpt_refuse (r, REPLY_RELAY_DENIED, text);
     return 0;
 }
 
-/* Formats a recipient's reply line into line (SEND_LINE_MAX + 1) and adds it to reply */
-static void s_add_line (zmsg_t *reply, char *line, reply_id_t id, const char *format, ...)
-    __attribute__ ((format (printf, 4, 5)));
-static void
-s_add_line (zmsg_t *reply, char *line, reply_id_t id, const char *format, ...)
-{
-    const reply_t *r = reply_get (id);
-    int head = snprintf (line, SEND_LINE_MAX + 1, "%d %s ", r->code, r->enhanced);
-    va_list ap;
-    va_start (ap, format);
-    vsnprintf (line + head, SEND_LINE_MAX + 1 - (size_t)head, format, ap);
-    va_end (ap);
-    zmsg_addstr (reply, line);
-}
-
-/* Phase 2 for recipient i: its deliveries or outbound entry, its reply line, and, when it
-   stored anything, the dedupe record that answers a retry. 0, or -1 on store trouble. */
+/* Route: what becomes of each recipient, reading only; counts what the store step makes.
+   0, or -1 on store trouble. */
 static int
-s_rcpt_store (context_t *ctx, const send_t *send, size_t i, zmsg_t *reply)
+s_send_route (send_t *send)
 {
-    server_t *self = ctx->server;
-    rcpt_t *r = &self->rcpts[i];
-    char line[SEND_LINE_MAX + 1];
-    size_t delivered = 0;
-    if (r->again) {
-        zmsg_addstr (reply, r->text); /* the same answer as the first time, nothing stored */
-        return 0;
-    }
-    if (r->reply != REPLY_QUEUED) {
-        s_add_line (reply, line, r->reply, "%s %s", r->address, r->text);
-        return 0;
-    }
-    if (r->relay) {
-        int64_t entry = store_outbound_add (self->store, send->message, send->sender.full, r->address);
-        if (entry < 0)
+    route_targets_reset (send->targets, 0);
+    for (size_t i = 0; i < send->rcpt_count; i++) {
+        const rcpt_t *r = &send->rcpts[i];
+        if (s_rcpt_decide (send, i) != 0)
             return -1;
-        s_add_line (reply, line, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
-        delivered = 1;
+        if (r->again)
+            continue;
+        if (r->reply == REPLY_QUEUED)
+            send->stored += r->relay ? 1 : r->count - r->full;
+        else
+            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", send->sender.full, (unsigned)i,
+                      reply_get (r->reply)->code);
     }
-    else {
-        int64_t delivery = 0;
-        for (size_t k = r->first; k < r->first + r->count; k++) {
-            route_target_t *target = &self->targets.items[k];
-            if (target->room < (int64_t)send->body->size)
-                continue;
-            delivery = store_deliver (self->store, send->message, target->mailbox_id, send->body->size);
-            if (delivery < 0)
-                return -1;
-            delivered++;
-            s_queue_push (self, target->address, delivery, send->body->size, send->sender.full,
-                          send->subject);
-        }
-        if (r->is_list)
-            s_add_line (reply, line, REPLY_QUEUED, "%s list: %zu %s%s, message %lld", r->address, delivered,
-                        delivered == 1 ? "delivery" : "deliveries", r->full ? " (some mailboxes full)" : "",
-                        (long long)send->message);
-        else if (r->count == 0)
-            s_add_line (reply, line, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
-        else /* the id the recipient's LIST, RETR and DELE will use */
-            s_add_line (reply, line, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
-    }
-    if (delivered == 0 || !*send->message_id)
-        return 0;
-    store_publication_t key = s_publication_key (send, r->address);
-    return store_publication_add (self->store, &key, line);
+    return 0;
 }
 
-/* The status line: how many recipients were accepted (a retried one counts, as it did) */
-static void
-s_send_status (context_t *ctx, size_t rcpts, zmsg_t *reply)
+/* An accepted local recipient: a delivery to each of its mailboxes with room, and its line.
+   The number of deliveries, or -1 on store trouble. */
+static int64_t
+s_rcpt_deliver (send_t *send, rcpt_t *r)
+{
+    server_t *self = send->ctx->server;
+    int64_t delivered = 0, delivery = 0;
+    for (size_t k = r->first; k < r->first + r->count; k++) {
+        const route_target_t *target = &send->targets->items[k];
+        if (target->room < (int64_t)send->body->size)
+            continue;
+        delivery = store_deliver (self->store, send->message, target->mailbox_id, send->body->size);
+        if (delivery < 0)
+            return -1;
+        delivered++;
+        s_queue_push (self, target->address, delivery, send->body->size, send->sender.full, send->subject);
+    }
+    if (r->is_list)
+        s_rcpt_line (r, REPLY_QUEUED, "%s list: %lld %s%s, message %lld", r->address, (long long)delivered,
+                     delivered == 1 ? "delivery" : "deliveries", r->full ? " (some mailboxes full)" : "",
+                     (long long)send->message);
+    else if (r->count == 0)
+        s_rcpt_line (r, REPLY_QUEUED, "%s already queued (duplicate recipient)", r->address);
+    else /* the id the recipient's LIST, RETR and DELE will use */
+        s_rcpt_line (r, REPLY_QUEUED, "%s queued as %lld", r->address, (long long)delivery);
+    return delivered;
+}
+
+/* An accepted recipient in another domain: an outbound entry, and its line. 1, or -1. */
+static int64_t
+s_rcpt_relay (send_t *send, rcpt_t *r)
+{
+    int64_t entry =
+        store_outbound_add (send->ctx->server->store, send->message, send->sender.full, r->address);
+    if (entry < 0)
+        return -1;
+    s_rcpt_line (r, REPLY_QUEUED, "%s queued for relay as %lld", r->address, (long long)entry);
+    return 1;
+}
+
+/* Store: the body once, then for each accepted recipient its deliveries or outbound entry,
+   its line, and, when it stored anything, the dedupe record that answers a retry with that
+   line. No savepoint: a store error fails the whole group commit, and every request in it is
+   answered 452 (a retry is safe: publish is idempotent). NULL, or the operation that failed. */
+static const char *
+s_send_store (send_t *send)
+{
+    store_t *store = send->ctx->server->store;
+    if (send->stored > 0) {
+        send->ctx->pending->mutating = true;
+        send->message =
+            store_message_add (store, send->sender.full, *send->message_id ? send->message_id : NULL,
+                               send->subject, send->body->data, send->body->size, send->expires_at);
+        if (send->message < 0)
+            return "message-add";
+    }
+    for (size_t i = 0; i < send->rcpt_count; i++) {
+        rcpt_t *r = &send->rcpts[i];
+        if (r->again || r->reply != REPLY_QUEUED)
+            continue; /* its line is made: the first answer again, or the refusal */
+        int64_t delivered = r->relay ? s_rcpt_relay (send, r) : s_rcpt_deliver (send, r);
+        store_publication_t key = s_publication_key (send, r->address);
+        if (delivered < 0 ||
+            (delivered > 0 && *send->message_id && store_publication_add (store, &key, r->line) != 0))
+            return "store-rcpt";
+    }
+    return NULL;
+}
+
+/* Reply: [id][status line][a line per recipient]. The status says how many recipients were
+   accepted (a retried one counts, as it did then). */
+static zmsg_t *
+s_send_reply (const send_t *send)
 {
     size_t accepted = 0;
     reply_id_t first_failure = REPLY_FAILED;
-    for (size_t i = 0; i < rcpts; i++) {
-        const rcpt_t *r = &ctx->server->rcpts[i];
+    for (size_t i = 0; i < send->rcpt_count; i++) {
+        const rcpt_t *r = &send->rcpts[i];
         if (r->again || r->reply == REPLY_QUEUED)
             accepted++;
         else if (first_failure == REPLY_FAILED)
             first_failure = r->reply;
     }
-    char status[160];
-    if (accepted == 0)
-        reply_format (status, sizeof status, first_failure, "no recipient accepted");
-    else {
-        char summary[80];
-        snprintf (summary, sizeof summary, "%zu of %zu recipients accepted", accepted, rcpts);
-        reply_format (status, sizeof status, REPLY_QUEUED, summary);
-    }
-    zmsg_pushstr (reply, status);
-    zmsg_pushstr (reply, ctx->req->id);
+    zmsg_t *reply = accepted == 0
+                        ? proto_reply_new (send->ctx->req->id, first_failure, "no recipient accepted")
+                        : proto_reply_newf (send->ctx->req->id, REPLY_QUEUED,
+                                            "%zu of %zu recipients accepted", accepted, send->rcpt_count);
+    for (size_t i = 0; i < send->rcpt_count; i++)
+        zmsg_addstr (reply, send->rcpts[i].line);
+    if (send->stored > 0)
+        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", send->sender.full,
+                   (long long)send->message, send->body->size, send->stored);
+    return reply;
 }
 
 static zmsg_t *
 s_verb_send (context_t *ctx)
 {
-    server_t *self = ctx->server;
     send_t send;
     zmsg_t *refusal = s_send_check (ctx, &send);
     if (refusal)
         return refusal;
-
-    /* Phase 1: what becomes of each recipient, reading only */
-    size_t rcpts = ctx->req->argc - 2, stored = 0;
-    route_targets_reset (&self->targets, 0);
-    for (size_t i = 0; i < rcpts; i++) {
-        rcpt_t *r = &self->rcpts[i];
-        if (s_rcpt_decide (ctx, &send, i) != 0)
-            return s_store_trouble (ctx, "route");
-        if (r->again)
-            continue;
-        if (r->reply == REPLY_QUEUED)
-            stored += r->relay ? 1 : r->count - r->full;
-        else
-            log_warn ("broker", "rcpt-refused", "mailbox=%s rcpt=%u reply=%d", send.sender.full, (unsigned)i,
-                      reply_get (r->reply)->code);
-    }
-
-    /* Phase 2: store the body once, and a delivery or outbound entry per accepted recipient.
-       No savepoint: a store error fails the whole group commit, and every request in it is
-       answered 452 (a retry is safe: publish is idempotent). */
-    if (stored > 0) {
-        ctx->pending->mutating = true;
-        send.message =
-            store_message_add (self->store, send.sender.full, *send.message_id ? send.message_id : NULL,
-                               send.subject, send.body->data, send.body->size, send.expires_at);
-        if (send.message < 0)
-            return s_store_trouble (ctx, "message-add");
-    }
-    zmsg_t *reply = zmsg_new ();
-    for (size_t i = 0; i < rcpts; i++)
-        if (s_rcpt_store (ctx, &send, i, reply) != 0) {
-            zmsg_destroy (&reply);
-            return s_store_trouble (ctx, "store-rcpt");
-        }
-    s_send_status (ctx, rcpts, reply);
-    if (stored > 0)
-        log_debug ("broker", "queued", "mailbox=%s message=%lld size=%zu stored=%zu", send.sender.full,
-                   (long long)send.message, send.body->size, stored);
-    return reply;
+    if (s_send_route (&send) != 0)
+        return s_store_trouble (ctx, "route");
+    const char *failed = s_send_store (&send);
+    if (failed)
+        return s_store_trouble (ctx, failed);
+    return s_send_reply (&send);
 }
 
 /* --------------------------------------------------------------------- pulling */
@@ -1381,6 +1424,7 @@ s_check (context_t *ctx, const verb_t **verb_p)
 static pending_t *
 s_pending_new (server_t *self)
 {
+    assert (self->batch_size < MAX_BATCH);
     pending_t *pending = &self->batch[self->batch_size];
     pending->reply = NULL;
     pending->mutating = false;
@@ -1469,52 +1513,48 @@ s_handle (server_t *self, size_t count)
     }
 }
 
-/* Group commit: every request waiting on the socket goes into one transaction; the
-   replies go out only after it committed (durable acknowledgement). */
+/* No transaction could begin: the request in self->frames is answered 452 at once (it waits
+   for better times), with its own id when it has a usable one */
 static void
-s_serve_batch (server_t *self)
+s_handle_without_store (server_t *self, size_t count)
 {
-    /* a connection that ended before this batch's requests were sent has no session left
-       that a new connection with its routing id could be answered for */
-    s_monitor_drain (self);
-    bool in_transaction = store_begin (self->store) == 0;
-    if (!in_transaction)
-        log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
-    self->batch_size = 0;
-    self->batch_failed = false;
-    size_t count;
-    while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
-        if (!in_transaction) {
-            /* no transaction: every request waits for better times */
-            pending_t *pending = s_pending_new (self);
-            self->batch_size++;
-            char id[MAX_REQUEST_ID + 1] = PROTO_NO_ID;
-            if (count > 1 && zmq_msg_size (&self->frames[1]) <= MAX_REQUEST_ID) {
-                memcpy (id, zmq_msg_data (&self->frames[1]), zmq_msg_size (&self->frames[1]));
-                id[zmq_msg_size (&self->frames[1])] = '\0';
-            }
-            pending->reply = proto_reply_new (id, REPLY_STORE_TROUBLE, NULL);
-            continue;
-        }
-        s_handle (self, count);
+    pending_t *pending = s_pending_new (self);
+    self->batch_size++;
+    char id[MAX_REQUEST_ID + 1] = PROTO_NO_ID;
+    if (count > 1 && zmq_msg_size (&self->frames[1]) <= MAX_REQUEST_ID) {
+        memcpy (id, zmq_msg_data (&self->frames[1]), zmq_msg_size (&self->frames[1]));
+        id[zmq_msg_size (&self->frames[1])] = '\0';
     }
-    bool committed = false;
-    if (in_transaction && self->batch_failed) {
+    pending->reply = proto_reply_new (id, REPLY_STORE_TROUBLE, NULL);
+}
+
+/* Ends the batch's transaction: true when it committed */
+static bool
+s_batch_commit (server_t *self, bool in_transaction)
+{
+    if (!in_transaction)
+        return false;
+    if (self->batch_failed) {
         store_rollback (self->store);
         log_error ("broker", "batch-rolled-back", "requests=%zu", self->batch_size);
+        return false;
     }
-    else if (in_transaction) {
-        char *error = NULL;
-        committed = store_commit (self->store, &error) == 0;
-        if (!committed) {
-            log_error ("broker", "commit-failed", "requests=%zu error=\"%s\"", self->batch_size, error);
-            free (error);
-        }
-    }
+    char *error = NULL;
+    if (store_commit (self->store, &error) == 0)
+        return true;
+    log_error ("broker", "commit-failed", "requests=%zu error=\"%s\"", self->batch_size, error);
+    free (error);
+    return false;
+}
+
+/* Sends the batch's replies; when it did not commit, a request that changed the store is
+   answered 452 instead, with its own id (nothing of it is stored) */
+static void
+s_batch_answer (server_t *self, bool committed)
+{
     for (size_t i = 0; i < self->batch_size; i++) {
         pending_t *pending = &self->batch[i];
         if (!committed && pending->mutating) {
-            /* nothing of this request is stored: say so, with the request's own id */
             char *id = zmsg_popstr (pending->reply);
             zmsg_destroy (&pending->reply);
             pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
@@ -1523,6 +1563,12 @@ s_serve_batch (server_t *self)
         if (s_send (self, pending->routing_id, pending->routing_size, &pending->reply) != 0)
             log_warn ("broker", "reply-dropped", "errno=%d", zmq_errno ());
     }
+}
+
+/* Sends the batch's NEW pushes to the watchers with credit (when it committed), and drops them */
+static void
+s_batch_push (server_t *self, bool committed)
+{
     s_monitor_drain (self); /* no push goes to a connection that has ended meanwhile */
     for (size_t i = 0; i < self->push_count; i++) {
         push_t *push = &self->pushes[i];
@@ -1544,6 +1590,31 @@ s_serve_batch (server_t *self)
         zmsg_destroy (&push->push);
     }
     self->push_count = 0;
+}
+
+/* Group commit: every request waiting on the socket goes into one transaction; the
+   replies go out only after it committed (durable acknowledgement). */
+static void
+s_serve_batch (server_t *self)
+{
+    /* a connection that ended before this batch's requests were sent has no session left
+       that a new connection with its routing id could be answered for */
+    s_monitor_drain (self);
+    bool in_transaction = store_begin (self->store) == 0;
+    if (!in_transaction)
+        log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
+    self->batch_size = 0;
+    self->batch_failed = false;
+    size_t count;
+    while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
+        if (in_transaction)
+            s_handle (self, count);
+        else
+            s_handle_without_store (self, count);
+    }
+    bool committed = s_batch_commit (self, in_transaction);
+    s_batch_answer (self, committed);
+    s_batch_push (self, committed);
 }
 
 /* --------------------------------------------------------------------- loop */
@@ -1692,19 +1763,35 @@ s_monitor_drain (server_t *self)
     }
 }
 
-/* Binds one client endpoint: CURVE beyond loopback (and everywhere with curve_always) */
+/* Keeps what was bound, "*" resolved, for the ENDPOINT and PORT queries */
+static void
+s_bound (server_t *self, const endpoint_t *endpoint)
+{
+    char *bound = zsock_last_endpoint (self->router);
+    if (!bound)
+        return;
+    char *joined =
+        zsys_sprintf ("%s%s%s", self->endpoints ? self->endpoints : "", self->endpoints ? " " : "", bound);
+    free (self->endpoints);
+    self->endpoints = joined;
+    const char *colon = strrchr (bound, ':');
+    if (!self->port && endpoint->transport == ENDPOINT_TCP && colon)
+        self->port = atoi (colon + 1);
+    free (bound);
+}
+
+/* Binds one client endpoint: CURVE beyond loopback (and everywhere with curve_always); an
+   inproc endpoint (an in-process server, a fuzzer) has no handshake, so no CURVE and no ZAP */
 static int
 s_bind_one (server_t *self, const char *text, char **error)
 {
-    endpoint_t endpoint = {.loopback = true};
+    endpoint_t endpoint;
     const char *why = NULL;
-    /* inproc: within this process only (an in-process server, a fuzzer); no handshake, no ZAP */
-    bool inproc = strncmp (text, "inproc://", 9) == 0;
-    if (!inproc && endpoint_parse (text, &endpoint, &why) != 0) {
+    if (endpoint_parse_with_inproc (text, &endpoint, &why) != 0) {
         *error = zsys_sprintf ("cannot bind %s: %s", text, why);
         return -1;
     }
-    bool curve = !inproc && (!endpoint.loopback || self->config.curve_always);
+    bool curve = endpoint.transport != ENDPOINT_INPROC && (!endpoint.loopback || self->config.curve_always);
     if (curve && !self->config.cert) {
         *error = zsys_sprintf ("cannot bind %s: beyond loopback the broker needs its CURVE key pair", text);
         return -1;
@@ -1721,6 +1808,7 @@ s_bind_one (server_t *self, const char *text, char **error)
         return -1;
     }
     log_info ("broker", "listening", "endpoint=%s security=%s", text, curve ? "curve" : "none (loopback)");
+    s_bound (self, &endpoint);
     return 0;
 }
 
@@ -1739,9 +1827,49 @@ s_bind_all (server_t *self, char **error)
     return count ? 0 : -1;
 }
 
+/* The client socket, its options set before any bind (libzmq copies them into each listener) */
+static zsock_t *
+s_router_new (size_t max_message_bytes)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert (router);
+    zsock_set_linger (router, 1000);
+    /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
+    zsock_set_sndhwm (router, 100000);
+    zsock_set_rcvhwm (router, 100000);
+    zsock_set_rcvtimeo (router, 0);
+    /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
+    zsock_set_heartbeat_ivl (router, 5000);
+    zsock_set_heartbeat_timeout (router, 15000);
+    /* up to twice the message limit still gets its 552 5.3.4; beyond that libzmq drops the
+       connection without reading it, so a huge frame costs no memory */
+    zsock_set_maxmsgsize (router, (int)(2 * max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
+    zsock_set_zap_domain (router, ZAP_DOMAIN);
+    return router;
+}
+
+/* The admin CLI's endpoint: a file only the broker's user may open */
+static int
+s_admin_bind (server_t *self, char **error)
+{
+    self->admin = zsock_new (ZMQ_REP);
+    zsock_set_linger (self->admin, 0);
+    mode_t old = umask (0077);
+    int rc = zsock_bind (self->admin, "%s", self->config.admin_endpoint);
+    umask (old);
+    if (rc < 0)
+        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", self->config.admin_endpoint,
+                               zmq_strerror (zmq_errno ()));
+    return rc < 0 ? -1 : 0;
+}
+
 server_t *
 server_new (const server_config_t *config, store_t *store, char **error)
 {
+    assert (config);
+    assert (config->admin_endpoint);
+    assert (store);
+    assert (error);
     server_t *self = calloc (1, sizeof *self);
     self->config = *config;
     self->store = store;
@@ -1757,33 +1885,9 @@ server_new (const server_config_t *config, store_t *store, char **error)
 
     /* the ZAP handler first: it numbers every connection from the first one on */
     self->zap = zap_actor_new ();
-    self->router = zsock_new (ZMQ_ROUTER);
-    zsock_set_linger (self->router, 1000);
-    /* replies are bounded by what clients ask; pushes are dropped (and logged) past this */
-    zsock_set_sndhwm (self->router, 100000);
-    zsock_set_rcvhwm (self->router, 100000);
-    zsock_set_rcvtimeo (self->router, 0);
-    /* ZMTP heartbeats: a peer whose TCP connection died silently is noticed within 15 s */
-    zsock_set_heartbeat_ivl (self->router, 5000);
-    zsock_set_heartbeat_timeout (self->router, 15000);
-    /* up to twice the message limit still gets its 552 5.3.4; beyond that libzmq drops the
-       connection without reading it, so a huge frame costs no memory */
-    zsock_set_maxmsgsize (self->router,
-                          (int)(2 * config->max_message_bytes + 64 * 1024 + MAX_RCPT * (MAX_ADDRESS + 8)));
-    zsock_set_zap_domain (self->router, ZAP_DOMAIN);
-    if (s_monitor_start (self, error) != 0 || s_bind_all (self, error) != 0) {
-        server_destroy (&self);
-        return NULL;
-    }
-    self->admin = zsock_new (ZMQ_REP);
-    zsock_set_linger (self->admin, 0);
-    /* the admin endpoint is a file only the broker's user may open */
-    mode_t old = umask (0077);
-    int rc = zsock_bind (self->admin, "%s", config->admin_endpoint);
-    umask (old);
-    if (rc < 0) {
-        *error = zsys_sprintf ("cannot bind admin endpoint %s: %s", config->admin_endpoint,
-                               zmq_strerror (zmq_errno ()));
+    self->router = s_router_new (config->max_message_bytes);
+    if (s_monitor_start (self, error) != 0 || s_bind_all (self, error) != 0 ||
+        s_admin_bind (self, error) != 0) {
         server_destroy (&self);
         return NULL;
     }
@@ -1819,45 +1923,127 @@ server_destroy (server_t **self_p)
     for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
         zmq_msg_close (&self->frames[i]);
     zmq_msg_close (&self->excess);
+    free (self->endpoints);
     free (self);
     *self_p = NULL;
 }
 
-void
-server_run (server_t *self)
+/* A command on the actor's pipe (server.h), answered with one string. False for $TERM, or
+   when the pipe is gone. self is NULL when the server could not start, error says why. */
+static bool
+s_command (server_t *self, zsock_t *pipe, const char *error)
 {
-    /* every ready socket is served each turn, so a busy client socket starves neither the
-       admin endpoint nor the password checks */
-    enum { ROUTER, ADMIN, MONITOR, AUTH };
-    zmq_pollitem_t items[AUTH + AUTH_WORKERS] = {
-        [ROUTER] = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
-        [ADMIN] = {zsock_resolve (self->admin), 0, ZMQ_POLLIN, 0},
-        [MONITOR] = {zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0},
+    char *command = zstr_recv (pipe);
+    if (!command)
+        return false;
+    bool more = true;
+    if (streq (command, "$TERM"))
+        more = false;
+    else if (streq (command, "ERROR"))
+        zstr_send (pipe, error ? error : "");
+    else if (streq (command, "ENDPOINT"))
+        zstr_send (pipe, self && self->endpoints ? self->endpoints : "");
+    else if (streq (command, "PORT"))
+        zstr_sendf (pipe, "%d", self ? self->port : 0);
+    else
+        log_warn ("broker", "bad-command", "command=%.40s", command);
+    zstr_free (&command);
+    return more;
+}
+
+/* Serves what poll found ready: every ready socket each turn, so a busy client socket starves
+   neither the admin endpoint nor the password checks. False when $TERM came. */
+enum { POLL_ROUTER, POLL_ADMIN, POLL_MONITOR, POLL_AUTH, POLL_PIPE = POLL_AUTH + AUTH_WORKERS };
+
+static bool
+s_serve_ready (server_t *self, const zmq_pollitem_t *items, zsock_t *pipe)
+{
+    if (items[POLL_MONITOR].revents & ZMQ_POLLIN)
+        s_monitor_drain (self);
+    for (size_t i = 0; i < AUTH_WORKERS; i++)
+        if (items[POLL_AUTH + i].revents & ZMQ_POLLIN)
+            s_auth_answer (self, i);
+    if (items[POLL_ADMIN].revents & ZMQ_POLLIN)
+        s_serve_admin (self);
+    if (items[POLL_ROUTER].revents & ZMQ_POLLIN)
+        s_serve_batch (self);
+    /* last: $TERM stops the server once the batch just read is committed and answered */
+    return !(pipe && (items[POLL_PIPE].revents & ZMQ_POLLIN)) || s_command (self, pipe, NULL);
+}
+
+/* The loop: until SIGINT/SIGTERM, or $TERM on pipe when there is one */
+static void
+s_loop (server_t *self, zsock_t *pipe)
+{
+    zmq_pollitem_t items[POLL_PIPE + 1] = {
+        [POLL_ROUTER] = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0},
+        [POLL_ADMIN] = {zsock_resolve (self->admin), 0, ZMQ_POLLIN, 0},
+        [POLL_MONITOR] = {zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0},
     };
     for (size_t i = 0; i < AUTH_WORKERS; i++)
-        items[AUTH + i] = (zmq_pollitem_t){zsock_resolve (zactor_sock (self->auth[i])), 0, ZMQ_POLLIN, 0};
+        items[POLL_AUTH + i] =
+            (zmq_pollitem_t){zsock_resolve (zactor_sock (self->auth[i])), 0, ZMQ_POLLIN, 0};
+    if (pipe)
+        items[POLL_PIPE] = (zmq_pollitem_t){zsock_resolve (pipe), 0, ZMQ_POLLIN, 0};
     int64_t next_expiry = zclock_mono () + 1000;
-    while (!zsys_interrupted) {
-        int rc = zmq_poll (items, AUTH + AUTH_WORKERS, 1000);
-        if (rc < 0 && zmq_errno () != EINTR)
+    bool running = true;
+    while (running && !zsys_interrupted) {
+        int rc = zmq_poll (items, pipe ? POLL_PIPE + 1 : POLL_PIPE, 1000);
+        if ((rc < 0 && zmq_errno () != EINTR) || zsys_interrupted)
             break;
-        if (zsys_interrupted)
-            break;
-        if (rc > 0) {
-            if (items[MONITOR].revents & ZMQ_POLLIN)
-                s_monitor_drain (self);
-            for (size_t i = 0; i < AUTH_WORKERS; i++)
-                if (items[AUTH + i].revents & ZMQ_POLLIN)
-                    s_auth_answer (self, i);
-            if (items[ADMIN].revents & ZMQ_POLLIN)
-                s_serve_admin (self);
-            if (items[ROUTER].revents & ZMQ_POLLIN)
-                s_serve_batch (self);
-        }
-        if (zclock_mono () >= next_expiry) {
+        if (rc > 0)
+            running = s_serve_ready (self, items, pipe);
+        if (running && zclock_mono () >= next_expiry) {
             s_expire_sessions (self);
             next_expiry = zclock_mono () + (s_purge (self) ? 10 : 1000);
         }
     }
     log_info ("broker", "stopping", "sessions=%zu", zhashx_size (self->sessions));
+}
+
+void
+server_run (server_t *self)
+{
+    assert (self);
+    s_loop (self, NULL);
+}
+
+void
+server_actor (zsock_t *pipe, void *args)
+{
+    assert (pipe);
+    assert (args);
+    const server_args_t *server_args = args;
+    char *error = NULL;
+    server_t *self = server_new (server_args->config, server_args->store, &error);
+    zsock_signal (pipe, self ? 0 : 1);
+    if (self)
+        s_loop (self, pipe);
+    else /* answers ERROR until $TERM */
+        while (s_command (NULL, pipe, error))
+            ;
+    server_destroy (&self);
+    free (error);
+}
+
+char *
+server_actor_error (zactor_t *actor)
+{
+    assert (actor);
+    if (zstr_send (actor, "ERROR") != 0)
+        return strdup ("the server actor is gone");
+    zmsg_t *answer = zmsg_recv (actor);
+    char *error = NULL;
+    if (!answer || zmsg_signal (answer) >= 0) {
+        /* interrupted, or the actor's final signal: it stopped before it served anything */
+        if (!zsys_interrupted)
+            error = strdup ("the server stopped as it started");
+    }
+    else {
+        error = zmsg_popstr (answer);
+        if (error && !*error)
+            zstr_free (&error);
+    }
+    zmsg_destroy (&answer);
+    return error;
 }

@@ -1,6 +1,6 @@
 /*  server.h — the broker: a ROUTER socket for clients, a REP socket for the admin CLI,
     sessions, the verbs of docs/PROTOCOL.md, group commit and live pushes. One thread
-    runs it and owns the store. */
+    runs it and owns the store: server_actor, hosted by a program or a test (CZMQ zactor). */
 #ifndef MAILBUS_SERVER_H
 #define MAILBUS_SERVER_H
 
@@ -26,15 +26,39 @@ typedef struct {
     int64_t dedupe_window; /* seconds a Message-ID dedupe record is kept */
 } server_config_t;
 
+/* What server_actor is given; both stay the caller's and must outlive the actor */
+typedef struct {
+    const server_config_t *config;
+    store_t *store;
+} server_args_t;
+
+/* The server as a CZMQ actor: zactor_new (server_actor, &args) returns once the sockets are
+   bound (signal 0) or binding failed (signal 1: the actor then answers ERROR until $TERM).
+   Commands on the actor, each answered with one string:
+     ERROR     why it could not start, "" when it is running
+     ENDPOINT  the client endpoints bound, space-separated, a tcp port "*" resolved
+               (e.g. "tcp://127.0.0.1:45123 inproc://tests")
+     PORT      the port of the first tcp endpoint, "0" when none
+   $TERM (zactor_destroy) stops it once the batch in flight is committed and answered; so
+   does SIGINT/SIGTERM (zsys_interrupted), after which the actor's pipe gets its final signal. */
+void server_actor (zsock_t *pipe, void *args);
+
+/* Asks a new server actor ERROR: NULL when it runs, or has already stopped for SIGINT/SIGTERM
+   (zsys_interrupted is then set, and its final signal taken); else why it could not start
+   (the caller frees it) */
+char *server_actor_error (zactor_t *actor);
+
 typedef struct server_t server_t;
 
 /* Binds the sockets; the store and the certificate stay the caller's. An endpoint beyond
    loopback (endpoint.h) is bound with CURVE, and refused without a certificate; a loopback or
-   ipc endpoint with CURVE only when curve_always. NULL with *error on failure. */
+   ipc endpoint with CURVE only when curve_always; an inproc endpoint never. NULL with *error
+   on failure. */
 server_t *server_new (const server_config_t *config, store_t *store, char **error);
 void server_destroy (server_t **self_p);
 
-/* Runs until SIGINT/SIGTERM; the request batch in flight is committed and answered first */
+/* Runs in the caller's thread until SIGINT/SIGTERM; the request batch in flight is committed
+   and answered first (a harness that owns its thread; programs use server_actor) */
 void server_run (server_t *self);
 
 #endif

@@ -1,6 +1,8 @@
 /*  zap.c — the broker's ZAP handler: a zactor with a REP socket on inproc://zeromq.zap.01. */
 #include "zap.h"
 
+#include <assert.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,6 +126,8 @@ zap_actor_new (void)
 void
 zap_peer_of (zmq_msg_t *msg, zap_peer_t *peer)
 {
+    assert (msg);
+    assert (peer);
     memset (peer, 0, sizeof *peer);
     const char *conn = zmq_msg_gets (msg, "User-Id");
     if (conn && *conn)

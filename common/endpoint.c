@@ -2,6 +2,7 @@
 #include "endpoint.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +94,24 @@ s_parse_tcp (const char *rest, endpoint_t *endpoint, const char **why)
     return 0;
 }
 
-int
-endpoint_parse (const char *text, endpoint_t *endpoint, const char **why)
+/* inproc://NAME: libzmq takes any name; printable octets keep it loggable */
+static int
+s_parse_inproc (const char *name, endpoint_t *endpoint, const char **why)
+{
+    size_t len = strlen (name);
+    if (len == 0 || len > ENDPOINT_MAX_HOST)
+        return s_fail (why, "an inproc name is 1 to 255 octets");
+    for (size_t i = 0; i < len; i++)
+        if (name[i] <= ' ' || name[i] > '~')
+            return s_fail (why, "an inproc name holds printable octets only");
+    endpoint->transport = ENDPOINT_INPROC;
+    memcpy (endpoint->host, name, len + 1);
+    endpoint->loopback = true;
+    return 0;
+}
+
+static int
+s_parse (const char *text, bool inproc, endpoint_t *endpoint, const char **why)
 {
     memset (endpoint, 0, sizeof *endpoint);
     if (!text || !*text)
@@ -114,7 +131,25 @@ endpoint_parse (const char *text, endpoint_t *endpoint, const char **why)
         endpoint->loopback = true;
         return 0;
     }
+    if (inproc && strncmp (text, "inproc://", 9) == 0)
+        return s_parse_inproc (text + 9, endpoint, why);
     return s_fail (why, "only tcp://HOST:PORT and ipc://PATH endpoints are supported");
+}
+
+int
+endpoint_parse (const char *text, endpoint_t *endpoint, const char **why)
+{
+    assert (endpoint);
+    assert (why);
+    return s_parse (text, false, endpoint, why);
+}
+
+int
+endpoint_parse_with_inproc (const char *text, endpoint_t *endpoint, const char **why)
+{
+    assert (endpoint);
+    assert (why);
+    return s_parse (text, true, endpoint, why);
 }
 
 bool

@@ -99,6 +99,48 @@ test_tricks_and_garbage_are_refused (void **state)
     s_assert_refused (host);
 }
 
+static void
+test_inproc_is_local_where_a_process_hosts_the_server (void **state)
+{
+    (void)state;
+    endpoint_t endpoint;
+    const char *why = NULL;
+    assert_int_equal (endpoint_parse_with_inproc ("inproc://mailbus-test-1", &endpoint, &why), 0);
+    assert_int_equal (endpoint.transport, ENDPOINT_INPROC);
+    assert_string_equal (endpoint.host, "mailbus-test-1");
+    assert_true (endpoint.loopback);
+    /* the rest parses as endpoint_parse does */
+    assert_int_equal (endpoint_parse_with_inproc ("tcp://10.1.2.3:5670", &endpoint, &why), 0);
+    assert_false (endpoint.loopback);
+    assert_int_equal (endpoint_parse_with_inproc ("ipc:///tmp/x", &endpoint, &why), 0);
+    assert_int_equal (endpoint.transport, ENDPOINT_IPC);
+    /* nothing outside the process reaches inproc: the programs' endpoint_parse refuses it */
+    assert_int_equal (endpoint_parse ("inproc://mailbus-test-1", &endpoint, &why), -1);
+    assert_false (endpoint_is_loopback ("inproc://mailbus-test-1"));
+}
+
+static void
+test_bad_inproc_names_are_refused (void **state)
+{
+    (void)state;
+    endpoint_t endpoint;
+    const char *why = NULL;
+    const char *bad[] = {"inproc://",    "inproc://a b", "inproc://a\tb",
+                         "inproc://x;y", "inproc:/x",    "INPROC://x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        if (endpoint_parse_with_inproc (bad[i], &endpoint, &why) == 0)
+            fail_msg ("%s accepted", bad[i]);
+        assert_non_null (why);
+    }
+    char name[300] = "inproc://";
+    memset (name + 9, 'a', 256);
+    name[265] = '\0';
+    assert_int_equal (endpoint_parse_with_inproc (name, &endpoint, &why), -1);
+    name[264] = '\0'; /* 255 octets: the most a name may hold */
+    assert_int_equal (endpoint_parse_with_inproc (name, &endpoint, &why), 0);
+}
+
 int
 main (void)
 {
@@ -106,6 +148,8 @@ main (void)
         cmocka_unit_test (test_loopback_endpoints_are_local),
         cmocka_unit_test (test_wider_endpoints_are_not_local),
         cmocka_unit_test (test_tricks_and_garbage_are_refused),
+        cmocka_unit_test (test_inproc_is_local_where_a_process_hosts_the_server),
+        cmocka_unit_test (test_bad_inproc_names_are_refused),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
