@@ -16,7 +16,9 @@
 typedef struct {
     store_t *store;
     proto_request_t *req;
-    address_t addr; /* args[0], for the verbs whose first argument is a mailbox or list */
+    address_t addr;    /* args[0], for the verbs whose first argument is a mailbox or list */
+    store_list_t list; /* the list named by args[0], for the verbs of an existing list */
+    address_t member;  /* args[1], for LIST-SUB and LIST-UNSUB */
     admin_effect_t *effect;
 } context_t;
 
@@ -243,11 +245,11 @@ s_list_del (context_t *ctx)
     return proto_reply_newf (ctx->req->id, REPLY_OK, "list %s deleted", ctx->addr.full);
 }
 
-/* The list named by args[0] into *list: NULL, or the reply refusing the request */
+/* The check of the verbs of an existing list: the list named by args[0] into ctx->list */
 static zmsg_t *
-s_list_find (context_t *ctx, store_list_t *list)
+s_check_list (context_t *ctx)
 {
-    int found = store_list_find (ctx->store, ctx->addr.full, list);
+    int found = store_list_find (ctx->store, ctx->addr.full, &ctx->list);
     if (found < 0)
         return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
     if (!found)
@@ -255,16 +257,24 @@ s_list_find (context_t *ctx, store_list_t *list)
     return NULL;
 }
 
+/* The check of LIST-SUB and LIST-UNSUB: the member address in args[1] into ctx->member, then
+   the list */
+static zmsg_t *
+s_check_member (context_t *ctx)
+{
+    const char *why = NULL;
+    proto_arg_t *arg = &ctx->req->args[1];
+    if (address_parse ((const char *)arg->data, arg->size, &ctx->member, &why) != 0)
+        return proto_reply_new (ctx->req->id, REPLY_BAD_RCPT_SYNTAX, why);
+    return s_check_list (ctx);
+}
+
 /* LIST-MEMBERS list */
 static zmsg_t *
 s_list_members (context_t *ctx)
 {
-    store_list_t list;
-    zmsg_t *refusal = s_list_find (ctx, &list);
-    if (refusal)
-        return refusal;
     int64_t count = 0;
-    store_member_t *members = store_list_members (ctx->store, list.id, &count);
+    store_member_t *members = store_list_members (ctx->store, ctx->list.id, &count);
     zmsg_t *rows = zmsg_new ();
     for (int64_t i = 0; i < count; i++)
         zmsg_addstrf (rows, "%s\t%s", members[i].member, members[i].filter);
@@ -272,28 +282,12 @@ s_list_members (context_t *ctx)
     return s_rows_reply (ctx, count < 0 ? -1 : 0, &rows, "%lld members", (long long)count);
 }
 
-/* The member address in args[1] into *member, and the list into *list: NULL, or the reply
-   refusing the request */
-static zmsg_t *
-s_member_find (context_t *ctx, address_t *member, store_list_t *list)
-{
-    const char *why = NULL;
-    proto_arg_t *arg = &ctx->req->args[1];
-    if (address_parse ((const char *)arg->data, arg->size, member, &why) != 0)
-        return proto_reply_new (ctx->req->id, REPLY_BAD_RCPT_SYNTAX, why);
-    return s_list_find (ctx, list);
-}
-
-/* LIST-SUB list member [filter] */
+/* LIST-SUB list member [filter]: the member is a mailbox or a list */
 static zmsg_t *
 s_list_sub (context_t *ctx)
 {
-    address_t member;
-    store_list_t list;
-    zmsg_t *refusal = s_member_find (ctx, &member, &list);
-    if (refusal)
-        return refusal;
     proto_request_t *req = ctx->req;
+    const char *member = ctx->member.full, *list = ctx->list.address;
     char filter[256] = "";
     const char *why = NULL;
     if (req->argc == 3 && proto_arg_string (&req->args[2], filter, sizeof filter) != 0)
@@ -302,35 +296,30 @@ s_list_sub (context_t *ctx)
         return proto_reply_new (req->id, REPLY_BAD_ARGS, why);
     store_mailbox_t mailbox;
     store_list_t inner;
-    if (store_mailbox_find (ctx->store, member.full, &mailbox) != 1 &&
-        store_list_find (ctx->store, member.full, &inner) != 1)
-        return proto_reply_newf (req->id, REPLY_NO_MAILBOX, "no such mailbox or list %s", member.full);
-    int rc = store_subscribe (ctx->store, list.id, member.full, filter);
+    if (store_mailbox_find (ctx->store, member, &mailbox) != 1 &&
+        store_list_find (ctx->store, member, &inner) != 1)
+        return proto_reply_newf (req->id, REPLY_NO_MAILBOX, "no such mailbox or list %s", member);
+    int rc = store_subscribe (ctx->store, ctx->list.id, member, filter);
     if (rc < 0)
         return proto_reply_new (req->id, REPLY_STORE_TROUBLE, NULL);
-    log_info ("broker", "admin", "verb=LIST-SUB list=%s member=%s", list.address, member.full);
-    return proto_reply_newf (req->id, rc ? REPLY_OK : REPLY_ALREADY, "%s %s %s", member.full,
-                             rc ? "subscribed to" : "was already subscribed to (filter updated)",
-                             list.address);
+    log_info ("broker", "admin", "verb=LIST-SUB list=%s member=%s", list, member);
+    return proto_reply_newf (req->id, rc ? REPLY_OK : REPLY_ALREADY, "%s %s %s", member,
+                             rc ? "subscribed to" : "was already subscribed to (filter updated)", list);
 }
 
 /* LIST-UNSUB list member */
 static zmsg_t *
 s_list_unsub (context_t *ctx)
 {
-    address_t member;
-    store_list_t list;
-    zmsg_t *refusal = s_member_find (ctx, &member, &list);
-    if (refusal)
-        return refusal;
-    int rc = store_unsubscribe (ctx->store, list.id, member.full);
+    const char *member = ctx->member.full, *list = ctx->list.address;
+    int rc = store_unsubscribe (ctx->store, ctx->list.id, member);
     if (rc < 0)
         return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
-        return proto_reply_newf (ctx->req->id, REPLY_NOT_SUBSCRIBED, "%s is not subscribed to %s",
-                                 member.full, list.address);
-    log_info ("broker", "admin", "verb=LIST-UNSUB list=%s member=%s", list.address, member.full);
-    return proto_reply_newf (ctx->req->id, REPLY_OK, "%s unsubscribed from %s", member.full, list.address);
+        return proto_reply_newf (ctx->req->id, REPLY_NOT_SUBSCRIBED, "%s is not subscribed to %s", member,
+                                 list);
+    log_info ("broker", "admin", "verb=LIST-UNSUB list=%s member=%s", list, member);
+    return proto_reply_newf (ctx->req->id, REPLY_OK, "%s unsubscribed from %s", member, list);
 }
 
 /* ---------------------------------------------- the outbound queue (mailq, postqueue -f, postsuper -d) */
@@ -384,35 +373,37 @@ s_queue_del (context_t *ctx)
 typedef struct {
     const char *verb;
     size_t min_args, max_args;
-    bool addressed; /* args[0] is a mailbox or list address, parsed into ctx->addr first */
+    bool addressed;    /* args[0] is a mailbox or list address, parsed into ctx->addr first */
+    handler_fn *check; /* NULL, or what the request must satisfy beyond that (the refusal) */
     handler_fn *proceed;
     const char *usage; /* the reply to a wrong number of arguments */
 } verb_t;
 
 /* clang-format off */
 static const verb_t s_verbs[] = {
-    {"MBOX-ADD",       2, 3, true,  s_mbox_add,       "MBOX-ADD address hash [user|gateway]"},
-    {"MBOX-DEL",       1, 1, true,  s_mbox_del,       "MBOX-DEL address"},
-    {"MBOX-PASSWD",    2, 2, true,  s_mbox_passwd,    "MBOX-PASSWD address hash"},
-    {"MBOX-LIST",      0, 0, false, s_mbox_list,      "MBOX-LIST"},
-    {"MBOX-RETENTION", 3, 3, true,  s_mbox_retention, "MBOX-RETENTION address max-messages max-age-seconds"},
-    {"MBOX-KEY-ADD",   2, 2, true,  s_key_change,     "MBOX-KEY-ADD address key (40 Z85 characters)"},
-    {"MBOX-KEY-DEL",   2, 2, true,  s_key_change,     "MBOX-KEY-DEL address key (40 Z85 characters)"},
-    {"MBOX-KEY-LIST",  1, 1, true,  s_key_list,       "MBOX-KEY-LIST address"},
-    {"LIST-ADD",       3, 3, true,  s_list_add,       "LIST-ADD list open|closed members|anyone"},
-    {"LIST-DEL",       1, 1, true,  s_list_del,       "LIST-DEL list"},
-    {"LIST-MEMBERS",   1, 1, true,  s_list_members,   "LIST-MEMBERS list"},
-    {"LIST-SUB",       2, 3, true,  s_list_sub,       "LIST-SUB list member [filter]"},
-    {"LIST-UNSUB",     2, 2, true,  s_list_unsub,     "LIST-UNSUB list member"},
-    {"QUEUE-LIST",     0, 0, false, s_queue_list,     "QUEUE-LIST"},
-    {"QUEUE-FLUSH",    0, 0, false, s_queue_flush,    "QUEUE-FLUSH"},
-    {"QUEUE-DEL",      1, 1, false, s_queue_del,      "QUEUE-DEL id"},
+    {"MBOX-ADD",       2, 3, true,  NULL,           s_mbox_add,       "MBOX-ADD address hash [user|gateway]"},
+    {"MBOX-DEL",       1, 1, true,  NULL,           s_mbox_del,       "MBOX-DEL address"},
+    {"MBOX-PASSWD",    2, 2, true,  NULL,           s_mbox_passwd,    "MBOX-PASSWD address hash"},
+    {"MBOX-LIST",      0, 0, false, NULL,           s_mbox_list,      "MBOX-LIST"},
+    {"MBOX-RETENTION", 3, 3, true,  NULL,           s_mbox_retention, "MBOX-RETENTION address max-messages max-age-seconds"},
+    {"MBOX-KEY-ADD",   2, 2, true,  NULL,           s_key_change,     "MBOX-KEY-ADD address key (40 Z85 characters)"},
+    {"MBOX-KEY-DEL",   2, 2, true,  NULL,           s_key_change,     "MBOX-KEY-DEL address key (40 Z85 characters)"},
+    {"MBOX-KEY-LIST",  1, 1, true,  NULL,           s_key_list,       "MBOX-KEY-LIST address"},
+    {"LIST-ADD",       3, 3, true,  NULL,           s_list_add,       "LIST-ADD list open|closed members|anyone"},
+    {"LIST-DEL",       1, 1, true,  NULL,           s_list_del,       "LIST-DEL list"},
+    {"LIST-MEMBERS",   1, 1, true,  s_check_list,   s_list_members,   "LIST-MEMBERS list"},
+    {"LIST-SUB",       2, 3, true,  s_check_member, s_list_sub,       "LIST-SUB list member [filter]"},
+    {"LIST-UNSUB",     2, 2, true,  s_check_member, s_list_unsub,     "LIST-UNSUB list member"},
+    {"QUEUE-LIST",     0, 0, false, NULL,           s_queue_list,     "QUEUE-LIST"},
+    {"QUEUE-FLUSH",    0, 0, false, NULL,           s_queue_flush,    "QUEUE-FLUSH"},
+    {"QUEUE-DEL",      1, 1, false, NULL,           s_queue_del,      "QUEUE-DEL id"},
 };
 /* clang-format on */
 
 #define VERB_COUNT (sizeof s_verbs / sizeof s_verbs[0])
 
-/* The check half: the verb known, its number of arguments, its address. NULL, or the refusal */
+/* The check half: the verb known, its number of arguments, its address, its own check. NULL,
+   or the refusal */
 static zmsg_t *
 s_check (context_t *ctx, const verb_t **verb_p)
 {
@@ -422,7 +413,7 @@ s_check (context_t *ctx, const verb_t **verb_p)
         if (streq (s_verbs[i].verb, req->verb))
             verb = &s_verbs[i];
     if (!verb) {
-        char text[256] = "admin verbs:";
+        char text[512] = "admin verbs:";
         for (size_t i = 0; i < VERB_COUNT; i++)
             snprintf (text + strlen (text), sizeof text - strlen (text), " %s", s_verbs[i].verb);
         snprintf (text + strlen (text), sizeof text - strlen (text), " (see docs/PROTOCOL.md)");
@@ -435,7 +426,7 @@ s_check (context_t *ctx, const verb_t **verb_p)
         address_parse ((const char *)req->args[0].data, req->args[0].size, &ctx->addr, &why) != 0)
         return proto_reply_new (req->id, REPLY_BAD_RCPT_SYNTAX, why);
     *verb_p = verb;
-    return NULL;
+    return verb->check ? verb->check (ctx) : NULL;
 }
 
 zmsg_t *
