@@ -97,99 +97,78 @@ s_key_request (const admin_args_t *args)
     return request;
 }
 
-/* mailbox add|del|passwd|list|retention|key ... */
-static zmsg_t *
-s_mailbox_request (const admin_args_t *args, int *status)
+/* What a command's request carries after its verb */
+#define WANTS_ADDRESS 1u  /* args->address: the mailbox, the list or the queue entry */
+#define WANTS_MEMBER 2u   /* args->member */
+#define WANTS_PASSWORD 4u /* the Argon2id hash of the password given */
+
+/* One row per command (but `mailbox key`, s_key_request): its request's verb and arguments */
+typedef struct {
+    const char *object, *command, *verb;
+    unsigned wants;
+} command_t;
+
+/* clang-format off */
+static const command_t s_commands[] = {
+    {"mailbox", "add",         "MBOX-ADD",       WANTS_ADDRESS | WANTS_PASSWORD},
+    {"mailbox", "del",         "MBOX-DEL",       WANTS_ADDRESS},
+    {"mailbox", "passwd",      "MBOX-PASSWD",    WANTS_ADDRESS | WANTS_PASSWORD},
+    {"mailbox", "list",        "MBOX-LIST",      0},
+    {"mailbox", "retention",   "MBOX-RETENTION", WANTS_ADDRESS},
+    {"list",    "add",         "LIST-ADD",       WANTS_ADDRESS},
+    {"list",    "del",         "LIST-DEL",       WANTS_ADDRESS},
+    {"list",    "members",     "LIST-MEMBERS",   WANTS_ADDRESS},
+    {"list",    "subscribe",   "LIST-SUB",       WANTS_ADDRESS | WANTS_MEMBER},
+    {"list",    "unsubscribe", "LIST-UNSUB",     WANTS_ADDRESS | WANTS_MEMBER},
+    {"queue",   "list",        "QUEUE-LIST",     0},
+    {"queue",   "flush",       "QUEUE-FLUSH",    0},
+    {"queue",   "del",         "QUEUE-DEL",      WANTS_ADDRESS},
+};
+/* clang-format on */
+
+static const command_t *
+s_command_find (const char *object, const char *command)
 {
-    static const struct {
-        const char *command, *verb;
-        bool wants_address, wants_password;
-    } commands[] = {
-        {"add", "MBOX-ADD", true, true},
-        {"del", "MBOX-DEL", true, false},
-        {"passwd", "MBOX-PASSWD", true, true},
-        {"list", "MBOX-LIST", false, false},
-        {"retention", "MBOX-RETENTION", true, false},
-    };
-    if (streq (args->command, "key"))
-        return s_key_request (args);
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (!streq (args->command, commands[i].command))
-            continue;
-        if (commands[i].wants_address && !args->address) {
-            fprintf (stderr, "error: mailbox %s needs an ADDRESS\n", args->command);
-            return NULL;
-        }
-        zmsg_t *request = proto_request_new ("1", commands[i].verb);
-        if (commands[i].wants_address)
-            zmsg_addstr (request, args->address);
-        if (streq (args->command, "retention")) {
-            zmsg_addstr (request, args->keep ? args->keep : "0");
-            zmsg_addstr (request, args->max_age ? args->max_age : "0");
-        }
-        if (commands[i].wants_password && s_add_password_hash (args, request, status) != 0)
-            zmsg_destroy (&request);
-        if (request && args->role && streq (args->command, "add"))
-            zmsg_addstr (request, args->role);
-        return request;
-    }
-    fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd, retention, key)\n",
-             args->command);
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (streq (object, s_commands[i].object) && streq (command, s_commands[i].command))
+            return &s_commands[i];
     return NULL;
 }
 
-/* list add|del|members LIST, list subscribe|unsubscribe LIST MEMBER */
-static zmsg_t *
-s_list_request (const admin_args_t *args)
+/* Says on stderr that the command is unknown (wants 0) or lacks what it wants (its wants) */
+static void
+s_say_usage (const char *object, const char *command, unsigned wants)
 {
-    static const struct {
-        const char *command, *verb;
-        bool wants_member;
-    } commands[] = {
-        {"add", "LIST-ADD", false},          {"del", "LIST-DEL", false},
-        {"members", "LIST-MEMBERS", false},  {"subscribe", "LIST-SUB", true},
-        {"unsubscribe", "LIST-UNSUB", true},
-    };
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (!streq (args->command, commands[i].command))
-            continue;
-        if (!args->address || (commands[i].wants_member && !args->member)) {
-            fprintf (stderr, "error: list %s needs LIST%s\n", args->command,
-                     commands[i].wants_member ? " MEMBER" : "");
-            return NULL;
-        }
-        zmsg_t *request = proto_request_new ("1", commands[i].verb);
-        zmsg_addstr (request, args->address);
-        if (commands[i].wants_member)
-            zmsg_addstr (request, args->member);
-        if (streq (args->command, "add")) {
-            zmsg_addstr (request, args->closed ? "closed" : "open");
-            zmsg_addstr (request, args->posting ? args->posting : "members");
-        }
-        if (streq (args->command, "subscribe") && args->filter)
-            zmsg_addstr (request, args->filter);
-        return request;
-    }
-    fprintf (stderr, "error: unknown list command '%s' (add, del, members, subscribe, unsubscribe)\n",
-             args->command);
-    return NULL;
+    if (streq (object, "queue"))
+        fprintf (stderr, "error: queue takes list, flush or del ID\n");
+    else if (streq (object, "list") && wants)
+        fprintf (stderr, "error: list %s needs LIST%s\n", command, wants & WANTS_MEMBER ? " MEMBER" : "");
+    else if (streq (object, "list"))
+        fprintf (stderr, "error: unknown list command '%s' (add, del, members, subscribe, unsubscribe)\n",
+                 command);
+    else if (wants)
+        fprintf (stderr, "error: mailbox %s needs an ADDRESS\n", command);
+    else
+        fprintf (stderr, "error: unknown mailbox command '%s' (add, del, list, passwd, retention, key)\n",
+                 command);
 }
 
-/* queue | queue flush | queue del ID */
-static zmsg_t *
-s_queue_request (const admin_args_t *args)
+/* The options a request carries after its address, member and password */
+static void
+s_add_options (const admin_args_t *args, const char *verb, zmsg_t *request)
 {
-    if (!args->command || streq (args->command, "list"))
-        return proto_request_new ("1", "QUEUE-LIST");
-    if (streq (args->command, "flush"))
-        return proto_request_new ("1", "QUEUE-FLUSH");
-    if (streq (args->command, "del") && args->address) {
-        zmsg_t *request = proto_request_new ("1", "QUEUE-DEL");
-        zmsg_addstr (request, args->address);
-        return request;
+    if (streq (verb, "MBOX-ADD") && args->role)
+        zmsg_addstr (request, args->role);
+    else if (streq (verb, "MBOX-RETENTION")) {
+        zmsg_addstr (request, args->keep ? args->keep : "0");
+        zmsg_addstr (request, args->max_age ? args->max_age : "0");
     }
-    fprintf (stderr, "error: queue takes list, flush or del ID\n");
-    return NULL;
+    else if (streq (verb, "LIST-ADD")) {
+        zmsg_addstr (request, args->closed ? "closed" : "open");
+        zmsg_addstr (request, args->posting ? args->posting : "members");
+    }
+    else if (streq (verb, "LIST-SUB") && args->filter)
+        zmsg_addstr (request, args->filter);
 }
 
 /* The request for the command; NULL with the exit status in *status */
@@ -197,11 +176,27 @@ static zmsg_t *
 s_request (const admin_args_t *args, int *status)
 {
     *status = EXIT_USAGE;
-    if (streq (args->object, "list"))
-        return s_list_request (args);
-    if (streq (args->object, "queue"))
-        return s_queue_request (args);
-    return s_mailbox_request (args, status);
+    const char *object =
+        streq (args->object, "list") || streq (args->object, "queue") ? args->object : "mailbox";
+    const char *command = !args->command && streq (object, "queue") ? "list" : args->command;
+    if (streq (object, "mailbox") && streq (command, "key"))
+        return s_key_request (args);
+    const command_t *found = s_command_find (object, command);
+    unsigned wants = found ? found->wants : 0;
+    if (!found || ((wants & WANTS_ADDRESS) && !args->address) || ((wants & WANTS_MEMBER) && !args->member)) {
+        s_say_usage (object, command, wants);
+        return NULL;
+    }
+    zmsg_t *request = proto_request_new ("1", found->verb);
+    if (wants & WANTS_ADDRESS)
+        zmsg_addstr (request, args->address);
+    if (wants & WANTS_MEMBER)
+        zmsg_addstr (request, args->member);
+    if ((wants & WANTS_PASSWORD) && s_add_password_hash (args, request, status) != 0)
+        zmsg_destroy (&request);
+    if (request)
+        s_add_options (args, found->verb, request);
+    return request;
 }
 
 /* ----------------------------------------------------------------------- execution */
