@@ -1667,31 +1667,11 @@ s_purge (server_t *self)
 /* A mailbox deleted, its password changed or one of its keys removed: the sessions that
    identified with what is gone end now (a watch would otherwise keep one alive for ever) */
 static void
-s_admin_sessions (server_t *self, zmsg_t *request, zmsg_t *reply)
+s_admin_sessions (server_t *self, const admin_effect_t *effect)
 {
-    proto_request_t req;
-    reply_id_t error_reply;
-    const char *why = NULL;
-    /* the reply is [id][status line]...: only a success changed anything */
-    zframe_t *status = zmsg_first (reply) ? zmsg_next (reply) : NULL;
-    char line[16] = "";
-    int code = 0;
-    if (status)
-        snprintf (line, sizeof line, "%.*s", (int)zframe_size (status), (const char *)zframe_data (status));
-    if (reply_parse (line, &code, NULL) != 0 || !reply_is_success (code) ||
-        proto_request_parse (request, &req, &error_reply, &why) != 0 || req.argc < 1)
-        return;
-    address_t addr;
-    if (address_parse ((const char *)req.args[0].data, req.args[0].size, &addr, &why) != 0)
-        return;
-    char key[41] = "";
-    if (streq (req.verb, "MBOX-DEL"))
-        s_sessions_end_for (self, addr.full, NULL, "mailbox deleted");
-    else if (streq (req.verb, "MBOX-PASSWD"))
-        s_sessions_end_for (self, addr.full, NULL, "password changed");
-    else if (streq (req.verb, "MBOX-KEY-DEL") && req.argc == 2 &&
-             proto_arg_string (&req.args[1], key, sizeof key) == 0)
-        s_sessions_end_for (self, addr.full, key, "key removed");
+    if (effect->kind != ADMIN_EFFECT_NONE)
+        s_sessions_end_for (self, effect->address,
+                            effect->kind == ADMIN_EFFECT_KEY_REMOVED ? effect->key : NULL, effect->why);
 }
 
 static void
@@ -1700,8 +1680,9 @@ s_serve_admin (server_t *self)
     zmsg_t *msg = zmsg_recv (self->admin);
     if (!msg)
         return;
-    zmsg_t *reply = admin_execute (self->store, msg);
-    s_admin_sessions (self, msg, reply);
+    admin_effect_t effect;
+    zmsg_t *reply = admin_execute (self->store, msg, &effect);
+    s_admin_sessions (self, &effect);
     zmsg_destroy (&msg);
     zmsg_send (&reply, self->admin);
 }
