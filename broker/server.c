@@ -1998,7 +1998,9 @@ server_actor (zsock_t *pipe, void *args)
     char *error = NULL;
     server_t *self = server_new (server_args->config, server_args->store, &error);
     zsock_signal (pipe, self ? 0 : 1);
-    if (self)
+    /* clients are served once the host has its first answer (ERROR), so what the host logs
+       of the start comes before anything the server does */
+    if (self && s_command (self, pipe, NULL))
         s_loop (self, pipe);
     else /* answers ERROR until $TERM */
         while (s_command (NULL, pipe, error))

@@ -34,7 +34,8 @@ typedef struct {
 
 /* The server as a CZMQ actor: zactor_new (server_actor, &args) returns once the sockets are
    bound (signal 0) or binding failed (signal 1: the actor then answers ERROR until $TERM).
-   Commands on the actor, each answered with one string:
+   It serves clients after its first command (server_actor_error asks ERROR), so a host logs
+   its start before any request is answered. Commands, each answered with one string:
      ERROR     why it could not start, "" when it is running
      ENDPOINT  the client endpoints bound, space-separated, a tcp port "*" resolved
                (e.g. "tcp://127.0.0.1:45123 inproc://tests")
