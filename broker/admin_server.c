@@ -16,9 +16,9 @@
 typedef struct {
     store_t *store;
     proto_request_t *req;
-    address_t addr;    /* args[0], for the verbs whose first argument is a mailbox or list */
-    store_list_t list; /* the list named by args[0], for the verbs of an existing list */
-    address_t member;  /* args[1], for LIST-SUB and LIST-UNSUB */
+    address_t addr;     /* args[0], for the verbs whose first argument is a mailbox or list */
+    store_topic_t list; /* the list named by args[0], for the verbs of an existing list */
+    address_t member;   /* args[1], for LIST-SUB and LIST-UNSUB */
     admin_effect_t *effect;
 } context_t;
 
@@ -226,7 +226,7 @@ s_list_add (context_t *ctx)
         (members_post && !proto_arg_is (&req->args[2], "members")))
         return proto_reply_new (req->id, REPLY_BAD_ARGS, "LIST-ADD list open|closed members|anyone");
     char *error = NULL;
-    if (store_list_add (ctx->store, ctx->addr.full, open, members_post, &error) != 0)
+    if (store_topic_add (ctx->store, ctx->addr.full, open, members_post, &error) != 0)
         return s_error_reply (ctx, REPLY_MAILBOX_EXISTS, &error);
     log_info ("broker", "admin", "verb=LIST-ADD list=%s open=%d members-post=%d", ctx->addr.full, open,
               members_post);
@@ -239,7 +239,7 @@ static zmsg_t *
 s_list_del (context_t *ctx)
 {
     char *error = NULL;
-    if (store_list_delete (ctx->store, ctx->addr.full, &error) != 0)
+    if (store_topic_delete (ctx->store, ctx->addr.full, &error) != 0)
         return s_error_reply (ctx, REPLY_NO_MAILBOX, &error);
     log_info ("broker", "admin", "verb=LIST-DEL list=%s", ctx->addr.full);
     return proto_reply_newf (ctx->req->id, REPLY_OK, "list %s deleted", ctx->addr.full);
@@ -249,7 +249,7 @@ s_list_del (context_t *ctx)
 static zmsg_t *
 s_check_list (context_t *ctx)
 {
-    int found = store_list_find (ctx->store, ctx->addr.full, &ctx->list);
+    int found = store_topic_find (ctx->store, ctx->addr.full, &ctx->list);
     if (found < 0)
         return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
     if (!found)
@@ -274,7 +274,7 @@ static zmsg_t *
 s_list_members (context_t *ctx)
 {
     int64_t count = 0;
-    store_member_t *members = store_list_members (ctx->store, ctx->list.id, &count);
+    store_member_t *members = store_topic_members (ctx->store, ctx->list.id, &count);
     zmsg_t *rows = zmsg_new ();
     for (int64_t i = 0; i < count; i++)
         zmsg_addstrf (rows, "%s\t%s", members[i].member, members[i].filter);
@@ -295,9 +295,9 @@ s_list_sub (context_t *ctx)
     if ((why = route_filter_check (filter)))
         return proto_reply_new (req->id, REPLY_BAD_ARGS, why);
     store_mailbox_t mailbox;
-    store_list_t inner;
+    store_topic_t inner;
     if (store_mailbox_find (ctx->store, member, &mailbox) != 1 &&
-        store_list_find (ctx->store, member, &inner) != 1)
+        store_topic_find (ctx->store, member, &inner) != 1)
         return proto_reply_newf (req->id, REPLY_NO_MAILBOX, "no such mailbox or list %s", member);
     int rc = store_subscribe (ctx->store, ctx->list.id, member, filter);
     if (rc < 0)

@@ -8,7 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "admin.h"
+#include "admin_cli.h"
+#include "admin_paths.h"
 #include "argv_scrub.h"
 #include "auth.h"
 #include "config.h"

@@ -109,7 +109,7 @@ typedef struct {
 
 /* Depth-first expansion of one list; -1 on store trouble */
 static int
-s_expand (expansion_t *x, const store_list_t *list)
+s_expand (expansion_t *x, const store_topic_t *list)
 {
     for (size_t i = 0; i < x->depth; i++)
         if (x->path[i] == list->id) {
@@ -124,7 +124,7 @@ s_expand (expansion_t *x, const store_list_t *list)
     }
     x->path[x->depth++] = list->id;
     int64_t count = 0;
-    store_member_t *members = store_list_members (x->store, list->id, &count);
+    store_member_t *members = store_topic_members (x->store, list->id, &count);
     if (count < 0)
         return -1;
     int rc = 0;
@@ -132,11 +132,11 @@ s_expand (expansion_t *x, const store_list_t *list)
         if (!route_filter_match (members[i].filter, x->msg, x->len))
             continue;
         store_mailbox_t mailbox;
-        store_list_t inner;
+        store_topic_t inner;
         int found = store_mailbox_find (x->store, members[i].member, &mailbox);
         if (found > 0)
             s_add_target (x->targets, &mailbox);
-        else if (found == 0 && (found = store_list_find (x->store, members[i].member, &inner)) > 0)
+        else if (found == 0 && (found = store_topic_find (x->store, members[i].member, &inner)) > 0)
             rc = s_expand (x, &inner);
         if (found < 0)
             rc = -1;
@@ -167,8 +167,8 @@ route_resolve (store_t *store, const address_t *rcpt, const char *sender, const 
         result->added = (size_t)s_add_target (targets, &mailbox);
         return 0;
     }
-    store_list_t list;
-    found = store_list_find (store, rcpt->full, &list);
+    store_topic_t list;
+    found = store_topic_find (store, rcpt->full, &list);
     if (found < 0)
         return -1;
     if (!found) {

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "address.h"
-#include "admin.h"
+#include "admin_server.h"
 #include "auth.h"
 #include "endpoint.h"
 #include "header.h"
@@ -56,7 +56,7 @@ typedef struct {
     int credit;     /* pushes this watcher may still be sent */
     int64_t missed; /* deliveries not pushed for want of credit: it must resynchronise */
     int64_t last_active;
-} session_t;
+} client_session_t;
 
 /* One request of the batch: where its reply goes, and whether it changed the store */
 typedef struct {
@@ -98,9 +98,9 @@ struct server_t {
     size_t auth_load[AUTH_WORKERS]; /* checks sent to each and not answered yet */
     zactor_t *zap;                  /* numbers connections (zap.h) */
     zsock_t *monitor;               /* the router's DISCONNECTED events: a session ends with its connection */
-    zhashx_t *sessions;             /* key -> session_t */
+    zhashx_t *sessions;             /* key -> client_session_t */
     zhashx_t *routes;               /* routing id in hex -> the session that last used it */
-    zhashx_t *watchers;             /* mailbox address -> zlistx of session_t* */
+    zhashx_t *watchers;             /* mailbox address -> zlistx of client_session_t* */
     pending_t *batch;
     size_t batch_size;
     push_t *pushes;
@@ -121,7 +121,7 @@ struct server_t {
 
 typedef struct {
     server_t *server;
-    session_t *session; /* NULL before HELO */
+    client_session_t *session; /* NULL before HELO */
     proto_request_t *req;
     pending_t *pending; /* holds the routing id */
     const char *conn;   /* the session key of the connection the request came on */
@@ -158,7 +158,7 @@ s_conn_key (const zap_peer_t *peer, const char *route, char *key, size_t size)
 }
 
 static void
-s_unwatch (server_t *self, session_t *session)
+s_unwatch (server_t *self, client_session_t *session)
 {
     assert (session);
     if (!session->watching)
@@ -177,7 +177,7 @@ s_unwatch (server_t *self, session_t *session)
 static void
 s_session_destroy (void **item)
 {
-    session_t *session = *item;
+    client_session_t *session = *item;
     if (session) {
         zframe_destroy (&session->routing_id);
         free (session);
@@ -186,7 +186,7 @@ s_session_destroy (void **item)
 }
 
 static void
-s_session_forget (server_t *self, session_t *session, const char *why)
+s_session_forget (server_t *self, client_session_t *session, const char *why)
 {
     assert (session);
     assert (zhashx_lookup (self->sessions, session->key) == session);
@@ -247,7 +247,7 @@ s_send (server_t *self, const uint8_t *routing_id, size_t routing_size, zmsg_t *
 /* Ends a session from the broker's side: its client is told why (a push [*][END][status line]),
    then the session is forgotten; the connection's next request gets 530 */
 static void
-s_session_end (server_t *self, session_t *session, reply_id_t reply, const char *text, const char *why)
+s_session_end (server_t *self, client_session_t *session, reply_id_t reply, const char *text, const char *why)
 {
     char line[300];
     reply_format (line, sizeof line, reply, text);
@@ -265,12 +265,13 @@ static void
 s_sessions_end_for (server_t *self, const char *address, const char *curve_key, const char *why)
 {
     zlistx_t *ended = zlistx_new ();
-    for (session_t *session = zhashx_first (self->sessions); session; session = zhashx_next (self->sessions))
+    for (client_session_t *session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
         if (streq (session->address, address) && (!curve_key || streq (session->curve_key, curve_key)))
             zlistx_add_end (ended, session);
     char text[120];
     snprintf (text, sizeof text, "session ended: %s", why);
-    for (session_t *session = zlistx_first (ended); session; session = zlistx_next (ended))
+    for (client_session_t *session = zlistx_first (ended); session; session = zlistx_next (ended))
         s_session_end (self, session, REPLY_TRY_LATER, text, why);
     zlistx_destroy (&ended);
 }
@@ -280,20 +281,21 @@ static void
 s_sessions_end_fd (server_t *self, int fd)
 {
     zlistx_t *ended = zlistx_new ();
-    for (session_t *session = zhashx_first (self->sessions); session; session = zhashx_next (self->sessions))
+    for (client_session_t *session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
         if (session->fd == fd && session->fd >= 0)
             zlistx_add_end (ended, session);
-    for (session_t *session = zlistx_first (ended); session; session = zlistx_next (ended))
+    for (client_session_t *session = zlistx_first (ended); session; session = zlistx_next (ended))
         s_session_forget (self, session, "disconnected");
     zlistx_destroy (&ended);
 }
 
 /* A new, unidentified session for the connection the request came on */
-static session_t *
+static client_session_t *
 s_session_new (context_t *ctx)
 {
     server_t *self = ctx->server;
-    session_t *session = calloc (1, sizeof *session);
+    client_session_t *session = calloc (1, sizeof *session);
     snprintf (session->key, sizeof session->key, "%s", ctx->conn);
     s_hex (ctx->pending->routing_id, ctx->pending->routing_size, session->route);
     session->routing_id = zframe_new (ctx->pending->routing_id, ctx->pending->routing_size);
@@ -308,7 +310,7 @@ static zmsg_t *
 s_hello (context_t *ctx, const char *id)
 {
     assert (ctx->session && ctx->session->mailbox_id > 0);
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     session->authenticated = true;
     log_info ("broker", "hello", "session=%s mailbox=%s by=%s", session->key, session->address,
               session->by_key ? "key" : "password");
@@ -321,7 +323,7 @@ s_hello (context_t *ctx, const char *id)
 static zmsg_t *
 s_helo_by_key (context_t *ctx, const store_mailbox_t *mailbox, bool found)
 {
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     if (!*session->curve_key)
         return s_refuse (ctx, REPLY_AUTH_FAILED,
                          "an empty password logs in only with a mailbox key, over CURVE");
@@ -351,7 +353,7 @@ static zmsg_t *
 s_helo_by_password (context_t *ctx, const store_mailbox_t *mailbox, bool found, const char *password)
 {
     server_t *self = ctx->server;
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     size_t pending = 0;
     for (size_t i = 0; i < AUTH_WORKERS; i++)
         pending += self->auth_load[i];
@@ -393,7 +395,7 @@ s_verb_helo (context_t *ctx)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (!ctx->session)
         ctx->session = s_session_new (ctx);
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     s_unwatch (self, session);
     session->authenticated = false;
     session->by_key = false;
@@ -423,7 +425,7 @@ s_auth_answer (server_t *self, size_t worker)
     char *verdict = zmsg_popstr (msg);
     char key[600], id[MAX_REQUEST_ID + 1];
     long long mailbox_id = 0;
-    session_t *session = NULL;
+    client_session_t *session = NULL;
     if (tag && sscanf (tag, "%599s %32s %lld", key, id, &mailbox_id) == 3)
         session = zhashx_lookup (self->sessions, key);
     if (session)
@@ -604,7 +606,7 @@ s_send_check (context_t *ctx, send_t *send)
     assert (ctx->session && ctx->session->authenticated); /* the dispatcher's needs_session */
     assert (ctx->req->argc >= 3);                         /* sender, a recipient, the message */
     proto_request_t *req = ctx->req;
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     const char *why = NULL;
     *send = (send_t){.ctx = ctx,
                      .rcpts = ctx->server->rcpts,
@@ -785,7 +787,7 @@ s_rcpt_deliver (send_t *send, rcpt_t *r)
         const route_target_t *target = &send->targets->items[k];
         if (target->room < (int64_t)send->body->size)
             continue;
-        delivery = store_deliver (self->store, send->message, target->mailbox_id, send->body->size);
+        delivery = store_delivery_add (self->store, send->message, target->mailbox_id, send->body->size);
         if (delivery < 0)
             return -1;
         delivered++;
@@ -915,7 +917,7 @@ static zmsg_t *
 s_verb_list (context_t *ctx)
 {
     zmsg_t *data = zmsg_new ();
-    if (store_list (ctx->server->store, ctx->session->mailbox_id, s_list_entry, data) != 0) {
+    if (store_delivery_each (ctx->server->store, ctx->session->mailbox_id, s_list_entry, data) != 0) {
         zmsg_destroy (&data);
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     }
@@ -933,7 +935,7 @@ s_verb_retr (context_t *ctx)
     void *body = NULL;
     size_t size = 0;
     ctx->pending->mutating = true; /* marks the message seen */
-    int rc = store_retrieve (ctx->server->store, ctx->session->mailbox_id, id, &body, &size);
+    int rc = store_delivery_read (ctx->server->store, ctx->session->mailbox_id, id, &body, &size);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
@@ -951,7 +953,7 @@ s_verb_dele (context_t *ctx)
     if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
     ctx->pending->mutating = true;
-    int rc = store_delete (ctx->server->store, ctx->session->mailbox_id, id);
+    int rc = store_delivery_delete (ctx->server->store, ctx->session->mailbox_id, id);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
@@ -963,12 +965,12 @@ static zmsg_t *
 s_verb_watch (context_t *ctx)
 {
     server_t *self = ctx->server;
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     int64_t window = WATCH_WINDOW;
     if (ctx->req->argc == 1 &&
         (proto_arg_uint (&ctx->req->args[0], &window) != 0 || window < 1 || window > MAX_WATCH_WINDOW))
         return s_refuse (ctx, REPLY_BAD_ARGS, "WATCH window must be a number from 1 to 1000");
-    int64_t last = store_last_id (self->store, session->mailbox_id);
+    int64_t last = store_delivery_last_id (self->store, session->mailbox_id);
     if (last < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     session->window = (int)window;
@@ -994,7 +996,7 @@ s_verb_watch (context_t *ctx)
 static zmsg_t *
 s_verb_credit (context_t *ctx)
 {
-    session_t *session = ctx->session;
+    client_session_t *session = ctx->session;
     int64_t n;
     if (!session->watching)
         return s_refuse (ctx, REPLY_BAD_SEQUENCE, "CREDIT without WATCH");
@@ -1251,14 +1253,14 @@ s_verb_release (context_t *ctx)
 
 /* Finds the list named by the request's first argument; NULL reply when found */
 static zmsg_t *
-s_find_list (context_t *ctx, store_list_t *list)
+s_find_list (context_t *ctx, store_topic_t *list)
 {
     address_t addr;
     const char *why = NULL;
     const proto_arg_t *arg = &ctx->req->args[0];
     if (address_parse ((const char *)arg->data, arg->size, &addr, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_RCPT_SYNTAX, why);
-    int found = store_list_find (ctx->server->store, addr.full, list);
+    int found = store_topic_find (ctx->server->store, addr.full, list);
     if (found < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (!found) {
@@ -1272,7 +1274,7 @@ s_find_list (context_t *ctx, store_list_t *list)
 static zmsg_t *
 s_verb_subscribe (context_t *ctx)
 {
-    store_list_t list;
+    store_topic_t list;
     zmsg_t *refused = s_find_list (ctx, &list);
     if (refused)
         return refused;
@@ -1298,7 +1300,7 @@ s_verb_subscribe (context_t *ctx)
 static zmsg_t *
 s_verb_unsubscribe (context_t *ctx)
 {
-    store_list_t list;
+    store_topic_t list;
     zmsg_t *refused = s_find_list (ctx, &list);
     if (refused)
         return refused;
@@ -1320,7 +1322,7 @@ s_verb_unsubscribe (context_t *ctx)
 static zmsg_t *
 s_verb_expn (context_t *ctx)
 {
-    store_list_t list;
+    store_topic_t list;
     zmsg_t *refused = s_find_list (ctx, &list);
     if (refused)
         return refused;
@@ -1333,7 +1335,7 @@ s_verb_expn (context_t *ctx)
             return s_refuse (ctx, REPLY_NOT_YOURS, "closed list: members only");
     }
     int64_t count = 0;
-    store_member_t *members = store_list_members (store, list.id, &count);
+    store_member_t *members = store_topic_members (store, list.id, &count);
     if (count < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     zmsg_t *reply =
@@ -1461,9 +1463,9 @@ s_receive (server_t *self)
    connection with the routing id of a session means that session's connection is gone: it
    ends now, before anything more is sent to that routing id. */
 static void
-s_route_check (server_t *self, const char *route, session_t *session)
+s_route_check (server_t *self, const char *route, client_session_t *session)
 {
-    session_t *previous = zhashx_lookup (self->routes, route);
+    client_session_t *previous = zhashx_lookup (self->routes, route);
     if (previous && previous != session)
         s_session_forget (self, previous, "routing-id-reused");
 }
@@ -1573,7 +1575,8 @@ s_batch_push (server_t *self, bool committed)
     for (size_t i = 0; i < self->push_count; i++) {
         push_t *push = &self->pushes[i];
         zlistx_t *list = committed ? zhashx_lookup (self->watchers, push->mailbox) : NULL;
-        for (session_t *watcher = list ? zlistx_first (list) : NULL; watcher; watcher = zlistx_next (list)) {
+        for (client_session_t *watcher = list ? zlistx_first (list) : NULL; watcher;
+             watcher = zlistx_next (list)) {
             if (watcher->credit <= 0) {
                 /* a slow watcher costs nothing: it is told at its next CREDIT and pulls */
                 if (watcher->missed++ == 0)
@@ -1624,10 +1627,11 @@ s_expire_sessions (server_t *self)
 {
     int64_t now = zclock_mono ();
     zlistx_t *stale = zlistx_new ();
-    for (session_t *session = zhashx_first (self->sessions); session; session = zhashx_next (self->sessions))
+    for (client_session_t *session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
         if (now - session->last_active > (session->watching ? WATCH_IDLE_MSEC : SESSION_IDLE_MSEC))
             zlistx_add_end (stale, session);
-    for (session_t *session = zlistx_first (stale); session; session = zlistx_next (stale))
+    for (client_session_t *session = zlistx_first (stale); session; session = zlistx_next (stale))
         s_session_forget (self, session, "idle");
     zlistx_destroy (&stale);
 }

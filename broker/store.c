@@ -989,7 +989,7 @@ store_message_add (store_t *self, const char *sender, const char *message_id, co
 }
 
 int64_t
-store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size)
+store_delivery_add (store_t *self, int64_t message, int64_t mailbox, size_t size)
 {
     int64_t delivery = s_id_take (self, SEQ_DELIVERIES);
     if (delivery < 0)
@@ -1041,7 +1041,8 @@ store_publication_add (store_t *self, const store_publication_t *key, const char
 }
 
 int
-store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg), void *arg)
+store_delivery_each (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),
+                     void *arg)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST);
     sqlite3_bind_int64 (stmt, 1, mailbox);
@@ -1062,7 +1063,7 @@ store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *ent
 }
 
 int64_t
-store_last_id (store_t *self, int64_t mailbox)
+store_delivery_last_id (store_t *self, int64_t mailbox)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LAST_ID);
     sqlite3_bind_int64 (stmt, 1, mailbox);
@@ -1074,7 +1075,7 @@ store_last_id (store_t *self, int64_t mailbox)
 }
 
 int
-store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size)
+store_delivery_read (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_RETRIEVE);
     sqlite3_bind_int64 (stmt, 1, mailbox);
@@ -1103,7 +1104,7 @@ store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, s
 }
 
 int
-store_delete (store_t *self, int64_t mailbox, int64_t delivery)
+store_delivery_delete (store_t *self, int64_t mailbox, int64_t delivery)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_DELETE);
     sqlite3_bind_int64 (stmt, 1, mailbox);
@@ -1116,7 +1117,7 @@ store_delete (store_t *self, int64_t mailbox, int64_t delivery)
 }
 
 int
-store_list_find (store_t *self, const char *address, store_list_t *list)
+store_topic_find (store_t *self, const char *address, store_topic_t *list)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST_FIND);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
@@ -1133,7 +1134,7 @@ store_list_find (store_t *self, const char *address, store_list_t *list)
 }
 
 int
-store_list_add (store_t *self, const char *address, bool open, bool members_post, char **error)
+store_topic_add (store_t *self, const char *address, bool open, bool members_post, char **error)
 {
     if (s_address_taken (self, address) != 0) {
         if (error)
@@ -1148,7 +1149,7 @@ store_list_add (store_t *self, const char *address, bool open, bool members_post
 }
 
 int
-store_list_delete (store_t *self, const char *address, char **error)
+store_topic_delete (store_t *self, const char *address, char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST_DELETE);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
@@ -1156,7 +1157,7 @@ store_list_delete (store_t *self, const char *address, char **error)
 }
 
 store_member_t *
-store_list_members (store_t *self, int64_t list, int64_t *count)
+store_topic_members (store_t *self, int64_t list, int64_t *count)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST_MEMBERS);
     sqlite3_bind_int64 (stmt, 1, list);

@@ -82,7 +82,7 @@ typedef struct {
     char address[MAX_ADDRESS + 1];
     bool open;         /* anyone may subscribe */
     bool members_post; /* only members may publish to it */
-} store_list_t;
+} store_topic_t;
 
 typedef struct {
     char member[MAX_ADDRESS + 1];
@@ -90,13 +90,13 @@ typedef struct {
 } store_member_t;
 
 /* 1 found, 0 not, -1 error */
-int store_list_find (store_t *self, const char *address, store_list_t *list);
+int store_topic_find (store_t *self, const char *address, store_topic_t *list);
 /* Fails when a mailbox or list has that address */
-int store_list_add (store_t *self, const char *address, bool open, bool members_post, char **error);
-int store_list_delete (store_t *self, const char *address, char **error);
+int store_topic_add (store_t *self, const char *address, bool open, bool members_post, char **error);
+int store_topic_delete (store_t *self, const char *address, char **error);
 /* The members of a list, read into a new array (caller frees); *count gets their number.
    NULL with *count 0 when empty; NULL with *count -1 on error. */
-store_member_t *store_list_members (store_t *self, int64_t list, int64_t *count);
+store_member_t *store_topic_members (store_t *self, int64_t list, int64_t *count);
 /* 1 added, 0 already a member (filter updated), -1 error */
 int store_subscribe (store_t *self, int64_t list, const char *member, const char *filter);
 /* 1 removed, 0 was not a member, -1 error */
@@ -110,7 +110,7 @@ int64_t store_message_add (store_t *self, const char *sender, const char *messag
                            const void *body, size_t size, int64_t expires_at);
 /* Adds a delivery of message (size octets) into mailbox; returns the delivery id, or -1.
    The mailbox counters take it at commit (store_mailbox_find shows it at once). */
-int64_t store_deliver (store_t *self, int64_t message, int64_t mailbox, size_t size);
+int64_t store_delivery_add (store_t *self, int64_t message, int64_t mailbox, size_t size);
 
 /* Dedupe (schema/009): one record per recipient a message was stored for, keyed on the
    envelope sender, the Message-ID, the recipient and a digest of the content, so that only a
@@ -127,16 +127,17 @@ typedef struct {
 char *store_publication_find (store_t *self, const store_publication_t *key);
 int store_publication_add (store_t *self, const store_publication_t *key, const char *reply);
 
-/* Pulling. list calls fn for each delivery, oldest first. */
-int store_list (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),
-                void *arg);
+/* Deliveries (a mailbox's messages; list topics are store_topic_*). each calls fn for
+   each delivery of mailbox, oldest first. */
+int store_delivery_each (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),
+                         void *arg);
 /* Highest delivery id in mailbox (0 when empty), or -1 */
-int64_t store_last_id (store_t *self, int64_t mailbox);
+int64_t store_delivery_last_id (store_t *self, int64_t mailbox);
 /* Copies the body of delivery into *body (caller frees) and marks it seen.
    Returns 1, 0 when there is no such delivery in that mailbox, -1 on error. */
-int store_retrieve (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size);
+int store_delivery_read (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size);
 /* 1 deleted, 0 no such delivery in that mailbox, -1 error */
-int store_delete (store_t *self, int64_t mailbox, int64_t delivery);
+int store_delivery_delete (store_t *self, int64_t mailbox, int64_t delivery);
 
 /* Consumers (competing, work-queue style). lease hands out up to n deliveries of mailbox that
    no consumer holds (or whose lease ran out), oldest first, to consumer for lease_ms; fn gets

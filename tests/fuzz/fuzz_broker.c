@@ -86,12 +86,12 @@ s_store_fill (store_t *store)
 {
     char hash[AUTH_HASH_BYTES];
     char *error = NULL;
-    store_list_t list;
+    store_topic_t list;
     FUZZ_CHECK (auth_hash (FUZZ_PASSWORD, hash) == 0);
     FUZZ_CHECK (store_mailbox_add (store, "fuzz@demo.local", hash, "user", &error) == 0);
     FUZZ_CHECK (store_mailbox_add (store, "gateway@demo.local", hash, "gateway", &error) == 0);
-    FUZZ_CHECK (store_list_add (store, "news@demo.local", true, false, &error) == 0);
-    FUZZ_CHECK (store_list_find (store, "news@demo.local", &list) == 1);
+    FUZZ_CHECK (store_topic_add (store, "news@demo.local", true, false, &error) == 0);
+    FUZZ_CHECK (store_topic_find (store, "news@demo.local", &list) == 1);
     FUZZ_CHECK (store_subscribe (store, list.id, "fuzz@demo.local", "subject:*urgent*") == 1);
     FUZZ_CHECK (store_subscribe (store, list.id, "gateway@demo.local", "") == 1);
 }

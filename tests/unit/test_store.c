@@ -54,7 +54,7 @@ s_publish (store_t *store, const char *subject, int64_t mailbox)
     const char *body = "Subject: x\r\n\r\nhello\r\n";
     int64_t message = store_message_add (store, "alice@demo.test", NULL, subject, body, strlen (body), 0);
     assert_true (message > 0);
-    int64_t delivery = store_deliver (store, message, mailbox, strlen (body));
+    int64_t delivery = store_delivery_add (store, message, mailbox, strlen (body));
     assert_true (delivery > 0);
     return delivery;
 }
@@ -78,21 +78,21 @@ test_delivery_updates_counters_and_delete_removes_the_body (void **state)
     assert_int_equal (store_mailbox_find (f->store, "alice@demo.test", &alice), 1);
     const char *body = "Subject: x\r\n\r\nhello\r\n";
     int64_t message = store_message_add (f->store, "alice@demo.test", "<1@x>", "x", body, strlen (body), 0);
-    int64_t d1 = store_deliver (f->store, message, bob.id, strlen (body));
-    int64_t d2 = store_deliver (f->store, message, alice.id, strlen (body));
+    int64_t d1 = store_delivery_add (f->store, message, bob.id, strlen (body));
+    int64_t d2 = store_delivery_add (f->store, message, alice.id, strlen (body));
     assert_true (d1 > 0 && d2 > d1);
     assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
     assert_int_equal (bob.message_count, 1);
     assert_int_equal (bob.used_bytes, (int64_t)strlen (body));
 
     /* one body for two deliveries: it survives the first delete, not the second */
-    assert_int_equal (store_delete (f->store, bob.id, d1), 1);
+    assert_int_equal (store_delivery_delete (f->store, bob.id, d1), 1);
     void *copy = NULL;
     size_t size = 0;
-    assert_int_equal (store_retrieve (f->store, alice.id, d2, &copy, &size), 1);
+    assert_int_equal (store_delivery_read (f->store, alice.id, d2, &copy, &size), 1);
     assert_memory_equal (copy, body, size);
     free (copy);
-    assert_int_equal (store_delete (f->store, alice.id, d2), 1);
+    assert_int_equal (store_delivery_delete (f->store, alice.id, d2), 1);
     assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
     assert_int_equal (bob.message_count, 0);
     assert_int_equal (bob.used_bytes, 0);
@@ -105,8 +105,8 @@ test_deleting_twice_gives_zero_the_second_time (void **state)
     store_mailbox_t bob;
     store_mailbox_find (f->store, "bob@demo.test", &bob);
     int64_t d = s_publish (f->store, "a", bob.id);
-    assert_int_equal (store_delete (f->store, bob.id, d), 1);
-    assert_int_equal (store_delete (f->store, bob.id, d), 0);
+    assert_int_equal (store_delivery_delete (f->store, bob.id, d), 1);
+    assert_int_equal (store_delivery_delete (f->store, bob.id, d), 0);
 }
 
 static void
@@ -119,9 +119,9 @@ test_another_mailbox_cannot_read_or_delete_a_delivery (void **state)
     int64_t d = s_publish (f->store, "private", bob.id);
     void *body = NULL;
     size_t size = 0;
-    assert_int_equal (store_retrieve (f->store, alice.id, d, &body, &size), 0);
-    assert_int_equal (store_delete (f->store, alice.id, d), 0);
-    assert_int_equal (store_retrieve (f->store, bob.id, d, &body, &size), 1);
+    assert_int_equal (store_delivery_read (f->store, alice.id, d, &body, &size), 0);
+    assert_int_equal (store_delivery_delete (f->store, alice.id, d), 0);
+    assert_int_equal (store_delivery_read (f->store, bob.id, d, &body, &size), 1);
     free (body);
 }
 
@@ -141,13 +141,13 @@ test_retrieve_marks_seen_and_list_is_oldest_first (void **state)
     store_mailbox_find (f->store, "bob@demo.test", &bob);
     int64_t d1 = s_publish (f->store, "one", bob.id);
     int64_t d2 = s_publish (f->store, "two", bob.id);
-    assert_int_equal (store_last_id (f->store, bob.id), d2);
+    assert_int_equal (store_delivery_last_id (f->store, bob.id), d2);
     void *body = NULL;
     size_t size = 0;
-    assert_int_equal (store_retrieve (f->store, bob.id, d1, &body, &size), 1);
+    assert_int_equal (store_delivery_read (f->store, bob.id, d1, &body, &size), 1);
     free (body);
     int counts[2] = {0, 0};
-    assert_int_equal (store_list (f->store, bob.id, count_entry, counts), 0);
+    assert_int_equal (store_delivery_each (f->store, bob.id, count_entry, counts), 0);
     assert_int_equal (counts[0], 2);
     assert_int_equal (counts[1], 1);
 }
@@ -285,7 +285,7 @@ test_mailbox_reads_inside_a_transaction_follow_every_change (void **state)
     s_publish (f->store, "two", bob.id);
     store_mailbox_find (f->store, "bob@demo.test", &bob); /* read again: the pending two count */
     assert_int_equal (bob.message_count, 2);
-    assert_int_equal (store_delete (f->store, bob.id, d1), 1);
+    assert_int_equal (store_delivery_delete (f->store, bob.id, d1), 1);
     store_mailbox_find (f->store, "bob@demo.test", &bob);
     assert_int_equal (bob.message_count, 1);
     assert_int_equal (store_mailbox_passwd (f->store, "bob@demo.test", "$argon2id$new", &error), 0);
@@ -352,13 +352,13 @@ test_a_version_5_database_keeps_its_mail_and_never_reuses_an_id (void **state)
     assert_int_equal (bob.message_count, 2);
     void *body = NULL;
     size_t size = 0;
-    assert_int_equal (store_retrieve (store, bob.id, 1, &body, &size), 1);
+    assert_int_equal (store_delivery_read (store, bob.id, 1, &body, &size), 1);
     assert_memory_equal (body, "hello", 5);
     free (body);
     /* 3 was given once (and deleted): the next message and delivery are 4 */
     int64_t message = store_message_add (store, "a@demo.test", NULL, "s4", "fresh", 5, 0);
     assert_int_equal (message, 4);
-    assert_int_equal (store_deliver (store, message, bob.id, 5), 4);
+    assert_int_equal (store_delivery_add (store, message, bob.id, 5), 4);
     /* and that survives a restart */
     store_close (&store);
     store = store_open (path, true, &error);
@@ -404,21 +404,22 @@ test_version_7_dedupe_records_survive_and_are_forgotten_oldest_first (void **sta
                                                                    "'250 2.0.0 x@demo.test queued as 1' || "
                                                                    "char(10)") ", 100),"
                                                                                "('b@demo.test', "
-                                                                               "'<b>', " OLD_REPLY ("'250 "
-                                                                                                    "2.0.0 "
-                                                                                                    "x@demo."
-                                                                                                    "test "
-                                                                                                    "queued "
-                                                                                                    "as 2' "
-                                                                                                    "|| "
-                                                                                                    "char("
-                                                                                                    "10)") ","
-                                                                                                           " "
-                                                                                                           "2"
-                                                                                                           "0"
-                                                                                                           "0"
-                                                                                                           ")"
-                                                                                                           ";");
+                                                                               "'<b>', " OLD_REPLY (
+                                                                                   "'250 "
+                                                                                   "2.0.0 "
+                                                                                   "x@demo."
+                                                                                   "test "
+                                                                                   "queued "
+                                                                                   "as 2' "
+                                                                                   "|| "
+                                                                                   "char("
+                                                                                   "10)") ","
+                                                                                          " "
+                                                                                          "2"
+                                                                                          "0"
+                                                                                          "0"
+                                                                                          ")"
+                                                                                          ";");
 
     char *error = NULL;
     store_t *store = store_open (path, true, &error);
