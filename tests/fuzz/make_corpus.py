@@ -185,5 +185,18 @@ def broker():
     write("broker", "wrong-sender", user + frames("1", "SEND", "other@demo.local", "fuzz@demo.local", MESSAGE))
 
 
-for fn in (smtp, pop3, proto, address, header, route, show, broker):
+def sasl():
+    # base64 of PLAIN messages: good, authzid = authcid, another authzid, NUL in the password,
+    # one NUL, three NULs, empty password; "=", "*", bad base64, an unpadded one, a long one
+    import base64
+    for i, message in enumerate([b"\0alice@demo.test\0secret", b"alice@demo.test\0alice@demo.test\0pw",
+                                 b"root\0alice@demo.test\0pw", b"\0alice@demo.test\0se\0cret",
+                                 b"alice@demo.test\0secret", b"\0a\0b\0c", b"\0alice@demo.test\0"]):
+        write("sasl", "plain-%02d" % i, base64.b64encode(message))
+    for name, line in [("empty-response", "="), ("cancel", "*"), ("bad-base64", "AG!!"),
+                       ("unpadded", "AGFsaWNl"), ("mechanism", "plain"), ("long", "QUFB" * 200)]:
+        write("sasl", name, line)
+
+
+for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl):
     fn()
