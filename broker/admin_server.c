@@ -24,10 +24,16 @@ typedef struct {
 
 typedef zmsg_t *(handler_fn)(context_t *ctx);
 
-/* The reply to a store change refused with *error (freed here) */
+/* The reply to a store change refused with status and *error (freed here): the refusal is
+   logged, the text goes back with the code the status calls for */
 static zmsg_t *
-s_error_reply (context_t *ctx, reply_id_t code, char **error)
+s_refused (context_t *ctx, store_status_t status, char **error)
 {
+    log_warn ("broker", "admin-refused", "verb=%s mailbox=%s why=\"%s\"", ctx->req->verb, ctx->addr.full,
+              *error);
+    reply_id_t code = status == STORE_EXISTS      ? REPLY_MAILBOX_EXISTS
+                      : status == STORE_NOT_FOUND ? REPLY_NO_MAILBOX
+                                                  : REPLY_STORE_TROUBLE;
     zmsg_t *reply = proto_reply_new (ctx->req->id, code, *error);
     zstr_free (error);
     return reply;
@@ -91,20 +97,15 @@ s_hash_arg (context_t *ctx, char hash[AUTH_HASH_BYTES])
                : -1;
 }
 
-/* The reply to MBOX-ADD, MBOX-DEL or MBOX-PASSWD, whose store call returned rc */
+/* The reply to MBOX-ADD, MBOX-DEL or MBOX-PASSWD, whose store call returned status */
 static zmsg_t *
-s_mailbox_changed (context_t *ctx, int rc, char **error)
+s_mailbox_changed (context_t *ctx, store_status_t status, char **error)
 {
     const char *verb = ctx->req->verb, *address = ctx->addr.full;
-    if (rc == 0) {
-        log_info ("broker", "admin", "verb=%s mailbox=%s", verb, address);
-        return proto_reply_newf (ctx->req->id, REPLY_OK, "%s %s", verb, address);
-    }
-    log_warn ("broker", "admin-refused", "verb=%s mailbox=%s why=\"%s\"", verb, address, *error);
-    reply_id_t code = strstr (*error, "exists")            ? REPLY_MAILBOX_EXISTS
-                      : strstr (*error, "no such mailbox") ? REPLY_NO_MAILBOX
-                                                           : REPLY_STORE_TROUBLE;
-    return s_error_reply (ctx, code, error);
+    if (status != STORE_OK)
+        return s_refused (ctx, status, error);
+    log_info ("broker", "admin", "verb=%s mailbox=%s", verb, address);
+    return proto_reply_newf (ctx->req->id, REPLY_OK, "%s %s", verb, address);
 }
 
 /* MBOX-ADD address hash [user|gateway] */
@@ -120,8 +121,8 @@ s_mbox_add (context_t *ctx)
     else if (ctx->req->argc == 3 && !proto_arg_is (&ctx->req->args[2], "user"))
         return proto_reply_new (ctx->req->id, REPLY_BAD_ARGS, "role must be user or gateway");
     char *error = NULL;
-    int rc = store_mailbox_add (ctx->store, ctx->addr.full, hash, role, &error);
-    return s_mailbox_changed (ctx, rc, &error);
+    store_status_t status = store_mailbox_add (ctx->store, ctx->addr.full, hash, role, &error);
+    return s_mailbox_changed (ctx, status, &error);
 }
 
 /* MBOX-DEL address */
@@ -129,10 +130,10 @@ static zmsg_t *
 s_mbox_del (context_t *ctx)
 {
     char *error = NULL;
-    int rc = store_mailbox_delete (ctx->store, ctx->addr.full, &error);
-    if (rc == 0)
+    store_status_t status = store_mailbox_delete (ctx->store, ctx->addr.full, &error);
+    if (status == STORE_OK)
         s_effect (ctx, ADMIN_EFFECT_MAILBOX_DELETED, "mailbox deleted", NULL);
-    return s_mailbox_changed (ctx, rc, &error);
+    return s_mailbox_changed (ctx, status, &error);
 }
 
 /* MBOX-PASSWD address hash */
@@ -143,10 +144,10 @@ s_mbox_passwd (context_t *ctx)
     if (s_hash_arg (ctx, hash) != 0)
         return proto_reply_new (ctx->req->id, REPLY_BAD_ARGS, "the password must come as an Argon2id hash");
     char *error = NULL;
-    int rc = store_mailbox_passwd (ctx->store, ctx->addr.full, hash, &error);
-    if (rc == 0)
+    store_status_t status = store_mailbox_passwd (ctx->store, ctx->addr.full, hash, &error);
+    if (status == STORE_OK)
         s_effect (ctx, ADMIN_EFFECT_PASSWORD_CHANGED, "password changed", NULL);
-    return s_mailbox_changed (ctx, rc, &error);
+    return s_mailbox_changed (ctx, status, &error);
 }
 
 /* MBOX-RETENTION address max-messages max-age-seconds (0: no limit) */
@@ -159,8 +160,9 @@ s_mbox_retention (context_t *ctx)
         return proto_reply_new (ctx->req->id, REPLY_BAD_ARGS,
                                 "MBOX-RETENTION address max-messages max-age-seconds");
     char *error = NULL;
-    if (store_mailbox_retention (ctx->store, ctx->addr.full, count, seconds, &error) != 0)
-        return s_error_reply (ctx, REPLY_NO_MAILBOX, &error);
+    store_status_t status = store_mailbox_retention (ctx->store, ctx->addr.full, count, seconds, &error);
+    if (status != STORE_OK)
+        return s_refused (ctx, status, &error);
     log_info ("broker", "admin", "verb=MBOX-RETENTION mailbox=%s max-messages=%lld max-age=%lld",
               ctx->addr.full, (long long)count, (long long)seconds);
     return proto_reply_newf (
@@ -201,12 +203,10 @@ s_key_change (context_t *ctx)
     const char *verb = ctx->req->verb, *address = ctx->addr.full;
     bool add = streq (verb, "MBOX-KEY-ADD");
     char *error = NULL;
-    int rc = add ? store_key_add (ctx->store, address, key, &error)
-                 : store_key_delete (ctx->store, address, key, &error);
-    if (rc != 0) {
-        log_warn ("broker", "admin-refused", "verb=%s mailbox=%s why=\"%s\"", verb, address, error);
-        return s_error_reply (ctx, strstr (error, "store:") ? REPLY_STORE_TROUBLE : REPLY_NO_MAILBOX, &error);
-    }
+    store_status_t status = add ? store_key_add (ctx->store, address, key, &error)
+                                : store_key_delete (ctx->store, address, key, &error);
+    if (status != STORE_OK)
+        return s_refused (ctx, status, &error);
     if (!add)
         s_effect (ctx, ADMIN_EFFECT_KEY_REMOVED, "key removed", key);
     log_info ("broker", "admin", "verb=%s mailbox=%s key=%s", verb, address, key);
@@ -226,8 +226,9 @@ s_list_add (context_t *ctx)
         (members_post && !proto_arg_is (&req->args[2], "members")))
         return proto_reply_new (req->id, REPLY_BAD_ARGS, "LIST-ADD list open|closed members|anyone");
     char *error = NULL;
-    if (store_topic_add (ctx->store, ctx->addr.full, open, members_post, &error) != 0)
-        return s_error_reply (ctx, REPLY_MAILBOX_EXISTS, &error);
+    store_status_t status = store_topic_add (ctx->store, ctx->addr.full, open, members_post, &error);
+    if (status != STORE_OK)
+        return s_refused (ctx, status, &error);
     log_info ("broker", "admin", "verb=LIST-ADD list=%s open=%d members-post=%d", ctx->addr.full, open,
               members_post);
     return proto_reply_newf (req->id, REPLY_OK, "list %s added (%s, %s may post)", ctx->addr.full,
@@ -239,8 +240,9 @@ static zmsg_t *
 s_list_del (context_t *ctx)
 {
     char *error = NULL;
-    if (store_topic_delete (ctx->store, ctx->addr.full, &error) != 0)
-        return s_error_reply (ctx, REPLY_NO_MAILBOX, &error);
+    store_status_t status = store_topic_delete (ctx->store, ctx->addr.full, &error);
+    if (status != STORE_OK)
+        return s_refused (ctx, status, &error);
     log_info ("broker", "admin", "verb=LIST-DEL list=%s", ctx->addr.full);
     return proto_reply_newf (ctx->req->id, REPLY_OK, "list %s deleted", ctx->addr.full);
 }

@@ -804,26 +804,6 @@ store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Runs a one-row change; fills *error when it changed nothing or failed */
-static int
-s_change (store_t *self, sqlite3_stmt *stmt, const char *address, char **error, const char *none)
-{
-    int rc = sqlite3_step (stmt);
-    sqlite3_reset (stmt);
-    if (rc != SQLITE_DONE) {
-        if (error)
-            *error = rc == SQLITE_CONSTRAINT ? zsys_sprintf ("mailbox %s exists", address)
-                                             : zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    if (sqlite3_changes (self->db) == 0) {
-        if (error)
-            *error = zsys_sprintf ("%s %s", none, address);
-        return -1;
-    }
-    return 0;
-}
-
 /* Mailboxes and lists share one namespace: 1 when address is either */
 static int
 s_address_taken (store_t *self, const char *address)
@@ -835,39 +815,79 @@ s_address_taken (store_t *self, const char *address)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
+/* A change refused: text (taken) into *error when the caller wants it; returns status */
+static store_status_t
+s_refuse (char **error, store_status_t status, char *text)
+{
+    if (error)
+        *error = text;
+    else
+        zstr_free (&text);
+    return status;
+}
+
+/* The database failed: STORE_ERROR, with SQLite's text */
+static store_status_t
+s_failed (store_t *self, char **error)
+{
+    return s_refuse (error, STORE_ERROR, zsys_sprintf ("store: %s", sqlite3_errmsg (self->db)));
+}
+
+/* Runs a one-row change; fills *error when it changed nothing (STORE_NOT_FOUND, "none
+   address") or failed */
+static store_status_t
+s_change (store_t *self, sqlite3_stmt *stmt, const char *address, char **error, const char *none)
+{
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc == SQLITE_CONSTRAINT)
+        return s_refuse (error, STORE_EXISTS, zsys_sprintf ("mailbox %s exists", address));
+    if (rc != SQLITE_DONE)
+        return s_failed (self, error);
+    if (sqlite3_changes (self->db) == 0)
+        return s_refuse (error, STORE_NOT_FOUND, zsys_sprintf ("%s %s", none, address));
+    return STORE_OK;
+}
+
+/* The check before adding a mailbox or list (what names the address): STORE_OK when it is
+   free, STORE_EXISTS, or STORE_ERROR */
+static store_status_t
+s_address_free (store_t *self, const char *address, const char *what, char **error)
+{
+    int taken = s_address_taken (self, address);
+    if (taken < 0)
+        return s_failed (self, error);
+    if (taken)
+        return s_refuse (error, STORE_EXISTS,
+                         zsys_sprintf ("%s %s exists (as a mailbox or a list)", what, address));
+    return STORE_OK;
+}
+
+store_status_t
 store_mailbox_add (store_t *self, const char *address, const char *password_hash, const char *role,
                    char **error)
 {
-    if (s_address_taken (self, address) != 0) {
-        if (error)
-            *error = zsys_sprintf ("mailbox %s exists (as a mailbox or a list)", address);
-        return -1;
-    }
+    store_status_t status = s_address_free (self, address, "mailbox", error);
+    if (status != STORE_OK)
+        return status;
     /* from the sequence: a deleted mailbox's id is never given to another (schema 10) */
     int64_t id = s_id_take (self, SEQ_MAILBOXES);
-    if (id < 0) {
-        if (error)
-            *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
+    if (id < 0)
+        return s_failed (self, error);
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_ADD);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, password_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 3, role ? role : "user", -1, SQLITE_STATIC);
     sqlite3_bind_int64 (stmt, 4, id);
-    int rc = s_change (self, stmt, address, error, "cannot add");
-    if (s_id_done (self, rc == 0) != 0 && rc == 0) {
-        if (error)
-            *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return rc;
+    status = s_change (self, stmt, address, error, "cannot add");
+    if (s_id_done (self, status == STORE_OK) != 0 && status == STORE_OK)
+        return s_failed (self, error);
+    return status;
 }
 
 /* Runs a mailbox key statement (?1 address, ?2 key) that must change one row; the errors
    say what the caller may show */
-static int
+static store_status_t
 s_key_change (store_t *self, int which, const char *address, const char *key, const char *none, char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, which);
@@ -876,23 +896,22 @@ s_key_change (store_t *self, int which, const char *address, const char *key, co
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     if (rc == SQLITE_CONSTRAINT)
-        *error = zsys_sprintf ("that key exists already (a key belongs to one mailbox)");
-    else if (rc != SQLITE_DONE)
-        *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-    else if (sqlite3_changes (self->db) == 0)
-        *error = zsys_sprintf ("%s %s", none, address);
-    else
-        return 0;
-    return -1;
+        return s_refuse (error, STORE_EXISTS,
+                         zsys_sprintf ("that key exists already (a key belongs to one mailbox)"));
+    if (rc != SQLITE_DONE)
+        return s_failed (self, error);
+    if (sqlite3_changes (self->db) == 0)
+        return s_refuse (error, STORE_NOT_FOUND, zsys_sprintf ("%s %s", none, address));
+    return STORE_OK;
 }
 
-int
+store_status_t
 store_key_add (store_t *self, const char *address, const char *key, char **error)
 {
     return s_key_change (self, ST_KEY_ADD, address, key, "no such mailbox", error);
 }
 
-int
+store_status_t
 store_key_delete (store_t *self, const char *address, const char *key, char **error)
 {
     return s_key_change (self, ST_KEY_DELETE, address, key, "no such mailbox key of", error);
@@ -922,22 +941,19 @@ store_key_each (store_t *self, const char *address, void (*fn) (const char *key,
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
+store_status_t
 store_mailbox_delete (store_t *self, const char *address, char **error)
 {
     /* the cascade removes the deliveries; the trigger removes bodies nobody else holds.
        Pending counters first: a mailbox added next may get this one's id. */
-    if (s_counters_flush (self) != 0) {
-        if (error)
-            *error = zsys_sprintf ("store: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
+    if (s_counters_flush (self) != 0)
+        return s_failed (self, error);
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_DELETE);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     return s_change (self, stmt, address, error, "no such mailbox");
 }
 
-int
+store_status_t
 store_mailbox_passwd (store_t *self, const char *address, const char *password_hash, char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_MAILBOX_PASSWD);
@@ -1133,14 +1149,12 @@ store_topic_find (store_t *self, const char *address, store_topic_t *list)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-int
+store_status_t
 store_topic_add (store_t *self, const char *address, bool open, bool members_post, char **error)
 {
-    if (s_address_taken (self, address) != 0) {
-        if (error)
-            *error = zsys_sprintf ("list %s exists (as a mailbox or a list)", address);
-        return -1;
-    }
+    store_status_t status = s_address_free (self, address, "list", error);
+    if (status != STORE_OK)
+        return status;
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST_ADD);
     sqlite3_bind_text (stmt, 1, address, -1, SQLITE_STATIC);
     sqlite3_bind_int (stmt, 2, open);
@@ -1148,7 +1162,7 @@ store_topic_add (store_t *self, const char *address, bool open, bool members_pos
     return s_change (self, stmt, address, error, "cannot add");
 }
 
-int
+store_status_t
 store_topic_delete (store_t *self, const char *address, char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST_DELETE);
@@ -1331,7 +1345,7 @@ store_publications_forget (store_t *self, int64_t before, int limit)
     return rc == SQLITE_DONE ? count : -1;
 }
 
-int
+store_status_t
 store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds, char **error)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_RETENTION);

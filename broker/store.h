@@ -12,6 +12,16 @@
 
 typedef struct store_t store_t;
 
+/* What an administrative change (mailbox, key, list, retention) came to. The failures are
+   negative, so a caller testing != 0 or < 0 sees them all; the text in *error says the same
+   for logs and replies, the status is what a caller decides on. */
+typedef enum {
+    STORE_OK = 0,
+    STORE_ERROR = -1,     /* the database failed ("store: ..." in *error) */
+    STORE_EXISTS = -2,    /* the mailbox, list or key exists already */
+    STORE_NOT_FOUND = -3, /* no such mailbox, list or key of that mailbox */
+} store_status_t;
+
 typedef struct {
     int64_t id;
     char address[MAX_ADDRESS + 1];
@@ -59,20 +69,23 @@ int store_recount (store_t *self);
 
 /* Mailboxes. find returns 1 found, 0 not found, -1 error. */
 int store_mailbox_find (store_t *self, const char *address, store_mailbox_t *mailbox);
-/* role: "user" or "gateway" */
-int store_mailbox_add (store_t *self, const char *address, const char *password_hash, const char *role,
-                       char **error);
-int store_mailbox_delete (store_t *self, const char *address, char **error);
-int store_mailbox_passwd (store_t *self, const char *address, const char *password_hash, char **error);
+/* role: "user" or "gateway". add: STORE_EXISTS when a mailbox or list has the address;
+   delete and passwd: STORE_NOT_FOUND when no mailbox has it. */
+store_status_t store_mailbox_add (store_t *self, const char *address, const char *password_hash,
+                                  const char *role, char **error);
+store_status_t store_mailbox_delete (store_t *self, const char *address, char **error);
+store_status_t store_mailbox_passwd (store_t *self, const char *address, const char *password_hash,
+                                     char **error);
 /* Calls fn for each mailbox, ordered by address */
 int store_mailbox_each (store_t *self, void (*fn) (const store_mailbox_t *mailbox, void *arg), void *arg);
 int64_t store_mailbox_count (store_t *self);
 
 /* Mailbox keys: CURVE public keys (Z85) that identify a mailbox without a password. A key
-   belongs to one mailbox. add/delete: 0, or -1 with *error (no such mailbox, key exists, not
-   that mailbox's key). owner: 1 and *mailbox_id, 0 when no mailbox has the key, -1. */
-int store_key_add (store_t *self, const char *address, const char *key, char **error);
-int store_key_delete (store_t *self, const char *address, const char *key, char **error);
+   belongs to one mailbox. add: STORE_NOT_FOUND (no such mailbox), STORE_EXISTS (the key
+   belongs to a mailbox already); delete: STORE_NOT_FOUND (not that mailbox's key). owner: 1
+   and *mailbox_id, 0 when no mailbox has the key, -1. */
+store_status_t store_key_add (store_t *self, const char *address, const char *key, char **error);
+store_status_t store_key_delete (store_t *self, const char *address, const char *key, char **error);
 int store_key_owner (store_t *self, const char *key, int64_t *mailbox_id);
 int store_key_each (store_t *self, const char *address, void (*fn) (const char *key, void *arg), void *arg);
 
@@ -91,9 +104,10 @@ typedef struct {
 
 /* 1 found, 0 not, -1 error */
 int store_topic_find (store_t *self, const char *address, store_topic_t *list);
-/* Fails when a mailbox or list has that address */
-int store_topic_add (store_t *self, const char *address, bool open, bool members_post, char **error);
-int store_topic_delete (store_t *self, const char *address, char **error);
+/* add: STORE_EXISTS when a mailbox or list has that address; delete: STORE_NOT_FOUND */
+store_status_t store_topic_add (store_t *self, const char *address, bool open, bool members_post,
+                                char **error);
+store_status_t store_topic_delete (store_t *self, const char *address, char **error);
 /* The members of a list, read into a new array (caller frees); *count gets their number.
    NULL with *count 0 when empty; NULL with *count -1 on error. */
 store_member_t *store_topic_members (store_t *self, int64_t list, int64_t *count);
@@ -160,9 +174,9 @@ int store_purge (store_t *self);
 int store_publications_forget (store_t *self, int64_t before, int limit);
 
 /* Sets a mailbox's retention: keep at most count messages (0: no limit), none older than
-   seconds (0: no limit) */
-int store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds,
-                             char **error);
+   seconds (0: no limit). STORE_NOT_FOUND when no mailbox has the address. */
+store_status_t store_mailbox_retention (store_t *self, const char *address, int64_t count, int64_t seconds,
+                                        char **error);
 
 /* The outbound queue (relay). */
 typedef struct {

@@ -101,13 +101,20 @@ s_expand (FILE *out, const char *template, const option_t *row, const char *valu
 
 /* prefix, the message, a newline, suffix: on stderr; returns OPTIONS_USAGE */
 static int
-s_error (const options_t *self, const option_t *row, const char *template, const char *value)
+s_report (const options_t *self, const option_t *row, const char *template, const char *value)
 {
     fputs (self->spec->prefix ? self->spec->prefix : "", stderr);
-    s_expand (stderr, row->error ? row->error : template, row, value, 0);
+    s_expand (stderr, template, row, value, 0);
     fputc ('\n', stderr);
     fputs (self->spec->suffix ? self->spec->suffix : "", stderr);
     return OPTIONS_USAGE;
+}
+
+/* A bad value: the row's own error text when it has one, else template */
+static int
+s_error (const options_t *self, const option_t *row, const char *template, const char *value)
+{
+    return s_report (self, row, row->error ? row->error : template, value);
 }
 
 static void
@@ -158,8 +165,13 @@ s_list_add (options_t *self, const option_t *row, const char *value)
 {
     const char **list = FIELD (self, row, const char *);
     size_t n = options_count (list);
-    if (n >= (size_t)row->max)
-        return s_error (self, row, "at most {max} --{name}", value);
+    if (n >= (size_t)row->max) {
+        /* not the row's error text: that one is about a bad value, not one too many */
+        char template[48] = "too many --{name} (at most {max})";
+        if (row->letter)
+            snprintf (template, sizeof template, "too many -%c (at most {max})", row->letter);
+        return s_report (self, row, template, value);
+    }
     if (row->check && !row->check (value))
         return s_error (self, row, "--{name} takes no '{value}'", value);
     list[n] = value;

@@ -548,6 +548,7 @@ s_start_fetch (gateway_t *self)
     config->keep = s->fetch_keep;
     config->state_file = self->fetch_state;
     config->interval_ms = (int)s->fetch_ms;
+    config->max_message_bytes = (size_t)s->max_size;
     self->fetcher = fetch_actor_new (config);
     log_info ("gateway", "fetch", "url=%s user=%s into=%s keep=%s", config->url, config->user,
               config->mailbox, s->fetch_keep ? "yes" : "no");

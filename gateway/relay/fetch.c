@@ -98,17 +98,41 @@ fetch_read_password (const char *path, char **password, char **error)
     return 0;
 }
 
+/* What the server sent for one POP3 command, held up to the buffer's bound. Past it the
+   rest is read and dropped, and too_big says so: the transfer ends as usual, so the session
+   (and the DELEs sent in it, applied at QUIT) goes on. */
+typedef struct {
+    buffer_t data;
+    bool too_big;
+} answer_t;
+
+#define ANSWER_INIT(max_octets) ((answer_t){BUFFER_INIT (max_octets), false})
+
 /* libcurl's write callback: a short count (out of memory) makes the transfer fail */
 static size_t
 s_write (char *data, size_t size, size_t count, void *arg)
 {
+    answer_t *answer = arg;
     size_t n = size * count;
-    return buffer_append (arg, data, n) == 0 ? n : 0;
+    if (answer->too_big || buffer_append (&answer->data, data, n) == 0)
+        return n;
+    if (answer->data.max == 0 || answer->data.size + n <= answer->data.max)
+        return 0;
+    answer->too_big = true;
+    buffer_free (&answer->data);
+    return n;
+}
+
+/* The most a POP3 answer may bring: the gateway's message size limit */
+static size_t
+s_max_answer (const fetch_config_t *config)
+{
+    return config->max_message_bytes ? config->max_message_bytes : MAX_MESSAGE_BYTES;
 }
 
 /* Runs one POP3 command on the (reused) connection; what the server sends goes into out */
 static CURLcode
-s_pop3 (CURL *curl, const fetch_config_t *config, const char *path, const char *command, buffer_t *out)
+s_pop3 (CURL *curl, const fetch_config_t *config, const char *path, const char *command, answer_t *out)
 {
     char url[512];
     snprintf (url, sizeof url, "%s/%s", config->url, path);
@@ -241,6 +265,39 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
     return ok;
 }
 
+/* Fetches message number (uidl) and publishes it; the remote copy goes (or, with keep, its
+   UIDL is remembered) only once the broker acknowledged it. A message larger than the limit
+   stays on the server. 1 published, 0 not. */
+static int
+s_fetch_one (CURL *curl, client_t *client, const fetch_config_t *config, const char *number, const char *uidl)
+{
+    answer_t message = ANSWER_INIT (s_max_answer (config));
+    if (s_pop3 (curl, config, number, NULL, &message) != CURLE_OK || !message.data.data) {
+        if (message.too_big) {
+            char quid[200];
+            log_quote (quid, sizeof quid, uidl, strlen (uidl));
+            log_warn ("gateway", "fetch-too-big", "url=%s number=%s uidl=%s max=%zu remote-copy=kept",
+                      config->url, number, quid, message.data.max);
+        }
+        buffer_free (&message.data);
+        return 0;
+    }
+    bool published = s_publish (client, config, uidl, message.data.data, message.data.size);
+    buffer_free (&message.data);
+    if (!published)
+        return 0;
+    /* only now, with the broker's durable ack, may the remote copy go */
+    if (config->keep)
+        s_remember (config, uidl);
+    else {
+        answer_t ignored = ANSWER_INIT (0);
+        if (s_pop3 (curl, config, number, "DELE", &ignored) != CURLE_OK)
+            log_warn ("gateway", "fetch-dele-failed", "url=%s number=%s", config->url, number);
+        buffer_free (&ignored.data);
+    }
+    return 1;
+}
+
 /* A gateway told to stop does not wait for a slow server (Dovecot holds a login after a wrong
    password for seconds) up to the 60 s timeout (curl_stop.h). Aborting loses nothing: the
    DELEs of a session take effect only at QUIT (RFC 1939 6), each sent after the broker's ack. */
@@ -265,43 +322,30 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
         curl_easy_setopt (curl, CURLOPT_CAINFO, config->ca_file);
     curl_stop_attach (curl, control);
 
-    buffer_t listing = BUFFER_INIT (0);
+    /* the listing is bounded as a message is (a UIDL line is at most 70 + 2 + 10 + 2 octets,
+       RFC 1939 7: the default bound takes over 100 000 messages) */
+    answer_t listing = ANSWER_INIT (s_max_answer (config));
     CURLcode rc = s_pop3 (curl, config, "", "UIDL", &listing);
     int published = 0;
-    if (rc != CURLE_OK) {
+    if (rc != CURLE_OK || listing.too_big) {
         if (control->stopping)
             log_info ("gateway", "fetch-stopped", "url=%s", config->url);
         else
             log_warn ("gateway", "fetch-failed", "url=%s error=\"%s\"", config->url,
-                      *error ? error : curl_easy_strerror (rc));
+                      listing.too_big ? "UIDL listing too large"
+                      : *error        ? error
+                                      : curl_easy_strerror (rc));
         published = -1;
     }
     char *save = NULL;
-    for (char *line = rc == CURLE_OK && listing.data ? strtok_r (listing.data, "\r\n", &save) : NULL;
+    for (char *line = published == 0 && listing.data.data ? strtok_r (listing.data.data, "\r\n", &save)
+                                                          : NULL;
          line && !control->stopping; line = strtok_r (NULL, "\r\n", &save)) {
         char number[32], uidl[256];
-        if (sscanf (line, "%31s %255s", number, uidl) != 2 || s_seen (config, uidl))
-            continue;
-        buffer_t message = BUFFER_INIT (0);
-        if (s_pop3 (curl, config, number, NULL, &message) != CURLE_OK || !message.data) {
-            buffer_free (&message);
-            continue;
-        }
-        if (s_publish (client, config, uidl, message.data, message.size)) {
-            published++;
-            /* only now, with the broker's durable ack, may the remote copy go */
-            if (config->keep)
-                s_remember (config, uidl);
-            else {
-                buffer_t ignored = BUFFER_INIT (0);
-                if (s_pop3 (curl, config, number, "DELE", &ignored) != CURLE_OK)
-                    log_warn ("gateway", "fetch-dele-failed", "url=%s number=%s", config->url, number);
-                buffer_free (&ignored);
-            }
-        }
-        buffer_free (&message);
+        if (sscanf (line, "%31s %255s", number, uidl) == 2 && !s_seen (config, uidl))
+            published += s_fetch_one (curl, client, config, number, uidl);
     }
-    buffer_free (&listing);
+    buffer_free (&listing.data);
     /* the POP3 session ends here: QUIT applies the DELEs (RFC 1939 UPDATE state). A session
        cut short by a stop or a timeout ends without QUIT: its DELEs are not applied, and the
        next run fetches those messages again, which the broker's dedupe answers. */

@@ -22,6 +22,7 @@ typedef struct {
     bool keep;              /* leave messages on the server, remember their UIDLs */
     const char *state_file; /* where the UIDLs of fetched messages are kept (keep mode) */
     int interval_ms;
+    size_t max_message_bytes; /* a larger message stays on the server (0: MAX_MESSAGE_BYTES) */
 } fetch_config_t;
 
 /* Parses a --fetch value: "URL USER PASSWORD MAILBOX", or "URL USER MAILBOX" when password

@@ -158,6 +158,21 @@ class Fetch(unittest.TestCase):
         self.assertIn("from=alice@demo.test to=carol@demo.test", self.local.log("gateway"))
         self.assertEqual(self.publishes(), 3)
 
+    def test_a_message_over_the_size_limit_stays_remote_and_the_rest_is_fetched(self):
+        # the big one first: the session must go on after it, so the small one's DELE applies
+        self.remote_smtp(1, "big", size=20000)
+        self.remote_smtp(1, "small")
+        self.start_local("--max-message-size", "4096")
+        wait_for(lambda: self.remote_count() == 1, what="the small one fetched and deleted remotely")
+        wait_for(lambda: "fetch-too-big" in self.local.log("gateway"), what="the big one refused")
+        seen = self.remote_pop3_sessions()
+        wait_for(lambda: self.remote_pop3_sessions() >= seen + 2, what="two more polls")
+        self.assertEqual(self.remote_count(), 1)
+        self.assertEqual(self.carol(), 1)
+        self.assertIn("max=4096 remote-copy=kept", self.local.log("gateway"))
+        got = self.local.drain(user="carol@demo.test")
+        self.assertEqual(message_ids(got), [b"<small-0@fetch.test>"])
+
     def test_keep_leaves_them_remotely_and_never_fetches_twice_across_restarts(self):
         self.remote_smtp(2, "kept")
         self.start_local("--fetch-keep", verify=False)

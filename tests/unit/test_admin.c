@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 #include <czmq.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,7 @@ test_mbox_keys_add_list_del (void **state)
     s_assert_reply (f, REPLY_OK, expected);
     s_assert_no_effect (f);
     assert_int_equal (s_run (f, "MBOX-KEY-ADD", BOB, key, NULL), 550);
+    s_assert_reply (f, REPLY_MAILBOX_EXISTS, "that key exists already (a key belongs to one mailbox)");
 
     assert_int_equal (s_run (f, "MBOX-KEY-LIST", BOB, NULL), 250);
     s_assert_reply (f, REPLY_OK, BOB " has 1 key");
@@ -379,6 +381,35 @@ test_list_refusals (void **state)
     s_assert_no_effect (f);
 }
 
+/* The database under the store fails from now on for what uses sql (run on its own
+   connection) */
+static void
+s_break_database (fixture_t *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+}
+
+static void
+test_a_database_failure_gives_452_not_exists_or_no_such (void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal (s_run (f, "LIST-ADD", "news@demo.test", "open", "members", NULL), 250);
+    s_break_database (f, "ALTER TABLE mailboxes RENAME COLUMN retention_count TO gone; "
+                         "DROP TABLE subscriptions; DROP TABLE lists");
+    assert_int_equal (s_run (f, "LIST-ADD", "other@demo.test", "open", "members", NULL), 452);
+    s_assert_reply (f, REPLY_STORE_TROUBLE, NULL);
+    assert_int_equal (s_run (f, "LIST-DEL", "news@demo.test", NULL), 452);
+    s_assert_reply (f, REPLY_STORE_TROUBLE, NULL);
+    assert_int_equal (s_run (f, "MBOX-RETENTION", BOB, "10", "0", NULL), 452);
+    s_assert_reply (f, REPLY_STORE_TROUBLE, NULL);
+    assert_int_equal (s_run (f, "MBOX-ADD", "carol@demo.test", HASH, NULL), 452);
+    s_assert_reply (f, REPLY_STORE_TROUBLE, NULL);
+    s_assert_no_effect (f);
+}
+
 /* ------------------------------------------------------------------------------- queue */
 
 static void
@@ -429,6 +460,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_list_add_del, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_sub_members_unsub, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_refusals, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_database_failure_gives_452_not_exists_or_no_such, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_list_flush_del, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

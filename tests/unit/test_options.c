@@ -294,6 +294,69 @@ test_bad_command_lines_are_usage_errors (void **state)
     }
 }
 
+/* What parsing argv with spec printed on stderr (read back from a temporary file) */
+static char *
+s_parse_stderr (const options_spec_t *spec, void *settings, char **argv, int *rc)
+{
+    char path[] = "/tmp/test_options_XXXXXX";
+    int fd = mkstemp (path), saved = dup (STDERR_FILENO);
+    assert_true (fd >= 0 && saved >= 0);
+    fflush (stderr);
+    dup2 (fd, STDERR_FILENO);
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    options_t *options = options_new (spec, settings);
+    *rc = options_parse (options, argc, argv);
+    options_destroy (&options);
+    fflush (stderr);
+    dup2 (saved, STDERR_FILENO);
+    close (saved);
+    char *text = calloc (512, 1);
+    ssize_t n = pread (fd, text, 511, 0);
+    assert_true (n >= 0);
+    close (fd);
+    unlink (path);
+    return text;
+}
+
+static void
+test_one_item_too_many_says_too_many_not_the_items_error (void **state)
+{
+    (void)state;
+    struct {
+        const char *to[2 + 1];
+        const char *cc[1 + 1];
+    } lists;
+    const option_t rows[] = {
+        {.name = "to",
+         .letter = 't',
+         .kind = OPTION_LIST,
+         .offset = 0,
+         .max = 2,
+         .check = s_has_equals,
+         .error = "-t needs an X=Y, got \"{value}\""},
+        {.name = "cc", .kind = OPTION_LIST, .offset = sizeof lists.to, .max = 1, .error = "--cc is bad"},
+        {.name = NULL},
+    };
+    const options_spec_t spec = {.options = rows, .prefix = "error: "};
+    char *three[] = {"test", "-t", "a=1", "-t", "b=1", "-t", "c=1", NULL};
+    char *two_cc[] = {"test", "--cc", "a", "--cc", "b", NULL};
+    char *bad[] = {"test", "-t", "nothing", NULL};
+    char **cases[] = {three, two_cc, bad};
+    const char *expected[] = {"error: too many -t (at most 2)\n", "error: too many --cc (at most 1)\n",
+                              "error: -t needs an X=Y, got \"nothing\"\n"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset (&lists, 0, sizeof lists);
+        int rc = 0;
+        char *text = s_parse_stderr (&spec, &lists, cases[i], &rc);
+        assert_int_equal (rc, OPTIONS_USAGE);
+        assert_int_equal (OPTIONS_USAGE, 64); /* EX_USAGE */
+        assert_string_equal (text, expected[i]);
+        free (text);
+    }
+}
+
 static void
 test_garbage_in_the_config_file_is_a_usage_error (void **state)
 {
@@ -360,6 +423,7 @@ main (void)
         cmocka_unit_test (test_operands_are_left_from_optind),
         cmocka_unit_test (test_the_config_file_option_is_known_before_resolve),
         cmocka_unit_test (test_bad_command_lines_are_usage_errors),
+        cmocka_unit_test (test_one_item_too_many_says_too_many_not_the_items_error),
         cmocka_unit_test (test_garbage_in_the_config_file_is_a_usage_error),
         cmocka_unit_test (test_help_lists_the_options_with_their_defaults_and_bounds),
     };

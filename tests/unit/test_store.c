@@ -64,9 +64,72 @@ test_adding_a_mailbox_twice_is_refused (void **state)
 {
     fixture_t *f = *state;
     char *error = NULL;
-    assert_int_equal (store_mailbox_add (f->store, "bob@demo.test", "$argon2id$z", "user", &error), -1);
+    assert_int_equal (store_mailbox_add (f->store, "bob@demo.test", "$argon2id$z", "user", &error),
+                      STORE_EXISTS);
     assert_non_null (strstr (error, "exists"));
     free (error);
+}
+
+/* The status says what became of a change, the text says it for people; NULL error is allowed */
+static void
+s_assert_status (store_status_t status, store_status_t expected, char **error, const char *text)
+{
+    assert_int_equal (status, expected);
+    assert_non_null (*error);
+    assert_non_null (strstr (*error, text));
+    free (*error);
+    *error = NULL;
+}
+
+static void
+test_changes_refused_say_exists_or_not_found (void **state)
+{
+    fixture_t *f = *state;
+    char *error = NULL;
+    const char *key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+    s_assert_status (store_mailbox_add (f->store, "alice@demo.test", "$argon2id$z", "user", &error),
+                     STORE_EXISTS, &error, "exists");
+    s_assert_status (store_mailbox_delete (f->store, "nobody@demo.test", &error), STORE_NOT_FOUND, &error,
+                     "no such mailbox nobody@demo.test");
+    s_assert_status (store_mailbox_passwd (f->store, "nobody@demo.test", "$argon2id$z", &error),
+                     STORE_NOT_FOUND, &error, "no such mailbox");
+    s_assert_status (store_mailbox_retention (f->store, "nobody@demo.test", 1, 1, &error), STORE_NOT_FOUND,
+                     &error, "no such mailbox");
+    assert_int_equal (store_key_add (f->store, "bob@demo.test", key, &error), STORE_OK);
+    assert_null (error);
+    s_assert_status (store_key_add (f->store, "alice@demo.test", key, &error), STORE_EXISTS, &error,
+                     "that key exists already");
+    s_assert_status (store_key_add (f->store, "nobody@demo.test", "other", &error), STORE_NOT_FOUND, &error,
+                     "no such mailbox");
+    s_assert_status (store_key_delete (f->store, "alice@demo.test", key, &error), STORE_NOT_FOUND, &error,
+                     "no such mailbox key of alice@demo.test");
+    assert_int_equal (store_topic_add (f->store, "news@demo.test", true, false, &error), STORE_OK);
+    s_assert_status (store_topic_add (f->store, "news@demo.test", true, false, &error), STORE_EXISTS, &error,
+                     "list news@demo.test exists");
+    s_assert_status (store_topic_add (f->store, "bob@demo.test", true, false, &error), STORE_EXISTS, &error,
+                     "exists (as a mailbox or a list)");
+    assert_int_equal (store_topic_delete (f->store, "news@demo.test", &error), STORE_OK);
+    s_assert_status (store_topic_delete (f->store, "news@demo.test", &error), STORE_NOT_FOUND, &error,
+                     "no such list");
+    assert_int_equal (store_mailbox_delete (f->store, "nobody@demo.test", NULL), STORE_NOT_FOUND);
+}
+
+/* A database failure is STORE_ERROR with SQLite's text, not taken for exists or not found */
+static void
+test_a_database_failure_is_store_error (void **state)
+{
+    fixture_t *f = *state;
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "DROP TABLE subscriptions; DROP TABLE lists", NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+    char *error = NULL;
+    s_assert_status (store_topic_add (f->store, "news@demo.test", true, false, &error), STORE_ERROR, &error,
+                     "store: ");
+    s_assert_status (store_mailbox_add (f->store, "carol@demo.test", "$argon2id$z", "user", &error),
+                     STORE_ERROR, &error, "store: ");
+    s_assert_status (store_topic_delete (f->store, "news@demo.test", &error), STORE_ERROR, &error, "store: ");
 }
 
 static void
@@ -587,6 +650,8 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_adding_a_mailbox_twice_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_changes_refused_say_exists_or_not_found, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_database_failure_is_store_error, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_delivery_updates_counters_and_delete_removes_the_body, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_deleting_twice_gives_zero_the_second_time, s_setup, s_teardown),
