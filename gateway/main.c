@@ -287,6 +287,7 @@ typedef struct {
     listener_t *listener;
     relay_tls_t relay_tls;
     char *postmaster, *auth_user, *auth_password; /* the relay worker's */
+    relay_config_t relay_config;                  /* the relay worker reads it while it runs */
     zactor_t *relay;
     fetch_config_t fetch_config; /* the fetcher's; it must outlive it */
     char *fetch_copy, *fetch_state, *fetch_password;
@@ -502,20 +503,21 @@ s_start_relay (gateway_t *self)
         log_warn ("gateway", "relay-auth-off",
                   "reason=\"--smarthost-tls none: AUTH is never sent in plaintext\"");
     self->postmaster = zsys_sprintf ("MAILER-DAEMON@%s", s->domains[0] ? s->domains[0] : self->hostname);
-    relay_config_t config = {.broker = s->broker,
-                             .gateway_user = self->gw_user,
-                             .gateway_password = self->gw_password,
-                             .hostname = self->hostname,
-                             .postmaster = self->postmaster,
-                             .smarthost = s->smarthost,
-                             .tls = self->relay_tls,
-                             .auth_user = self->auth_user,
-                             .auth_password = self->auth_password,
-                             .ca_file = s->smarthost_ca,
-                             .interval_ms = (int)s->relay_ms,
-                             .timeout_s = 60};
-    memcpy (config.routes, s->routes, sizeof config.routes);
-    self->relay = relay_actor_new (&config);
+    relay_config_t *config = &self->relay_config;
+    *config = (relay_config_t){.broker = s->broker,
+                               .gateway_user = self->gw_user,
+                               .gateway_password = self->gw_password,
+                               .hostname = self->hostname,
+                               .postmaster = self->postmaster,
+                               .smarthost = s->smarthost,
+                               .tls = self->relay_tls,
+                               .auth_user = self->auth_user,
+                               .auth_password = self->auth_password,
+                               .ca_file = s->smarthost_ca,
+                               .interval_ms = (int)s->relay_ms,
+                               .timeout_s = 60};
+    memcpy (config->routes, s->routes, sizeof config->routes);
+    self->relay = relay_actor_new (config);
     log_info ("gateway", "relay", "smarthost=%s tls=%s routes=%zu auth=%s", s->smarthost ? s->smarthost : "-",
               s->smarthost_tls, options_count (s->routes), self->auth_user ? "yes" : "no");
     return OPTIONS_GO_ON;
