@@ -1,4 +1,4 @@
-/*  fuzz_pop3.c — the gateway's POP3 parser and pure checks (gateway/pop3_server.h): one input
+/*  fuzz_pop3.c — the gateway's POP3 parser and pure checks (gateway/pop3/pop3_server.h): one input
     is one command line, checked in every state with every flag set; also taken as AUTH
     PLAIN's base64 and as a message that RETR/TOP byte-stuff. */
 #include <string.h>

@@ -1,4 +1,4 @@
-/*  fuzz_smtp.c — the gateway's SMTP command parser (gateway/smtp_parse.h): one input is one
+/*  fuzz_smtp.c — the gateway's SMTP command parser (gateway/smtp/smtp_parse.h): one input is one
     command line as conn_read_line gives it, also taken as AUTH's base64 and PLAIN message. */
 #include <string.h>
 

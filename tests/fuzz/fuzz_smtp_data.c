@@ -1,5 +1,5 @@
 /*  fuzz_smtp_data.c — libFuzzer target for the SMTP DATA byte machine (smtp_data_feed in
-    gateway/smtp_parse.h). The input is fed in pieces whose sizes come from its first octet
+    gateway/smtp/smtp_parse.h). The input is fed in pieces whose sizes come from its first octet
     (a socket gives bytes in any pieces), and checked against a plain reference:
     - DATA ends only right after CRLF "." CRLF at a line start (the 354's CRLF counts), never
       at a bare LF or CR, whatever the line lengths (issue 11 smuggling);
