@@ -33,7 +33,8 @@ s_check_line (const uint8_t *data, size_t size)
     char user2[SASL_USER_SIZE], password2[SASL_PASSWORD_SIZE];
     sasl_status_t parsed = sasl_plain_parse (decoded, n, user, sizeof user, password, sizeof password);
     s_check_plain (parsed, user, password);
-    sasl_status_t whole = sasl_plain ((const char *)data, size, user2, sizeof user2, password2, sizeof password2);
+    sasl_status_t whole =
+        sasl_plain ((const char *)data, size, user2, sizeof user2, password2, sizeof password2);
     FUZZ_CHECK (whole == parsed);
     if (parsed == SASL_OK)
         FUZZ_CHECK (strcmp (user, user2) == 0 && strcmp (password, password2) == 0);
@@ -44,7 +45,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     s_check_line (data, size);
     char user[SASL_USER_SIZE], password[SASL_PASSWORD_SIZE], field[SASL_PASSWORD_SIZE];
-    s_check_plain (sasl_plain_parse (data, size, user, sizeof user, password, sizeof password), user, password);
+    s_check_plain (sasl_plain_parse (data, size, user, sizeof user, password, sizeof password), user,
+                   password);
     if (sasl_login_field (data, size, field, sizeof field) == SASL_OK)
         FUZZ_CHECK (strlen (field) == size);
     sasl_mechanism_t mechanism = sasl_mechanism ((const char *)data, size);
