@@ -341,8 +341,11 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
     for (char *line = published == 0 && listing.data.data ? strtok_r (listing.data.data, "\r\n", &save)
                                                           : NULL;
          line && !control->stopping; line = strtok_r (NULL, "\r\n", &save)) {
-        char number[32], uidl[256];
-        if (sscanf (line, "%31s %255s", number, uidl) == 2 && !s_seen (config, uidl))
+        char number[FETCH_NUMBER_SIZE], uidl[FETCH_UIDL_SIZE], quoted[200];
+        if (fetch_uidl_line (line, number, uidl) != 0)
+            log_warn ("gateway", "fetch-bad-uidl", "url=%s line=%s", config->url,
+                      log_quote (quoted, sizeof quoted, line, strlen (line)));
+        else if (!s_seen (config, uidl))
             published += s_fetch_one (curl, client, config, number, uidl);
     }
     buffer_free (&listing.data);
@@ -351,6 +354,25 @@ s_poll (client_t *client, const fetch_config_t *config, curl_stop_t *control)
        next run fetches those messages again, which the broker's dedupe answers. */
     curl_stop_cleanup (curl, control, rc);
     return published;
+}
+
+int
+fetch_uidl_line (const char *line, char number[FETCH_NUMBER_SIZE], char uidl[FETCH_UIDL_SIZE])
+{
+    assert (line && number && uidl);
+    size_t digits = strspn (line, "0123456789");
+    if (digits == 0 || digits >= FETCH_NUMBER_SIZE || line[digits] != ' ')
+        return -1;
+    const char *id = line + digits + 1;
+    size_t len = 0;
+    while (id[len] >= 0x21 && id[len] <= 0x7E)
+        len++;
+    if (len == 0 || len >= FETCH_UIDL_SIZE || id[len] != '\0')
+        return -1;
+    memcpy (number, line, digits);
+    number[digits] = '\0';
+    memcpy (uidl, id, len + 1);
+    return 0;
 }
 
 int

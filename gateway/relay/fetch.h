@@ -41,6 +41,14 @@ char *fetch_take_spec (char *arg);
    and frees), or -1 with *error (caller frees), which never holds the password. */
 int fetch_read_password (const char *path, char **password, char **error);
 
+/* One line of a remote server's UIDL listing (RFC 1939 7: "msg-number unique-id", the number
+   digits, the id 1 to 70 octets 0x21-0x7E), copied into number and uidl (NUL-terminated).
+   0, or -1 for anything else: such a message is not fetched (its number would go into a URL
+   and a command, its id into the state file). */
+#define FETCH_NUMBER_SIZE 16
+#define FETCH_UIDL_SIZE 71
+int fetch_uidl_line (const char *line, char number[FETCH_NUMBER_SIZE], char uidl[FETCH_UIDL_SIZE]);
+
 /* Starts the poller (the config must outlive it). Send "FLUSH" to poll at once. */
 zactor_t *fetch_actor_new (const fetch_config_t *config);
 

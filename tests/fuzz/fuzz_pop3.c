@@ -1,8 +1,10 @@
 /*  fuzz_pop3.c — the gateway's POP3 parser and pure checks (gateway/pop3/pop3_server.h): one input
     is one command line, checked in every state with every flag set; also taken as AUTH
-    PLAIN's base64 and as a message that RETR/TOP byte-stuff. */
+    PLAIN's base64 and as a message that RETR/TOP byte-stuff, and as a line of
+    a remote server's UIDL listing (gateway/relay/fetch.h). */
 #include <string.h>
 
+#include "fetch.h"
 #include "fuzz.h"
 #include "pop3_server.h"
 
@@ -55,6 +57,23 @@ s_check_stuff (const char *data, size_t size, long lines)
     free (out);
 }
 
+/* The fetcher's side of POP3: a line of a remote server's UIDL listing, as a NUL-terminated
+   string (what strtok_r gives it). Taken, it is a number of digits and an RFC 1939 id. */
+static void
+s_check_uidl (const uint8_t *data, size_t size)
+{
+    char line[256], number[FETCH_NUMBER_SIZE], uidl[FETCH_UIDL_SIZE];
+    size_t n = size < sizeof line - 1 ? size : sizeof line - 1;
+    memcpy (line, data, n);
+    line[n] = '\0';
+    if (fetch_uidl_line (line, number, uidl) != 0)
+        return;
+    FUZZ_CHECK (*number && strspn (number, "0123456789") == strlen (number));
+    FUZZ_CHECK (*uidl && strlen (uidl) < FETCH_UIDL_SIZE);
+    for (const char *c = uidl; *c; c++)
+        FUZZ_CHECK (*c >= 0x21 && *c <= 0x7E);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -65,5 +84,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         FUZZ_CHECK (strlen (user) > 0 && strlen (user) < sizeof user && strlen (password) < sizeof password);
     s_check_stuff (text, size, -1);
     s_check_stuff (text, size, size > 0 ? data[0] % 4 : 0);
+    s_check_uidl (data, size);
     return 0;
 }

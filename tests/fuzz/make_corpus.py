@@ -68,6 +68,8 @@ def pop3():
     write("pop3", "long-line", "USER " + "a" * 300 + "\r\n")
     write("pop3", "nul", "USER a\0b\r\n")
     write("pop3", "bare-lf", "STAT\n")
+    write("pop3", "uidl-line", "1 whqtswO00WBw418f9t5JxYwZ")
+    write("pop3", "uidl-line-escape", "1/../2 ab\x1b[2Jc")
 
 
 def proto():
