@@ -103,7 +103,7 @@ static struct termios s_saved;
 static void
 s_restore_and_die (int sig)
 {
-    tcsetattr (s_tty, TCSAFLUSH, &s_saved);
+    tcsetattr (s_tty, TCSADRAIN, &s_saved);
     if (write (s_tty, "\n", 1) < 0) {
         /* dying anyway */
     }
@@ -139,16 +139,19 @@ prompt_password (const char *user)
             close (s_tty);
         return NULL;
     }
-    dprintf (s_tty, "Password for %s: ", user ? user : "the mailbox");
     struct termios quiet = s_saved;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
     struct sigaction on_signal = {.sa_handler = s_restore_and_die}, old_int, old_term;
     sigaction (SIGINT, &on_signal, &old_int);
     sigaction (SIGTERM, &on_signal, &old_term);
+    /* echo off (dropping what was typed before) and only then the prompt: a
+       password typed as soon as the prompt shows is never flushed away */
     tcsetattr (s_tty, TCSAFLUSH, &quiet);
+    dprintf (s_tty, "Password for %s: ", user ? user : "the mailbox");
     char *password = s_read_hidden (s_tty);
-    tcsetattr (s_tty, TCSAFLUSH, &s_saved);
+    /* echo back on, keeping what was typed ahead after the password */
+    tcsetattr (s_tty, TCSADRAIN, &s_saved);
     sigaction (SIGINT, &old_int, NULL);
     sigaction (SIGTERM, &old_term, NULL);
     dprintf (s_tty, "\n");

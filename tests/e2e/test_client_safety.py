@@ -131,6 +131,18 @@ def cmdline(pid):
         return f.read()
 
 
+def reap(pid, seconds):
+    """The child's wait status; killed first if still running after seconds."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    return os.waitpid(pid, 0)[1]
+
+
 class Secrets(MailbusTestCase):
     """Passwords on the command line and on the terminal (issue 11 item 12, issue 10)."""
 
@@ -178,7 +190,7 @@ class Secrets(MailbusTestCase):
             os.write(master, b"\n")
             read_until(rb"250 2\.0\.0 bob@demo\.test queued as")
         finally:
-            _, status = os.waitpid(pid, 0)
+            status = reap(pid, 10.0)
             os.close(master)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, transcript)
         # the terminal did not echo what was typed
