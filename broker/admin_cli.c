@@ -123,6 +123,7 @@ static const command_t s_commands[] = {
     {"queue",   "list",        "QUEUE-LIST",     0},
     {"queue",   "flush",       "QUEUE-FLUSH",    0},
     {"queue",   "del",         "QUEUE-DEL",      WANTS_ADDRESS},
+    {"status",  "status",      "STATUS",         0},
 };
 /* clang-format on */
 
@@ -177,8 +178,12 @@ s_request (const admin_args_t *args, int *status)
 {
     *status = EXIT_USAGE;
     const char *object =
-        streq (args->object, "list") || streq (args->object, "queue") ? args->object : "mailbox";
-    const char *command = !args->command && streq (object, "queue") ? "list" : args->command;
+        streq (args->object, "list") || streq (args->object, "queue") || streq (args->object, "status")
+            ? args->object
+            : "mailbox";
+    const char *command = !args->command && streq (object, "queue")    ? "list"
+                          : !args->command && streq (object, "status") ? "status"
+                                                                       : args->command;
     if (streq (object, "mailbox") && streq (command, "key"))
         return s_key_request (args);
     const command_t *found = s_command_find (object, command);
@@ -258,6 +263,15 @@ s_execute (const admin_args_t *args, zmsg_t **request, int *status)
         *status = EXIT_REFUSED;
         return NULL;
     }
+    if (lock >= 0 && streq (args->object, "status")) {
+        /* only a running broker has figures: the database is not opened (nor made) for it */
+        close (lock);
+        zmsg_destroy (request);
+        printf ("running no\n");
+        fprintf (stderr, "error: no broker runs on %s\n", args->db);
+        *status = EXIT_REFUSED;
+        return NULL;
+    }
     return lock >= 0 ? s_local (args, request, lock, status) : s_remote (args->db, request);
 }
 
@@ -313,6 +327,16 @@ s_print_queue (zmsg_t *reply, const char *line)
     }
 }
 
+/* STATUS: "key value" lines a person reads and a program splits at the first space */
+static void
+s_print_status (zmsg_t *reply, const char *line)
+{
+    (void)line;
+    printf ("running yes\n");
+    for (zframe_t *row = zmsg_next (reply); row; row = zmsg_next (reply))
+        printf ("%.*s\n", (int)zframe_size (row), (const char *)zframe_data (row));
+}
+
 typedef void (printer_fn) (zmsg_t *reply, const char *line);
 
 /* How a success is printed, by the request's verb; the others print their status line */
@@ -320,10 +344,8 @@ static const struct {
     const char *verb;
     printer_fn *print;
 } s_printers[] = {
-    {"MBOX-LIST", s_print_mailboxes},
-    {"QUEUE-LIST", s_print_queue},
-    {"LIST-MEMBERS", s_print_rows},
-    {"MBOX-KEY-LIST", s_print_rows},
+    {"MBOX-LIST", s_print_mailboxes}, {"QUEUE-LIST", s_print_queue}, {"LIST-MEMBERS", s_print_rows},
+    {"MBOX-KEY-LIST", s_print_rows},  {"STATUS", s_print_status},
 };
 
 /* Prints the reply [id][status line][rows...] to the request verb: the exit status */

@@ -9,7 +9,7 @@
 
 typedef struct {
     const char *db;
-    const char *object;      /* mailbox, list or queue */
+    const char *object;      /* mailbox, list, queue or status */
     const char *command;     /* mailbox: add, del, list, passwd, retention, key; list: add, del, members,
                                 subscribe,     unsubscribe; queue: list (or NULL), flush, del */
     const char *address;     /* queue del: the entry id */

@@ -20,6 +20,8 @@ typedef struct {
     store_topic_t list; /* the list named by args[0], for the verbs of an existing list */
     address_t member;   /* args[1], for LIST-SUB and LIST-UNSUB */
     admin_effect_t *effect;
+    admin_status_fn *status; /* STATUS: the running broker's figures; NULL: no broker runs */
+    void *status_arg;
 } context_t;
 
 typedef zmsg_t *(handler_fn)(context_t *ctx);
@@ -370,6 +372,20 @@ s_queue_del (context_t *ctx)
     return proto_reply_newf (ctx->req->id, REPLY_OK, "entry %lld deleted", (long long)id);
 }
 
+/* ---------------------------------------------------------------------------- status */
+
+/* STATUS: "key value" rows, one a frame, from the running broker */
+static zmsg_t *
+s_status (context_t *ctx)
+{
+    if (!ctx->status)
+        return proto_reply_new (ctx->req->id, REPLY_TEMP_UNAVAILABLE,
+                                "STATUS is answered by a running broker");
+    zmsg_t *rows = zmsg_new ();
+    ctx->status (ctx->status_arg, rows);
+    return s_rows_reply (ctx, 0, &rows, "broker status, %zu lines", zmsg_size (rows));
+}
+
 /* -------------------------------------------------------------------------- dispatch */
 
 typedef struct {
@@ -399,6 +415,7 @@ static const verb_t s_verbs[] = {
     {"QUEUE-LIST",     0, 0, false, NULL,           s_queue_list,     "QUEUE-LIST"},
     {"QUEUE-FLUSH",    0, 0, false, NULL,           s_queue_flush,    "QUEUE-FLUSH"},
     {"QUEUE-DEL",      1, 1, false, NULL,           s_queue_del,      "QUEUE-DEL id"},
+    {"STATUS",         0, 0, false, NULL,           s_status,         "STATUS takes no arguments"},
 };
 /* clang-format on */
 
@@ -434,10 +451,18 @@ s_check (context_t *ctx, const verb_t **verb_p)
 zmsg_t *
 admin_execute (store_t *store, zmsg_t *request, admin_effect_t *effect)
 {
+    return admin_execute_status (store, request, effect, NULL, NULL);
+}
+
+zmsg_t *
+admin_execute_status (store_t *store, zmsg_t *request, admin_effect_t *effect, admin_status_fn *status,
+                      void *status_arg)
+{
     assert (store);
     assert (request);
     admin_effect_t ignored;
-    context_t ctx = {.store = store, .effect = effect ? effect : &ignored};
+    context_t ctx = {
+        .store = store, .effect = effect ? effect : &ignored, .status = status, .status_arg = status_arg};
     memset (ctx.effect, 0, sizeof *ctx.effect);
 
     proto_request_t req;

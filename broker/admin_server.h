@@ -32,4 +32,10 @@ typedef struct {
    that ends sessions (kind ADMIN_EFFECT_NONE when nothing, or when the request was refused). */
 zmsg_t *admin_execute (store_t *store, zmsg_t *request, admin_effect_t *effect);
 
+/* STATUS (`mailbus-broker status`): the running broker adds its figures to rows, one
+   "key value" string a frame. admin_execute answers STATUS 451 (no broker runs). */
+typedef void (admin_status_fn) (void *arg, zmsg_t *rows);
+zmsg_t *admin_execute_status (store_t *store, zmsg_t *request, admin_effect_t *effect,
+                              admin_status_fn *status, void *status_arg);
+
 #endif

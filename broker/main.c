@@ -19,11 +19,14 @@
 #include "mb_limits.h"
 #include "options.h"
 #include "server.h"
+#include "space.h"
 #include "store.h"
 
 #define DEFAULT_DB "var/mailbus.db"
 #define DEFAULT_BIND "tcp://127.0.0.1:5670"
 #define DEFAULT_DOMAIN "demo.test"
+/* well above the reserve and the WAL's growth between two free-space readings */
+#define DEFAULT_MIN_FREE "64M"
 #define DEMO_PASSWORD "demo"
 #define MAX_DOMAINS 32
 
@@ -38,6 +41,8 @@ typedef struct {
     const char *relay; /* yes or no */
     int64_t queue_max_age, retry_base, dedupe_window;
     const char *synchronous; /* full or normal */
+    const char *min_free;    /* publishing refused below this free space */
+    int64_t reserve;         /* bytes of the reserve file deleting falls back on */
     bool no_demo, verbose;
     /* the mailbox and list commands' */
     char *password;
@@ -86,6 +91,16 @@ static const option_t s_options[] = {
     {.name = "synchronous", .kind = OPTION_WORD, SETTING (synchronous), .key = "broker/synchronous",
      .dflt = "full", .words = (const char *const[]){"full", "normal", NULL}, .arg = "MODE",
      .help = "full (default: an ack survives power loss) or normal"},
+    {.name = "min-free", .kind = OPTION_STRING, SETTING (min_free), .key = "broker/min-free",
+     .env = "MAILBUS_MIN_FREE", .dflt = DEFAULT_MIN_FREE, .arg = "SIZE|N%",
+     .help = "refuse publishing (452 4.3.1) while the database's disk has less\n"
+             "free than this: bytes (200M, 1G) or a percentage (5%); 0: only\n"
+             "when full (default {default}); deleting always works"},
+    {.name = "reserve", .kind = OPTION_NUMBER, SETTING (reserve), .key = "broker/reserve",
+     .env = "MAILBUS_RESERVE", .dflt_number = SPACE_DEFAULT_RESERVE, .min = 0, .max = 1LL << 30,
+     .unit = "bytes", .arg = "BYTES",
+     .help = "the reserve file beside the database, given back when the disk\n"
+             "is full so deleting goes on (default {default}; 0: none)"},
     {.name = "no-demo", .kind = OPTION_FLAG, SETTING (no_demo), .key = "broker/demo", .config_negated = true,
      .help = "do not create the demo mailboxes on first start"},
     {.name = "verbose", .letter = 'v', .kind = OPTION_FLAG, SETTING (verbose),
@@ -131,6 +146,8 @@ static const options_spec_t s_spec = {
         "mailq\n"
         "       mailbus-broker key                                    print the broker's public key (for "
         "--server-key)\n"
+        "       mailbus-broker status                                 uptime, sessions, queue, WAL, free "
+        "space, refusals\n"
         "\n"
         "A durable mailbox broker: publishers SEND mail to mailbox topics, subscribers pull it,\n"
         "everything kept in one SQLite file until its owner deletes it.\n"
@@ -323,6 +340,12 @@ s_run_command (const settings_t *s, int words, char **argv)
         fprintf (stderr, "error: key takes no arguments (it prints the broker's public key)\n");
         return OPTIONS_USAGE;
     }
+    if (streq (object, "status")) {
+        if (words == 1)
+            return admin_main (&(admin_args_t){.db = s->db, .object = "status"});
+        fprintf (stderr, "error: status takes no arguments (it shows the running broker's figures)\n");
+        return OPTIONS_USAGE;
+    }
     if (words > 1 && streq (object, "mailbox") && streq (argv[1], "key"))
         return s_run_key_command (s, words, argv);
     if ((streq (object, "mailbox") && words >= 2 && words <= 3) ||
@@ -345,7 +368,7 @@ s_run_command (const settings_t *s, int words, char **argv)
     }
     fprintf (stderr,
              "error: unexpected '%s' (commands: mailbox add|del|list|passwd|retention|key, list "
-             "add|del|members|subscribe|unsubscribe, queue [flush|del ID], key); see --help\n",
+             "add|del|members|subscribe|unsubscribe, queue [flush|del ID], key, status); see --help\n",
              object);
     return OPTIONS_USAGE;
 }
@@ -360,9 +383,15 @@ s_check_broker_settings (const settings_t *s)
                          "and list commands\n");
         return OPTIONS_USAGE;
     }
+    int64_t bytes;
+    double percent;
+    const char *why = NULL;
+    if (space_min_free_parse (s->min_free, &bytes, &percent, &why) != 0) {
+        fprintf (stderr, "error: --min-free %s: %s\n", s->min_free, why);
+        return OPTIONS_USAGE;
+    }
     for (const char *const *bind = s->binds; *bind; bind++) {
         endpoint_t endpoint;
-        const char *why = NULL;
         if (endpoint_parse (*bind, &endpoint, &why) != 0) {
             fprintf (stderr, "error: --bind %s: %s\n", *bind, why);
             return OPTIONS_USAGE;
@@ -428,7 +457,10 @@ s_start_server (broker_t *self)
                                                 .relay = streq (s->relay, "yes"),
                                                 .queue_max_age = s->queue_max_age,
                                                 .retry_base = s->retry_base,
-                                                .dedupe_window = s->dedupe_window};
+                                                .dedupe_window = s->dedupe_window,
+                                                .db_path = s->db,
+                                                .reserve_bytes = s->reserve,
+                                                .min_free = s->min_free};
         self->server_args = (server_args_t){.config = &self->server_config, .store = self->store};
         self->server = zactor_new (server_actor, &self->server_args);
         error = server_actor_error (self->server);

@@ -18,6 +18,7 @@
 #include "proto.h"
 #include "reply.h"
 #include "route.h"
+#include "space.h"
 #include "zap.h"
 
 /* The most sessions at once; beyond it HELO gets 421 */
@@ -117,6 +118,13 @@ struct server_t {
     int64_t log_second;  /* the second the delivery lines below are counted in */
     size_t log_lines;    /* delivery lines logged in it */
     size_t log_unlogged; /* and deliveries not logged for the rate limit */
+    /* the disk, and what `mailbus-broker status` counts */
+    space_t *space;          /* NULL without config.db_path */
+    bool batch_full;         /* a store error of this batch was SQLITE_FULL */
+    int64_t started_at;      /* zclock_time */
+    int64_t refused_space;   /* SENDs answered 452 4.3.1 for want of space */
+    int64_t refused_busy;    /* requests answered 421 (too busy, too many logins or sessions) */
+    int64_t refused_trouble; /* requests answered 452 4.3.1 for a store error */
 };
 
 typedef struct {
@@ -216,8 +224,12 @@ static zmsg_t *
 s_refuse (context_t *ctx, reply_id_t reply, const char *text)
 {
     /* the transaction may hold half of this request: the whole batch is rolled back */
-    if (reply == REPLY_STORE_TROUBLE)
+    if (reply == REPLY_STORE_TROUBLE) {
         ctx->server->batch_failed = true;
+        ctx->server->batch_full |= store_full (ctx->server->store);
+    }
+    if (reply_get (reply)->code == 421)
+        ctx->server->refused_busy++;
     char why[300];
     log_warn ("broker", "refused", "session=%s mailbox=%s verb=%s reply=%d why=%s",
               ctx->session ? ctx->session->key : "-",
@@ -521,6 +533,7 @@ s_store_trouble (context_t *ctx, const char *op)
 {
     log_error ("broker", "store-error", "op=%s error=\"%s\"", op, store_error (ctx->server->store));
     ctx->server->batch_failed = true;
+    ctx->server->batch_full |= store_full (ctx->server->store);
     ctx->pending->mutating = true;
     return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE, NULL);
 }
@@ -871,11 +884,27 @@ s_send_reply (const send_t *send)
     return reply;
 }
 
+/* Publishing refused for want of space (below --min-free, the disk full, or the WAL at its
+   cap while a reader pins it): nothing was written, so the batch goes on; the state was
+   logged on the way in (space.c, store.c), a refusal only counted */
+static zmsg_t *
+s_send_space (context_t *ctx)
+{
+    server_t *self = ctx->server;
+    if (!(self->space && space_refuses (self->space)) && !store_wal_capped (self->store))
+        return NULL;
+    self->refused_space++;
+    return proto_reply_new (ctx->req->id, REPLY_STORE_TROUBLE,
+                            "insufficient system storage: publishing paused until space is freed");
+}
+
 static zmsg_t *
 s_verb_send (context_t *ctx)
 {
     send_t send;
     zmsg_t *refusal = s_send_check (ctx, &send);
+    if (!refusal)
+        refusal = s_send_space (ctx);
     if (refusal)
         return refusal;
     if (s_send_route (&send) != 0)
@@ -1557,6 +1586,7 @@ s_batch_answer (server_t *self, bool committed)
     for (size_t i = 0; i < self->batch_size; i++) {
         pending_t *pending = &self->batch[i];
         if (!committed && pending->mutating) {
+            self->refused_trouble++;
             char *id = zmsg_popstr (pending->reply);
             zmsg_destroy (&pending->reply);
             pending->reply = proto_reply_new (id ? id : PROTO_NO_ID, REPLY_STORE_TROUBLE, NULL);
@@ -1595,6 +1625,30 @@ s_batch_push (server_t *self, bool committed)
     self->push_count = 0;
 }
 
+/* The free space, read at most every SPACE_CHECK_MS (space.h), before a batch: the WAL is
+   checkpointed eagerly while space is short */
+static void
+s_space_check (server_t *self)
+{
+    if (!self->space || !space_due (self->space))
+        return;
+    space_update (self->space, store_free_inside (self->store));
+    store_checkpoint_eager (self->store, space_tight (self->space));
+}
+
+/* SQLite found the disk full: the reserve goes back to the file system, so that deleting
+   (and the checkpoint that lets the WAL start over) has room; publishing is refused */
+static void
+s_disk_full (server_t *self)
+{
+    if (!self->space) {
+        log_error ("broker", "disk-full", "why=\"no reserve: run with --db to have one\"");
+        return;
+    }
+    space_full (self->space);
+    store_checkpoint_eager (self->store, true);
+}
+
 /* Group commit: every request waiting on the socket goes into one transaction; the
    replies go out only after it committed (durable acknowledgement). */
 static void
@@ -1603,11 +1657,13 @@ s_serve_batch (server_t *self)
     /* a connection that ended before this batch's requests were sent has no session left
        that a new connection with its routing id could be answered for */
     s_monitor_drain (self);
+    s_space_check (self);
     bool in_transaction = store_begin (self->store) == 0;
     if (!in_transaction)
         log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
     self->batch_size = 0;
     self->batch_failed = false;
+    self->batch_full = false;
     size_t count;
     while (self->batch_size < MAX_BATCH && (count = s_receive (self)) > 0) {
         if (in_transaction)
@@ -1616,6 +1672,8 @@ s_serve_batch (server_t *self)
             s_handle_without_store (self, count);
     }
     bool committed = s_batch_commit (self, in_transaction);
+    if (!committed && (self->batch_full || store_full (self->store)))
+        s_disk_full (self);
     s_batch_answer (self, committed);
     s_batch_push (self, committed);
 }
@@ -1678,6 +1736,73 @@ s_admin_sessions (server_t *self, const admin_effect_t *effect)
                             effect->kind == ADMIN_EFFECT_KEY_REMOVED ? effect->key : NULL, effect->why);
 }
 
+/* The disk's rows of STATUS */
+static void
+s_status_space (server_t *self, zmsg_t *rows)
+{
+    space_info_t space = {.min_free = "0"};
+    if (self->space)
+        space_info (self->space, &space);
+    zmsg_addstrf (rows, "free-bytes %lld", (long long)space.free_bytes);
+    zmsg_addstrf (rows, "free-inside-bytes %lld", (long long)space.inside_bytes);
+    zmsg_addstrf (rows, "disk-bytes %lld", (long long)space.total_bytes);
+    zmsg_addstrf (rows, "min-free %s", space.min_free);
+    zmsg_addstrf (rows, "min-free-bytes %lld", (long long)space.min_free_bytes);
+    zmsg_addstrf (rows, "space %s", space.full ? "full" : space.low ? "low" : "ok");
+    zmsg_addstrf (rows, "reserve %s",
+                  space.reserve_bytes == 0 ? "none"
+                  : space.reserve_held     ? "held"
+                                           : "released");
+    zmsg_addstrf (rows, "reserve-bytes %lld", (long long)space.reserve_bytes);
+}
+
+/* The WAL's rows of STATUS */
+static void
+s_status_wal (server_t *self, zmsg_t *rows)
+{
+    store_wal_info_t wal;
+    store_wal_info (self->store, &wal);
+    int64_t now = zclock_time ();
+    zmsg_addstrf (rows, "wal-bytes %lld", (long long)wal.wal_bytes);
+    zmsg_addstrf (rows, "wal-keep-bytes %lld", (long long)wal.keep_bytes);
+    zmsg_addstrf (rows, "wal-cap-bytes %lld", (long long)wal.cap_bytes);
+    zmsg_addstrf (rows, "wal-pinned-seconds %lld",
+                  wal.pinned_since ? (long long)(now - wal.pinned_since) / 1000 : 0LL);
+    zmsg_addstrf (rows, "wal-capped %s", wal.capped ? "yes" : "no");
+    char when[32] = "never";
+    time_t at = (time_t)(wal.checkpoint_at / 1000);
+    struct tm tm;
+    if (wal.checkpoint_at && gmtime_r (&at, &tm))
+        strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    zmsg_addstrf (rows, "checkpoint-last %s", when);
+    zmsg_addstrf (rows, "checkpoint-frames %lld", (long long)wal.checkpoint_frames);
+    zmsg_addstrf (rows, "checkpoint-copied %lld", (long long)wal.checkpoint_copied);
+}
+
+/* STATUS: what an operator looks at first, as "key value" rows (docs/OPERATIONS.md) */
+static void
+s_status_rows (void *arg, zmsg_t *rows)
+{
+    server_t *self = arg;
+    size_t watchers = 0;
+    for (client_session_t *session = zhashx_first (self->sessions); session;
+         session = zhashx_next (self->sessions))
+        watchers += session->watching;
+    int64_t messages = -1, bytes = -1;
+    store_queue_depth (self->store, &messages, &bytes);
+    s_space_check (self);
+    zmsg_addstrf (rows, "uptime-seconds %lld", (long long)(zclock_time () - self->started_at) / 1000);
+    zmsg_addstrf (rows, "sessions %zu", zhashx_size (self->sessions));
+    zmsg_addstrf (rows, "watchers %zu", watchers);
+    zmsg_addstrf (rows, "queue-messages %lld", (long long)messages);
+    zmsg_addstrf (rows, "queue-bytes %lld", (long long)bytes);
+    s_status_wal (self, rows);
+    s_status_space (self, rows);
+    zmsg_addstrf (rows, "refused-space %lld", (long long)self->refused_space);
+    zmsg_addstrf (rows, "refused-storage-error %lld", (long long)self->refused_trouble);
+    zmsg_addstrf (rows, "refused-busy %lld", (long long)self->refused_busy);
+}
+
 static void
 s_serve_admin (server_t *self)
 {
@@ -1685,7 +1810,7 @@ s_serve_admin (server_t *self)
     if (!msg)
         return;
     admin_effect_t effect;
-    zmsg_t *reply = admin_execute (self->store, msg, &effect);
+    zmsg_t *reply = admin_execute_status (self->store, msg, &effect, s_status_rows, self);
     s_admin_sessions (self, &effect);
     zmsg_destroy (&msg);
     zmsg_send (&reply, self->admin);
@@ -1858,6 +1983,7 @@ server_new (const server_config_t *config, store_t *store, char **error)
     server_t *self = calloc (1, sizeof *self);
     self->config = *config;
     self->store = store;
+    self->started_at = zclock_time ();
     self->batch = calloc (MAX_BATCH, sizeof (pending_t));
     for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
         zmq_msg_init (&self->frames[i]);
@@ -1873,6 +1999,12 @@ server_new (const server_config_t *config, store_t *store, char **error)
     self->router = s_router_new (config->max_message_bytes);
     if (s_monitor_start (self, error) != 0 || s_bind_all (self, error) != 0 ||
         s_admin_bind (self, error) != 0) {
+        server_destroy (&self);
+        return NULL;
+    }
+    if (config->db_path && !(self->space = space_new (config->db_path, config->reserve_bytes,
+                                                      config->min_free ? config->min_free : "0"))) {
+        *error = zsys_sprintf ("--min-free %s: not a size (200M) nor a percentage (5%%)", config->min_free);
         server_destroy (&self);
         return NULL;
     }
@@ -1909,6 +2041,7 @@ server_destroy (server_t **self_p)
         zmq_msg_close (&self->frames[i]);
     zmq_msg_close (&self->excess);
     free (self->endpoints);
+    space_destroy (&self->space);
     free (self);
     *self_p = NULL;
 }
@@ -1980,6 +2113,8 @@ s_loop (server_t *self, zsock_t *pipe)
             running = s_serve_ready (self, items, pipe);
         if (running && zclock_mono () >= next_expiry) {
             s_expire_sessions (self);
+            s_space_check (self);
+            store_wal_tick (self->store);
             next_expiry = zclock_mono () + (s_purge (self) ? 10 : 1000);
         }
     }

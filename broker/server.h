@@ -24,6 +24,10 @@ typedef struct {
     int64_t queue_max_age; /* seconds an outbound entry may wait before it bounces */
     int64_t retry_base;    /* seconds before the first retry; doubles each time */
     int64_t dedupe_window; /* seconds a Message-ID dedupe record is kept */
+    /* the disk (space.h): NULL db_path, no space checks (in-process tests) */
+    const char *db_path;   /* the database, beside which the reserve file lies */
+    int64_t reserve_bytes; /* the reserve file's size, 0: none */
+    const char *min_free;  /* publishing refused below this ("64M", "5%"; NULL: "0") */
 } server_config_t;
 
 /* What server_actor is given; both stay the caller's and must outlive the actor */

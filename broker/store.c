@@ -204,6 +204,16 @@ typedef struct {
    thread does (it then finds little left to copy, and the next commit starts the WAL over) */
 #define STORE_CHECKPOINT_BYTES (16 << 20)
 #define STORE_WAL_LIMIT_BYTES (128 << 20)
+/* After a checkpoint that completes, the next commit starts the WAL over and cuts its file
+   back to this (PRAGMA journal_size_limit); a WAL file bigger than this once the broker is
+   idle is truncated to nothing (store_wal_tick) */
+#define STORE_WAL_KEEP_BYTES (32 << 20)
+/* On a disk short of space the checkpoint comes this often, so that the database file's
+   growth a checkpoint needs always fits in the reserve (space.h) */
+#define STORE_EAGER_CHECKPOINT_BYTES (1 << 20)
+/* A checkpoint a reader has held up this long is logged (wal-pinned); a shorter hold is
+   someone's quick query */
+#define STORE_PIN_LOG_MS 1000
 
 /* The statements that change mailbox rows (their counters, by trigger or not): running one
    empties the mailbox cache */
@@ -233,8 +243,18 @@ struct store_t {
     int64_t data_version;         /* PRAGMA data_version when the ids were read */
     char *path;
     int64_t checkpoint_frames, wal_limit_frames; /* the two sizes above, in this file's pages */
+    int64_t eager_frames, page_size;
     zactor_t *checkpointer;
     atomic_bool checkpointing; /* the checkpointer is at work */
+    atomic_bool eager;         /* checkpoint every eager_frames (space is short) */
+    bool full;                 /* the last failure was SQLITE_FULL */
+    /* what the checkpointer saw last (it writes, the broker's thread reads) */
+    _Atomic int64_t checkpoint_at;   /* unix ms of the last checkpoint, 0 none yet */
+    _Atomic int64_t checkpoint_wal;  /* frames in the WAL then */
+    _Atomic int64_t checkpoint_done; /* and how many of them it copied */
+    _Atomic int64_t pinned_since;    /* unix ms a reader first held a checkpoint up, 0 none */
+    atomic_bool pinned_logged;
+    atomic_bool capped; /* pinned past STORE_WAL_LIMIT_BYTES: publishing is refused */
 };
 
 static void
@@ -447,7 +467,7 @@ store_secure (const char *path)
         }
     }
     /* the database, its WAL and shared memory, the lock, and the gateway's password */
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", ".lock", ".reserve"};
     for (size_t i = 0; i <= sizeof suffixes / sizeof suffixes[0]; i++) {
         char *file = i < sizeof suffixes / sizeof suffixes[0] ? zsys_sprintf ("%s%s", path, suffixes[i])
                                                               : zsys_sprintf ("%s/gateway.secret", dir);
@@ -552,6 +572,9 @@ store_open (const char *path, bool synchronous_full, char **error)
     free (mode);
     s_exec (self, synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     s_exec (self, "PRAGMA wal_autocheckpoint = 10000");
+    char limit[64];
+    snprintf (limit, sizeof limit, "PRAGMA journal_size_limit = %d", STORE_WAL_KEEP_BYTES);
+    s_exec (self, limit);
     /* statement journals (a DELETE that fires the counter trigger) stay in memory, not a temp file */
     s_exec (self, "PRAGMA temp_store = MEMORY");
     /* off while migrating: rebuilding a table (schema 007) drops it while rows refer to it */
@@ -593,8 +616,69 @@ store_close (store_t **self_p)
     *self_p = NULL;
 }
 
-/* The checkpointer thread: its own connection, a PASSIVE checkpoint (never waits for, nor
-   blocks, the broker's writes) each time it is asked */
+static int64_t
+s_wal_bytes (const char *path)
+{
+    char wal[PATH_MAX];
+    struct stat st;
+    snprintf (wal, sizeof wal, "%s-wal", path);
+    return stat (wal, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* A reader (sqlite3 in a transaction) keeps the checkpoint from copying every frame: the WAL
+   cannot start over and grows. Logged once it has lasted STORE_PIN_LOG_MS, and once more when
+   it ends. */
+static void
+s_pin_seen (store_t *store, bool pinned, int64_t now)
+{
+    int64_t since = atomic_load (&store->pinned_since);
+    if (pinned && since == 0)
+        atomic_store (&store->pinned_since, now);
+    else if (pinned && !atomic_load (&store->pinned_logged) && now - since >= STORE_PIN_LOG_MS) {
+        atomic_store (&store->pinned_logged, true);
+        log_warn ("store", "wal-pinned",
+                  "wal-bytes=%lld held-up=checkpoint held-ms=%lld wal-cap=%d why=\"a reader's transaction "
+                  "keeps the WAL from being copied back and restarted (every %d MiB): it grows until the "
+                  "reader ends; past the cap publishing is refused (452 4.3.1)\"",
+                  (long long)s_wal_bytes (store->path), (long long)(now - since), STORE_WAL_LIMIT_BYTES,
+                  STORE_CHECKPOINT_BYTES >> 20);
+    }
+    else if (!pinned && since != 0) {
+        if (atomic_load (&store->pinned_logged))
+            log_info ("store", "wal-released", "held-ms=%lld wal-bytes=%lld capped=%s",
+                      (long long)(now - since), (long long)s_wal_bytes (store->path),
+                      atomic_load (&store->capped) ? "yes" : "no");
+        atomic_store (&store->pinned_since, 0);
+        atomic_store (&store->pinned_logged, false);
+        atomic_store (&store->capped, false);
+    }
+}
+
+/* One checkpoint on the checkpointer's connection: PASSIVE (never waits for, nor blocks, the
+   broker's writes), or TRUNCATE (the same when anyone is busy; else the WAL file is cut to
+   nothing). Neither waits: the connection has no busy timeout. */
+static void
+s_checkpoint (store_t *store, sqlite3 *db, const char *command)
+{
+    int64_t start = zclock_usecs ();
+    int frames = 0, copied = 0;
+    bool truncate = streq (command, "TRUNCATE");
+    int rc = sqlite3_wal_checkpoint_v2 (
+        db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log_warn ("store", "checkpoint-failed", "error=\"%s\"", sqlite3_errmsg (db));
+        return;
+    }
+    int64_t now = zclock_time ();
+    atomic_store (&store->checkpoint_at, now);
+    atomic_store (&store->checkpoint_wal, frames);
+    atomic_store (&store->checkpoint_done, copied);
+    s_pin_seen (store, frames > 0 && copied < frames, now);
+    log_debug ("store", "checkpoint", "mode=%s rc=%d wal-frames=%d copied=%d ms=%.1f", command, rc, frames,
+               copied, (double)(zclock_usecs () - start) / 1000.0);
+}
+
+/* The checkpointer thread: its own connection, a checkpoint each time it is asked */
 static void
 s_checkpointer (zsock_t *pipe, void *arg)
 {
@@ -615,18 +699,22 @@ s_checkpointer (zsock_t *pipe, void *arg)
             free (command);
             break;
         }
-        int64_t start = zclock_usecs ();
-        int frames = 0, copied = 0;
-        int rc = sqlite3_wal_checkpoint_v2 (db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            log_warn ("store", "checkpoint-failed", "error=\"%s\"", sqlite3_errmsg (db));
-        else
-            log_debug ("store", "checkpoint", "wal-frames=%d copied=%d ms=%.1f", frames, copied,
-                       (double)(zclock_usecs () - start) / 1000.0);
+        s_checkpoint (store, db, command);
         atomic_store (&store->checkpointing, false);
         free (command);
     }
     sqlite3_close (db);
+}
+
+/* Asks the checkpointer for a checkpoint unless it is at one */
+static void
+s_checkpoint_ask (store_t *self, const char *command)
+{
+    if (!self->checkpointer || atomic_load (&self->checkpointing))
+        return;
+    atomic_store (&self->checkpointing, true);
+    if (zstr_send (self->checkpointer, command) != 0)
+        atomic_store (&self->checkpointing, false);
 }
 
 /* Called by SQLite after each commit with the number of frames in the WAL */
@@ -634,16 +722,22 @@ static int
 s_wal_hook (void *arg, sqlite3 *db, const char *name, int frames)
 {
     store_t *self = arg;
-    if (frames >= self->wal_limit_frames) {
+    if (frames >= self->wal_limit_frames && atomic_load (&self->pinned_since) != 0) {
+        /* a reader holds it: copying here would find nothing more to copy, at every commit */
+        if (!atomic_load (&self->capped))
+            log_error ("store", "wal-capped",
+                       "wal-bytes=%lld why=\"a reader pins the WAL: publishing refused "
+                       "(452 4.3.1) until it ends; deleting works\"",
+                       (long long)frames * self->page_size);
+        atomic_store (&self->capped, true);
+    }
+    else if (frames >= self->wal_limit_frames) {
         /* the checkpointer fell behind: copy the rest here, so the WAL starts over */
         if (sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
             log_info ("store", "checkpoint-inline", "wal-frames=%d", frames);
     }
-    else if (frames >= self->checkpoint_frames && !atomic_load (&self->checkpointing)) {
-        atomic_store (&self->checkpointing, true);
-        if (zstr_send (self->checkpointer, "CHECKPOINT") != 0)
-            atomic_store (&self->checkpointing, false);
-    }
+    else if (frames >= (atomic_load (&self->eager) ? self->eager_frames : self->checkpoint_frames))
+        s_checkpoint_ask (self, "CHECKPOINT");
     return SQLITE_OK;
 }
 
@@ -653,14 +747,64 @@ store_checkpoint_in_background (store_t *self)
     int64_t page = s_pragma_int (self, "PRAGMA page_size");
     if (page <= 0)
         return -1;
+    self->page_size = page;
     self->checkpoint_frames = STORE_CHECKPOINT_BYTES / page;
     self->wal_limit_frames = STORE_WAL_LIMIT_BYTES / page;
+    self->eager_frames = STORE_EAGER_CHECKPOINT_BYTES / page;
     atomic_store (&self->checkpointing, true); /* until the thread has its connection */
     self->checkpointer = zactor_new (s_checkpointer, self);
     if (!self->checkpointer)
         return -1;
     sqlite3_wal_hook (self->db, s_wal_hook, self);
     return 0;
+}
+
+void
+store_checkpoint_eager (store_t *self, bool eager)
+{
+    atomic_store (&self->eager, eager);
+}
+
+void
+store_wal_tick (store_t *self)
+{
+    /* held up by a reader: try again (its end is seen, and logged, by the next attempt); a
+       big WAL with nobody on it goes back to nothing */
+    if (atomic_load (&self->pinned_since) != 0 || s_wal_bytes (self->path) > STORE_WAL_KEEP_BYTES)
+        s_checkpoint_ask (self, "TRUNCATE");
+}
+
+bool
+store_wal_capped (store_t *self)
+{
+    return atomic_load (&self->capped);
+}
+
+void
+store_wal_info (store_t *self, store_wal_info_t *info)
+{
+    *info = (store_wal_info_t){.wal_bytes = s_wal_bytes (self->path),
+                               .keep_bytes = STORE_WAL_KEEP_BYTES,
+                               .cap_bytes = STORE_WAL_LIMIT_BYTES,
+                               .checkpoint_at = atomic_load (&self->checkpoint_at),
+                               .checkpoint_frames = atomic_load (&self->checkpoint_wal),
+                               .checkpoint_copied = atomic_load (&self->checkpoint_done),
+                               .pinned_since = atomic_load (&self->pinned_since),
+                               .capped = atomic_load (&self->capped)};
+}
+
+int64_t
+store_free_inside (store_t *self)
+{
+    int64_t pages = s_pragma_int (self, "PRAGMA freelist_count");
+    int64_t page = self->page_size > 0 ? self->page_size : s_pragma_int (self, "PRAGMA page_size");
+    return pages > 0 && page > 0 ? pages * page : 0;
+}
+
+bool
+store_full (store_t *self)
+{
+    return self->full || sqlite3_errcode (self->db) == SQLITE_FULL;
 }
 
 /* Mailbox counters. A trigger per delivery would update the mailbox row (and open a
@@ -724,6 +868,7 @@ int
 store_begin (store_t *self)
 {
     self->delta_count = 0;
+    self->full = false;
     s_cache_clear (self);
     if (s_exec (self, "BEGIN IMMEDIATE") != 0)
         return -1;
@@ -743,6 +888,7 @@ store_commit (store_t *self, char **error)
         s_ids_saved (self, true);
         return 0;
     }
+    self->full = sqlite3_errcode (self->db) == SQLITE_FULL;
     if (error)
         *error = strdup (sqlite3_errmsg (self->db));
     store_rollback (self);
@@ -1496,4 +1642,21 @@ const char *
 store_error (store_t *self)
 {
     return sqlite3_errmsg (self->db);
+}
+
+int
+store_queue_depth (store_t *self, int64_t *messages, int64_t *bytes)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2 (
+            self->db, "SELECT coalesce(sum(message_count), 0), coalesce(sum(used_bytes), 0) FROM mailboxes",
+            -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW) {
+        *messages = sqlite3_column_int64 (stmt, 0);
+        *bytes = sqlite3_column_int64 (stmt, 1);
+        rc = 0;
+    }
+    sqlite3_finalize (stmt);
+    return rc;
 }

@@ -59,6 +59,30 @@ void store_close (store_t **self_p);
    the path of requests (the broker calls it; the admin commands do not). 0 or -1. */
 int store_checkpoint_in_background (store_t *self);
 
+/* The WAL's bound (docs/OPERATIONS.md "The WAL"). eager: space is short, checkpoint every
+   MiB instead of every 16. tick (once a second): a checkpoint a reader held up is tried again,
+   and a WAL file past what is kept is truncated when nobody is on it. capped: a reader pins
+   the WAL and it has reached its cap: publishing is refused until the reader ends. */
+void store_checkpoint_eager (store_t *self, bool eager);
+void store_wal_tick (store_t *self);
+bool store_wal_capped (store_t *self);
+typedef struct {
+    int64_t wal_bytes;     /* the -wal file's size now */
+    int64_t keep_bytes;    /* cut back to this after a checkpoint (journal_size_limit) */
+    int64_t cap_bytes;     /* the bound */
+    int64_t checkpoint_at; /* unix ms of the last checkpoint, 0 none since the start */
+    int64_t checkpoint_frames, checkpoint_copied;
+    int64_t pinned_since; /* unix ms a reader first held a checkpoint up, 0 not held */
+    bool capped;
+} store_wal_info_t;
+void store_wal_info (store_t *self, store_wal_info_t *info);
+/* Bytes free inside the database (its free pages, reused before the file grows) */
+int64_t store_free_inside (store_t *self);
+/* The last failure (a statement, or store_commit) was SQLITE_FULL: the disk is full */
+bool store_full (store_t *self);
+/* Messages and bytes waiting in every mailbox (their counters): 0, or -1 */
+int store_queue_depth (store_t *self, int64_t *messages, int64_t *bytes);
+
 /* Transactions. begin/commit return 0 or -1; commit fills *error (caller frees). */
 int store_begin (store_t *self);
 int store_commit (store_t *self, char **error);
