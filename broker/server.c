@@ -119,12 +119,13 @@ struct server_t {
     size_t log_lines;    /* delivery lines logged in it */
     size_t log_unlogged; /* and deliveries not logged for the rate limit */
     /* the disk, and what `mailbus-broker status` counts */
-    space_t *space;          /* NULL without config.db_path */
-    bool batch_full;         /* a store error of this batch was SQLITE_FULL */
-    int64_t started_at;      /* zclock_time */
-    int64_t refused_space;   /* SENDs answered 452 4.3.1 for want of space */
-    int64_t refused_busy;    /* requests answered 421 (too busy, too many logins or sessions) */
-    int64_t refused_trouble; /* requests answered 452 4.3.1 for a store error */
+    space_t *space;                    /* NULL without config.db_path */
+    bool batch_full;                   /* a store error of this batch was SQLITE_FULL */
+    int64_t started_at;                /* zclock_time */
+    int64_t refused_space;             /* SENDs answered 452 4.3.1 for want of space */
+    int64_t refused_busy;              /* requests answered 421 (too busy, too many logins or sessions) */
+    int64_t refused_trouble;           /* requests answered 452 4.3.1 for a store error */
+    uint64_t batches, batches_at_tick; /* batches served, and as the last tick saw them (idle) */
 };
 
 typedef struct {
@@ -1625,17 +1626,6 @@ s_batch_push (server_t *self, bool committed)
     self->push_count = 0;
 }
 
-/* The free space, read at most every SPACE_CHECK_MS (space.h), before a batch: the WAL is
-   checkpointed eagerly while space is short */
-static void
-s_space_check (server_t *self)
-{
-    if (!self->space || !space_due (self->space))
-        return;
-    space_update (self->space, store_free_inside (self->store));
-    store_checkpoint_eager (self->store, space_tight (self->space));
-}
-
 /* SQLite found the disk full: the reserve goes back to the file system, so that deleting
    (and the checkpoint that lets the WAL start over) has room; publishing is refused */
 static void
@@ -1647,6 +1637,20 @@ s_disk_full (server_t *self)
     }
     space_full (self->space);
     store_checkpoint_eager (self->store, true);
+    store_wal_tick (self->store, true); /* a checkpoint now, into the room the reserve left */
+}
+
+/* The free space, read at most every SPACE_CHECK_MS (space.h), before a batch: the WAL is
+   checkpointed eagerly while space is short */
+static void
+s_space_check (server_t *self)
+{
+    if (store_checkpoint_found_full (self->store))
+        s_disk_full (self);
+    if (!self->space || !space_due (self->space))
+        return;
+    space_update (self->space, store_free_inside (self->store));
+    store_checkpoint_eager (self->store, space_tight (self->space));
 }
 
 /* Group commit: every request waiting on the socket goes into one transaction; the
@@ -1658,6 +1662,7 @@ s_serve_batch (server_t *self)
        that a new connection with its routing id could be answered for */
     s_monitor_drain (self);
     s_space_check (self);
+    self->batches++;
     bool in_transaction = store_begin (self->store) == 0;
     if (!in_transaction)
         log_error ("broker", "store-error", "op=begin error=\"%s\"", store_error (self->store));
@@ -2114,7 +2119,8 @@ s_loop (server_t *self, zsock_t *pipe)
         if (running && zclock_mono () >= next_expiry) {
             s_expire_sessions (self);
             s_space_check (self);
-            store_wal_tick (self->store);
+            store_wal_tick (self->store, self->batches == self->batches_at_tick);
+            self->batches_at_tick = self->batches;
             next_expiry = zclock_mono () + (s_purge (self) ? 10 : 1000);
         }
     }

@@ -16,8 +16,10 @@
 
 /* The reserve is made again only when this much is left beside it */
 #define SPACE_SLACK (1LL << 20)
-/* Below min-free plus this many reserves the WAL is checkpointed eagerly */
+/* Below min-free plus this many reserves, plus SPACE_TIGHT_WAL, the WAL is checkpointed
+   eagerly: what a checkpoint must add to the database file stays within the reserve */
 #define SPACE_TIGHT_RESERVES 4
+#define SPACE_TIGHT_WAL (64LL << 20)
 /* --min-free as a percentage: at most this */
 #define SPACE_MAX_PERCENT 50.0
 
@@ -177,7 +179,9 @@ space_update (space_t *self, int64_t inside_bytes)
     }
     /* free pages inside the database are reused before its file grows: they count */
     int64_t room = self->free_bytes + inside_bytes, min_free = s_min_free (self);
-    bool full = self->full && room < min_free + self->reserve_bytes + SPACE_SLACK;
+    /* out of the full state with room for several reserves (not at the first few free MiB
+       a checkpoint gives back: publishing would fill them again at once) */
+    bool full = self->full && room < min_free + SPACE_TIGHT_RESERVES * self->reserve_bytes + SPACE_SLACK;
     s_state (self, min_free > 0 && room < min_free, full);
 }
 
@@ -208,7 +212,8 @@ bool
 space_tight (const space_t *self)
 {
     return self->full || (self->reserve_bytes > 0 && !self->reserve_held) ||
-           self->free_bytes < s_min_free (self) + SPACE_TIGHT_RESERVES * self->reserve_bytes;
+           self->free_bytes <
+               s_min_free (self) + SPACE_TIGHT_RESERVES * self->reserve_bytes + SPACE_TIGHT_WAL;
 }
 
 void

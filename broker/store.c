@@ -254,7 +254,9 @@ struct store_t {
     _Atomic int64_t checkpoint_done; /* and how many of them it copied */
     _Atomic int64_t pinned_since;    /* unix ms a reader first held a checkpoint up, 0 none */
     atomic_bool pinned_logged;
-    atomic_bool capped; /* pinned past STORE_WAL_LIMIT_BYTES: publishing is refused */
+    atomic_bool capped;             /* pinned past STORE_WAL_LIMIT_BYTES: publishing is refused */
+    atomic_bool checkpoint_failing; /* logged once a streak */
+    atomic_bool checkpoint_full;    /* a checkpoint found the disk full (taken by store_full) */
 };
 
 static void
@@ -666,9 +668,14 @@ s_checkpoint (store_t *store, sqlite3 *db, const char *command)
     int rc = sqlite3_wal_checkpoint_v2 (
         db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        log_warn ("store", "checkpoint-failed", "error=\"%s\"", sqlite3_errmsg (db));
+        /* once a streak: the disk stays full for many checkpoints */
+        if (!atomic_exchange (&store->checkpoint_failing, true))
+            log_warn ("store", "checkpoint-failed", "error=\"%s\"", sqlite3_errmsg (db));
+        if (sqlite3_errcode (db) == SQLITE_FULL)
+            atomic_store (&store->checkpoint_full, true);
         return;
     }
+    atomic_store (&store->checkpoint_failing, false);
     int64_t now = zclock_time ();
     atomic_store (&store->checkpoint_at, now);
     atomic_store (&store->checkpoint_wal, frames);
@@ -717,26 +724,38 @@ s_checkpoint_ask (store_t *self, const char *command)
         atomic_store (&self->checkpointing, false);
 }
 
-/* Called by SQLite after each commit with the number of frames in the WAL */
+/* A checkpoint on the broker's own connection, after its commit: nothing else writes then,
+   so it copies every frame no reader holds, and the next commit starts the WAL over */
+static void
+s_checkpoint_inline (store_t *self, sqlite3 *db, const char *name, int frames, bool eager)
+{
+    int rc = sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc == SQLITE_FULL)
+        atomic_store (&self->checkpoint_full, true);
+    else if (rc == SQLITE_OK && !eager)
+        log_info ("store", "checkpoint-inline", "wal-frames=%d", frames);
+}
+
+/* Called by SQLite after each commit with the number of frames in the WAL. On a disk short of
+   space (eager) the checkpoint is inline past a MiB: what the database file must grow by to
+   take the WAL in stays below the reserve whatever the load; else the checkpointer thread
+   does it past 16 MiB, the broker's thread only when the thread fell behind (the cap). */
 static int
 s_wal_hook (void *arg, sqlite3 *db, const char *name, int frames)
 {
     store_t *self = arg;
-    if (frames >= self->wal_limit_frames && atomic_load (&self->pinned_since) != 0) {
+    bool pinned = atomic_load (&self->pinned_since) != 0, eager = atomic_load (&self->eager);
+    if (frames >= self->wal_limit_frames && pinned) {
         /* a reader holds it: copying here would find nothing more to copy, at every commit */
-        if (!atomic_load (&self->capped))
+        if (!atomic_exchange (&self->capped, true))
             log_error ("store", "wal-capped",
-                       "wal-bytes=%lld why=\"a reader pins the WAL: publishing refused "
-                       "(452 4.3.1) until it ends; deleting works\"",
+                       "wal-bytes=%lld why=\"a reader pins the WAL: publishing refused (452 4.3.1) until it "
+                       "ends; deleting works\"",
                        (long long)frames * self->page_size);
-        atomic_store (&self->capped, true);
     }
-    else if (frames >= self->wal_limit_frames) {
-        /* the checkpointer fell behind: copy the rest here, so the WAL starts over */
-        if (sqlite3_wal_checkpoint_v2 (db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK)
-            log_info ("store", "checkpoint-inline", "wal-frames=%d", frames);
-    }
-    else if (frames >= (atomic_load (&self->eager) ? self->eager_frames : self->checkpoint_frames))
+    else if (!pinned && (frames >= self->wal_limit_frames || (eager && frames >= self->eager_frames)))
+        s_checkpoint_inline (self, db, name, frames, eager);
+    else if (frames >= (eager ? self->eager_frames : self->checkpoint_frames))
         s_checkpoint_ask (self, "CHECKPOINT");
     return SQLITE_OK;
 }
@@ -766,11 +785,13 @@ store_checkpoint_eager (store_t *self, bool eager)
 }
 
 void
-store_wal_tick (store_t *self)
+store_wal_tick (store_t *self, bool idle)
 {
     /* held up by a reader: try again (its end is seen, and logged, by the next attempt); a
        big WAL with nobody on it goes back to nothing */
-    if (atomic_load (&self->pinned_since) != 0 || s_wal_bytes (self->path) > STORE_WAL_KEEP_BYTES)
+    int64_t wal = s_wal_bytes (self->path);
+    if (atomic_load (&self->pinned_since) != 0 || wal > STORE_WAL_KEEP_BYTES ||
+        ((idle || atomic_load (&self->eager)) && wal > 0))
         s_checkpoint_ask (self, "TRUNCATE");
 }
 
@@ -805,6 +826,12 @@ bool
 store_full (store_t *self)
 {
     return self->full || sqlite3_errcode (self->db) == SQLITE_FULL;
+}
+
+bool
+store_checkpoint_found_full (store_t *self)
+{
+    return atomic_exchange (&self->checkpoint_full, false);
 }
 
 /* Mailbox counters. A trigger per delivery would update the mailbox row (and open a

@@ -61,10 +61,11 @@ int store_checkpoint_in_background (store_t *self);
 
 /* The WAL's bound (docs/OPERATIONS.md "The WAL"). eager: space is short, checkpoint every
    MiB instead of every 16. tick (once a second): a checkpoint a reader held up is tried again,
-   and a WAL file past what is kept is truncated when nobody is on it. capped: a reader pins
+   and a WAL file past what is kept (or any, when the broker was idle since the last tick, or
+   space is short) is truncated to nothing when nobody is on it. capped: a reader pins
    the WAL and it has reached its cap: publishing is refused until the reader ends. */
 void store_checkpoint_eager (store_t *self, bool eager);
-void store_wal_tick (store_t *self);
+void store_wal_tick (store_t *self, bool idle);
 bool store_wal_capped (store_t *self);
 typedef struct {
     int64_t wal_bytes;     /* the -wal file's size now */
@@ -80,6 +81,9 @@ void store_wal_info (store_t *self, store_wal_info_t *info);
 int64_t store_free_inside (store_t *self);
 /* The last failure (a statement, or store_commit) was SQLITE_FULL: the disk is full */
 bool store_full (store_t *self);
+/* A background checkpoint found the disk full since the last call (the WAL cannot start
+   over: what it holds grows until publishing stops) */
+bool store_checkpoint_found_full (store_t *self);
 /* Messages and bytes waiting in every mailbox (their counters): 0, or -1 */
 int store_queue_depth (store_t *self, int64_t *messages, int64_t *bytes);
 
