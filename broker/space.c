@@ -43,8 +43,10 @@ space_min_free_parse (const char *text, int64_t *bytes, double *percent, const c
     *percent = 0;
     char *end = NULL;
     errno = 0;
-    double value = text && *text ? strtod (text, &end) : -1;
-    if (!text || !*text || end == text || errno != 0 || !isfinite (value) || value < 0) {
+    /* digits and a point only: strtod alone would take " 5", "0x10" and "nan" */
+    size_t plain = text ? strspn (text, "0123456789.") : 0;
+    double value = plain > 0 ? strtod (text, &end) : -1;
+    if (plain == 0 || end != text + plain || errno != 0 || !isfinite (value) || value < 0) {
         *why = "--min-free takes bytes (200M, 1G) or a percentage (5%)";
         return -1;
     }

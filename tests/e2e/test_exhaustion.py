@@ -8,11 +8,13 @@ The disk-full tests mount a small tmpfs of their own (root only; skipped with th
 mount is not permitted) on the broker's var/ folder and unmount it afterwards."""
 import os
 import re
+import smtplib
 import sqlite3
 import subprocess
-import time
+import unittest
 
 from mailbus_test.broker import ALICE, BOB, MailbusTestCase, message, status_code
+from mailbus_test.gateway import Stack
 from mailbus_test.process import BUILD, wait_for
 
 MiB = 1 << 20
@@ -230,3 +232,22 @@ class PinnedWal(MailbusTestCase):
         line = re.search(r"wal-pinned .*", self.broker.log()).group(0)
         self.assertIn("held-up=checkpoint", line)
         self.assertEqual(self.broker.sql("PRAGMA integrity_check"), [("ok",)])
+
+
+class GatewaySpace(unittest.TestCase):
+    """The gateway's SMTP face passes the broker's 452 4.3.1 on: a mail client keeps the message
+    and tries again later (RFC 5321 4.2.5: 452 is transient), nothing is stored"""
+
+    def test_smtp_data_gets_452_while_publishing_is_refused_for_space(self):
+        with Stack(broker_args=["--min-free", "9000T"]) as stack:  # more than any disk here
+            s = smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=30)
+            try:
+                with self.assertRaises(smtplib.SMTPDataError) as caught:
+                    s.sendmail("someone@example.org", ["bob@demo.test"],
+                               b"Subject: full\r\nMessage-ID: <full@example.org>\r\n\r\nhello\r\n")
+                self.assertEqual(caught.exception.smtp_code, 452)
+                self.assertIn(b"4.3.1", caught.exception.smtp_error)
+                s.quit()
+            finally:
+                s.close()
+            self.assertEqual(stack.count("bob@demo.test"), 0)
