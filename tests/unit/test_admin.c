@@ -136,6 +136,44 @@ test_unknown_verb_gives_500 (void **state)
     s_assert_no_effect (f);
 }
 
+/* STATUS: the broker's figures come from the host's callback; without one (no broker) 451 */
+static void
+s_status_rows (void *arg, zmsg_t *rows)
+{
+    (*(int *)arg)++;
+    zmsg_addstr (rows, "sessions 3");
+    zmsg_addstr (rows, "space ok");
+}
+
+static void
+test_status_rows_come_from_the_broker_and_take_no_arguments (void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal (s_run (f, "STATUS", NULL), 451); /* admin_execute: no broker */
+    assert_int_equal (s_run (f, "STATUS", "now", NULL), 501);
+    assert_non_null (strstr (f->line, "STATUS takes no arguments"));
+    int calls = 0;
+    zmsg_t *request = proto_request_new ("8", "STATUS");
+    zmsg_t *reply = admin_execute_status (f->store, request, NULL, s_status_rows, &calls);
+    zmsg_destroy (&request);
+    assert_int_equal (calls, 1);
+    free (zmsg_popstr (reply));
+    int code = 0;
+    char line[200];
+    assert_int_equal (proto_reply_status (reply, &code, line, sizeof line), 0);
+    assert_int_equal (code, 250);
+    assert_non_null (strstr (line, "2 lines"));
+    assert_true (zframe_streq (zmsg_next (reply), "sessions 3"));
+    assert_true (zframe_streq (zmsg_next (reply), "space ok"));
+    zmsg_destroy (&reply);
+    request = proto_request_new ("9", "STATUS");
+    zmsg_addstr (request, "x");
+    reply = admin_execute_status (f->store, request, NULL, s_status_rows, &calls);
+    zmsg_destroy (&request);
+    assert_int_equal (calls, 1); /* refused before the callback */
+    zmsg_destroy (&reply);
+}
+
 static void
 test_malformed_request_gives_500 (void **state)
 {
@@ -447,6 +485,8 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_unknown_verb_gives_500, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_status_rows_come_from_the_broker_and_take_no_arguments, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_malformed_request_gives_500, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_wrong_argument_count_gives_501_with_usage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_bad_address_gives_501_5_1_3, s_setup, s_teardown),
