@@ -65,6 +65,11 @@ typedef struct {
     size_t routing_size;
     zmsg_t *reply;
     bool mutating;
+    /* a request deleting mail, kept while space is short: run again when the batch met a full
+       disk (s_batch_retry) */
+    zmq_msg_t *again;
+    size_t again_count;
+    bool retried; /* it was, and that committed */
 } pending_t;
 
 /* A SEND's reply line for one recipient: "code enhanced address text", at most this long
@@ -1460,6 +1465,9 @@ s_pending_new (server_t *self)
     pending_t *pending = &self->batch[self->batch_size];
     pending->reply = NULL;
     pending->mutating = false;
+    pending->again = NULL;
+    pending->again_count = 0;
+    pending->retried = false;
     size_t routing_size = zmq_msg_size (&self->frames[0]);
     pending->routing_size = routing_size < MAX_ROUTING_ID ? routing_size : MAX_ROUTING_ID;
     memcpy (pending->routing_id, zmq_msg_data (&self->frames[0]), pending->routing_size);
@@ -1500,11 +1508,44 @@ s_route_check (server_t *self, const char *route, client_session_t *session)
         s_session_forget (self, previous, "routing-id-reused");
 }
 
-/* Handles the client message in self->frames; the reply (if any now) goes into the batch */
-static void
-s_handle (server_t *self, size_t count)
+/* The verbs that free space (or must work while there is none): never refused for space, and
+   run again after the disk filled up under their batch */
+static bool
+s_space_exempt (const proto_request_t *req)
 {
-    pending_t *pending = s_pending_new (self);
+    static const char *const verbs[] = {"DELE", "ACK", "NACK", "RETR", "LEASE", "UNSUBSCRIBE", "RELAYED"};
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (streq (req->verb, verbs[i]))
+            return true;
+    return false;
+}
+
+/* Keeps the request's frames (their metadata too: the connection they came on) for a retry */
+static void
+s_keep_again (server_t *self, pending_t *pending, size_t count)
+{
+    pending->again = calloc (count, sizeof (zmq_msg_t));
+    pending->again_count = count;
+    for (size_t i = 0; i < count; i++) {
+        zmq_msg_init (&pending->again[i]);
+        zmq_msg_copy (&pending->again[i], &self->frames[i]);
+    }
+}
+
+static void
+s_drop_again (pending_t *pending)
+{
+    for (size_t i = 0; i < pending->again_count; i++)
+        zmq_msg_close (&pending->again[i]);
+    free (pending->again);
+    pending->again = NULL;
+    pending->again_count = 0;
+}
+
+/* Runs the client message in self->frames for pending: its reply, or NULL (HELO: later) */
+static zmsg_t *
+s_handle_request (server_t *self, pending_t *pending, size_t count)
+{
     proto_arg_t frames[PROTO_MAX_FRAMES];
     for (size_t i = 1; i < count; i++)
         frames[i - 1] = (proto_arg_t){zmq_msg_data (&self->frames[i]), zmq_msg_size (&self->frames[i])};
@@ -1538,11 +1579,24 @@ s_handle (server_t *self, size_t count)
         reply = s_check (&ctx, &verb);
         if (!reply && verb)
             reply = verb->proceed (&ctx);
+        if (reply && !pending->again && s_space_exempt (&req) && self->space && space_tight (self->space))
+            s_keep_again (self, pending, count);
     }
+    return reply;
+}
+
+/* Handles the client message in self->frames; the reply (if any now) goes into the batch */
+static void
+s_handle (server_t *self, size_t count)
+{
+    pending_t *pending = s_pending_new (self);
+    zmsg_t *reply = s_handle_request (self, pending, count);
     if (reply) {
         pending->reply = reply;
         self->batch_size++;
     }
+    else
+        s_drop_again (pending);
 }
 
 /* No transaction could begin: the request in self->frames is answered 452 at once (it waits
@@ -1579,6 +1633,37 @@ s_batch_commit (server_t *self, bool in_transaction)
     return false;
 }
 
+/* The batch met a full disk and was rolled back; the reserve is released now. Its requests
+   that delete mail run again, alone, in a transaction of their own (SEND is refused for space
+   from now on): true when that committed, and those requests are answered with their new
+   replies. */
+static bool
+s_batch_retry (server_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->batch_size; i++)
+        kept += self->batch[i].again != NULL;
+    if (kept == 0 || store_begin (self->store) != 0)
+        return false;
+    self->batch_failed = false;
+    for (size_t i = 0; i < self->batch_size; i++) {
+        pending_t *pending = &self->batch[i];
+        for (size_t f = 0; f < pending->again_count; f++)
+            zmq_msg_copy (&self->frames[f], &pending->again[f]);
+        zmsg_t *reply = pending->again ? s_handle_request (self, pending, pending->again_count) : NULL;
+        if (reply) {
+            zmsg_destroy (&pending->reply);
+            pending->reply = reply;
+        }
+    }
+    bool committed = s_batch_commit (self, true);
+    for (size_t i = 0; i < self->batch_size; i++)
+        self->batch[i].retried = committed && self->batch[i].again;
+    log_warn ("broker", "batch-retried", "requests=%zu committed=%s why=\"the disk was full\"", kept,
+              committed ? "yes" : "no");
+    return committed;
+}
+
 /* Sends the batch's replies; when it did not commit, a request that changed the store is
    answered 452 instead, with its own id (nothing of it is stored) */
 static void
@@ -1586,7 +1671,8 @@ s_batch_answer (server_t *self, bool committed)
 {
     for (size_t i = 0; i < self->batch_size; i++) {
         pending_t *pending = &self->batch[i];
-        if (!committed && pending->mutating) {
+        s_drop_again (pending);
+        if (!committed && pending->mutating && !pending->retried) {
             self->refused_trouble++;
             char *id = zmsg_popstr (pending->reply);
             zmsg_destroy (&pending->reply);
@@ -1677,8 +1763,10 @@ s_serve_batch (server_t *self)
             s_handle_without_store (self, count);
     }
     bool committed = s_batch_commit (self, in_transaction);
-    if (!committed && (self->batch_full || store_full (self->store)))
+    if (!committed && (self->batch_full || store_full (self->store))) {
         s_disk_full (self);
+        s_batch_retry (self);
+    }
     s_batch_answer (self, committed);
     s_batch_push (self, committed);
 }

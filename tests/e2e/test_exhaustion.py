@@ -123,6 +123,38 @@ class DiskFull(SmallDisk):
         self.integrity_ok()
 
 
+class DiskFullBatch(SmallDisk):
+    """A deletion in the very batch whose commit met the full disk is run again, alone, once the
+    reserve is released, and succeeds; the SEND of that batch gets 452 4.3.1"""
+
+    def test_a_dele_in_the_batch_that_met_the_full_disk_is_retried_and_answered_250(self):
+        bob = self.raw(BOB)
+        status, _ = bob.request("SEND", BOB, BOB, message("to delete", "x", sender=BOB))
+        self.assertTrue(status.startswith("250 "), status)
+        doomed = bob.request("LIST")[1][0].split(b"\t")[0].decode()
+        # another program fills the disk, leaving less than the next SEND needs
+        var = os.path.dirname(self.broker.db)
+        vfs = os.statvfs(var)
+        with open(os.path.join(self.tmp, "var", "filler"), "wb") as f:
+            f.write(b"\0" * (vfs.f_bavail * vfs.f_frsize - 512 * 1024))
+        wait_for(lambda: int(self.status()["free-bytes"]) < MiB, 10, "the broker to see the disk nearly full")
+        # SEND first: the DELE right behind it is read into the same batch while it is stored
+        big = message("too big for the disk", "y" * (2 * MiB), sender=BOB)
+        bob.send("s1", "SEND", BOB, BOB, big)
+        bob.send("d1", "DELE", doomed)
+        self.assertTrue(bob.recv_reply("s1", 30)[1].startswith(b"452 4.3.1"))
+        self.assertEqual(bob.recv_reply("d1", 30)[1].decode(), "250 2.0.0 deleted %s" % doomed)
+        log = self.broker.log()
+        self.assertIn("reserve-released", log)
+        self.assertIn("batch-retried requests=1 committed=yes", log)
+        self.assertEqual(self.stat(), (0, 0))
+        self.integrity_ok()
+        # the other program's file goes: publishing resumes by itself
+        os.unlink(os.path.join(self.tmp, "var", "filler"))
+        wait_for(lambda: self.status()["space"] == "ok", 10, "the space state back to ok")
+        self.assertTrue(self.send(1).startswith("250 "))
+
+
 class MinFree(SmallDisk):
     """--min-free 24M on the 48 MiB disk: publishing stops with free space to spare"""
 
