@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -24,6 +25,10 @@ typedef struct {
     int64_t queue_max_age; /* seconds an outbound entry may wait before it bounces */
     int64_t retry_base;    /* seconds before the first retry; doubles each time */
     int64_t dedupe_window; /* seconds a Message-ID dedupe record is kept */
+    /* resumption tickets (ticket.h): the key (TICKET_KEY_BYTES, ticket_key_load; NULL: a random
+       one for this run) and their lifetime in seconds (0: TICKET_DEFAULT_LIFETIME, -1: none) */
+    const uint8_t *ticket_key;
+    int64_t ticket_lifetime;
 } server_config_t;
 
 /* What server_actor is given; both stay the caller's and must outlive the actor */
