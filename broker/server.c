@@ -350,17 +350,23 @@ s_auth_worker (server_t *self)
     return best;
 }
 
+/* Whether MAX_AUTH_PENDING checks wait already: a password HELO is then refused with 421 before
+   anything else is done for it (no lookup, no session), so a storm's refusals cost little */
+static bool
+s_auth_busy (server_t *self)
+{
+    size_t pending = 0;
+    for (size_t i = 0; i < AUTH_WORKERS; i++)
+        pending += self->auth_load[i];
+    return pending >= MAX_AUTH_PENDING;
+}
+
 /* HELO with a password: checked by an auth actor, answered in s_auth_answer */
 static zmsg_t *
 s_helo_by_password (context_t *ctx, const store_mailbox_t *mailbox, bool found, const char *password)
 {
     server_t *self = ctx->server;
     client_session_t *session = ctx->session;
-    size_t pending = 0;
-    for (size_t i = 0; i < AUTH_WORKERS; i++)
-        pending += self->auth_load[i];
-    if (pending >= MAX_AUTH_PENDING)
-        return s_refuse (ctx, REPLY_TRY_LATER, "too many logins being checked, try again shortly");
     /* the answer comes back with [session key][request id][mailbox id][fingerprint of the hash
        checked] as the tag: a ticket is bound to the password that was actually checked */
     uint8_t fingerprint[TICKET_FINGERPRINT_BYTES];
@@ -398,6 +404,8 @@ s_identify_begin (context_t *ctx, bool password, store_mailbox_t *mailbox, int *
         return s_refuse (ctx, REPLY_AUTH_FAILED, NULL);
     if (ctx->session && ctx->session->auth_pending)
         return s_refuse (ctx, REPLY_BAD_SEQUENCE, "HELO already being checked: wait for its answer");
+    if (password && req->args[2].size > 0 && s_auth_busy (self))
+        return s_refuse (ctx, REPLY_TRY_LATER, "too many logins being checked, try again shortly");
     if (!ctx->session && zhashx_size (self->sessions) >= MAX_SESSIONS)
         return s_refuse (ctx, REPLY_TRY_LATER, "too many sessions, try again later");
     *found = store_mailbox_find (self->store, addr.full, mailbox);

@@ -338,20 +338,26 @@ s_transient (int code)
     return code == 421 || code == 452;
 }
 
+static void
+s_gave_up (client_t *self, const char *verb, int attempts, const char *line)
+{
+    char quoted[200];
+    log_warn ("client", "gave-up", "mailbox=%s verb=%s attempts=%d reply=%s", self->user, verb, attempts,
+              log_quote (quoted, sizeof quoted, line, strlen (line)));
+}
+
 /* The pause before retrying a transient refusal, slept; false when the budget is spent */
 static bool
 s_backoff (client_t *self, backoff_t *backoff, const char *verb, const char *line)
 {
     int pause = backoff_next (backoff);
-    char quoted[200];
-    log_quote (quoted, sizeof quoted, line, strlen (line));
     if (pause < 0) {
-        log_warn ("client", "gave-up", "mailbox=%s verb=%s attempts=%d reply=%s", self->user, verb,
-                  backoff->attempt + 1, quoted);
+        s_gave_up (self, verb, backoff->attempt + 1, line);
         return false;
     }
+    char quoted[200];
     log_debug ("client", "retry", "mailbox=%s verb=%s attempt=%d pause-ms=%d reply=%s", self->user, verb,
-               backoff->attempt, pause, quoted);
+               backoff->attempt, pause, log_quote (quoted, sizeof quoted, line, strlen (line)));
     zclock_sleep (pause);
     return true;
 }
@@ -366,13 +372,18 @@ s_hello (client_t *self, char **error)
     conn_state_t state = {false, false, false, 0};
     backoff_t backoff;
     backoff_start (&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, self->timeout_ms);
+    char line[512] = "";
     while (true) {
         bool resume = self->ticket && !self->key_login;
         zmsg_t *reply = s_hello_once (self, resume, deadline, &state, error);
+        if (!reply && s_transient (atoi (line))) { /* the retry was not answered in time */
+            s_gave_up (self, resume ? "RESUME" : "HELO", backoff.attempt + 1, line);
+            zstr_free (error);
+            *error = strdup (line);
+        }
         if (!reply)
             return -1;
         int code = 0;
-        char line[512] = "";
         proto_reply_status (reply, &code, line, sizeof line);
         if (s_transient (code) && s_backoff (self, &backoff, resume ? "RESUME" : "HELO", line)) {
             zmsg_destroy (&reply);
@@ -501,19 +512,29 @@ client_call (client_t *self, const char *verb, zmsg_t *args)
 {
     backoff_t backoff;
     backoff_start (&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, self->timeout_ms);
+    zmsg_t *refused = NULL; /* the last transient refusal: the answer when a retry gets none */
+    char line[512] = "";
+    zmsg_t *reply;
     while (true) {
-        zmsg_t *reply = s_call_once (self, verb, args);
-        int code = 0;
-        char line[512] = "";
-        if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !s_transient (code) ||
-            !s_backoff (self, &backoff, verb, line)) {
-            zmsg_destroy (&args);
-            return reply;
+        reply = s_call_once (self, verb, args);
+        if (!reply && refused) {
+            s_gave_up (self, verb, backoff.attempt + 1, line);
+            reply = refused;
+            refused = NULL;
+            break;
         }
+        int code = 0;
+        if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !s_transient (code) ||
+            !s_backoff (self, &backoff, verb, line))
+            break;
         /* 452: the broker rolled the request back; 421: it had no room. The same request
            again (a SEND keeps its Message-ID, so the broker's dedupe keeps it exactly once) */
-        zmsg_destroy (&reply);
+        zmsg_destroy (&refused);
+        refused = reply;
     }
+    zmsg_destroy (&refused);
+    zmsg_destroy (&args);
+    return reply;
 }
 
 int
