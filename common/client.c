@@ -331,11 +331,13 @@ s_hello_accepted (client_t *self, zmsg_t *reply)
     }
 }
 
-/* Whether a status line is a transient refusal worth retrying after a pause (421, 452) */
+/* Whether a status line is a transient refusal that a pause may cure: 421 (the broker has no
+   room now, or is restarting) and 452 4.3.x (its store could not commit: nothing was kept). Not
+   452 4.5.3 (too many recipients), which would be refused again whatever the wait. */
 static bool
-s_transient (int code)
+s_transient (const char *line)
 {
-    return code == 421 || code == 452;
+    return strncmp (line, "421 ", 4) == 0 || strncmp (line, "452 4.3.", 8) == 0;
 }
 
 static void
@@ -376,7 +378,7 @@ s_hello (client_t *self, char **error)
     while (true) {
         bool resume = self->ticket && !self->key_login;
         zmsg_t *reply = s_hello_once (self, resume, deadline, &state, error);
-        if (!reply && s_transient (atoi (line))) { /* the retry was not answered in time */
+        if (!reply && s_transient (line)) { /* the retry was not answered in time */
             s_gave_up (self, resume ? "RESUME" : "HELO", backoff.attempt + 1, line);
             zstr_free (error);
             *error = strdup (line);
@@ -384,12 +386,13 @@ s_hello (client_t *self, char **error)
         if (!reply)
             return -1;
         int code = 0;
+        line[0] = '\0';
         proto_reply_status (reply, &code, line, sizeof line);
-        if (s_transient (code) && s_backoff (self, &backoff, resume ? "RESUME" : "HELO", line)) {
+        if (s_transient (line) && s_backoff (self, &backoff, resume ? "RESUME" : "HELO", line)) {
             zmsg_destroy (&reply);
             continue;
         }
-        if (resume && !reply_is_success (code) && !s_transient (code)) {
+        if (resume && !reply_is_success (code) && !s_transient (line)) {
             log_info ("client", "ticket-refused", "mailbox=%s code=%d then=password", self->user, code);
             s_ticket_forget (self);
             zmsg_destroy (&reply);
@@ -524,7 +527,7 @@ client_call (client_t *self, const char *verb, zmsg_t *args)
             break;
         }
         int code = 0;
-        if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !s_transient (code) ||
+        if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !s_transient (line) ||
             !s_backoff (self, &backoff, verb, line))
             break;
         /* 452: the broker rolled the request back; 421: it had no room. The same request
