@@ -270,10 +270,11 @@ typedef struct {
     store_t *store;
     zcert_t *cert;
     char *admin;
-    uint8_t ticket_key[TICKET_KEY_BYTES]; /* broker.ticket_key beside the database */
-    server_config_t server_config;        /* what the server actor is given: kept while it runs */
+    server_config_t server_config; /* what the server actor is given: kept while it runs */
     server_args_t server_args;
     zactor_t *server;
+    /* broker.ticket_key beside the database */
+    uint8_t ticket_key[TICKET_KEY_BYTES];
 } broker_t;
 
 /* Options, then the config file they name, then what neither gave. Returns OPTIONS_GO_ON or

@@ -113,12 +113,13 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
-    char *endpoints;                      /* the client endpoints bound, space-separated (ENDPOINT) */
-    int port;                             /* the first tcp endpoint's port (PORT) */
-    uint8_t ticket_key[TICKET_KEY_BYTES]; /* seals resumption tickets (ticket.h) */
-    int64_t log_second;                   /* the second the delivery lines below are counted in */
-    size_t log_lines;                     /* delivery lines logged in it */
-    size_t log_unlogged;                  /* and deliveries not logged for the rate limit */
+    /* seals resumption tickets (ticket.h) */
+    uint8_t ticket_key[TICKET_KEY_BYTES];
+    char *endpoints;     /* the client endpoints bound, space-separated (ENDPOINT) */
+    int port;            /* the first tcp endpoint's port (PORT) */
+    int64_t log_second;  /* the second the delivery lines below are counted in */
+    size_t log_lines;    /* delivery lines logged in it */
+    size_t log_unlogged; /* and deliveries not logged for the rate limit */
 };
 
 typedef struct {
