@@ -21,6 +21,7 @@
 #include "server.h"
 #include "space.h"
 #include "store.h"
+#include "ticket.h"
 
 #define DEFAULT_DB "var/mailbus.db"
 #define DEFAULT_BIND "tcp://127.0.0.1:5670"
@@ -43,6 +44,7 @@ typedef struct {
     const char *synchronous; /* full or normal */
     const char *min_free;    /* publishing refused below this free space */
     int64_t reserve;         /* bytes of the reserve file deleting falls back on */
+    int64_t ticket_lifetime; /* resumption tickets (ticket.h); 0: none */
     bool no_demo, verbose;
     /* the mailbox and list commands' */
     char *password;
@@ -88,6 +90,10 @@ static const option_t s_options[] = {
              "seconds before the first relay retry, doubling (default {default})"),
     SECONDS ("dedupe-window", dedupe_window, DEFAULT_DEDUPE_WINDOW,
              "seconds a Message-ID is remembered for dedupe (default 7 days)"),
+    {.name = "ticket-lifetime", .kind = OPTION_NUMBER, SETTING (ticket_lifetime), .key = "broker/ticket-lifetime",
+     .unit = "seconds", .dflt_number = TICKET_DEFAULT_LIFETIME, .min = 0, .max = 365LL * 24 * 3600, .arg = "S",
+     .help = "seconds a login's resumption ticket lets its client identify\n"
+             "again without a password check (default {default}; 0: no tickets)"},
     {.name = "synchronous", .kind = OPTION_WORD, SETTING (synchronous), .key = "broker/synchronous",
      .dflt = "full", .words = (const char *const[]){"full", "normal", NULL}, .arg = "MODE",
      .help = "full (default: an ack survives power loss) or normal"},
@@ -284,6 +290,8 @@ typedef struct {
     server_config_t server_config; /* what the server actor is given: kept while it runs */
     server_args_t server_args;
     zactor_t *server;
+    /* broker.ticket_key beside the database */
+    uint8_t ticket_key[TICKET_KEY_BYTES];
 } broker_t;
 
 /* Options, then the config file they name, then what neither gave. Returns OPTIONS_GO_ON or
@@ -446,6 +454,12 @@ s_start_server (broker_t *self)
         free (error);
         error = NULL;
     }
+    /* tickets survive a restart with their key; without it, each run makes its own */
+    bool ticket_key = ticket_key_load (s->db, self->ticket_key, &error) == 0;
+    if (!ticket_key) {
+        log_warn ("broker", "no-ticket-key", "why=\"%s\" tickets=\"this run only\"", error);
+        zstr_free (&error);
+    }
     self->admin = admin_endpoint (s->db, &error);
     if (self->admin) {
         self->server_config = (server_config_t){.binds = s->binds,
@@ -461,6 +475,8 @@ s_start_server (broker_t *self)
                                                 .db_path = s->db,
                                                 .reserve_bytes = s->reserve,
                                                 .min_free = s->min_free};
+        self->server_config.ticket_key = ticket_key ? self->ticket_key : NULL;
+        self->server_config.ticket_lifetime = s->ticket_lifetime ? s->ticket_lifetime : -1;
         self->server_args = (server_args_t){.config = &self->server_config, .store = self->store};
         self->server = zactor_new (server_actor, &self->server_args);
         error = server_actor_error (self->server);
@@ -503,6 +519,7 @@ s_teardown (broker_t *self)
     zactor_destroy (&self->server); /* $TERM: the batch in flight is committed and answered first */
     store_close (&self->store);
     zcert_destroy (&self->cert);
+    sodium_memzero (self->ticket_key, sizeof self->ticket_key);
     zstr_free (&self->admin);
     if (self->lock >= 0)
         close (self->lock);

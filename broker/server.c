@@ -19,6 +19,7 @@
 #include "reply.h"
 #include "route.h"
 #include "space.h"
+#include "ticket.h"
 #include "zap.h"
 
 /* The most sessions at once; beyond it HELO gets 421 */
@@ -118,6 +119,8 @@ struct server_t {
        (no allocation per frame), and a frame for whatever a too long request holds beyond */
     zmq_msg_t frames[PROTO_MAX_FRAMES + 1];
     zmq_msg_t excess;
+    /* seals resumption tickets (ticket.h) */
+    uint8_t ticket_key[TICKET_KEY_BYTES];
     char *endpoints;     /* the client endpoints bound, space-separated (ENDPOINT) */
     int port;            /* the first tcp endpoint's port (PORT) */
     int64_t log_second;  /* the second the delivery lines below are counted in */
@@ -324,14 +327,14 @@ s_session_new (context_t *ctx)
     return session;
 }
 
+/* by: "password", "key" or "ticket" */
 static zmsg_t *
-s_hello (context_t *ctx, const char *id)
+s_hello (context_t *ctx, const char *id, const char *by)
 {
     assert (ctx->session && ctx->session->mailbox_id > 0);
     client_session_t *session = ctx->session;
     session->authenticated = true;
-    log_info ("broker", "hello", "session=%s mailbox=%s by=%s", session->key, session->address,
-              session->by_key ? "key" : "password");
+    log_info ("broker", "hello", "session=%s mailbox=%s by=%s", session->key, session->address, by);
     zmsg_t *reply = proto_reply_newf (id, REPLY_HELLO, "hello %s", session->address);
     zmsg_addstr (reply, session->address);
     return reply;
@@ -352,7 +355,7 @@ s_helo_by_key (context_t *ctx, const store_mailbox_t *mailbox, bool found)
     if (!found || rc == 0 || owner != mailbox->id)
         return s_refuse (ctx, REPLY_AUTH_FAILED, "this key is not one of that mailbox's keys");
     session->by_key = true;
-    return s_hello (ctx, ctx->req->id);
+    return s_hello (ctx, ctx->req->id, "key");
 }
 
 /* The auth actor with the fewest checks waiting */
@@ -366,21 +369,33 @@ s_auth_worker (server_t *self)
     return best;
 }
 
+/* Whether MAX_AUTH_PENDING checks wait already: a password HELO is then refused with 421 before
+   anything else is done for it (no lookup, no session), so a storm's refusals cost little */
+static bool
+s_auth_busy (server_t *self)
+{
+    size_t pending = 0;
+    for (size_t i = 0; i < AUTH_WORKERS; i++)
+        pending += self->auth_load[i];
+    return pending >= MAX_AUTH_PENDING;
+}
+
 /* HELO with a password: checked by an auth actor, answered in s_auth_answer */
 static zmsg_t *
 s_helo_by_password (context_t *ctx, const store_mailbox_t *mailbox, bool found, const char *password)
 {
     server_t *self = ctx->server;
     client_session_t *session = ctx->session;
-    size_t pending = 0;
-    for (size_t i = 0; i < AUTH_WORKERS; i++)
-        pending += self->auth_load[i];
-    if (pending >= MAX_AUTH_PENDING)
-        return s_refuse (ctx, REPLY_TRY_LATER, "too many logins being checked, try again shortly");
-    /* the answer comes back with [session key][request id][mailbox id] as the tag */
+    /* the answer comes back with [session key][request id][mailbox id][fingerprint of the hash
+       checked] as the tag: a ticket is bound to the password that was actually checked */
+    uint8_t fingerprint[TICKET_FINGERPRINT_BYTES];
+    char fingerprint_hex[2 * TICKET_FINGERPRINT_BYTES + 1];
+    ticket_fingerprint (self->ticket_key, found ? mailbox->password_hash : "", fingerprint);
+    sodium_bin2hex (fingerprint_hex, sizeof fingerprint_hex, fingerprint, sizeof fingerprint);
     size_t worker = s_auth_worker (self);
     zmsg_t *check = zmsg_new ();
-    zmsg_addstrf (check, "%s %s %lld", session->key, ctx->req->id, (long long)session->mailbox_id);
+    zmsg_addstrf (check, "%s %s %lld %s", session->key, ctx->req->id, (long long)session->mailbox_id,
+                  fingerprint_hex);
     zmsg_addstr (check, found ? mailbox->password_hash : "");
     zmsg_addstr (check, password);
     zmsg_send (&check, self->auth[worker]);
@@ -389,8 +404,11 @@ s_helo_by_password (context_t *ctx, const store_mailbox_t *mailbox, bool found, 
     return NULL; /* answered later */
 }
 
+/* What HELO and RESUME share: the version, the address, no check pending, room for a session;
+   then the mailbox is looked up (*found) and the connection's session made ready for it. A
+   reply when refused, NULL to go on. password: the third argument is a password (HELO). */
 static zmsg_t *
-s_verb_helo (context_t *ctx)
+s_identify_begin (context_t *ctx, bool password, store_mailbox_t *mailbox, int *found)
 {
     server_t *self = ctx->server;
     proto_request_t *req = ctx->req;
@@ -401,15 +419,16 @@ s_verb_helo (context_t *ctx)
     const char *why = NULL;
     if (address_parse ((const char *)req->args[1].data, req->args[1].size, &addr, &why) != 0)
         return s_refuse (ctx, REPLY_BAD_SENDER_SYNTAX, why);
-    if (req->args[2].size > MAX_PASSWORD || memchr (req->args[2].data, '\0', req->args[2].size))
+    if (password && (req->args[2].size > MAX_PASSWORD || memchr (req->args[2].data, '\0', req->args[2].size)))
         return s_refuse (ctx, REPLY_AUTH_FAILED, NULL);
     if (ctx->session && ctx->session->auth_pending)
         return s_refuse (ctx, REPLY_BAD_SEQUENCE, "HELO already being checked: wait for its answer");
+    if (password && req->args[2].size > 0 && s_auth_busy (self))
+        return s_refuse (ctx, REPLY_TRY_LATER, "too many logins being checked, try again shortly");
     if (!ctx->session && zhashx_size (self->sessions) >= MAX_SESSIONS)
         return s_refuse (ctx, REPLY_TRY_LATER, "too many sessions, try again later");
-    store_mailbox_t mailbox;
-    int found = store_mailbox_find (self->store, addr.full, &mailbox);
-    if (found < 0)
+    *found = store_mailbox_find (self->store, addr.full, mailbox);
+    if (*found < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (!ctx->session)
         ctx->session = s_session_new (ctx);
@@ -419,8 +438,20 @@ s_verb_helo (context_t *ctx)
     session->by_key = false;
     session->last_active = zclock_mono ();
     snprintf (session->address, sizeof session->address, "%s", addr.full);
-    session->mailbox_id = found ? mailbox.id : 0;
-    session->gateway = found && streq (mailbox.role, "gateway");
+    session->mailbox_id = *found ? mailbox->id : 0;
+    session->gateway = *found && streq (mailbox->role, "gateway");
+    return NULL;
+}
+
+static zmsg_t *
+s_verb_helo (context_t *ctx)
+{
+    proto_request_t *req = ctx->req;
+    store_mailbox_t mailbox;
+    int found = 0;
+    zmsg_t *refused = s_identify_begin (ctx, true, &mailbox, &found);
+    if (refused)
+        return refused;
     if (req->args[2].size == 0)
         return s_helo_by_key (ctx, &mailbox, found);
     char password[MAX_PASSWORD + 1];
@@ -428,6 +459,52 @@ s_verb_helo (context_t *ctx)
     zmsg_t *reply = s_helo_by_password (ctx, &mailbox, found, password);
     sodium_memzero (password, sizeof password);
     return reply;
+}
+
+/* RESUME version address ticket: identifies with a ticket a password HELO was given (ticket.h);
+   refused with 535 and a reason logged (never the ticket's bytes), the client then uses its
+   password. The MAC is checked before the mailbox is looked up, so a forged ticket takes the
+   same time whether the mailbox exists or not. */
+static zmsg_t *
+s_verb_resume (context_t *ctx)
+{
+    server_t *self = ctx->server;
+    proto_request_t *req = ctx->req;
+    ticket_t ticket = {0};
+    const char *why = NULL;
+    int opened =
+        ticket_open (self->ticket_key, (const char *)req->args[2].data, req->args[2].size, &ticket, &why);
+    store_mailbox_t mailbox;
+    int found = 0;
+    zmsg_t *refused = s_identify_begin (ctx, false, &mailbox, &found);
+    if (refused)
+        return refused;
+    if (opened == 0 && self->config.ticket_lifetime < 0)
+        opened = -1, why = "tickets are off";
+    if (opened == 0)
+        opened = ticket_check (self->ticket_key, &ticket, found ? mailbox.id : 0,
+                               found ? mailbox.password_hash : "", (int64_t)time (NULL), &why);
+    if (opened != 0) {
+        log_warn ("broker", "refused", "session=%s mailbox=%s verb=RESUME reply=535 why=\"ticket %s\"",
+                  ctx->session->key, ctx->session->address, why);
+        return proto_reply_new (req->id, REPLY_AUTH_FAILED,
+                                "ticket not accepted: identify with the password");
+    }
+    return s_hello (ctx, req->id, "ticket");
+}
+
+/* A password HELO's reply gets a ticket for RESUME as its second data frame (ticket.h) */
+static void
+s_ticket_add (server_t *self, zmsg_t *reply, int64_t mailbox_id, const char *fingerprint_hex)
+{
+    int64_t lifetime = self->config.ticket_lifetime ? self->config.ticket_lifetime : TICKET_DEFAULT_LIFETIME;
+    ticket_t ticket = {.mailbox_id = mailbox_id, .expires = (int64_t)time (NULL) + lifetime};
+    if (lifetime < 0 || sodium_hex2bin (ticket.fingerprint, sizeof ticket.fingerprint, fingerprint_hex,
+                                        strlen (fingerprint_hex), NULL, NULL, NULL) != 0)
+        return;
+    char text[TICKET_TEXT_BYTES];
+    ticket_seal (self->ticket_key, &ticket, text);
+    zmsg_addstr (reply, text);
 }
 
 /* An auth actor answered */
@@ -441,10 +518,10 @@ s_auth_answer (server_t *self, size_t worker)
         self->auth_load[worker]--;
     char *tag = zmsg_popstr (msg);
     char *verdict = zmsg_popstr (msg);
-    char key[600], id[MAX_REQUEST_ID + 1];
+    char key[600], id[MAX_REQUEST_ID + 1], fingerprint[2 * TICKET_FINGERPRINT_BYTES + 1];
     long long mailbox_id = 0;
     client_session_t *session = NULL;
-    if (tag && sscanf (tag, "%599s %32s %lld", key, id, &mailbox_id) == 3)
+    if (tag && sscanf (tag, "%599s %32s %lld %32s", key, id, &mailbox_id, fingerprint) == 4)
         session = zhashx_lookup (self->sessions, key);
     if (session)
         session->auth_pending = false;
@@ -453,7 +530,8 @@ s_auth_answer (server_t *self, size_t worker)
         zmsg_t *reply;
         if (verdict && streq (verdict, "ok") && mailbox_id > 0) {
             context_t ctx = {.server = self, .session = session};
-            reply = s_hello (&ctx, id);
+            reply = s_hello (&ctx, id, "password");
+            s_ticket_add (self, reply, mailbox_id, fingerprint);
         }
         else {
             log_warn ("broker", "refused",
@@ -1410,6 +1488,7 @@ typedef struct {
 /* clang-format off */
 static const verb_t s_verbs[] = {
     {"HELO",        3, 3,              false, s_verb_helo},
+    {"RESUME",      3, 3,              false, s_verb_resume},
     {"SEND",        3, PROTO_MAX_ARGS, true,  s_verb_send},
     {"STAT",        0, 0,              true,  s_verb_stat},
     {"LIST",        0, 0,              true,  s_verb_list},
@@ -2077,6 +2156,10 @@ server_new (const server_config_t *config, store_t *store, char **error)
     self->config = *config;
     self->store = store;
     self->started_at = zclock_time ();
+    if (config->ticket_key)
+        memcpy (self->ticket_key, config->ticket_key, TICKET_KEY_BYTES);
+    else
+        randombytes_buf (self->ticket_key, TICKET_KEY_BYTES); /* tickets of this run only */
     self->batch = calloc (MAX_BATCH, sizeof (pending_t));
     for (size_t i = 0; i < PROTO_MAX_FRAMES + 1; i++)
         zmq_msg_init (&self->frames[i]);
@@ -2135,6 +2218,7 @@ server_destroy (server_t **self_p)
     zmq_msg_close (&self->excess);
     free (self->endpoints);
     space_destroy (&self->space);
+    sodium_memzero (self->ticket_key, sizeof self->ticket_key);
     free (self);
     *self_p = NULL;
 }

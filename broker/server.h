@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
@@ -28,6 +29,10 @@ typedef struct {
     const char *db_path;   /* the database, beside which the reserve file lies */
     int64_t reserve_bytes; /* the reserve file's size, 0: none */
     const char *min_free;  /* publishing refused below this ("64M", "5%"; NULL: "0") */
+    /* resumption tickets (ticket.h): the key (TICKET_KEY_BYTES, ticket_key_load; NULL: a random
+       one for this run) and their lifetime in seconds (0: TICKET_DEFAULT_LIFETIME, -1: none) */
+    const uint8_t *ticket_key;
+    int64_t ticket_lifetime;
 } server_config_t;
 
 /* What server_actor is given; both stay the caller's and must outlive the actor */

@@ -6,17 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "endpoint.h"
+#include "log.h"
 #include "proto.h"
 #include "reply.h"
 
 /* A refused connection is retried by libzmq for ever; after this long of nothing but refusals
    the client says nothing listens there instead of waiting out its whole timeout */
 #define REFUSED_GIVE_UP_MS 3000
-/* HELO answered 421 (the broker is checking too many passwords): the first retry after this
-   long, doubling up to HELO_RETRY_MAX_MS, within the client's timeout */
-#define HELO_RETRY_MS 100
-#define HELO_RETRY_MAX_MS 1600
+/* A ticket from the broker (RESUME) is at most this long; a longer frame is not kept */
+#define MAX_TICKET 256
 /* Where a client on the broker's own machine finds its public key without being told */
 #define DEFAULT_SERVER_KEY_FILE "var/broker.key"
 
@@ -33,6 +33,7 @@ struct client_t {
     char *endpoint;
     char *user;
     char *password;
+    char *ticket; /* the last password HELO's resumption ticket: RESUME uses it instead */
     char mailbox[MAX_ADDRESS + 1];
     int timeout_ms;
     uint64_t next_id;
@@ -290,30 +291,111 @@ s_wait_hello (client_t *self, const char *id, int64_t deadline, conn_state_t *st
     }
 }
 
-/* HELO until answered: a 421 (too many logins being checked) is tried again after a pause */
+/* Sends HELO with the password, or RESUME with the ticket when there is one, and waits */
+static zmsg_t *
+s_hello_once (client_t *self, bool resume, int64_t deadline, conn_state_t *state, char **error)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, PROTO_VERSION);
+    zmsg_addstr (args, self->user);
+    zmsg_addstr (args, resume ? self->ticket : self->key_login ? "" : self->password);
+    char id[MAX_REQUEST_ID + 1];
+    client_send (self, resume ? "RESUME" : "HELO", args, id, sizeof id);
+    return s_wait_hello (self, id, deadline, state, error);
+}
+
+static void
+s_ticket_forget (client_t *self)
+{
+    if (self->ticket) {
+        sodium_memzero (self->ticket, strlen (self->ticket));
+        free (self->ticket);
+        self->ticket = NULL;
+    }
+}
+
+/* Identified: the data frames are the mailbox as the broker normalised it, then (after a
+   password HELO) a ticket to RESUME with */
+static void
+s_hello_accepted (client_t *self, zmsg_t *reply)
+{
+    zframe_t *frame = zmsg_next (reply);
+    if (frame && zframe_size (frame) <= MAX_ADDRESS) {
+        memcpy (self->mailbox, zframe_data (frame), zframe_size (frame));
+        self->mailbox[zframe_size (frame)] = '\0';
+    }
+    frame = zmsg_next (reply);
+    if (frame && zframe_size (frame) > 0 && zframe_size (frame) <= MAX_TICKET) {
+        s_ticket_forget (self);
+        self->ticket = zframe_strdup (frame);
+    }
+}
+
+/* Whether a status line is a transient refusal that a pause may cure: 421 (the broker has no
+   room now, or is restarting) and 452 4.3.x (its store could not commit: nothing was kept). Not
+   452 4.5.3 (too many recipients), which would be refused again whatever the wait. */
+static bool
+s_transient (const char *line)
+{
+    return strncmp (line, "421 ", 4) == 0 || strncmp (line, "452 4.3.", 8) == 0;
+}
+
+static void
+s_gave_up (client_t *self, const char *verb, int attempts, const char *line)
+{
+    char quoted[200];
+    log_warn ("client", "gave-up", "mailbox=%s verb=%s attempts=%d reply=%s", self->user, verb, attempts,
+              log_quote (quoted, sizeof quoted, line, strlen (line)));
+}
+
+/* The pause before retrying a transient refusal, slept; false when the budget is spent */
+static bool
+s_backoff (client_t *self, backoff_t *backoff, const char *verb, const char *line)
+{
+    int pause = backoff_next (backoff);
+    if (pause < 0) {
+        s_gave_up (self, verb, backoff->attempt + 1, line);
+        return false;
+    }
+    char quoted[200];
+    log_debug ("client", "retry", "mailbox=%s verb=%s attempt=%d pause-ms=%d reply=%s", self->user, verb,
+               backoff->attempt, pause, log_quote (quoted, sizeof quoted, line, strlen (line)));
+    zclock_sleep (pause);
+    return true;
+}
+
+/* Identifies: RESUME with the ticket when there is one (refused: the password after all), else
+   HELO; a transient refusal (421: too many logins being checked) is tried again after a
+   jittered, growing pause (backoff.h), within the client's timeout */
 static int
 s_hello (client_t *self, char **error)
 {
     int64_t deadline = zclock_mono () + self->timeout_ms;
     conn_state_t state = {false, false, false, 0};
-    int pause = HELO_RETRY_MS;
+    backoff_t backoff;
+    backoff_start (&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, self->timeout_ms);
+    char line[512] = "";
     while (true) {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, PROTO_VERSION);
-        zmsg_addstr (args, self->user);
-        zmsg_addstr (args, self->key_login ? "" : self->password);
-        char id[MAX_REQUEST_ID + 1];
-        client_send (self, "HELO", args, id, sizeof id);
-        zmsg_t *reply = s_wait_hello (self, id, deadline, &state, error);
+        bool resume = self->ticket && !self->key_login;
+        zmsg_t *reply = s_hello_once (self, resume, deadline, &state, error);
+        if (!reply && s_transient (line)) { /* the retry was not answered in time */
+            s_gave_up (self, resume ? "RESUME" : "HELO", backoff.attempt + 1, line);
+            zstr_free (error);
+            *error = strdup (line);
+        }
         if (!reply)
             return -1;
         int code = 0;
-        char line[512] = "";
-        if (proto_reply_status (reply, &code, line, sizeof line) == 0 && code == 421 &&
-            zclock_mono () + pause < deadline) {
+        line[0] = '\0';
+        proto_reply_status (reply, &code, line, sizeof line);
+        if (s_transient (line) && s_backoff (self, &backoff, resume ? "RESUME" : "HELO", line)) {
             zmsg_destroy (&reply);
-            zclock_sleep (pause);
-            pause = pause * 2 > HELO_RETRY_MAX_MS ? HELO_RETRY_MAX_MS : pause * 2;
+            continue;
+        }
+        if (resume && !reply_is_success (code) && !s_transient (line)) {
+            log_info ("client", "ticket-refused", "mailbox=%s code=%d then=password", self->user, code);
+            s_ticket_forget (self);
+            zmsg_destroy (&reply);
             continue;
         }
         if (!reply_is_success (code)) {
@@ -321,12 +403,7 @@ s_hello (client_t *self, char **error)
             zmsg_destroy (&reply);
             return -1;
         }
-        /* data frame: the mailbox as the broker normalised it */
-        zframe_t *frame = zmsg_next (reply);
-        if (frame && zframe_size (frame) <= MAX_ADDRESS) {
-            memcpy (self->mailbox, zframe_data (frame), zframe_size (frame));
-            self->mailbox[zframe_size (frame)] = '\0';
-        }
+        s_hello_accepted (self, reply);
         zmsg_destroy (&reply);
         s_monitor_stop (self);
         return 0;
@@ -369,6 +446,7 @@ client_destroy (client_t **self_p)
         s_monitor_stop (self);
     zsock_destroy (&self->sock);
     zcert_destroy (&self->cert);
+    s_ticket_forget (self);
     if (self->password) {
         sodium_memzero (self->password, strlen (self->password));
         free (self->password);
@@ -410,13 +488,13 @@ client_recv (client_t *self, int timeout_ms)
     return zmsg_recv (self->sock);
 }
 
-zmsg_t *
-client_call (client_t *self, const char *verb, zmsg_t *args)
+/* One request and its reply; a session the broker has forgotten (530: it restarted) is
+   identified again and the request repeated once. args stay the caller's (a copy is sent). */
+static zmsg_t *
+s_call_once (client_t *self, const char *verb, zmsg_t *args)
 {
-    /* keep a copy so the request can be repeated after a re-identification */
-    zmsg_t *copy = args ? zmsg_dup (args) : NULL;
     char id[MAX_REQUEST_ID + 1];
-    client_send (self, verb, args, id, sizeof id);
+    client_send (self, verb, args ? zmsg_dup (args) : NULL, id, sizeof id);
     zmsg_t *reply = s_wait (self, id, self->timeout_ms);
     int code = 0;
     if (reply && proto_reply_status (reply, &code, NULL, 0) == 0 && code == 530 &&
@@ -424,13 +502,41 @@ client_call (client_t *self, const char *verb, zmsg_t *args)
         char *error = NULL;
         zmsg_destroy (&reply);
         if (s_hello (self, &error) == 0) {
-            client_send (self, verb, copy, id, sizeof id);
-            copy = NULL;
+            client_send (self, verb, args ? zmsg_dup (args) : NULL, id, sizeof id);
             reply = s_wait (self, id, self->timeout_ms);
         }
         free (error);
     }
-    zmsg_destroy (&copy);
+    return reply;
+}
+
+zmsg_t *
+client_call (client_t *self, const char *verb, zmsg_t *args)
+{
+    backoff_t backoff;
+    backoff_start (&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, self->timeout_ms);
+    zmsg_t *refused = NULL; /* the last transient refusal: the answer when a retry gets none */
+    char line[512] = "";
+    zmsg_t *reply;
+    while (true) {
+        reply = s_call_once (self, verb, args);
+        if (!reply && refused) {
+            s_gave_up (self, verb, backoff.attempt + 1, line);
+            reply = refused;
+            refused = NULL;
+            break;
+        }
+        int code = 0;
+        if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !s_transient (line) ||
+            !s_backoff (self, &backoff, verb, line))
+            break;
+        /* 452: the broker rolled the request back; 421: it had no room. The same request
+           again (a SEND keeps its Message-ID, so the broker's dedupe keeps it exactly once) */
+        zmsg_destroy (&refused);
+        refused = reply;
+    }
+    zmsg_destroy (&refused);
+    zmsg_destroy (&args);
     return reply;
 }
 

@@ -28,7 +28,13 @@ int client_public_key (const char *text_or_file, char key[41], const char **why)
 int client_keygen (const char *path, char **error);
 
 /* Connects to endpoint and identifies as user with password. Returns NULL with a message
-   in *error (caller frees), e.g. the broker's "535 5.7.8 ..." line or a timeout. */
+   in *error (caller frees), e.g. the broker's "535 5.7.8 ..." line or a timeout. A HELO
+   answered 421 (the broker is checking too many passwords) is tried again after a pause
+   (backoff.h: exponential with full jitter) within timeout_ms. The broker's answer to a
+   password HELO carries a resumption ticket the client keeps in memory: identifying again
+   (after 530, or client_reconnect) sends RESUME with it instead of the password, which costs
+   the broker one MAC check instead of an Argon2id one; a refused ticket falls back to the
+   password (docs/PROTOCOL.md "RESUME"). */
 client_t *client_new (const char *endpoint, const char *user, const char *password, int timeout_ms,
                       char **error);
 void client_destroy (client_t **self_p);
@@ -38,7 +44,10 @@ void client_destroy (client_t **self_p);
    client_recv instead. The re-identification below is silent, so a WATCH does not survive it.
    Returns the reply without its id frame: first frame the status line, then data frames;
    NULL on timeout. When the broker has forgotten the session (it restarted: 530), the
-   client identifies again and repeats the request once. */
+   client identifies again and repeats the request once. A transient refusal (421, 452: the
+   broker rolled the request back) is repeated after a jittered, growing pause until the
+   client's timeout has passed since the first try; then that reply is returned (each retry
+   is logged at debug, the giving up at warn). */
 zmsg_t *client_call (client_t *self, const char *verb, zmsg_t *args);
 
 /* Pipelining: sends a request and returns at once; *id receives its request id */

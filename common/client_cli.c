@@ -8,6 +8,7 @@
 
 #include "argv_scrub.h"
 #include "config.h"
+#include "log.h"
 #include "reply.h"
 
 int
@@ -51,6 +52,7 @@ client_cli_start (client_cli_t *login, const options_spec_t *spec, void *setting
                   const char *prog, options_t **options)
 {
     assert (login && spec && settings && options);
+    log_init (); /* MAILBUS_LOG=debug shows the client library's retries */
     *options = options_new (spec, settings);
     int status = options_parse (*options, argc, argv);
     return status == OPTIONS_GO_ON ? client_cli_resolve (login, *options, prog) : status;

@@ -90,7 +90,8 @@ typedef struct {
         .name = "timeout", .kind = OPTION_NUMBER, .offset = offsetof (type, field.timeout_s),                \
         .dflt_number = CLIENT_DEFAULT_TIMEOUT_MS / 1000, .min = 1, .max = 3600, .arg = "SECONDS",            \
         .error = "--timeout takes seconds from 1 to 3600, got \"{value}\"",                                  \
-        .help = "wait this long for each answer (default {default})"                                         \
+        .help = "wait this long for each answer (default {default}); a busy broker's\n"                      \
+                "421 or 452 4.3.1 is retried after growing random pauses for as long"                        \
     }
 
 /* The exit status for a reply code: 0 for 2xx, EX_TEMPFAIL for 4xx, 1 otherwise */

@@ -200,5 +200,22 @@ def sasl():
         write("sasl", name, line)
 
 
-for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl):
+def ticket():
+    # a ticket's length of base64url (98 characters) that no key sealed, one too short, one too
+    # long, the other base64 alphabet, padding, a version byte other than 1, and 32 octets of fields
+    good_length = "AQ" + "A" * 96
+    for name, text in [("right-length", good_length), ("short", good_length[:-1]), ("long", good_length + "A"),
+                       ("plus-slash", "+/" * 49), ("padded", good_length[:-2] + "=="),
+                       ("version-2", "Ag" + "A" * 96), ("fields", bytes(range(32))), ("empty", "")]:
+        write("ticket", name, text)
+    # RESUME on the broker: before and after HELO, with garbage, an empty and a long ticket
+    user, anon = b"\x00", b"\x02"
+    write("broker", "resume", anon + frames("1", "RESUME", "MAILBUS/1", "fuzz@demo.local", good_length)
+          + frames("2", "STAT") + frames("3", "RESUME", "MAILBUS/1", "fuzz@demo.local", "")
+          + frames("4", "RESUME", "MAILBUS/1", "nobody@demo.local", "x" * 300))
+    write("broker", "resume-after-helo", user + frames("1", "RESUME", "MAILBUS/2", "fuzz@demo.local", good_length)
+          + frames("2", "RESUME", "MAILBUS/1", "bad address", good_length) + frames("3", "STAT"))
+
+
+for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl, ticket):
     fn()

@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "proto.h"
 #include "server.h"
 #include "store.h"
+#include "ticket.h"
 
 #define ALICE "alice@demo.test"
 #define BOB "bob@demo.test"
@@ -35,6 +37,7 @@ typedef struct {
     store_t *store;
     zactor_t *server;
     int requests; /* numbers request ids */
+    uint8_t ticket_key[TICKET_KEY_BYTES];
 } fixture_t;
 
 /* The cheapest Argon2id hash: the broker checks a hash at the cost written in it, so a HELO
@@ -77,7 +80,9 @@ s_fixture_new (void)
                                   .max_message_bytes = 4096,
                                   .queue_max_age = 3600,
                                   .retry_base = 60,
-                                  .dedupe_window = 86400};
+                                  .dedupe_window = 86400,
+                                  .ticket_key = f->ticket_key};
+    randombytes_buf (f->ticket_key, sizeof f->ticket_key);
     f->args = (server_args_t){.config = &f->config, .store = f->store};
     return f;
 }
@@ -305,6 +310,98 @@ test_helo_with_a_bad_password_or_unknown_mailbox_gives_535 (void **state)
     EXPECT (f, client, "501 5.1.7", "HELO", PROTO_VERSION, "not an address", PASSWORD, NULL);
     /* an empty password is a login by key, over CURVE only */
     EXPECT (f, client, "535 5.7.8", "HELO", PROTO_VERSION, BOB, "", NULL);
+    zsock_destroy (&client);
+}
+
+/* --------------------------------------------------------------------- RESUME (tickets) */
+
+/* HELO as address with the password: the ticket its reply carries (the caller frees it) */
+static char *
+s_ticket_of (fixture_t *f, zsock_t *client, const char *address)
+{
+    zmsg_t *reply = s_expect (f, client, "250 2.0.0 hello", "HELO", PROTO_VERSION, address, PASSWORD, NULL);
+    s_pop_is (reply, address);
+    char *ticket = s_pop (reply);
+    assert_int_equal (strlen (ticket), TICKET_TEXT_BYTES - 1);
+    zmsg_destroy (&reply);
+    return ticket;
+}
+
+/* The id of a mailbox, as the store has it */
+static int64_t
+s_mailbox_id (fixture_t *f, const char *address, char hash[160])
+{
+    store_mailbox_t mailbox;
+    assert_int_equal (store_mailbox_find (f->store, address, &mailbox), 1);
+    memcpy (hash, mailbox.password_hash, sizeof mailbox.password_hash);
+    return mailbox.id;
+}
+
+static void
+test_a_ticket_resumes_on_a_new_connection_and_only_for_its_mailbox (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *first = s_client (f);
+    char *ticket = s_ticket_of (f, first, BOB);
+    zsock_t *second = s_client (f);
+    zmsg_t *reply = s_expect (f, second, "250 2.0.0 hello " BOB, "RESUME", PROTO_VERSION, BOB, ticket, NULL);
+    s_pop_is (reply, BOB);
+    assert_int_equal (zmsg_size (reply), 0); /* no new ticket: its expiry does not slide */
+    zmsg_destroy (&reply);
+    s_stat_is (f, second, "0");
+    /* bob's ticket never opens alice's mailbox, and leaves that connection unidentified */
+    zsock_t *third = s_client (f);
+    EXPECT (f, third, "535 5.7.8", "RESUME", PROTO_VERSION, ALICE, ticket, NULL);
+    EXPECT (f, third, "530 5.7.0", "STAT", NULL);
+    EXPECT (f, third, "535 5.7.8", "RESUME", PROTO_VERSION, "nobody@demo.test", ticket, NULL);
+    EXPECT (f, third, "501 5.5.4", "RESUME", "MAILBUS/0", BOB, ticket, NULL);
+    free (ticket);
+    zsock_destroy (&first);
+    zsock_destroy (&second);
+    zsock_destroy (&third);
+}
+
+static void
+test_forged_truncated_altered_expired_and_stale_tickets_get_535 (void **state)
+{
+    fixture_t *f = *state;
+    zsock_t *client = s_client (f);
+    char *good = s_ticket_of (f, client, BOB);
+    char hash[160];
+    ticket_t ticket = {.mailbox_id = s_mailbox_id (f, BOB, hash), .expires = time (NULL) + 3600};
+    ticket_fingerprint (f->ticket_key, hash, ticket.fingerprint);
+    char bad[8][TICKET_TEXT_BYTES + 8];
+    snprintf (bad[0], sizeof bad[0], "%.*s", (int)strlen (good) - 1, good); /* truncated */
+    snprintf (bad[1], sizeof bad[1], "%s", good);
+    bad[1][40] = bad[1][40] == 'A' ? 'B' : 'A';     /* altered */
+    snprintf (bad[2], sizeof bad[2], "%sAA", good); /* too long */
+    uint8_t other_key[TICKET_KEY_BYTES];
+    randombytes_buf (other_key, sizeof other_key);
+    ticket_seal (other_key, &ticket, bad[3]); /* forged: another key */
+    ticket_t expired = ticket;
+    expired.expires = time (NULL) - 1;
+    ticket_seal (f->ticket_key, &expired, bad[4]);
+    ticket_t changed = ticket; /* sealed for a password hash the mailbox no longer has */
+    ticket_fingerprint (f->ticket_key, "$argon2id$v=19$m=8,t=1,p=1$old", changed.fingerprint);
+    ticket_seal (f->ticket_key, &changed, bad[5]);
+    ticket_t deleted = ticket; /* a retired mailbox id */
+    deleted.mailbox_id = ticket.mailbox_id + 1000;
+    ticket_seal (f->ticket_key, &deleted, bad[6]);
+    snprintf (bad[7], sizeof bad[7], "%s", "not a ticket at all");
+    for (int i = 0; i < 8; i++) {
+        zsock_t *other = s_client (f);
+        EXPECT (f, other, "535 5.7.8", "RESUME", PROTO_VERSION, BOB, bad[i], NULL);
+        EXPECT (f, other, "530 5.7.0", "STAT", NULL);
+        zsock_destroy (&other);
+    }
+    /* an empty ticket too, and the good one still works after all that */
+    EXPECT (f, client, "535 5.7.8", "RESUME", PROTO_VERSION, BOB, "", NULL);
+    EXPECT (f, client, "250 2.0.0 hello", "RESUME", PROTO_VERSION, BOB, good, NULL);
+    /* a ticket sealed now, for the hash bob has, with this broker's key: accepted */
+    char made[TICKET_TEXT_BYTES];
+    ticket_seal (f->ticket_key, &ticket, made);
+    EXPECT (f, client, "250 2.0.0 hello", "RESUME", PROTO_VERSION, BOB, made, NULL);
+    free (good);
     zsock_destroy (&client);
 }
 
@@ -583,6 +680,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_helo_with_the_password_says_hello, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_helo_with_a_bad_password_or_unknown_mailbox_gives_535, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_ticket_resumes_on_a_new_connection_and_only_for_its_mailbox,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_forged_truncated_altered_expired_and_stale_tickets_get_535,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_send_to_one_recipient_is_queued_and_retrieved, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_send_to_several_with_an_unknown_one_gives_a_line_each, s_setup,
