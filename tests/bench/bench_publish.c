@@ -136,8 +136,8 @@ static const options_spec_t s_spec = {
              "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
              "Drains everything in that mailbox: use a mailbox of its own. With --clients C, C\n"
              "connections publish at once, each with up to W in flight (C=50, W=1: 50 publishers\n"
-             "each waiting for its ack). With --spread M the messages fill M mailboxes\n"
-             "bench0..bench<M-1> at --to's domain (they must exist) and nothing is drained.\n"
+             "each waiting for its ack); nothing is drained then. With --spread M the messages fill\n"
+             "M mailboxes bench0..bench<M-1> at --to's domain (they must exist); no drain either.\n"
              "\n",
     .epilogue =
         "\n"
@@ -357,7 +357,7 @@ s_publish_all (client_t *client, const settings_t *o, double *rate, double *p50,
         p->latency = calloc ((size_t)p->count + 1, sizeof (double));
         char *error = NULL;
         if (i > 0)
-            p->client = client_new (o->login.endpoint, o->login.user, o->login.secret, 10000, &error);
+            p->client = client_new (o->login.endpoint, o->login.user, o->login.secret, o->timeout_ms, &error);
         if (!p->client) {
             fprintf (stderr, "mailbus-bench: publisher %ld: %s\n", i, error);
             free (error);
@@ -487,7 +487,7 @@ s_run (const settings_t *o)
     long acked = 0, drained = 0;
     int rc = s_publish_all (client, o, &acks, &p50, &p99, &acked);
 
-    client_t *reader = o->spread > 0 ? NULL : client;
+    client_t *reader = o->spread > 0 || o->clients > 1 ? NULL : client;
     if (reader && strcmp (o->to, client_user (client)) != 0) {
         reader = client_new (login->endpoint, o->to, login->secret, 10000, &error);
         if (!reader) {

@@ -22,12 +22,13 @@ DEADLINE="${COMPARE_DEADLINE:-7200}"
 
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-packages=(redis-server redis-tools mosquitto mosquitto-clients nats-server postfix gnuplot-nox nodejs npm
-          python3-zmq)
+packages=(redis-server redis-tools mosquitto mosquitto-clients nats-server postfix gnuplot-nox python3-zmq)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm for the NATS client (a machine may have them from elsewhere than Debian)
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "compare: installing ${missing[*]}"
     # the same guard as .ci/install: no daemon starts while packages install, Postfix unconfigured
