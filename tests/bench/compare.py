@@ -298,7 +298,7 @@ def table(results, title, metric, digits=0, higher_better=True):
         by_figure.setdefault(figure, {})[system] = [r[metric] for r in rounds if metric in r]
     for figure, systems in by_figure.items():
         mine = systems.get("mailbus")
-        for system, values in systems.items():
+        for system, values in sorted(systems.items(), key=lambda kv: kv[0] != "mailbus"):
             if not values:
                 continue
             ratio = ""
@@ -306,6 +306,18 @@ def table(results, title, metric, digits=0, higher_better=True):
                 m, p = statistics.median(mine), statistics.median(values)
                 ratio = "%.2fx" % ((m / p) if higher_better else (p / m))
             print("%-28s %-10s %26s %8s  %s" % (figure, system, fmt(values, digits), ratio, ACKS.get(system, "")))
+
+
+def measure(results, key, fn, *args, **kw):
+    """One figure of one round into results[key], printed at once; a failure is printed and
+    the run goes on (the table shows the rounds that worked)"""
+    try:
+        value = fn(*args, **kw)
+    except Exception as e:  # noqa: BLE001 (any failure of a peer or of mailbus is reported)
+        print("  %-24s %-10s FAILED: %s" % (key[0], key[1], str(e).strip().splitlines()[-1][:200]), flush=True)
+        return
+    results.setdefault(key, []).append(value)
+    print("  %-24s %-10s %s" % (key[0], key[1], " ".join("%s=%.2f" % kv for kv in value.items())), flush=True)
 
 
 def main():
@@ -336,13 +348,13 @@ def main():
         print("round %d of %d: %s" % (r + 1, rounds, " ".join(order)), flush=True)
         for system in order:
             if "publish" not in skip:
-                pub.setdefault(("publish pipelined 1000", system), []).append(peers[system](count))
+                measure(pub, ("publish pipelined 1000", system), peers[system], count)
             if "fifty" not in skip:
-                pub.setdefault(("50 publishers x 1", system), []).append(peers[system](fifty, clients=50))
+                measure(pub, ("50 publishers x 1", system), peers[system], fifty, clients=50)
         if "smtp" not in skip:
             for sessions in (1, 20, 50, 100):
                 for system, fn in (("mailbus", mailbus_smtp), ("postfix", postfix_smtp))[::1 if r % 2 == 0 else -1]:
-                    smtp.setdefault(("smtp %3d sessions" % sessions, system), []).append(fn(sessions, smtp_count))
+                    measure(smtp, ("smtp %3d sessions" % sessions, system), fn, sessions, smtp_count)
     if pub:
         table(pub, "publish, %d octets: acks/s" % SIZE, "rate")
         table(pub, "ack latency p50 (ms; mailbus÷ = peer/mailbus, >1 means mailbus faster)", "p50", 2, False)
