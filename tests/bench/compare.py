@@ -298,7 +298,11 @@ def table(results, title, metric, digits=0, higher_better=True):
         by_figure.setdefault(figure, {})[system] = [r[metric] for r in rounds if metric in r]
     for figure, systems in by_figure.items():
         mine = systems.get("mailbus")
+        failed = {system: sum(1 for r in results[(figure, system)] if "failed" in r) for system in systems}
         for system, values in sorted(systems.items(), key=lambda kv: kv[0] != "mailbus"):
+            if failed[system]:
+                print("%-28s %-10s %26s" % (figure, system, "failed %d of %d rounds" % (
+                    failed[system], len(results[(figure, system)]))))
             if not values:
                 continue
             ratio = ""
@@ -315,6 +319,7 @@ def measure(results, key, fn, *args, **kw):
         value = fn(*args, **kw)
     except Exception as e:  # noqa: BLE001 (any failure of a peer or of mailbus is reported)
         print("  %-24s %-10s FAILED: %s" % (key[0], key[1], str(e).strip().splitlines()[-1][:200]), flush=True)
+        results.setdefault(key, []).append({"failed": 1})
         return
     results.setdefault(key, []).append(value)
     print("  %-24s %-10s %s" % (key[0], key[1], " ".join("%s=%.2f" % kv for kv in value.items())), flush=True)
