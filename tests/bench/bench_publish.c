@@ -316,7 +316,7 @@ s_publish (void *arg)
     char run[48];
     snprintf (run, sizeof run, "%d-%d-%" PRId64, (int)getpid (), p->index, zclock_time ());
     char *buf = malloc ((size_t)o->size + 512);
-    int64_t *sent_at = calloc ((size_t)p->count, sizeof (int64_t));
+    int64_t *sent_at = calloc ((size_t)p->count + 1, sizeof (int64_t));
     assert (buf && sent_at);
     uint64_t first_id = 0, id = 0;
     long sent = 0;
