@@ -1026,15 +1026,39 @@ s_list_entry (const store_entry_t *entry, void *arg)
                   entry->subject);
 }
 
+/* LIST [after [limit]]: the whole mailbox, or a page of it (the messages after the id after, at
+   most limit, default LIST_PAGE); a full page says where the next one starts */
 static zmsg_t *
 s_verb_list (context_t *ctx)
 {
+    int64_t after = 0, limit = -1;
+    if (ctx->req->argc >= 1 && proto_arg_uint (&ctx->req->args[0], &after) != 0)
+        return s_refuse (ctx, REPLY_BAD_ARGS, "LIST cursor must be a message id (a number)");
+    if (ctx->req->argc >= 1)
+        limit = LIST_PAGE;
+    if (ctx->req->argc == 2 &&
+        (proto_arg_uint (&ctx->req->args[1], &limit) != 0 || limit < 1 || limit > MAX_LIST_PAGE))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "LIST page size must be a number from 1 to 10000");
     zmsg_t *data = zmsg_new ();
-    if (store_delivery_each (ctx->server->store, ctx->session->mailbox_id, s_list_entry, data) != 0) {
+    /* one more than the page: whether there is a next page, without counting the rest */
+    if (store_delivery_each (ctx->server->store, ctx->session->mailbox_id, after, limit < 0 ? -1 : limit + 1,
+                             s_list_entry, data) != 0) {
         zmsg_destroy (&data);
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     }
-    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%zu messages", zmsg_size (data));
+    bool more = limit >= 0 && zmsg_size (data) > (size_t)limit;
+    zmsg_t *reply;
+    if (more) {
+        zframe_t *extra = zmsg_last (data);
+        zmsg_remove (data, extra);
+        zframe_destroy (&extra);
+        char *last = zframe_strdup (zmsg_last (data));
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%zu messages, more after %lld", zmsg_size (data),
+                                  strtoll (last, NULL, 10));
+        free (last);
+    }
+    else
+        reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%zu messages", zmsg_size (data));
     proto_move_frames (reply, &data);
     return reply;
 }
@@ -1491,7 +1515,7 @@ static const verb_t s_verbs[] = {
     {"RESUME",      3, 3,              false, s_verb_resume},
     {"SEND",        3, PROTO_MAX_ARGS, true,  s_verb_send},
     {"STAT",        0, 0,              true,  s_verb_stat},
-    {"LIST",        0, 0,              true,  s_verb_list},
+    {"LIST",        0, 2,              true,  s_verb_list},
     {"RETR",        1, 1,              true,  s_verb_retr},
     {"DELE",        1, 1,              true,  s_verb_dele},
     {"WATCH",       0, 1,              true,  s_verb_watch},

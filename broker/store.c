@@ -100,7 +100,8 @@ static const char *s_sql[ST__COUNT] = {
     [ST_LIST] =
         "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
         "FROM deliveries d JOIN messages m ON m.id = d.message_id "
-        "WHERE d.mailbox_id = ?1 AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id",
+        "WHERE d.mailbox_id = ?1 AND d.id > ?2 AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) "
+        "ORDER BY d.id LIMIT ?3",
     [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1",
     [ST_RETRIEVE] =
         "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
@@ -1230,11 +1231,13 @@ store_publication_add (store_t *self, const store_publication_t *key, const char
 }
 
 int
-store_delivery_each (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),
-                     void *arg)
+store_delivery_each (store_t *self, int64_t mailbox, int64_t after, int64_t limit,
+                     void (*fn) (const store_entry_t *entry, void *arg), void *arg)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_LIST);
     sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, after);
+    sqlite3_bind_int64 (stmt, 3, limit); /* SQLite: a negative LIMIT is none */
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         store_entry_t entry = {

@@ -170,9 +170,10 @@ char *store_publication_find (store_t *self, const store_publication_t *key);
 int store_publication_add (store_t *self, const store_publication_t *key, const char *reply);
 
 /* Deliveries (a mailbox's messages; list topics are store_topic_*). each calls fn for
-   each delivery of mailbox, oldest first. */
-int store_delivery_each (store_t *self, int64_t mailbox, void (*fn) (const store_entry_t *entry, void *arg),
-                         void *arg);
+   each delivery of mailbox with an id above after (0: from the first), oldest first, at most
+   limit of them (< 0: all): a page of LIST. */
+int store_delivery_each (store_t *self, int64_t mailbox, int64_t after, int64_t limit,
+                         void (*fn) (const store_entry_t *entry, void *arg), void *arg);
 /* Highest delivery id in mailbox (0 when empty), or -1 */
 int64_t store_delivery_last_id (store_t *self, int64_t mailbox);
 /* Copies the body of delivery into *body (caller frees) and marks it seen.

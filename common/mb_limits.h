@@ -31,6 +31,9 @@
    its largest): a stalled watcher costs the broker at most this many queued messages */
 #define WATCH_WINDOW 64
 #define MAX_WATCH_WINDOW 1000
+/* LIST after [limit]: a page's messages by default, and at most (docs/PROTOCOL.md) */
+#define LIST_PAGE 1000
+#define MAX_LIST_PAGE 10000
 /* Consumers: messages one LEASE may take, and how long a lease may last (default 30 s) */
 #define MAX_LEASE_COUNT 100
 #define DEFAULT_LEASE_SECONDS 30

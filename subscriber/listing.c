@@ -1,12 +1,17 @@
 /*  listing.c — LIST, parsed and printed. */
 #include "listing.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <gmime/gmime.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "call.h"
+#include "client_cli.h"
+#include "proto.h"
+#include "reply.h"
 
 static int
 s_parse_int (const char *text, int64_t *value)
@@ -48,14 +53,13 @@ listing_parse_line (const char *line, size_t len, listing_entry_t *entry)
     return rc;
 }
 
-listing_t *
-listing_fetch (client_t *client, int *status)
+/* Appends the entries of one LIST reply to self */
+static void
+s_add_entries (listing_t *self, zmsg_t *reply)
 {
-    zmsg_t *reply = call_verb (client, "LIST", NULL, status);
-    if (!reply)
-        return NULL;
-    listing_t *self = calloc (1, sizeof *self);
-    self->entries = calloc (zmsg_size (reply), sizeof (listing_entry_t));
+    listing_entry_t *grown = realloc (self->entries, (self->count + zmsg_size (reply)) * sizeof *grown);
+    assert (grown);
+    self->entries = grown;
     zmsg_first (reply);
     for (zframe_t *frame = zmsg_next (reply); frame; frame = zmsg_next (reply)) {
         listing_entry_t *entry = &self->entries[self->count];
@@ -64,8 +68,55 @@ listing_fetch (client_t *client, int *status)
         else
             fprintf (stderr, "mailbus-sub: skipped a malformed LIST line\n");
     }
-    zmsg_destroy (&reply);
-    return self;
+}
+
+/* One page: LIST after (the broker's default page size). The reply, with *next the id the next
+   page starts after (0 when this was the last); NULL with the reason on stderr and the exit
+   status in *status, except a first page refused 501: a broker from before paging (*status 0) */
+static zmsg_t *
+s_list_page (client_t *client, int64_t after, int64_t *next, int *status)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstrf (args, "%lld", (long long)after);
+    zmsg_t *reply = client_call (client, "LIST", args);
+    char line[1025] = "";
+    int code = 0;
+    *status = 0;
+    if (!reply || proto_reply_status (reply, &code, line, sizeof line) != 0 || !reply_is_success (code)) {
+        zmsg_destroy (&reply);
+        if (after == 0 && code == 501)
+            return NULL;
+        fprintf (stderr, "%s\n", code ? line : "mailbus-sub: no answer from the broker to LIST");
+        *status = code ? client_cli_exit_status (code) : EX_TEMPFAIL;
+        return NULL;
+    }
+    const char *more = strstr (line, "more after ");
+    *next = more ? strtoll (more + strlen ("more after "), NULL, 10) : 0;
+    return reply;
+}
+
+listing_t *
+listing_fetch (client_t *client, int *status)
+{
+    listing_t *self = calloc (1, sizeof *self);
+    int64_t after = 0, next = 0;
+    zmsg_t *reply;
+    /* page by page: the broker never builds one reply of a whole large mailbox */
+    while ((reply = s_list_page (client, after, &next, status)) != NULL) {
+        s_add_entries (self, reply);
+        zmsg_destroy (&reply);
+        if (next <= after)
+            return self;
+        after = next;
+    }
+    /* an older broker: its LIST takes no page and sends the whole mailbox */
+    if (*status == 0 && (reply = call_verb (client, "LIST", NULL, status)) != NULL) {
+        s_add_entries (self, reply);
+        zmsg_destroy (&reply);
+        return self;
+    }
+    listing_destroy (&self);
+    return NULL;
 }
 
 void

@@ -2,7 +2,9 @@
     Publishes COUNT messages of SIZE octets with up to WINDOW SENDs in flight (pipelined through
     common/client.h), timing each from its send to its durable ack; then empties the mailbox with
     LIST and pipelined RETR+DELE. Not a test: tests/bench/run.sh runs it against a fresh broker. */
+#include <assert.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,8 @@ typedef struct {
     int64_t window;
     int64_t time_limit; /* seconds: every phase stops at this bound, whatever COUNT says */
     int64_t timeout_s;  /* no reply at all for this long: the broker is gone, give up */
+    int64_t clients;    /* connections publishing at once, each with its own window */
+    int64_t spread;     /* > 0: message n goes to mailbox bench<n mod spread>@DOMAIN of --to */
     int timeout_ms;
 } settings_t;
 
@@ -95,6 +99,23 @@ static const option_t s_options[] = {
      .max = 1000000,
      .arg = "S",
      .help = "give up when the broker answers nothing for S seconds (default {default})"},
+    {.name = "clients",
+     .kind = OPTION_NUMBER,
+     S_FIELD (clients),
+     .dflt_number = 1,
+     .min = 1,
+     .max = 1000,
+     .arg = "C",
+     .help = "connections publishing at once, COUNT/C messages each (default {default})"},
+    {.name = "spread",
+     .kind = OPTION_NUMBER,
+     S_FIELD (spread),
+     .dflt_number = 0,
+     .min = 0,
+     .max = 1000000,
+     .arg = "M",
+     .help = "send message n to bench<n mod M>@DOMAIN (DOMAIN: --to's); no drain (default {default}: "
+             "all to --to)"},
     {.name = "server-key",
      .kind = OPTION_STRING,
      S_FIELD (login.server_key),
@@ -108,11 +129,15 @@ static const options_spec_t s_spec = {
     .options = s_options,
     .usage = "usage: mailbus-bench [-b ENDPOINT] -u USER [-p PASSWORD] [--count N] [--size BYTES]\n"
              "                     [--window W] [--to ADDRESS] [--time-limit S] [--timeout S]\n"
+             "                     [--clients C] [--spread M]\n"
              "\n"
              "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
              "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
              "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
-             "Drains everything in that mailbox: use a mailbox of its own.\n"
+             "Drains everything in that mailbox: use a mailbox of its own. With --clients C, C\n"
+             "connections publish at once, each with up to W in flight (C=50, W=1: 50 publishers\n"
+             "each waiting for its ack); nothing is drained then. With --spread M the messages fill\n"
+             "M mailboxes bench0..bench<M-1> at --to's domain (they must exist); no drain either.\n"
              "\n",
     .epilogue =
         "\n"
@@ -206,85 +231,172 @@ s_next_reply (client_t *client, int timeout_ms, uint64_t *id_out)
     }
 }
 
-static int
-s_publish (client_t *client, const settings_t *o, double *rate, double *p50, double *p99, long *acked_out)
+/* One publishing connection: its share of the messages, and the latency of each ack (ms) */
+typedef struct {
+    client_t *client;
+    const settings_t *o;
+    int index;       /* which of --clients; part of its Message-IDs */
+    long count;      /* its share of --count */
+    double *latency; /* count entries, the first acked of them filled */
+    long acked;
+    long failed;
+    int rc;
+    pthread_t thread;
+} publisher_t;
+
+/* The recipient of message n: --to, or bench<n mod spread>@DOMAIN of --to */
+static const char *
+s_recipient (const settings_t *o, long n, char *buf, size_t size)
 {
-    char run[32];
-    snprintf (run, sizeof run, "%d-%" PRId64, (int)getpid (), zclock_time ());
-    char *buf = malloc ((size_t)o->size + 512);
-    double *latency = calloc ((size_t)o->count, sizeof (double));
-    int64_t *sent_at = calloc ((size_t)o->count, sizeof (int64_t));
-    if (!buf || !latency || !sent_at) {
-        fprintf (stderr, "mailbus-bench: out of memory\n");
+    if (o->spread <= 0)
+        return o->to;
+    const char *at = strchr (o->to, '@');
+    snprintf (buf, size, "bench%ld@%s", n % (long)o->spread, at ? at + 1 : "demo.test");
+    return buf;
+}
+
+/* Sends message n of p; 0, or -1 when the connection failed */
+static int
+s_publish_one (publisher_t *p, char *buf, const char *run, long n, uint64_t *id_out)
+{
+    const settings_t *o = p->o;
+    char to[320];
+    const char *rcpt = s_recipient (o, n * o->clients + p->index, to, sizeof to);
+    const char *from = client_user (p->client);
+    size_t len = s_build_message (buf, (size_t)o->size + 512, (size_t)o->size, from, rcpt, run, n);
+    if ((long)len != o->size && n == 0 && p->index == 0)
+        fprintf (stderr, "mailbus-bench: messages are %zu octets (headers need more than %ld)\n", len,
+                 o->size);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, from);
+    zmsg_addstr (args, rcpt);
+    zmsg_addmem (args, buf, len);
+    char id[MAX_REQUEST_ID + 1];
+    if (client_send (p->client, "SEND", args, id, sizeof id) != 0) {
+        fprintf (stderr, "mailbus-bench: send failed\n");
         return -1;
     }
-    const char *from = client_user (client);
-    uint64_t first_id = 0;
-    long sent = 0, acked = 0, failed = 0;
-    int64_t start = zclock_usecs ();
+    *id_out = strtoull (id, NULL, 10);
+    return 0;
+}
+
+/* Takes one reply and books it; -1 when none came in time */
+static int
+s_publish_reply (publisher_t *p, uint64_t first_id, long sent, const int64_t *sent_at)
+{
+    uint64_t rid = 0;
+    zmsg_t *reply = s_next_reply (p->client, p->o->timeout_ms, &rid);
+    if (!reply) {
+        fprintf (stderr, "mailbus-bench: no reply for %d ms with %ld in flight; giving up\n",
+                 p->o->timeout_ms, sent - p->acked - p->failed);
+        return -1;
+    }
+    int64_t now = zclock_usecs ();
+    char line[256] = "";
+    int code = s_status (reply, line, sizeof line);
+    zmsg_destroy (&reply);
+    if (rid < first_id || rid - first_id >= (uint64_t)sent) {
+        fprintf (stderr, "mailbus-bench: reply to unknown request %" PRIu64 "\n", rid);
+        return 0;
+    }
+    long i = (long)(rid - first_id);
+    if (code >= 200 && code < 300)
+        p->latency[p->acked++] = (double)(now - sent_at[i]) / 1000.0;
+    else if (p->failed++ < 5)
+        fprintf (stderr, "mailbus-bench: message %ld refused: %s\n", i, line);
+    return 0;
+}
+
+/* Publishes p's share with up to --window in flight (a thread's body) */
+static void *
+s_publish (void *arg)
+{
+    publisher_t *p = arg;
+    const settings_t *o = p->o;
+    char run[48];
+    snprintf (run, sizeof run, "%d-%d-%" PRId64, (int)getpid (), p->index, zclock_time ());
+    char *buf = malloc ((size_t)o->size + 512);
+    int64_t *sent_at = calloc ((size_t)p->count + 1, sizeof (int64_t));
+    assert (buf && sent_at);
+    uint64_t first_id = 0, id = 0;
+    long sent = 0;
     int64_t stop_sending = zclock_mono () + o->time_limit * 1000;
-    int rc = 0;
-    while (acked + failed < sent || (sent < o->count && zclock_mono () < stop_sending)) {
-        while (sent < o->count && sent - acked - failed < o->window && zclock_mono () < stop_sending) {
-            size_t len =
-                s_build_message (buf, (size_t)o->size + 512, (size_t)o->size, from, o->to, run, sent);
-            if ((long)len != o->size && sent == 0)
-                fprintf (stderr, "mailbus-bench: messages are %zu octets (headers need more than %ld)\n", len,
-                         o->size);
-            zmsg_t *args = zmsg_new ();
-            zmsg_addstr (args, from);
-            zmsg_addstr (args, o->to);
-            zmsg_addmem (args, buf, len);
-            char id[MAX_REQUEST_ID + 1];
+    while (p->rc == 0 &&
+           (p->acked + p->failed < sent || (sent < p->count && zclock_mono () < stop_sending))) {
+        while (p->rc == 0 && sent < p->count && sent - p->acked - p->failed < o->window &&
+               zclock_mono () < stop_sending) {
             sent_at[sent] = zclock_usecs ();
-            if (client_send (client, "SEND", args, id, sizeof id) != 0) {
-                fprintf (stderr, "mailbus-bench: send failed\n");
-                rc = -1;
-                goto done;
-            }
-            if (sent == 0)
-                first_id = strtoull (id, NULL, 10);
-            sent++;
+            p->rc = s_publish_one (p, buf, run, sent, &id);
+            first_id = sent == 0 ? id : first_id;
+            sent += p->rc == 0;
         }
-        uint64_t rid = 0;
-        zmsg_t *reply = s_next_reply (client, o->timeout_ms, &rid);
-        if (!reply) {
-            fprintf (stderr, "mailbus-bench: no reply for %d ms with %ld in flight; giving up\n",
-                     o->timeout_ms, sent - acked - failed);
+        if (p->rc == 0 && p->acked + p->failed < sent)
+            p->rc = s_publish_reply (p, first_id, sent, sent_at);
+    }
+    if (p->failed)
+        p->rc = -1;
+    free (buf);
+    free (sent_at);
+    return NULL;
+}
+
+/* Runs --clients publishers at once (the first on client, the others on connections of their
+   own); the rate of all acks and the p50/p99 of their latencies */
+static int
+s_publish_all (client_t *client, const settings_t *o, double *rate, double *p50, double *p99, long *acked_out)
+{
+    long n = (long)o->clients;
+    publisher_t *pubs = calloc ((size_t)n, sizeof (publisher_t));
+    double *all = calloc ((size_t)o->count, sizeof (double));
+    assert (pubs && all);
+    int rc = 0;
+    for (long i = 0; i < n; i++) {
+        publisher_t *p = &pubs[i];
+        *p = (publisher_t){
+            .client = client, .o = o, .index = (int)i, .count = o->count / n + (i < o->count % n)};
+        p->latency = calloc ((size_t)p->count + 1, sizeof (double));
+        char *error = NULL;
+        if (i > 0)
+            p->client = client_new (o->login.endpoint, o->login.user, o->login.secret, o->timeout_ms, &error);
+        if (!p->client) {
+            fprintf (stderr, "mailbus-bench: publisher %ld: %s\n", i, error);
+            free (error);
+            n = i;
             rc = -1;
-            goto done;
-        }
-        int64_t now = zclock_usecs ();
-        char line[256] = "";
-        int code = s_status (reply, line, sizeof line);
-        zmsg_destroy (&reply);
-        if (rid < first_id || rid - first_id >= (uint64_t)sent) {
-            fprintf (stderr, "mailbus-bench: reply to unknown request %" PRIu64 "\n", rid);
-            continue;
-        }
-        long i = (long)(rid - first_id);
-        if (code >= 200 && code < 300) {
-            latency[acked++] = (double)(now - sent_at[i]) / 1000.0;
-        }
-        else {
-            if (failed++ < 5)
-                fprintf (stderr, "mailbus-bench: message %ld refused: %s\n", i, line);
         }
     }
-done:;
+    /* logging in 50 connections can take longer than an idle session lives on a busy machine:
+       each one's session is checked (client_call identifies again after 530) before the clock */
+    for (long i = 0; i < n; i++) {
+        zmsg_t *reply = client_call (pubs[i].client, "STAT", NULL);
+        zmsg_destroy (&reply);
+    }
+    int64_t start = zclock_usecs ();
+    for (long i = 0; i < n; i++)
+        pthread_create (&pubs[i].thread, NULL, s_publish, &pubs[i]);
+    long acked = 0, failed = 0;
+    for (long i = 0; i < n; i++) {
+        pthread_join (pubs[i].thread, NULL);
+        memcpy (all + acked, pubs[i].latency, (size_t)pubs[i].acked * sizeof (double));
+        acked += pubs[i].acked;
+        failed += pubs[i].failed;
+        rc = pubs[i].rc ? -1 : rc;
+    }
     double seconds = (double)(zclock_usecs () - start) / 1e6;
-    qsort (latency, (size_t)acked, sizeof (double), s_cmp_double);
+    for (long i = 0; i < (long)o->clients; i++) {
+        if (i > 0 && pubs[i].client)
+            client_destroy (&pubs[i].client);
+        free (pubs[i].latency);
+    }
+    qsort (all, (size_t)acked, sizeof (double), s_cmp_double);
     *rate = seconds > 0 ? (double)acked / seconds : 0;
-    *p50 = s_percentile (latency, acked, 0.50);
-    *p99 = s_percentile (latency, acked, 0.99);
+    *p50 = s_percentile (all, acked, 0.50);
+    *p99 = s_percentile (all, acked, 0.99);
     *acked_out = acked;
-    fprintf (stderr, "mailbus-bench: published %ld acked, %ld refused, of %ld sent in %.2f s\n", acked,
-             failed, sent, seconds);
-    if (failed)
-        rc = -1;
-    free (buf);
-    free (latency);
-    free (sent_at);
+    fprintf (stderr, "mailbus-bench: %ld acked, %ld refused, over %ld connections in %.2f s\n", acked, failed,
+             n, seconds);
+    free (all);
+    free (pubs);
     return rc;
 }
 
@@ -379,10 +491,10 @@ s_run (const settings_t *o)
     }
     double acks = 0, p50 = 0, p99 = 0, drain = 0;
     long acked = 0, drained = 0;
-    int rc = s_publish (client, o, &acks, &p50, &p99, &acked);
+    int rc = s_publish_all (client, o, &acks, &p50, &p99, &acked);
 
-    client_t *reader = client;
-    if (strcmp (o->to, client_user (client)) != 0) {
+    client_t *reader = o->spread > 0 || o->clients > 1 ? NULL : client;
+    if (reader && strcmp (o->to, client_user (client)) != 0) {
         reader = client_new (login->endpoint, o->to, login->secret, 10000, &error);
         if (!reader) {
             fprintf (stderr, "mailbus-bench: cannot identify as %s to drain: %s\n", o->to, error);

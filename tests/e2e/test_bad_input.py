@@ -316,6 +316,37 @@ class BadInput(MailbusTestCase):
         self.assertEqual(answers, ["250 2.0.0", "550 5.2.0"])
 
 
+    def test_list_pages_and_bad_cursors_or_page_sizes_give_501_5_5_4(self):
+        """LIST after [limit] pages the mailbox; the old LIST without arguments still sends it
+        all; a cursor or page size that is not a number in range is refused 501 5.5.4"""
+        alice = self.raw(ALICE)
+        for n in range(4):
+            status, _ = alice.request("SEND", ALICE, BOB, message("page %d" % n, "x"))
+            self.assertTrue(status.startswith("250 "), status)
+        everything = self.bob_ids()
+        self.assertEqual(len(everything), 5)
+        bob = self.raw(BOB)
+        pages, after = [], "0"
+        while True:
+            status, data = bob.request("LIST", after, "2")
+            self.assertTrue(status.startswith("250 2.0.0 %d messages" % len(data)), status)
+            pages.append([line.split(b"\t")[0].decode() for line in data])
+            if "more after" not in status:
+                break
+            after = status.rsplit(" ", 1)[1]
+            self.assertEqual(after, pages[-1][-1])
+        self.assertEqual([len(p) for p in pages], [2, 2, 1])
+        self.assertEqual(sum(pages, []), everything)
+        status, data = bob.request("LIST", everything[-1])
+        self.assertEqual((status[:22], data), ("250 2.0.0 0 messages", []))
+        for args in (("x",), ("-1",), ("1.5",), ("",), ("0", "0"), ("0", "10001"), ("0", "-5"), ("0", "ten"),
+                     ("9" * 30,), ("0", "2", "3")):
+            status, data = bob.request("LIST", *args)
+            self.assertEqual(status[:9], "501 5.5.4", (args, status))
+            self.assertEqual(data, [], args)
+        wait_for(lambda: "verb=LIST reply=501" in self.broker.log(), 10, "the refusal logged")
+
+
 class DedupeWindow(MailbusTestCase):
     """The Message-ID dedupe records last --dedupe-window seconds, not forever"""
 

@@ -5,7 +5,7 @@ import re
 import unittest
 
 from mailbus_test.broker import (ALICE, BOB, BROKER, CAROL, DEMO_PASSWORD, PUB, SUB, MailbusTestCase,
-                                 RawClient, VERSION, run)
+                                 RawClient, VERSION, message, run)
 
 
 class Help(unittest.TestCase):
@@ -147,6 +147,22 @@ class Programs(MailbusTestCase):
             self.assertTrue(row.rstrip().endswith("new"), row)
         ids = [r[0] for r in self.broker.sql("SELECT id FROM inbox WHERE mailbox = ? ORDER BY id", (BOB,))]
         self.assertEqual([int(r.split()[1]) for r in rows], ids)
+
+    def test_sub_list_pages_through_a_mailbox_larger_than_one_page(self):
+        """1,001 messages: mailbus-sub asks LIST page by page (1,000, then 1) and shows them all,
+        each once, in order"""
+        alice = self.raw(ALICE)
+        for n in range(1001):  # pipelined: every SEND out, then every reply
+            alice.send("p%d" % n, "SEND", ALICE, BOB, message("paged %d" % n, "x"))
+        for n in range(1001):
+            self.assertTrue(alice.recv_reply("p%d" % n)[1].startswith(b"250 "), n)
+        rc, out, err = self.sub("list")
+        self.assertEqual(rc, 0, err)
+        rows = [l for l in out.splitlines() if re.match(r"^\s*\d+\s", l)]
+        ids = [r[0] for r in self.broker.sql("SELECT id FROM inbox WHERE mailbox = ? ORDER BY id", (BOB,))]
+        self.assertEqual([int(r.split()[1]) for r in rows], ids)
+        self.assertEqual(len(ids), 1001)
+        self.assertIn("paged 1000", rows[-1])
 
     def test_sub_read_shows_headers_body_and_attachment_names_and_marks_seen(self):
         self.publish_two()

@@ -210,9 +210,36 @@ test_retrieve_marks_seen_and_list_is_oldest_first (void **state)
     assert_int_equal (store_delivery_read (f->store, bob.id, d1, &body, &size), 1);
     free (body);
     int counts[2] = {0, 0};
-    assert_int_equal (store_delivery_each (f->store, bob.id, count_entry, counts), 0);
+    assert_int_equal (store_delivery_each (f->store, bob.id, 0, -1, count_entry, counts), 0);
     assert_int_equal (counts[0], 2);
     assert_int_equal (counts[1], 1);
+}
+
+/* A page of LIST: the deliveries after a cursor, at most limit of them, oldest first */
+static void
+test_list_pages_after_a_cursor (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    int64_t d[5];
+    for (int i = 0; i < 5; i++)
+        d[i] = s_publish (f->store, "paged", bob.id);
+    int counts[2] = {0, 0};
+    assert_int_equal (store_delivery_each (f->store, bob.id, 0, 2, count_entry, counts), 0);
+    assert_int_equal (counts[0], 2);
+    counts[0] = 0;
+    assert_int_equal (store_delivery_each (f->store, bob.id, d[1], 2, count_entry, counts), 0);
+    assert_int_equal (counts[0], 2);
+    counts[0] = 0;
+    assert_int_equal (store_delivery_each (f->store, bob.id, d[3], 2, count_entry, counts), 0);
+    assert_int_equal (counts[0], 1); /* the last page is short */
+    counts[0] = 0;
+    assert_int_equal (store_delivery_each (f->store, bob.id, d[4], 10, count_entry, counts), 0);
+    assert_int_equal (counts[0], 0); /* past the end: empty, no error */
+    counts[0] = 0;
+    assert_int_equal (store_delivery_each (f->store, bob.id, d[0], -1, count_entry, counts), 0);
+    assert_int_equal (counts[0], 4);
 }
 
 /* A dedupe key: sender, Message-ID, recipient, and a digest filled with one octet */
@@ -657,6 +684,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_deleting_twice_gives_zero_the_second_time, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_another_mailbox_cannot_read_or_delete_a_delivery, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_list_pages_after_a_cursor, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_retrieve_marks_seen_and_list_is_oldest_first, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_publication_is_found_again_for_that_recipient_and_content_only,
