@@ -307,11 +307,11 @@ http_start (web_t *web, const char *host, int port, const char *cert_pem, const 
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_Daemon *daemon = MHD_start_daemon (
-        flags, (uint16_t)port, NULL, NULL, s_access, web, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        flags, (uint16_t)port, NULL, NULL, s_access, web, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)(s->max_connections > 8 ? s->max_connections / 2 : s->max_connections),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     freeaddrinfo (ai);
     if (!daemon)
         *error = strdup ("cannot listen there (in use, or not an address of this machine?)");
