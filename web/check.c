@@ -41,7 +41,8 @@ check_recipients (const char *text, char **copy, const char **out, int max)
     *copy = strdup (text ? text : "");
     int count = 0;
     char *save = NULL;
-    for (char *word = strtok_r (*copy, ", ;\t\r\n", &save); word; word = strtok_r (NULL, ", ;\t\r\n", &save)) {
+    for (char *word = strtok_r (*copy, ", ;\t\r\n", &save); word;
+         word = strtok_r (NULL, ", ;\t\r\n", &save)) {
         if (count == max || strlen (word) > MAX_ADDRESS)
             return -1;
         out[count++] = word;
@@ -64,7 +65,8 @@ check_listen (const char *text, char *host, size_t size, int *port)
             return -1;
         start = text + 1;
         end = colon - 1;
-    } else if (memchr (text, ':', (size_t)(colon - text)))
+    }
+    else if (memchr (text, ':', (size_t)(colon - text)))
         return -1; /* a bare IPv6 address needs brackets */
     size_t len = (size_t)(end - start);
     int64_t number;

@@ -27,7 +27,7 @@ struct feed_t {
     volatile bool stop;
     bool db_ok;
     event_t ring[FEED_RING];
-    uint64_t seq; /* the last event's number */
+    uint64_t seq;                /* the last event's number */
     char *history[FEED_HISTORY]; /* JSON samples, oldest first */
     size_t history_len;
     /* the feed thread's own */
@@ -89,7 +89,8 @@ s_rows (sqlite3 *db, const char *sql, json_t *out)
                 json_kstr (out, name, NULL);
             else {
                 json_key (out, name);
-                json_strn (out, (const char *)sqlite3_column_text (stmt, i), (size_t)sqlite3_column_bytes (stmt, i));
+                json_strn (out, (const char *)sqlite3_column_text (stmt, i),
+                           (size_t)sqlite3_column_bytes (stmt, i));
             }
         }
         json_raw (out, "}");
@@ -134,7 +135,7 @@ s_number (sqlite3 *db, const char *sql)
 
 #define DELIVERY_SQL                                                                                         \
     "SELECT d.id, mb.address, m.sender, m.subject, m.size, d.delivered_at"                                   \
-    "  FROM deliveries d JOIN mailboxes mb ON mb.id = d.mailbox_id JOIN messages m ON m.id = d.message_id"  \
+    "  FROM deliveries d JOIN mailboxes mb ON mb.id = d.mailbox_id JOIN messages m ON m.id = d.message_id"   \
     " WHERE d.id > ? ORDER BY d.id LIMIT 500"
 
 /* New deliveries since the last poll, one event each. 0 or -1 (the database failed) */
@@ -180,9 +181,10 @@ s_poll_counters (feed_t *self)
         int64_t delivered = deliveries - self->last_deliveries;
         int64_t drained = delivered - (waiting - self->last_waiting);
         char *sample = NULL;
-        if (asprintf (&sample, "{\"t\":%lld,\"published\":%lld,\"delivered\":%lld,\"drained\":%lld,\"waiting\":%lld}",
-                      (long long)time (NULL), (long long)(messages - self->last_messages), (long long)delivered,
-                      (long long)(drained < 0 ? 0 : drained), (long long)waiting) < 0)
+        if (asprintf (&sample,
+                      "{\"t\":%lld,\"published\":%lld,\"delivered\":%lld,\"drained\":%lld,\"waiting\":%lld}",
+                      (long long)time (NULL), (long long)(messages - self->last_messages),
+                      (long long)delivered, (long long)(drained < 0 ? 0 : drained), (long long)waiting) < 0)
             return -1;
         pthread_mutex_lock (&self->lock);
         if (self->history_len == FEED_HISTORY) {

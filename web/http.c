@@ -45,7 +45,8 @@ web_queue (request_t *req, unsigned status, struct MHD_Response *response)
 enum MHD_Result
 web_reply (request_t *req, unsigned status, const char *type, const void *body, size_t len)
 {
-    struct MHD_Response *response = MHD_create_response_from_buffer (len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (len, (void *)body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header (response, "Content-Type", type);
     return web_queue (req, status, response);
 }
@@ -88,7 +89,8 @@ web_header (request_t *req, const char *name)
 static void
 s_peer (request_t *req)
 {
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     snprintf (req->peer, sizeof req->peer, "unknown");
     if (!info || !info->client_addr)
         return;
@@ -131,7 +133,8 @@ s_dashboard_refused (request_t *req)
     struct MHD_Response *response =
         MHD_create_response_from_buffer (strlen (text), (void *)text, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header (response, "WWW-Authenticate", "Basic realm=\"mailbus dashboard\", charset=\"UTF-8\"");
+    MHD_add_response_header (response, "WWW-Authenticate",
+                             "Basic realm=\"mailbus dashboard\", charset=\"UTF-8\"");
     return web_queue (req, 401, response);
 }
 
@@ -178,7 +181,8 @@ s_route (const char *method, const char *url, bool *path_known)
     for (const route_t *r = routes; r->path; r++)
         if (strcmp (r->path, url) == 0) {
             *path_known = true;
-            if (strcmp (r->method, method) == 0 || (strcmp (method, "HEAD") == 0 && strcmp (r->method, "GET") == 0))
+            if (strcmp (r->method, method) == 0 ||
+                (strcmp (method, "HEAD") == 0 && strcmp (r->method, "GET") == 0))
                 return r;
         }
     return NULL;
@@ -245,7 +249,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *con_cls = req = s_request_new (cls, conn, method, url);
         if (strcmp (method, "POST") == 0 && !req->too_big)
             return MHD_YES; /* the body comes in the next calls */
-    } else if (*upload_data_size) {
+    }
+    else if (*upload_data_size) {
         s_body (req, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
@@ -306,12 +311,13 @@ http_start (web_t *web, const char *host, int port, const char *cert_pem, const 
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem},
         {MHD_OPTION_END, 0, NULL},
     };
-    struct MHD_Daemon *daemon = MHD_start_daemon (
-        flags, (uint16_t)port, NULL, NULL, s_access, web, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)(s->max_connections > 8 ? s->max_connections / 2 : s->max_connections),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED, s_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+    struct MHD_Daemon *daemon =
+        MHD_start_daemon (flags, (uint16_t)port, NULL, NULL, s_access, web, MHD_OPTION_EXTERNAL_LOGGER,
+                          s_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+                          (unsigned)s->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                          (unsigned)(s->max_connections > 8 ? s->max_connections / 2 : s->max_connections),
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
+                          s_completed, NULL, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     freeaddrinfo (ai);
     if (!daemon)
         *error = strdup ("cannot listen there (in use, or not an address of this machine?)");

@@ -10,9 +10,9 @@
 #define HTTP_COOKIE "mbweb"
 
 /* Starts listening on host:port (TLS when cert_pem and key_pem are given). NULL with
-   *error (caller frees). */
-struct MHD_Daemon *http_start (web_t *web, const char *host, int port, const char *cert_pem, const char *key_pem,
-                               char **error);
+ *error (caller frees). */
+struct MHD_Daemon *http_start (web_t *web, const char *host, int port, const char *cert_pem,
+                               const char *key_pem, char **error);
 void http_stop (struct MHD_Daemon **daemon_p);
 
 #endif

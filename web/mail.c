@@ -99,12 +99,14 @@ mail_login (request_t *req)
 {
     const char *address = req->form ? form_value (req->form, "address") : NULL;
     const char *password = req->form ? form_value (req->form, "password") : NULL;
-    if (!address || !password || !*address || strlen (address) > MAX_ADDRESS || strlen (password) > MAX_PASSWORD)
+    if (!address || !password || !*address || strlen (address) > MAX_ADDRESS ||
+        strlen (password) > MAX_PASSWORD)
         return web_error (req, 400, "give a mailbox address and a password");
     session_t *session = NULL;
     int retry = 0;
     const char *why = NULL;
-    unsigned status = sessions_login (req->web->sessions, req->peer, address, password, &session, &retry, &why);
+    unsigned status =
+        sessions_login (req->web->sessions, req->peer, address, password, &session, &retry, &why);
     if (status == 200) {
         enum MHD_Result rc = s_session_json (req, session, true);
         session_release (&session);
@@ -115,7 +117,8 @@ mail_login (request_t *req)
     char text[160], seconds[16];
     snprintf (text, sizeof text, "{\"error\":\"%s\",\"status\":429}", why);
     snprintf (seconds, sizeof seconds, "%d", retry);
-    struct MHD_Response *response = MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
     MHD_add_response_header (response, "Retry-After", seconds);
     return web_queue (req, 429, response);
@@ -245,7 +248,7 @@ mail_read (request_t *req)
 /* The HTML of a message, for a sandboxed frame: no script, no remote load, no form, no
    navigation of the app (CSP sandbox without allow-same-origin: another origin altogether) */
 #define HTML_CSP                                                                                             \
-    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "               \
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "                \
     "frame-ancestors 'self'"
 
 enum MHD_Result
@@ -263,7 +266,8 @@ mail_html (request_t *req)
     zframe_destroy (&message);
     if (found != 0)
         return web_error (req, 404, "no such HTML part");
-    struct MHD_Response *response = MHD_create_response_from_buffer (strlen (html), html, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (strlen (html), html, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header (response, "Content-Type", "text/html; charset=utf-8");
     MHD_add_response_header (response, "Content-Security-Policy", HTML_CSP);
     MHD_add_response_header (response, "X-Frame-Options", "SAMEORIGIN");
@@ -282,8 +286,8 @@ mail_part (request_t *req)
         return rc;
     char *bytes = NULL, *type = NULL, *name = NULL;
     size_t len = 0;
-    int found = render_part ((const char *)zframe_data (message), zframe_size (message), part, &bytes, &len, &type,
-                             &name);
+    int found = render_part ((const char *)zframe_data (message), zframe_size (message), part, &bytes, &len,
+                             &type, &name);
     zframe_destroy (&message);
     if (found != 0)
         return web_error (req, 404, "no such part");
@@ -360,7 +364,8 @@ s_attachments_write (form_t *form, char **paths, int max)
             fwrite (f->data, 1, f->len, file);
             fclose (file);
             paths[count++] = path;
-        } else
+        }
+        else
             free (path);
     }
     paths[count] = NULL;
@@ -449,7 +454,8 @@ mail_send (request_t *req)
     int count = check_recipients (form_value (req->form, "to"), &copy, to, MAX_RCPT);
     if (count <= 0) {
         free (copy);
-        return web_error (req, 400, count == 0 ? "give at least one recipient" : "too many or too long recipients");
+        return web_error (req, 400,
+                          count == 0 ? "give at least one recipient" : "too many or too long recipients");
     }
     enum MHD_Result rc;
     size_t size = 0;
@@ -488,7 +494,8 @@ mail_subscribe (request_t *req)
     int code = line ? atoi (line) : 0;
     zmsg_destroy (&reply);
     if (code != 250) {
-        enum MHD_Result rc = code == 530 || code == 535 ? s_refusal (req, code, "it") : web_error (req, 422, line);
+        enum MHD_Result rc =
+            code == 530 || code == 535 ? s_refusal (req, code, "it") : web_error (req, 422, line);
         free (line);
         return rc;
     }
@@ -583,7 +590,8 @@ s_watch_reconnect (watch_t *w, json_t *out)
         w->down = false;
         sse_event (out, "status", "{\"broker\":\"ok\"}");
         sse_event (out, "resync", "{}");
-    } else
+    }
+    else
         zclock_sleep (1000);
     free (error);
     return 0;
@@ -613,7 +621,8 @@ s_watch_produce (void *state, json_t *out)
         ended = out->len > before && strstr (out->data + before, "event: end") == out->data + before;
         free (id);
         zmsg_destroy (&msg);
-    } else if (zclock_mono () - w->last_heard > WATCH_SILENT_MS) {
+    }
+    else if (zclock_mono () - w->last_heard > WATCH_SILENT_MS) {
         w->down = true;
         sse_event (out, "status", "{\"broker\":\"down\"}");
     }

@@ -26,9 +26,9 @@
 #define DEFAULT_DB "var/mailbus.db"
 
 #define SETTING(field) .offset = offsetof (web_settings_t, field)
-#define STRING(option, field, text_arg, dflt_value, text)                                                   \
+#define STRING(option, field, text_arg, dflt_value, text)                                                    \
     {                                                                                                        \
-        .name = option, .kind = OPTION_STRING, SETTING (field), .key = "web/" option, .dflt = dflt_value,   \
+        .name = option, .kind = OPTION_STRING, SETTING (field), .key = "web/" option, .dflt = dflt_value,    \
         .arg = text_arg, .help = text                                                                        \
     }
 #define NUMBER(option, field, dflt_value, low, high, text_arg, text)                                         \
@@ -128,8 +128,10 @@ s_check_listen (const web_settings_t *s, char *host, size_t size, int *port)
         return EX_USAGE;
     }
     if (!loopback && !s->cert) {
-        fprintf (stderr, "error: --listen %s is beyond loopback: give --tls-cert and --tls-key (passwords "
-                         "and session cookies never cross a network in clear)\n", s->listen);
+        fprintf (stderr,
+                 "error: --listen %s is beyond loopback: give --tls-cert and --tls-key (passwords "
+                 "and session cookies never cross a network in clear)\n",
+                 s->listen);
         return EX_USAGE;
     }
     if (s->cert && MHD_is_feature_supported (MHD_FEATURE_TLS) != MHD_YES) {

@@ -71,7 +71,8 @@ s_decoded (GMimeObject *part)
         GMimeMessage *inner = g_mime_message_part_get_message (GMIME_MESSAGE_PART (part));
         if (inner)
             g_mime_object_write_to_stream (GMIME_OBJECT (inner), NULL, stream);
-    } else {
+    }
+    else {
         GMimeDataWrapper *content = g_mime_part_get_content (GMIME_PART (part));
         if (content)
             g_mime_data_wrapper_write_to_stream (content, stream);
@@ -186,7 +187,8 @@ render_message_json (const char *data, size_t size, json_t *out)
 }
 
 int
-render_part (const char *data, size_t size, int index, char **bytes, size_t *len, char **type, char **filename)
+render_part (const char *data, size_t size, int index, char **bytes, size_t *len, char **type,
+             char **filename)
 {
     GMimeMessage *message = s_parse (data, size);
     if (!message)

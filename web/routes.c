@@ -11,7 +11,7 @@
 static enum MHD_Result
 s_static (request_t *req)
 {
-    const char *name = strcmp (req->url, "/") == 0 ? "index.html"
+    const char *name = strcmp (req->url, "/") == 0            ? "index.html"
                        : strcmp (req->url, "/dashboard") == 0 ? "dashboard.html"
                                                               : req->url + strlen ("/static/");
     for (const asset_t *a = s_assets; a->name; a++)

@@ -7,10 +7,10 @@
 #include "web.h"
 
 typedef enum {
-    ROUTE_DASHBOARD = 1 << 0, /* loopback or the dashboard password */
-    ROUTE_SESSION = 1 << 1,   /* a logged-in webmail session (401 otherwise) */
-    ROUTE_CSRF = 1 << 2,      /* the session's CSRF token in X-CSRF-Token (403 otherwise) */
-    ROUTE_BODY = 1 << 3,      /* a form body, bounded by --max-message-size */
+    ROUTE_DASHBOARD = 1 << 0,   /* loopback or the dashboard password */
+    ROUTE_SESSION = 1 << 1,     /* a logged-in webmail session (401 otherwise) */
+    ROUTE_CSRF = 1 << 2,        /* the session's CSRF token in X-CSRF-Token (403 otherwise) */
+    ROUTE_BODY = 1 << 3,        /* a form body, bounded by --max-message-size */
     ROUTE_SAME_ORIGIN = 1 << 4, /* an Origin header, when sent, must be this server (login) */
 } route_flags_t;
 

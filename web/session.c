@@ -168,8 +168,8 @@ s_keys (const char *peer, const char *address, char *ip_key, char *to_key, size_
 }
 
 unsigned
-sessions_login (sessions_t *self, const char *peer, const char *address, const char *password, session_t **session,
-                int *retry_s, const char **why)
+sessions_login (sessions_t *self, const char *peer, const char *address, const char *password,
+                session_t **session, int *retry_s, const char **why)
 {
     char ip_key[128], to_key[MAX_ADDRESS + 8];
     s_keys (peer, address, ip_key, to_key, sizeof to_key);
@@ -191,12 +191,14 @@ sessions_login (sessions_t *self, const char *peer, const char *address, const c
         return 503;
     }
     char *error = NULL;
-    client_t *client = client_new (self->settings->broker, address, password, (int)self->settings->timeout_ms, &error);
+    client_t *client =
+        client_new (self->settings->broker, address, password, (int)self->settings->timeout_ms, &error);
     if (!client) {
         unsigned status = s_login_failed (error);
         char quoted[200];
         log_warn ("web", "login-failed", "peer=%s user=%s reply=%s", peer,
-                  log_quote (quoted, sizeof quoted, address, strlen (address)), status == 401 ? "535" : "none");
+                  log_quote (quoted, sizeof quoted, address, strlen (address)),
+                  status == 401 ? "535" : "none");
         free (error);
         if (status == 401) {
             pthread_mutex_lock (&self->lock);
@@ -204,7 +206,8 @@ sessions_login (sessions_t *self, const char *peer, const char *address, const c
             s_strike (self, to_key, now);
             pthread_mutex_unlock (&self->lock);
             *why = "wrong address or password";
-        } else
+        }
+        else
             *why = "the broker is not answering: try again shortly";
         return status;
     }
@@ -232,7 +235,8 @@ sessions_find (sessions_t *self, const char *token)
     if (s && !s->ended) {
         s->refs++;
         s->last_used = now;
-    } else
+    }
+    else
         s = NULL;
     pthread_mutex_unlock (&self->lock);
     return s;

@@ -80,7 +80,8 @@ sse_response (web_t *web, sse_produce_fn *produce, void *state, void (*free_stat
     json_init (&self->pending);
     /* a first comment at once: the browser sees the stream open without waiting */
     json_raw (&self->pending, ": mailbus-web\nretry: 1000\n\n");
-    struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096, s_read, self, s_free);
+    struct MHD_Response *response =
+        MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096, s_read, self, s_free);
     MHD_add_response_header (response, "Content-Type", "text/event-stream; charset=utf-8");
     MHD_add_response_header (response, "X-Accel-Buffering", "no");
     return response;

@@ -8,10 +8,11 @@
 
 /* Appends whole events ("event: x\ndata: {...}\n\n") to out, waiting at most about a second
    for one. Returns 0 to go on, -1 to end the stream (after what it appended). */
-typedef int(sse_produce_fn) (void *state, json_t *out);
+typedef int (sse_produce_fn) (void *state, json_t *out);
 
 /* The response; state is freed with free_state when the connection ends */
-struct MHD_Response *sse_response (web_t *web, sse_produce_fn *produce, void *state, void (*free_state) (void *));
+struct MHD_Response *sse_response (web_t *web, sse_produce_fn *produce, void *state,
+                                   void (*free_state) (void *));
 
 /* Appends "event: name\ndata: data\n\n" (data is one line of JSON) */
 void sse_event (json_t *out, const char *name, const char *data);

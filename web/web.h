@@ -35,11 +35,11 @@ typedef struct {
     struct MHD_Connection *conn;
     web_t *web;
     const char *method, *url;
-    char peer[64];  /* the client's address, for logs and throttles */
-    bool loopback;  /* the client is on this machine */
-    form_t *form;   /* a POST's fields */
-    bool too_big;   /* the body passed --max-message-size */
-    bool bad_body;  /* the body could not be read as a form */
+    char peer[64]; /* the client's address, for logs and throttles */
+    bool loopback; /* the client is on this machine */
+    form_t *form;  /* a POST's fields */
+    bool too_big;  /* the body passed --max-message-size */
+    bool bad_body; /* the body could not be read as a form */
     size_t received;
     session_t *session; /* the webmail session (routes that need one), held */
 } request_t;
