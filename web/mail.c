@@ -214,17 +214,16 @@ s_retrieve (request_t *req, enum MHD_Result *rc)
     return message;
 }
 
-/* The ?part= argument: 0 or -1 (the refusal queued in *rc) */
-static int
-s_part_arg (request_t *req, int *part, enum MHD_Result *rc)
+/* The ?part= argument and the message of ?id=: the message frame, or NULL with the refusal
+   queued in *rc */
+static zframe_t *
+s_part_message (request_t *req, int *part, enum MHD_Result *rc)
 {
     int64_t n;
-    if (check_number (web_arg (req, "part"), 10000, &n) != 0) {
-        *rc = web_error (req, 400, "part must be a part number");
-        return -1;
-    }
+    if (check_number (web_arg (req, "part"), 10000, &n) != 0)
+        return *rc = web_error (req, 400, "part must be a part number"), NULL;
     *part = (int)n;
-    return 0;
+    return s_retrieve (req, rc);
 }
 
 enum MHD_Result
@@ -256,9 +255,7 @@ mail_html (request_t *req)
 {
     enum MHD_Result rc;
     int part;
-    if (s_part_arg (req, &part, &rc) != 0)
-        return rc;
-    zframe_t *message = s_retrieve (req, &rc);
+    zframe_t *message = s_part_message (req, &part, &rc);
     if (!message)
         return rc;
     char *html = NULL;
@@ -279,9 +276,7 @@ mail_part (request_t *req)
 {
     enum MHD_Result rc;
     int part;
-    if (s_part_arg (req, &part, &rc) != 0)
-        return rc;
-    zframe_t *message = s_retrieve (req, &rc);
+    zframe_t *message = s_part_message (req, &part, &rc);
     if (!message)
         return rc;
     char *bytes = NULL, *type = NULL, *name = NULL;

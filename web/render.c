@@ -186,9 +186,11 @@ render_message_json (const char *data, size_t size, json_t *out)
     return 0;
 }
 
-int
-render_part (const char *data, size_t size, int index, char **bytes, size_t *len, char **type,
-             char **filename)
+/* Calls fn with leaf number index of the message: fn's result, or -1 when the bytes are no
+   message or there is no such leaf */
+static int
+s_with_leaf (const char *data, size_t size, int index, int (*fn) (GMimeObject *part, int index, void *arg),
+             void *arg)
 {
     GMimeMessage *message = s_parse (data, size);
     if (!message)
@@ -196,41 +198,56 @@ render_part (const char *data, size_t size, int index, char **bytes, size_t *len
     walk_t walk = {g_ptr_array_new ()};
     g_mime_message_foreach (message, s_collect, &walk); /* the top part too, first */
     int rc = -1;
-    if (index >= 0 && (guint)index < walk.leaves->len) {
-        GMimeObject *part = g_ptr_array_index (walk.leaves, index);
-        GByteArray *decoded = s_decoded (part);
-        *len = decoded->len;
-        *bytes = malloc (decoded->len ? decoded->len : 1);
-        memcpy (*bytes, decoded->data, decoded->len);
-        *type = s_type_of (part);
-        *filename = s_safe_name (part, index);
-        g_byte_array_unref (decoded);
-        rc = 0;
-    }
+    if (index >= 0 && (guint)index < walk.leaves->len)
+        rc = fn (g_ptr_array_index (walk.leaves, index), index, arg);
     g_ptr_array_free (walk.leaves, TRUE);
     g_object_unref (message);
     return rc;
 }
 
+typedef struct {
+    char **bytes, **type, **filename, **text;
+    size_t *len;
+} leaf_out_t;
+
+static int
+s_take_part (GMimeObject *part, int index, void *arg)
+{
+    leaf_out_t *out = arg;
+    GByteArray *decoded = s_decoded (part);
+    *out->len = decoded->len;
+    *out->bytes = malloc (decoded->len ? decoded->len : 1);
+    memcpy (*out->bytes, decoded->data, decoded->len);
+    *out->type = s_type_of (part);
+    *out->filename = s_safe_name (part, index);
+    g_byte_array_unref (decoded);
+    return 0;
+}
+
+int
+render_part (const char *data, size_t size, int index, char **bytes, size_t *len, char **type,
+             char **filename)
+{
+    leaf_out_t out = {.bytes = bytes, .type = type, .filename = filename, .len = len};
+    return s_with_leaf (data, size, index, s_take_part, &out);
+}
+
+static int
+s_take_html (GMimeObject *part, int index, void *arg)
+{
+    (void)index;
+    leaf_out_t *out = arg;
+    if (!GMIME_IS_TEXT_PART (part) || strcmp (s_kind (part), "html") != 0)
+        return -1;
+    char *utf8 = g_mime_text_part_get_text (GMIME_TEXT_PART (part));
+    *out->text = strdup (utf8 ? utf8 : "");
+    g_free (utf8);
+    return 0;
+}
+
 int
 render_html (const char *data, size_t size, int index, char **text)
 {
-    GMimeMessage *message = s_parse (data, size);
-    if (!message)
-        return -1;
-    walk_t walk = {g_ptr_array_new ()};
-    g_mime_message_foreach (message, s_collect, &walk);
-    int rc = -1;
-    if (index >= 0 && (guint)index < walk.leaves->len) {
-        GMimeObject *part = g_ptr_array_index (walk.leaves, index);
-        if (GMIME_IS_TEXT_PART (part) && strcmp (s_kind (part), "html") == 0) {
-            char *utf8 = g_mime_text_part_get_text (GMIME_TEXT_PART (part));
-            *text = strdup (utf8 ? utf8 : "");
-            g_free (utf8);
-            rc = 0;
-        }
-    }
-    g_ptr_array_free (walk.leaves, TRUE);
-    g_object_unref (message);
-    return rc;
+    leaf_out_t out = {.text = text};
+    return s_with_leaf (data, size, index, s_take_html, &out);
 }
