@@ -9,8 +9,11 @@
 
 /* How often the feed looks for new deliveries */
 #define FEED_POLL_MS 200
-/* Events kept for the streams (a slower viewer resynchronises from the snapshot) */
-#define FEED_RING 1024
+/* Events kept for the streams (a slower viewer resynchronises from the snapshot): more than
+   one poll can bring (FEED_BATCHES batches of FEED_BATCH deliveries), about 1.5 MiB */
+#define FEED_RING 10240
+#define FEED_BATCH 1000
+#define FEED_BATCHES 8
 /* One-second samples of the counters kept for the chart: five minutes */
 #define FEED_HISTORY 300
 

@@ -506,7 +506,7 @@ mail_subscribe (request_t *req)
 /* New mail live: a second broker connection that WATCHes, its NEW pushes as SSE events */
 typedef struct {
     client_t *client;
-    char *user;
+    session_t *session; /* held while the stream lasts: a logout ends the stream */
     int64_t last_heard, last_credit;
     bool down;
     int timeout_ms;
@@ -522,7 +522,7 @@ s_watch_free (void *state)
 {
     watch_t *w = state;
     client_destroy (&w->client);
-    free (w->user);
+    session_release (&w->session);
     free (w);
 }
 
@@ -596,6 +596,10 @@ static int
 s_watch_produce (void *state, json_t *out)
 {
     watch_t *w = state;
+    if (session_ended (w->session)) {
+        sse_event (out, "end", "{}");
+        return -1;
+    }
     if (w->down)
         return s_watch_reconnect (w, out);
     if (zclock_mono () - w->last_credit > WATCH_CREDIT_MS) {
@@ -634,6 +638,8 @@ mail_events (request_t *req)
         return s_broker_down (req);
     watch_t *w = calloc (1, sizeof *w);
     w->client = client;
+    w->session = req->session; /* the stream holds the request's hold on it */
+    req->session = NULL;
     if (s_watch_start (w) != 0) {
         s_watch_free (w);
         return s_broker_down (req);

@@ -262,6 +262,15 @@ sessions_end (sessions_t *self, session_t *session)
     pthread_mutex_unlock (&self->lock);
 }
 
+bool
+session_ended (session_t *self)
+{
+    pthread_mutex_lock (&self->owner->lock);
+    bool ended = self->ended;
+    pthread_mutex_unlock (&self->owner->lock);
+    return ended;
+}
+
 const char *
 session_token (session_t *self)
 {

@@ -27,6 +27,9 @@ void session_release (session_t **self_p);
 /* Ends the session (its token stops working at once) */
 void sessions_end (sessions_t *self, session_t *session);
 
+/* True once the session was ended (logout, or the broker ended it) */
+bool session_ended (session_t *self);
+
 const char *session_token (session_t *self);
 const char *session_csrf (session_t *self);
 const char *session_user (session_t *self);
