@@ -1,6 +1,7 @@
 /*  session.c — see session.h */
 #include "session.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -113,12 +114,27 @@ s_blocked (sessions_t *self, const char *key, time_t now)
     return st && st->until > now ? (int)(st->until - now) : 0;
 }
 
+/* Drops the strikes that block nothing and are older than ten minutes (the lock is held) */
+static void
+s_forget_strikes (sessions_t *self, time_t now)
+{
+    zlist_t *keys = zhash_keys (self->strikes);
+    for (char *key = zlist_first (keys); key; key = zlist_next (keys)) {
+        strikes_t *st = zhash_lookup (self->strikes, key);
+        if (st->until <= now && now - st->last > 600)
+            zhash_delete (self->strikes, key);
+    }
+    zlist_destroy (&keys);
+}
+
 static void
 s_strike (sessions_t *self, const char *key, time_t now)
 {
     strikes_t *st = zhash_lookup (self->strikes, key);
     if (!st) {
-        if (zhash_size (self->strikes) >= 10000)
+        if (zhash_size (self->strikes) >= SESSIONS_MAX_STRIKES)
+            s_forget_strikes (self, now);
+        if (zhash_size (self->strikes) >= SESSIONS_MAX_STRIKES)
             return; /* bounded: a flood of addresses cannot grow it without end */
         st = calloc (1, sizeof *st);
         zhash_insert (self->strikes, key, st);
@@ -165,6 +181,8 @@ s_keys (const char *peer, const char *address, char *ip_key, char *to_key, size_
 {
     snprintf (ip_key, size, "ip %s", peer);
     snprintf (to_key, size, "to %.*s", MAX_ADDRESS, address);
+    for (char *p = to_key; *p; p++)
+        *p = (char)tolower ((unsigned char)*p); /* Bob@ and bob@ are one mailbox */
 }
 
 unsigned

@@ -11,6 +11,8 @@
 
 /* Most webmail sessions at once; a login beyond it gets 503 */
 #define SESSIONS_MAX 256
+/* Client and mailbox addresses the login throttle remembers at most */
+#define SESSIONS_MAX_STRIKES 10000
 
 sessions_t *sessions_new (const web_settings_t *settings);
 void sessions_destroy (sessions_t **self_p);

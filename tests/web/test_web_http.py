@@ -231,9 +231,8 @@ class HttpTest(WebCase):
         self.assertIn(b"streamed \\u003cb\\u003elive", got["out"])
         self.assertIn(b"event: counters", got["out"])
 
-
-class SettingsTest(WebCase):
-    """What needs a mailbus-web of its own: small limits, a password, a missing database"""
+    # what needs a mailbus-web of its own (small limits, a password, a missing database), on
+    # the same broker: a broker's first start hashes the demo passwords, which takes seconds
 
     def second(self, *args, db=None):
         web = Web(self.tmp, self.broker, list(args))
