@@ -217,7 +217,8 @@ s_take_part (GMimeObject *part, int index, void *arg)
     GByteArray *decoded = s_decoded (part);
     *out->len = decoded->len;
     *out->bytes = malloc (decoded->len ? decoded->len : 1);
-    memcpy (*out->bytes, decoded->data, decoded->len);
+    if (decoded->len)
+        memcpy (*out->bytes, decoded->data, decoded->len);
     *out->type = s_type_of (part);
     *out->filename = s_safe_name (part, index);
     g_byte_array_unref (decoded);

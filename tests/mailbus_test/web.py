@@ -23,6 +23,10 @@ WEB = os.path.join(BUILD, "web", "mailbus-web")
 class Web:
     """The real mailbus-web on a free port, on the broker's database"""
 
+    # the broker's answer to a login (an Argon2id check) may take seconds on a loaded machine
+    # or under ASan: a test that wants a broker-down answer soon gives a smaller --timeout
+    TIMEOUT_MS = 10000
+
     def __init__(self, tmp, broker, extra_args=()):
         self.tmp, self.broker = tmp, broker
         self.port = free_port()
@@ -33,7 +37,7 @@ class Web:
 
     def command(self):
         return [WEB, "--listen", "127.0.0.1:%d" % self.port, "--db", self.broker.db, "--broker",
-                self.broker.endpoint, "--timeout", "2000"] + self.extra_args
+                self.broker.endpoint, "--timeout", str(self.TIMEOUT_MS)] + self.extra_args
 
     def start(self):
         with open(self.log_path, "ab") as log:

@@ -107,7 +107,7 @@ class BrowserTest(WebCase):
         self.find("login-address").send_keys(user)
         self.find("login-password").send_keys(DEMO_PASSWORD)
         self.find("login-submit").click()
-        wait_for(lambda: self.find("mail-view").is_displayed(), 10, "the inbox", 0.05)
+        wait_for(lambda: self.find("mail-view").is_displayed(), 30, "the inbox", 0.05)
         wait_for(lambda: "on" in self.find("live").get_attribute("class"), 10, "the inbox's live stream", 0.05)
 
     def test_webmail_read_download_delete_compose(self):

@@ -11,7 +11,7 @@ import threading
 import unittest
 
 from mailbus_test.broker import ALICE, BOB, CAROL, DEMO_PASSWORD
-from mailbus_test.process import run
+from mailbus_test.process import run, wait_for
 from mailbus_test.web import WEB, Web, WebCase, curl
 
 
@@ -300,16 +300,20 @@ class HttpTest(WebCase):
         self.assertEqual(rc, 64)
 
     def test_zz_broker_down_gives_503_then_recovers(self):
-        jar, _ = self.login()
+        web = self.second("--timeout", "1500")  # a broker-down answer within 1.5 s
+
+        def login():
+            return curl(web.url + "/api/login", "-c", jar, "-d", "address=bob@demo.test&password=demo")[0] == 200
+        jar = os.path.join(self.tmp, "jar-down")
+        wait_for(login, 60, "a login through a web with a short timeout")
         self.broker.terminate()
-        status, _, body = curl(self.url + "/api/messages", "-b", jar)
+        status, _, body = curl(web.url + "/api/messages", "-b", jar)
         self.assertEqual(status, 503, body)
-        status, _, body = curl(self.url + "/api/login", "-d", "address=bob@demo.test&password=demo")
+        self.assertIn("broker", jbody(body)["error"])
+        status, _, body = curl(web.url + "/api/login", "-d", "address=bob@demo.test&password=demo")
         self.assertEqual(status, 503, body)
         self.broker.start()
-        status, _, body = curl(self.url + "/api/messages", "-b", jar)
-        self.assertEqual(status, 200, body)
-
+        wait_for(lambda: curl(web.url + "/api/messages", "-b", jar)[0] == 200, 60, "webmail back by itself")
 
 if __name__ == "__main__":
     unittest.main()
