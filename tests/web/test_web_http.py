@@ -10,7 +10,7 @@ import subprocess
 import threading
 import unittest
 
-from mailbus_test.broker import ALICE, BOB, CAROL, DEMO_PASSWORD
+from mailbus_test.broker import ALICE, BOB, CAROL
 from mailbus_test.process import run, wait_for
 from mailbus_test.web import WEB, Web, WebCase, curl
 
