@@ -217,5 +217,27 @@ def ticket():
           + frames("2", "RESUME", "MAILBUS/1", "bad address", good_length) + frames("3", "STAT"))
 
 
-for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl, ticket):
+def web():
+    # mailbus-web (issue 14): a message from anyone as the webmail renders it; its first line
+    # is also read as a message id, a part number, a token, a recipient list, a --listen
+    # address and a file name (tests/fuzz/fuzz_web.c)
+    write("web", "mime", MIME)
+    write("web", "plain", MESSAGE)
+    write("web", "html", "Subject: <script>x</script>\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n"
+          "<p>\xe9</p><script>alert(1)</script>\r\n")
+    write("web", "alternative", "Content-Type: multipart/alternative; boundary=q\r\n\r\n--q\r\n"
+          "Content-Type: text/plain\r\n\r\nplain\r\n--q\r\nContent-Type: text/html\r\n\r\n<b>b</b>\r\n"
+          "--q\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n--q--\r\n")
+    write("web", "bad-utf8", "Subject: \xff\xfe\xed\xa0\x80 \xf4\x90\x80\x80\r\n\r\n\xc3\r\n")
+    write("web", "names", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+          "Content-Disposition: attachment; filename=\"..\"\r\n\r\nx\r\n--b\r\n"
+          "Content-Disposition: attachment; filename=\"a\\\";b:c\r\n\r\ny\r\n--b--\r\n")
+    for name, line in [("id", "42"), ("id-zero", "0"), ("id-leading-zero", "007"), ("id-huge", "9" * 30),
+                       ("token", "0123456789abcdef" * 4), ("token-upper", "0123456789ABCDEF" * 4),
+                       ("rcpts", "a@b, c@d; e@f\tg@h"), ("listen-v6", "[::1]:8025"), ("listen", "127.0.0.1:8025"),
+                       ("listen-bare-v6", "::1:80"), ("listen-port", "h:65536")]:
+        write("web", name, line + "\n")
+
+
+for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl, ticket, web):
     fn()
