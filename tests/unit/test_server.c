@@ -276,10 +276,14 @@ test_a_failed_bind_is_told_and_term_still_stops_the_actor (void **state)
     free (error);
     f->binds[0] = "inproc://"; /* no name */
     zactor_destroy (&f->server);
+    /* a closed socket's inproc name is freed by ZeroMQ's reaper thread, later: the second
+       actor binds its admin endpoint under a name of its own */
+    strcat (f->admin, "-again");
     f->server = zactor_new (server_actor, &f->args);
     error = server_actor_error (f->server);
     assert_non_null (error);
-    assert_non_null (strstr (error, "cannot bind inproc://"));
+    if (!strstr (error, "cannot bind inproc://"))
+        fail_msg ("expected 'cannot bind inproc://...', got '%s'", error);
     free (error);
     s_fixture_destroy (&f);
 }
