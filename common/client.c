@@ -413,7 +413,23 @@ s_hello (client_t *self, char **error)
 client_t *
 client_new (const char *endpoint, const char *user, const char *password, int timeout_ms, char **error)
 {
+    return client_new_resuming (endpoint, user, password, NULL, timeout_ms, error);
+}
+
+char *
+client_ticket_dup (client_t *self)
+{
+    assert (self);
+    return self->ticket ? strdup (self->ticket) : NULL;
+}
+
+client_t *
+client_new_resuming (const char *endpoint, const char *user, const char *password, const char *ticket,
+                     int timeout_ms, char **error)
+{
     client_t *self = calloc (1, sizeof *self);
+    if (ticket && *ticket && strlen (ticket) <= MAX_TICKET)
+        self->ticket = strdup (ticket);
     self->endpoint = strdup (endpoint ? endpoint : CLIENT_DEFAULT_ENDPOINT);
     self->user = strdup (user ? user : "");
     self->password = strdup (password ? password : "");

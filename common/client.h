@@ -37,6 +37,13 @@ int client_keygen (const char *path, char **error);
    password (docs/PROTOCOL.md "RESUME"). */
 client_t *client_new (const char *endpoint, const char *user, const char *password, int timeout_ms,
                       char **error);
+/* The same, identifying with RESUME and ticket (a copy is kept) first when ticket is not NULL:
+   a ticket another client of the same mailbox got, so that many connections of one identity
+   (the gateway's pool) cost the broker one Argon2id check, not one each */
+client_t *client_new_resuming (const char *endpoint, const char *user, const char *password,
+                               const char *ticket, int timeout_ms, char **error);
+/* A copy of the client's resumption ticket (caller frees), or NULL when it has none */
+char *client_ticket_dup (client_t *self);
 void client_destroy (client_t **self_p);
 
 /* Sends verb with the frames of args (taken, may be NULL) and waits for the reply to it.

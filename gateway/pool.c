@@ -1,9 +1,12 @@
-/*  pool.c — the pool of identified gateway clients. */
+/*  pool.c — the pool of identified gateway clients; new ones resume with the identity's
+    ticket (one Argon2id check for the pool, not one per connection). */
 #include "pool.h"
 
 #include <assert.h>
 #include <czmq.h>
+#include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +24,20 @@ struct pool_t {
     int idle;
     client_t **clients;
     pool_backoff_t refused; /* after the broker refused the gateway's identity */
+    char *ticket;           /* the identity's resumption ticket, shared by every new client */
+    bool logging_in;        /* a password HELO is under way: others wait for its ticket */
+    pthread_cond_t logged_in;
 };
+
+static void
+s_secret_free (char **secret_p)
+{
+    if (*secret_p) {
+        sodium_memzero (*secret_p, strlen (*secret_p));
+        free (*secret_p);
+        *secret_p = NULL;
+    }
+}
 
 pool_t *
 pool_new (const char *endpoint, const char *user, const char *password, int max_idle, int timeout_ms)
@@ -29,6 +45,7 @@ pool_new (const char *endpoint, const char *user, const char *password, int max_
     assert (endpoint && user && password && max_idle >= 0);
     pool_t *self = calloc (1, sizeof *self);
     pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->logged_in, NULL);
     self->endpoint = strdup (endpoint);
     self->user = strdup (user);
     self->password = strdup (password);
@@ -49,6 +66,8 @@ pool_destroy (pool_t **self_p)
     free (self->clients);
     sodium_memzero (self->password, strlen (self->password));
     free (self->password);
+    s_secret_free (&self->ticket);
+    pthread_cond_destroy (&self->logged_in);
     free (self->user);
     free (self->endpoint);
     pthread_mutex_destroy (&self->lock);
@@ -102,6 +121,54 @@ s_note_attempt (pool_t *self, bool ok, const char *error)
     pthread_mutex_unlock (&self->lock);
 }
 
+/* The ticket to make a new client with (caller frees; NULL: log in with the password). While
+   another thread's password HELO is under way, waits for its ticket (at most the timeout)
+   rather than costing the broker an Argon2id check more; *first: this thread logs in. */
+static char *
+s_ticket_wait (pool_t *self, bool *first)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += self->timeout_ms / 1000;
+    until.tv_nsec += (long)(self->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L)
+        until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_mutex_lock (&self->lock);
+    while (!self->ticket && self->logging_in)
+        if (pthread_cond_timedwait (&self->logged_in, &self->lock, &until) == ETIMEDOUT)
+            break;
+    char *ticket = self->ticket ? strdup (self->ticket) : NULL;
+    *first = !ticket && !self->logging_in;
+    if (*first)
+        self->logging_in = true;
+    pthread_mutex_unlock (&self->lock);
+    return ticket;
+}
+
+/* A new client: RESUME with the pool's ticket when it has one (a refused ticket falls back to
+   the password in the client), and the ticket it ends up with kept for the next */
+static client_t *
+s_client_make (pool_t *self, char **error)
+{
+    bool first = false;
+    char *ticket = s_ticket_wait (self, &first);
+    client_t *client =
+        client_new_resuming (self->endpoint, self->user, self->password, ticket, self->timeout_ms, error);
+    s_secret_free (&ticket);
+    char *fresh = client ? client_ticket_dup (client) : NULL;
+    pthread_mutex_lock (&self->lock);
+    if (fresh) {
+        s_secret_free (&self->ticket);
+        self->ticket = fresh;
+    }
+    if (first) {
+        self->logging_in = false;
+        pthread_cond_broadcast (&self->logged_in);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return client;
+}
+
 client_t *
 pool_take (pool_t *self, char **error)
 {
@@ -120,7 +187,7 @@ pool_take (pool_t *self, char **error)
         *error = strdup ("535 the broker refused the gateway identity; waiting before asking again");
         return NULL;
     }
-    client = client_new (self->endpoint, self->user, self->password, self->timeout_ms, error);
+    client = s_client_make (self, error);
     s_note_attempt (self, client != NULL, client ? NULL : *error);
     return client;
 }
