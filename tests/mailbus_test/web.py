@@ -7,6 +7,7 @@ printed when a test failed.
 """
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -27,10 +28,11 @@ class Web:
     # or under ASan: a test that wants a broker-down answer soon gives a smaller --timeout
     TIMEOUT_MS = 10000
 
-    def __init__(self, tmp, broker, extra_args=()):
+    def __init__(self, tmp, broker, extra_args=(), tls=False):
         self.tmp, self.broker = tmp, broker
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.tls = tls  # served with --tls-cert/--tls-key: https, a self-signed certificate
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         self.log_path = os.path.join(tmp, "web.log")
         self.extra_args = list(extra_args)
         self.proc = None
@@ -50,7 +52,8 @@ class Web:
         if self.proc.poll() is not None:
             raise AssertionError("mailbus-web exited with %s:\n%s" % (self.proc.returncode, self.log()))
         try:
-            with urllib.request.urlopen(self.url + "/static/style.css", timeout=2) as r:
+            context = ssl._create_unverified_context() if self.tls else None
+            with urllib.request.urlopen(self.url + "/static/style.css", timeout=2, context=context) as r:
                 return r.status == 200
         except OSError:
             return False

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 import unittest
 
 from mailbus_test.broker import ALICE, BOB, CAROL
@@ -234,8 +235,8 @@ class HttpTest(WebCase):
     # what needs a mailbus-web of its own (small limits, a password, a missing database), on
     # the same broker: a broker's first start hashes the demo passwords, which takes seconds
 
-    def second(self, *args, db=None):
-        web = Web(self.tmp, self.broker, list(args))
+    def second(self, *args, db=None, tls=False):
+        web = Web(self.tmp, self.broker, list(args), tls=tls)
         if db:
             web.extra_args += ["--db", db]
         self.addCleanup(web.stop)
@@ -298,6 +299,37 @@ class HttpTest(WebCase):
         self.assertEqual(rc, 64)
         rc, _, err = run([WEB, "--tls-cert", "x.pem"])
         self.assertEqual(rc, 64)
+
+    def test_https_serves_a_secure_cookie_and_no_clear_text(self):
+        cert, key = os.path.join(self.tmp, "web-cert.pem"), os.path.join(self.tmp, "web-key.pem")
+        rc, _, err = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                          "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert])
+        self.assertEqual(rc, 0, err)
+        web = self.second("--tls-cert", cert, "--tls-key", key, tls=True)
+        status, headers, body = curl(web.url + "/api/login", "--cacert", cert,
+                                     "-d", "address=bob@demo.test&password=demo")
+        self.assertEqual(status, 200, body)
+        cookie = headers["set-cookie"]
+        for flag in ("Secure", "HttpOnly", "SameSite=Strict"):
+            self.assertIn(flag, cookie)
+        # the same port in clear text answers no page (and no cookie)
+        p = subprocess.run(["curl", "-s", "-i", "--max-time", "10", "http://127.0.0.1:%d/api/login" % web.port,
+                            "-d", "address=bob@demo.test&password=demo"], stdout=subprocess.PIPE, timeout=30)
+        self.assertNotIn(b"Set-Cookie", p.stdout)
+        self.assertFalse(p.stdout.startswith(b"HTTP/1.1 200"), p.stdout[:200])
+        # a bad key file is refused at start with a clear error
+        rc, _, err = run([WEB, "--listen", "127.0.0.1:%d" % web.port, "--tls-cert", cert, "--tls-key", cert])
+        self.assertNotEqual(rc, 0)
+
+    def test_an_idle_session_expires(self):
+        web = self.second("--session-idle", "10")
+        jar = os.path.join(self.tmp, "jar-idle")
+        status, _, body = curl(web.url + "/api/login", "-c", jar, "-d", "address=bob@demo.test&password=demo")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(curl(web.url + "/api/messages", "-b", jar)[0], 200)
+        time.sleep(11.5)
+        status, _, body = curl(web.url + "/api/messages", "-b", jar)
+        self.assertEqual(status, 401, body)
 
     def test_zz_broker_down_gives_503_then_recovers(self):
         web = self.second("--timeout", "1500")  # a broker-down answer within 1.5 s
