@@ -12,6 +12,7 @@ import time
 import unittest
 
 from mailbus_test.broker import ALICE, BOB, CAROL
+from mailbus_test.netns import NetnsPair
 from mailbus_test.process import run, wait_for
 from mailbus_test.web import WEB, Web, WebCase, curl
 
@@ -300,11 +301,49 @@ class HttpTest(WebCase):
         rc, _, err = run([WEB, "--tls-cert", "x.pem"])
         self.assertEqual(rc, 64)
 
-    def test_https_serves_a_secure_cookie_and_no_clear_text(self):
+    def tls_pair(self):
         cert, key = os.path.join(self.tmp, "web-cert.pem"), os.path.join(self.tmp, "web-key.pem")
-        rc, _, err = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                          "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert])
-        self.assertEqual(rc, 0, err)
+        if not os.path.exists(key):
+            rc, _, err = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                              "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert])
+            self.assertEqual(rc, 0, err)
+        return cert, key
+
+    def test_the_dashboard_beyond_loopback_needs_its_password(self):
+        # two real hosts (network namespaces): mailbus-web on A's address with TLS, curl on B
+        cert, key = self.tls_pair()
+        with NetnsPair() as net:
+            port = 18443
+            log = open(os.path.join(self.tmp, "web-netns.log"), "ab")
+            self.addCleanup(log.close)
+
+            def serve(*extra):
+                net.popen_a([WEB, "--listen", "%s:%d" % (net.a_ip, port), "--tls-cert", cert, "--tls-key", key,
+                             "--db", self.broker.db] + list(extra), stdout=log, stderr=log)
+
+            def code(path, *args):
+                r = net.run_b(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"]
+                              + list(args) + ["https://%s:%d%s" % (net.a_ip, port, path)],
+                              capture_output=True, text=True, timeout=30)
+                return r.stdout
+
+            serve()
+            wait_for(lambda: code("/static/style.css") == "200", 30, "mailbus-web on host A")
+            self.assertEqual(code("/api/dashboard"), "403")
+            self.assertEqual(code("/dashboard"), "403")
+            self.assertEqual(code("/"), "200")  # webmail's page is for everyone
+            for proc in net.processes:
+                proc.terminate()
+                proc.wait(10)
+            net.processes = []
+            serve("--dashboard-password", "far-away")
+            wait_for(lambda: code("/static/style.css") == "200", 30, "mailbus-web on host A again")
+            self.assertEqual(code("/api/dashboard"), "401")
+            self.assertEqual(code("/api/dashboard", "-u", "admin:wrong"), "401")
+            self.assertEqual(code("/api/dashboard", "-u", "admin:far-away"), "200")
+
+    def test_https_serves_a_secure_cookie_and_no_clear_text(self):
+        cert, key = self.tls_pair()
         web = self.second("--tls-cert", cert, "--tls-key", key, tls=True)
         status, headers, body = curl(web.url + "/api/login", "--cacert", cert,
                                      "-d", "address=bob@demo.test&password=demo")
