@@ -928,6 +928,8 @@ s_send_store (send_t *send)
                                send->subject, send->body->data, send->body->size, send->expires_at);
         if (send->message < 0)
             return "message-add";
+        if (send->ctx->server->space)
+            space_written (send->ctx->server->space, (int64_t)send->body->size);
     }
     for (size_t i = 0; i < send->rcpt_count; i++) {
         rcpt_t *r = &send->rcpts[i];

@@ -160,6 +160,30 @@ s_state (space_t *self, bool low, bool full)
     self->full = full;
 }
 
+/* The low-space state from the last reading, lowered by what was written since */
+static void
+s_evaluate (space_t *self)
+{
+    /* free pages inside the database are reused before its file grows: they count */
+    int64_t room = self->free_bytes + self->inside_bytes, min_free = s_min_free (self);
+    /* out of the full state with room for several reserves (not at the first few free MiB
+       a checkpoint gives back: publishing would fill them again at once) */
+    bool full = self->full && room < min_free + SPACE_TIGHT_RESERVES * self->reserve_bytes + SPACE_SLACK;
+    /* out of the low state with a MiB to spare: an estimate and a reading that differ a little
+       near the line do not flap it (each change is logged) */
+    int64_t line = min_free + (self->low ? SPACE_SLACK : 0);
+    s_state (self, min_free > 0 && room < line, full);
+}
+
+void
+space_written (space_t *self, int64_t bytes)
+{
+    assert (self && bytes >= 0);
+    self->free_bytes -= bytes; /* into the WAL now (the checkpoint's copy: the next reading) */
+    if (!self->low)
+        s_evaluate (self);
+}
+
 void
 space_update (space_t *self, int64_t inside_bytes)
 {
@@ -179,12 +203,7 @@ space_update (space_t *self, int64_t inside_bytes)
             self->free_bytes -= self->reserve_bytes;
         }
     }
-    /* free pages inside the database are reused before its file grows: they count */
-    int64_t room = self->free_bytes + inside_bytes, min_free = s_min_free (self);
-    /* out of the full state with room for several reserves (not at the first few free MiB
-       a checkpoint gives back: publishing would fill them again at once) */
-    bool full = self->full && room < min_free + SPACE_TIGHT_RESERVES * self->reserve_bytes + SPACE_SLACK;
-    s_state (self, min_free > 0 && room < min_free, full);
+    s_evaluate (self);
 }
 
 bool

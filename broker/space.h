@@ -33,6 +33,10 @@ bool space_due (const space_t *self);
    reused before the file grows). Logs entering and leaving the low-space state once each;
    makes the reserve again when the file system has room for it. */
 void space_update (space_t *self, int64_t inside_bytes);
+/* A message of bytes was stored: the free space is lowered by it (what the WAL takes) until
+   the next reading, so that a fast publisher between two readings cannot write far past
+   --min-free (it wrote ~10 MiB in 100 ms) */
+void space_written (space_t *self, int64_t bytes);
 /* SQLite said the disk is full: the reserve goes (logged); publishing is refused until
    space_update sees room again. True when the reserve was there to release. */
 bool space_full (space_t *self);
