@@ -37,8 +37,11 @@ web_queue (request_t *req, unsigned status, struct MHD_Response *response)
     MHD_add_response_header (response, "Referrer-Policy", "no-referrer");
     enum MHD_Result rc = MHD_queue_response (req->conn, status, response);
     MHD_destroy_response (response);
-    if (status >= 400)
-        log_info ("web", "refused", "peer=%s method=%s status=%u", req->peer, req->method, status);
+    if (status >= 400) {
+        char method[80]; /* the client's word: quoted like every outside byte in a log line */
+        log_info ("web", "refused", "peer=%s method=%s status=%u", req->peer,
+                  log_quote (method, sizeof method, req->method, strlen (req->method)), status);
+    }
     return rc;
 }
 
@@ -284,10 +287,11 @@ static void
 s_mhd_log (void *cls, const char *format, va_list args)
 {
     (void)cls;
-    char line[512];
-    vsnprintf (line, sizeof line, format, args);
-    line[strcspn (line, "\r\n")] = '\0';
-    log_warn ("web", "http", "detail=\"%s\"", line);
+    char line[512], quoted[600];
+    int n = vsnprintf (line, sizeof line, format, args);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    /* libmicrohttpd's messages may carry what a client sent: quoted, never raw */
+    log_warn ("web", "http", "detail=%s", log_quote (quoted, sizeof quoted, line, len));
 }
 
 struct MHD_Daemon *

@@ -360,6 +360,16 @@ class HttpTest(WebCase):
         rc, _, err = run([WEB, "--listen", "127.0.0.1:%d" % web.port, "--tls-cert", cert, "--tls-key", cert])
         self.assertNotEqual(rc, 0)
 
+    def test_a_method_with_control_bytes_reaches_the_log_quoted(self):
+        import socket
+        for method in (b"G\x1bE\"T", b"P\x7fOST"):
+            with socket.create_connection(("127.0.0.1", self.web.port), timeout=10) as s:
+                s.sendall(method + b" /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 4"))
+        log = self.web.log()
+        self.assertNotIn("\x1b", log)
+        self.assertNotIn("\x7f", log)
+
     def test_an_idle_session_expires(self):
         web = self.second("--session-idle", "10")
         jar = os.path.join(self.tmp, "jar-idle")
