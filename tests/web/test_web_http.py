@@ -380,6 +380,31 @@ class HttpTest(WebCase):
         status, _, body = curl(web.url + "/api/messages", "-b", jar)
         self.assertEqual(status, 401, body)
 
+    def test_zz_a_session_keeps_the_ticket_not_the_password(self):
+        """A webmail session keeps the broker's resumption ticket, not the user's password: after a
+        broker restart it identifies again with the ticket; once the ticket has expired nothing else
+        is tried (there is no password to try) and the session ends: 401, log in again"""
+        self.broker.terminate()
+        self.broker.start(extra_args=["--ticket-lifetime", "5"])
+        try:
+            web = self.second("--timeout", "3000")
+            jar = os.path.join(self.tmp, "jar-ticket")
+            status, _, body = curl(web.url + "/api/login", "-c", jar, "-d", "address=bob@demo.test&password=demo")
+            self.assertEqual(status, 200, body)
+            started = time.monotonic()
+            self.broker.restart()
+            self.assertEqual(curl(web.url + "/api/messages", "-b", jar)[0], 200, "RESUME after a restart")
+            time.sleep(max(0.0, 5.5 - (time.monotonic() - started)))
+            self.broker.restart()
+            status, _, body = curl(web.url + "/api/messages", "-b", jar)
+            self.assertEqual(status, 401, body)
+            self.assertEqual(curl(web.url + "/api/messages", "-b", jar)[0], 401, "the session is gone")
+            self.assertIn("then=none", web.log())
+            self.assertIn("ticket expired", self.broker.log())
+        finally:
+            self.broker.terminate()
+            self.broker.start(extra_args=[])
+
     def test_zz_broker_down_gives_503_then_recovers(self):
         web = self.second("--timeout", "1500")  # a broker-down answer within 1.5 s
 
