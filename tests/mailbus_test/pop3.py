@@ -44,9 +44,10 @@ class Pop3Case(unittest.TestCase):
         self.extra_ports = {}
         args = []
         for arg in self.gateway_args:
-            if "{pop3s}" in arg:
-                self.extra_ports["pop3s"] = self.extra_ports.get("pop3s") or free_port()
-                arg = arg.format(pop3s=self.extra_ports["pop3s"])
+            for name in ("pop3s", "imaps"):
+                if "{%s}" % name in arg:
+                    self.extra_ports[name] = self.extra_ports.get(name) or free_port()
+                    arg = arg.replace("{%s}" % name, str(self.extra_ports[name]))
             args.append(arg)
         self.stack = Stack(gateway_args=args)
         self.stack.__enter__()
