@@ -341,6 +341,11 @@ s_login (imap_session_t *s, const imap_command_t *cmd, const char *method, const
     log_info ("imap", "login", "session=%llu peer=%s method=%s mailbox=%s", s->number, conn_peer (s->conn),
               method, log_quote (quoted, sizeof quoted, s->mailbox, strlen (s->mailbox)));
     s_state (s, IMAP_AUTHENTICATED);
+    /* the broker makes Sent, Drafts and Trash at a mailbox's first FOLDERS: before an APPEND
+       to Sent, which needs no FOLDERS of its own */
+    int code = 0;
+    zmsg_t *reply = imap_call (s, "FOLDERS", zmsg_new (), &code);
+    zmsg_destroy (&reply);
     char caps[512];
     imap_capability (s->flags, caps, sizeof caps);
     imap_ok (s, cmd, "[CAPABILITY %s] %s completed", caps, method);

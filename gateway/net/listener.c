@@ -198,7 +198,8 @@ s_session_thread (void *arg)
     listener_session_t *session = arg;
     listener_t *self = session->listener;
     const gateway_config_t *config = self->config;
-    bool implicit = session->kind == LISTEN_SMTPS || session->kind == LISTEN_POP3S || session->kind == LISTEN_IMAPS;
+    bool implicit =
+        session->kind == LISTEN_SMTPS || session->kind == LISTEN_POP3S || session->kind == LISTEN_IMAPS;
     conn_t *conn = conn_new (session->fd, config->tls, implicit);
     if (conn) {
         if (session->kind == LISTEN_SMTP || session->kind == LISTEN_SMTPS)

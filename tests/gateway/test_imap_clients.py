@@ -83,7 +83,7 @@ class ImapClients(ImapCase):
         self.assertIn(b"UID %d" % uid, text)
         self.assertIn(b"RFC822.SIZE %d" % len(published), text)
         self.assertIn(b'"fetch me"', text)  # the envelope's subject
-        self.assertIn(b'("alice" NIL "alice" "demo.test")'.lower(), text.lower().replace(b'"alice@demo.test"', b''))
+        self.assertIn(b'((NIL NIL "alice" "demo.test"))', text)  # from, sender, reply-to
         self.assertIn(b'"MIXED"', text.upper())  # multipart/mixed: text and the attachment
         self.assertIn(b"FLAGS ()", text)
         typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
@@ -138,10 +138,10 @@ class ImapClients(ImapCase):
         self.assertIn(b"[ALREADYEXISTS]", data[0])
         typ, listing = m.list('""', "*")
         text = b"\n".join(listing)
-        self.assertIn(b'(\\HasNoChildren) "/" INBOX', text)
-        self.assertRegex(text, rb'\\Sent[^\n]*"/" Sent')
-        self.assertRegex(text, rb'\\Trash[^\n]*"/" Trash')
-        self.assertRegex(text, rb'\(\\HasChildren[^\n]*"/" Work\b')
+        self.assertRegex(text, rb'\(\\HasNoChildren\) "/" "?INBOX"?\n')
+        self.assertRegex(text, rb'\\Sent[^\n]*"/" "?Sent')
+        self.assertRegex(text, rb'\\Trash[^\n]*"/" "?Trash')
+        self.assertRegex(text, rb'\(\\HasChildren[^\n]*"/" "?Work"?\n')
         typ, listing = m.list('""', "%")
         self.assertNotIn(b"Work/Deep", b"\n".join(listing))  # % stops at the delimiter
         typ, listing = m.list("Work", "*")
@@ -152,7 +152,7 @@ class ImapClients(ImapCase):
         self.assertEqual(typ, "OK")
         self.assertIn(b"[COPYUID ", data[0])
         typ, data = m.status("Play", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")
-        self.assertRegex(data[0], rb"Play \(MESSAGES 1 UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN 1\)")
+        self.assertRegex(data[0], rb'"?Play"? \(MESSAGES 1 UIDNEXT \d+ UIDVALIDITY \d+ UNSEEN 1\)')
         typ, data = m.copy("1", "Nowhere")
         self.assertEqual(typ, "NO")
         self.assertIn(b"[TRYCREATE]", data[0])
@@ -198,7 +198,7 @@ class ImapClients(ImapCase):
         self.assertNotIn(b"* 0 RECENT", untagged)  # IMAP4rev2 has no \Recent
         self.assertTrue(ok.endswith(b"OK [READ-WRITE] SELECT completed"), ok)
         untagged, _ = r.cmd("SEARCH ALL")
-        self.assertEqual(untagged, [b'* ESEARCH (TAG "t5") ALL 1'])
+        self.assertEqual(untagged, [b'* ESEARCH (TAG "t%d") ALL 1' % r.tag_number])
         _, ok = r.cmd("UNSELECT")
         self.assertIn(b"OK", ok)
         _, bad = r.cmd("FETCH 1 FLAGS")
@@ -285,11 +285,12 @@ class ImapClients(ImapCase):
         m.select("INBOX")
         self.assertEqual(fetch_item(m.fetch("1", "(BODY.PEEK[])")[1], "BODY[]"), stored)
         p = self.pop()
-        self.assertEqual(b"\r\n".join(p.retr(1)[1]) + b"\r\n", stored.replace(b"\r\n.", b"\r\n.."))
+        self.assertEqual(b"\r\n".join(p.retr(1)[1]) + b"\r\n", stored)  # poplib un-stuffs
         p.quit()
-        out = os.path.join(self.stack.dir, "read.eml")
-        self.stack.sub("read", "1", "-o", out)
-        with open(out, "rb") as f:
+        self.assertIn("same bytes", self.stack.sub("read", "1"))
+        out = os.path.join(self.stack.dir, "saved")
+        self.stack.sub("save", "1", out)
+        with open(os.path.join(out, "%d.eml" % self.deliveries()[0][0]), "rb") as f:
             self.assertEqual(f.read(), stored)
 
     # ---- other clients
@@ -355,7 +356,7 @@ class ImapClients(ImapCase):
             lf = original.replace(b"\r\n", b"\n")
             self.assertEqual(sum(1 for got in fetched if got.endswith(lf)), 2)
 
-    @unittest.skipUnless(shutil.which("neomutt"), "neomutt not installed (.ci/install)")
+    @unittest.skipUnless(shutil.which("neomutt") and shutil.which("script"), "neomutt not installed (.ci/install)")
     def test_neomutt_batch_reads_and_deletes(self):
         self.publish("mutt one", attach=False)
         self.publish("mutt two", attach=False)
@@ -364,21 +365,23 @@ class ImapClients(ImapCase):
         with open(rc, "w") as f:
             f.write('set folder="imap://bob@demo.test@127.0.0.1:%d/"\n'
                     'set spoolfile="+INBOX"\nset imap_pass="%s"\nset ssl_force_tls=yes\nset ssl_starttls=yes\n'
-                    'set certificate_file="%s/certs"\nset ssl_verify_host=no\nset ssl_verify_dates=no\n'
-                    'set delete=yes\nset confirmappend=no\nset quit=yes\nset mail_check=0\n'
-                    'set header_cache=""\nset message_cachedir=""\n' % (self.stack.imap_port, PASSWORD, home))
-        shutil.copy(self.stack.cafile, os.path.join(home, "certs"))
-        env = dict(os.environ, HOME=home, TERM="dumb")
-        # batch: read message 1 into a file with a pipe, delete it, sync and quit
+                    'set certificate_file="%s/certs"\nset delete=yes\nset quit=yes\nset mail_check=0\n'
+                    'set header_cache=""\nset message_cachedir=""\nset wait_key=no\n'
+                    % (self.stack.imap_port, PASSWORD, home))
+        shutil.copy(self.stack.cafile, os.path.join(home, "certs"))  # the gateway's certificate, trusted
+        env = dict(os.environ, HOME=home, TERM="xterm")
+        # neomutt wants a terminal (without one it composes a mail): script(1) gives it one; the
+        # pushed keys pipe message 1 to a file, delete it, sync (EXPUNGE) and quit
         out = os.path.join(home, "piped.eml")
         keys = "<pipe-message>cat > %s<enter><delete-message><sync-mailbox><quit>" % out
-        run = subprocess.run(["neomutt", "-n", "-F", rc, "-e", "push '%s'" % keys], env=env, capture_output=True,
-                             timeout=60, stdin=subprocess.DEVNULL)
-        self.assertTrue(os.path.exists(out), run.stdout + run.stderr)
+        command = "neomutt -n -F %s -e \"push '%s'\"" % (rc, keys)
+        run = subprocess.run(["script", "-qec", command, "/dev/null"], env=env, capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        self.assertTrue(os.path.exists(out), run.stdout[-2000:])
         with open(out, "rb") as f:
-            self.assertIn(b"mutt one", f.read())
+            self.assertIn(b"Subject: mutt one", f.read())
         self.assertEqual(self.count(), 1)
-
+        self.assertIn("mutt two", self.stack.sub("list"))
 
 if __name__ == "__main__":
     unittest.main()
