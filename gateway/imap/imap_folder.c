@@ -27,6 +27,13 @@ s_push (imap_session_t *s, zmsg_t *msg)
         s->broker_dead = true;
         zmsg_destroy (&msg);
     }
+    else if (kind && zlist_size (s->pushes) >= IMAP_WATCH_WINDOW) {
+        /* a session that sends no command while its folder changes much: what the pushes said
+           is learnt again by SCAN at the next sync point */
+        zmsg_destroy (&msg);
+        s->resync = true;
+        s->credit_owed++;
+    }
     else if (kind) {
         zmsg_pushstr (msg, kind);
         zlist_append (s->pushes, msg);

@@ -619,6 +619,17 @@ s_end (imap_session_t *s, conn_result_t rc)
         conn_printf (s->conn, "* BYE [UNAVAILABLE] mail store unavailable, try again later\r\n");
 }
 
+/* The broker ends the session (and its watcher) at once, rather than after 15 s of silence */
+static void
+s_broker_quit (imap_session_t *s)
+{
+    if (!s->client || s->broker_dead)
+        return;
+    int code = 0;
+    zmsg_t *reply = imap_call_quick (s, "QUIT", NULL, &code);
+    zmsg_destroy (&reply);
+}
+
 void
 imap_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
 {
@@ -651,6 +662,7 @@ imap_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
     }
     imap_view_clear (&s);
     imap_bodies_clear (&s);
+    s_broker_quit (&s);
     client_destroy (&s.client);
     zmsg_t *push;
     while ((push = zlist_pop (s.pushes)))

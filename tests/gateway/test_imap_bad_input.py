@@ -3,6 +3,7 @@ broker: each gets a clear tagged BAD or NO with the right response code, is logg
 nothing and loses no stored mail; a client vanishing mid-IDLE and a broker killed during IDLE."""
 import base64
 import os
+import re
 import time
 import unittest
 
@@ -105,6 +106,12 @@ class ImapBadInput(ImapCase):
         self.assertEqual(r.line(), b"+ idling")
         r.close()
         self.wait_gateway_log("idle-vanished")
+        # the broker's session and its watcher end with it (QUIT), not 15 s later
+        deadline = time.monotonic() + 10
+        while not re.search(r"session-end session=\S+ mailbox=bob@demo.test reason=(quit|disconnected)",
+                            self.stack.broker.log()):
+            self.assertLess(time.monotonic(), deadline, self.stack.broker.log()[-2000:])
+            time.sleep(0.05)
         self.publish("after vanishing", attach=False)
         self.assertIn(b"* 1 EXISTS", self.alive())
 
