@@ -334,38 +334,7 @@ imap_cmd_folder (imap_session_t *s, imap_command_t *cmd)
 
 /* ------------------------------------------------------------------ STATUS */
 
-/* SIZE and DELETED need the listing */
-static void
-s_status_scan (imap_session_t *s, const char *name, uint64_t *size, uint32_t *deleted)
-{
-    *size = 0;
-    *deleted = 0;
-    uint32_t after = 0;
-    while (true) {
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, name);
-        zmsg_addstrf (args, "%u", after);
-        zmsg_addstrf (args, "%d", IMAP_SCAN_PAGE);
-        int code = 0;
-        zmsg_t *reply = imap_call (s, "SCAN", args, &code);
-        size_t rows = reply && reply_is_success (code) ? zmsg_size (reply) - 1 : 0;
-        for (size_t i = 1; i <= rows; i++) {
-            char *row = imap_reply_row (reply, i);
-            unsigned id = 0;
-            unsigned long long octets = 0;
-            char letters[8] = "";
-            if (row && sscanf (row, "%u\t%llu\t%7[A-Z]", &id, &octets, letters) >= 2) {
-                *size += octets;
-                *deleted += (imap_flags_from_letters (letters) & IMAP_DELETED) ? 1 : 0;
-                after = id;
-            }
-            free (row);
-        }
-        zmsg_destroy (&reply);
-        if (rows < IMAP_SCAN_PAGE)
-            return;
-    }
-}
+static void s_status_scan (imap_session_t *s, const char *name, uint64_t *size, uint32_t *deleted);
 
 void
 imap_cmd_status (imap_session_t *s, imap_command_t *cmd)
@@ -393,7 +362,7 @@ imap_cmd_status (imap_session_t *s, imap_command_t *cmd)
     if (cmd->status & (IMAP_STATUS_SIZE | IMAP_STATUS_DELETED)) {
         uint64_t size = 0;
         uint32_t deleted = 0;
-        s_status_scan (s, name, &size, &deleted);
+        s_status_scan (s, f->name, &size, &deleted);
         ITEM (IMAP_STATUS_DELETED, "DELETED %u", deleted);
         ITEM (IMAP_STATUS_SIZE, "SIZE %llu", (unsigned long long)size);
     }
@@ -499,19 +468,31 @@ imap_view_load (imap_session_t *s)
     return s_scan_after (s, s->folder, 0, s_view_add);
 }
 
+/* A folder's whole listing in a view of its own (listing->msgs, caller frees); what the calls
+   changed in the session (pushes, credit, a dead broker) is kept. 0 or -1. */
+static int
+s_listing (imap_session_t *s, const char *name, imap_session_t *listing)
+{
+    *listing = *s;
+    listing->msgs = NULL;
+    listing->count = listing->cap = 0;
+    int rc = s_scan_after (listing, name, 0, s_view_add);
+    s->broker_dead = listing->broker_dead;
+    s->credit_owed = listing->credit_owed;
+    s->last_call = listing->last_call;
+    s->resync |= listing->resync;
+    return rc;
+}
+
 /* A resynchronisation (pushes were missed): the folder as it is now, compared with the view */
 static void
 s_resync (imap_session_t *s)
 {
-    imap_session_t fresh = *s;
-    fresh.msgs = NULL;
-    fresh.count = fresh.cap = 0;
-    if (s_scan_after (&fresh, s->folder, 0, s_view_add) != 0) {
-        s->broker_dead = fresh.broker_dead;
+    imap_session_t fresh;
+    if (s_listing (s, s->folder, &fresh) != 0) {
         free (fresh.msgs);
         return;
     }
-    s->credit_owed = fresh.credit_owed;
     size_t j = 0;
     for (size_t i = 0; i < s->count; i++) {
         while (j < fresh.count && fresh.msgs[j].uid < s->msgs[i].uid)
@@ -608,6 +589,21 @@ imap_view_sync (imap_session_t *s, bool expunges)
         s->uidnext = s->msgs[s->count - 1].uid + 1;
     s_view_report (s, expunges, before);
     return 0;
+}
+
+/* STATUS SIZE and DELETED need the folder's listing: SCAN into a view of its own */
+static void
+s_status_scan (imap_session_t *s, const char *name, uint64_t *size, uint32_t *deleted)
+{
+    imap_session_t listing;
+    s_listing (s, name, &listing);
+    *size = 0;
+    *deleted = 0;
+    for (size_t i = 0; i < listing.count; i++) {
+        *size += listing.msgs[i].size;
+        *deleted += (listing.msgs[i].flags & IMAP_DELETED) ? 1 : 0;
+    }
+    free (listing.msgs);
 }
 
 /* ------------------------------------------------------------------ SELECT / EXAMINE / CLOSE */

@@ -123,11 +123,14 @@ imap_flush (imap_session_t *s, buffer_t *out)
     return rc;
 }
 
-static void
-s_tagged (imap_session_t *s, const imap_command_t *cmd, const char *status, const char *format, va_list args)
+void
+imap_tagged (imap_session_t *s, const imap_command_t *cmd, const char *status, const char *format, ...)
 {
     char text[1024];
+    va_list args;
+    va_start (args, format);
     vsnprintf (text, sizeof text, format, args);
+    va_end (args);
     const char *tag = cmd && cmd->tag[0] ? cmd->tag : "*";
     /* what changed meanwhile comes before the tagged reply (RFC 9051 7) */
     if (strcmp (status, "BAD") != 0 && s->state == IMAP_SELECTED)
@@ -144,33 +147,6 @@ s_tagged (imap_session_t *s, const imap_command_t *cmd, const char *status, cons
         conn_printf (s->conn, "* BYE too many errors, closing\r\n");
         s->quit = true;
     }
-}
-
-void
-imap_ok (imap_session_t *s, const imap_command_t *cmd, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    s_tagged (s, cmd, "OK", format, args);
-    va_end (args);
-}
-
-void
-imap_no (imap_session_t *s, const imap_command_t *cmd, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    s_tagged (s, cmd, "NO", format, args);
-    va_end (args);
-}
-
-void
-imap_bad (imap_session_t *s, const imap_command_t *cmd, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    s_tagged (s, cmd, "BAD", format, args);
-    va_end (args);
 }
 
 static void

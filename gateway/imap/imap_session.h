@@ -75,13 +75,13 @@ typedef struct {
 
 /* --------------------------------------------------------------- replies (imap_server.c) */
 
-/* "tag OK text" / "tag NO ..." / "tag BAD ...": NO and BAD are logged and counted */
-void imap_ok (imap_session_t *s, const imap_command_t *cmd, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-void imap_no (imap_session_t *s, const imap_command_t *cmd, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-void imap_bad (imap_session_t *s, const imap_command_t *cmd, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
+/* "tag OK text" / "tag NO ..." / "tag BAD ...": NO and BAD are logged and counted; OK and NO
+   come after the untagged responses of what changed in the selected folder */
+void imap_tagged (imap_session_t *s, const imap_command_t *cmd, const char *status, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+#define imap_ok(s, cmd, ...) imap_tagged ((s), (cmd), "OK", __VA_ARGS__)
+#define imap_no(s, cmd, ...) imap_tagged ((s), (cmd), "NO", __VA_ARGS__)
+#define imap_bad(s, cmd, ...) imap_tagged ((s), (cmd), "BAD", __VA_ARGS__)
 /* Writes out (when not empty) and frees it; 0 or -1 */
 int imap_flush (imap_session_t *s, buffer_t *out);
 /* The autologout timer in ms */

@@ -2,12 +2,11 @@
 broker: each gets a clear tagged BAD or NO with the right response code, is logged, crashes
 nothing and loses no stored mail; a client vanishing mid-IDLE and a broker killed during IDLE."""
 import base64
-import os
 import re
 import time
 import unittest
 
-from mailbus_test.imap import PASSWORD, ImapCase
+from mailbus_test.imap import ImapCase
 
 
 class ImapBadInput(ImapCase):

@@ -4,7 +4,6 @@ mailbus-pub published; IDLE sessions see new mail within a second of the publish
 broker's WATCH; POP3, mailbus-sub and IMAP see each other's changes."""
 import base64
 import os
-import re
 import shutil
 import smtplib
 import subprocess
@@ -326,35 +325,8 @@ class ImapClients(ImapCase):
         self.assertIn(b"Subject: s_client imap", out.stdout)
         self.assertIn(b"d OK LOGOUT completed", out.stdout)
 
-    def fetchmail(self, rc, keep):
-        env = dict(os.environ, HOME=self.stack.dir, FETCHMAILHOME=self.stack.dir)
-        run = subprocess.run(["fetchmail", "-f", rc, "--nodetach", "--nosyslog", "-v", keep, "--all"], env=env,
-                             capture_output=True, text=True, timeout=60)
-        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
-
     def test_fetchmail_imap_keep_then_nokeep(self):
-        published = [self.publish("fetchmail one"), self.publish("fetchmail two", attach=False)]
-        out_dir = tempfile.mkdtemp(dir=self.stack.dir)
-        rc = os.path.join(self.stack.dir, "fetchmailrc")
-        with open(rc, "w") as f:
-            f.write("poll 127.0.0.1 service %d protocol imap\n"
-                    "  user 'bob@demo.test' password '%s' is root here\n"
-                    "  sslproto tls1.2+ sslcertck sslcertfile '%s' sslcommonname gw.demo.test\n"
-                    "  mda '/bin/sh -c \"cat > %s/$$.eml\"'\n" % (self.stack.imap_port, PASSWORD, self.stack.cafile,
-                                                                   out_dir))
-        os.chmod(rc, 0o600)
-        self.fetchmail(rc, "--keep")
-        self.assertEqual(self.count(), 2)
-        self.fetchmail(rc, "--nokeep")
-        self.assertEqual(self.count(), 0)
-        fetched = []
-        for name in sorted(os.listdir(out_dir)):
-            with open(os.path.join(out_dir, name), "rb") as f:
-                fetched.append(f.read())
-        self.assertEqual(len(fetched), 4)
-        for original in published:
-            lf = original.replace(b"\r\n", b"\n")
-            self.assertEqual(sum(1 for got in fetched if got.endswith(lf)), 2)
+        self.fetchmail_keep_then_nokeep("%d protocol imap" % self.stack.imap_port)
 
     @unittest.skipUnless(shutil.which("neomutt") and shutil.which("script"), "neomutt not installed (.ci/install)")
     def test_neomutt_batch_reads_and_deletes(self):
