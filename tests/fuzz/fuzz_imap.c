@@ -121,6 +121,12 @@ s_check_helpers (const char *data, size_t size)
     FUZZ_CHECK (rc >= -1 && rc <= 1);
     int64_t t = imap_parse_date_time (data, line);
     FUZZ_CHECK (t >= -1);
+    if (t >= 0) {
+        /* imap_write.c writes it back in the form this reads */
+        char again[32];
+        imap_date_time (t, again);
+        FUZZ_CHECK (imap_parse_date_time (again, strlen (again)) == t);
+    }
     if (!lf || size - line > 300 || line > 300)
         return;
     char pattern[301], name[301];
@@ -133,6 +139,25 @@ s_check_helpers (const char *data, size_t size)
                 strlen (pattern) == strlen (name));
     FUZZ_CHECK (imap_list_match ("*", name));
     FUZZ_CHECK (imap_list_match (name, name));
+}
+
+/* The input written as an IMAP string (imap_write.c) reads back as itself */
+static void
+s_check_string_round_trip (const char *data, size_t size)
+{
+    if (size > 2000 || memchr (data, '\0', size))
+        return;
+    buffer_t b = BUFFER_INIT (0);
+    FUZZ_CHECK (buffer_append (&b, "a SUBSCRIBE ", 12) == 0);
+    FUZZ_CHECK (imap_string_append (&b, data, size, size % 2) == 0);
+    FUZZ_CHECK (buffer_append (&b, "\r\n", 2) == 0);
+    imap_command_t cmd;
+    const char *why = NULL;
+    FUZZ_CHECK (imap_parse (b.data, b.size, &cmd, &why) == 0 || strstr (why, "[LIMIT]"));
+    if (!why && !(size == 5 && strncasecmp (data, "INBOX", 5) == 0))
+        FUZZ_CHECK (cmd.str[0].len == size && memcmp (cmd.str[0].data, data, size) == 0);
+    imap_command_free (&cmd);
+    buffer_free (&b);
 }
 
 int
@@ -148,5 +173,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         free (copy);
     }
     s_check_helpers ((const char *)data, size);
+    s_check_string_round_trip ((const char *)data, size);
     return 0;
 }
