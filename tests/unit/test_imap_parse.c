@@ -35,6 +35,21 @@ s_parse (const char *text)
     return s_parse_n (text, strlen (text));
 }
 
+/* head (which ends in a literal's announcement), size octets of "x", and the last CRLF */
+static int
+s_parse_with_literal (const char *head, size_t size)
+{
+    size_t n = strlen (head);
+    char *text = malloc (n + size + 2);
+    assert_non_null (text);
+    memcpy (text, head, n);
+    memset (text + n, 'x', size);
+    memcpy (text + n + size, "\r\n", 2);
+    int rc = s_parse_n (text, n + size + 2);
+    free (text);
+    return rc;
+}
+
 /* A refusal whose reason holds what */
 static void
 s_refused (const char *text, const char *what)
@@ -599,32 +614,25 @@ test_append_with_flags_date_and_literal (void **state)
     s_refused ("p7 APPEND Sent {1}\r\nx {1}\r\ny\r\n", "MULTIAPPEND");
     s_refused ("p8 APPEND Sent (\\Seen {1}\r\nx\r\n", "expected a flag");
     /* APPEND's message may pass IMAP_MAX_COMMAND and IMAP_MAX_LITERAL; another command may not */
+    char head[64];
     size_t big = IMAP_MAX_COMMAND + 10;
-    char *text = malloc (big + 64);
-    int n = sprintf (text, "p10 APPEND Sent {%zu}\r\n", big);
-    memset (text + n, 'x', big);
-    memcpy (text + n + big, "\r\n", 2);
-    assert_int_equal (s_parse_n (text, (size_t)n + big + 2), 0);
+    snprintf (head, sizeof head, "p10 APPEND Sent {%zu}\r\n", big);
+    assert_int_equal (s_parse_with_literal (head, big), 0);
     assert_int_equal (g_cmd.append_message.len, big);
     /* RFC 7888: LITERAL- takes non-synchronizing literals of at most 4096 octets */
-    n = sprintf (text, "p11 APPEND Sent {4097+}\r\n");
-    memset (text + n, 'x', 4097);
-    memcpy (text + n + 4097, "\r\n", 2);
-    assert_int_equal (s_parse_n (text, (size_t)n + 4097 + 2), -1);
+    assert_int_equal (s_parse_with_literal ("p11 APPEND Sent {4097+}\r\n", 4097), -1);
     assert_non_null (strstr (g_why, "[TOOBIG]"));
-    n = sprintf (text, "p12 LOGIN fred {%zu}\r\n", big);
-    memset (text + n, 'x', big);
-    memcpy (text + n + big, "\r\n", 2);
-    assert_int_equal (s_parse_n (text, (size_t)n + big + 2), -1);
+    snprintf (head, sizeof head, "p12 LOGIN fred {%zu}\r\n", big);
+    assert_int_equal (s_parse_with_literal (head, big), -1);
     assert_non_null (strstr (g_why, "[LIMIT]"));
-    free (text);
 }
 
 static void
 test_line_and_literal_limits (void **state)
 {
     (void)state;
-    char *text = malloc (IMAP_MAX_LITERAL + 100);
+    char *text = malloc (IMAP_MAX_LINE + 100);
+    assert_non_null (text);
     /* a line of exactly IMAP_MAX_LINE octets, CRLF included, is taken; one more is not */
     strcpy (text, "x1 LOGIN a ");
     size_t n = strlen (text);
@@ -635,16 +643,14 @@ test_line_and_literal_limits (void **state)
     strcpy (text + IMAP_MAX_LINE - 1, "\r\n");
     s_refused (text, "[LIMIT] a command line");
     assert_string_equal (g_cmd.tag, "x1");
-    /* a literal of IMAP_MAX_LITERAL octets is taken, one more is not */
-    int m = sprintf (text, "x2 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL);
-    memset (text + m, 'p', IMAP_MAX_LITERAL);
-    strcpy (text + m + IMAP_MAX_LITERAL, "\r\n");
-    assert_int_equal (s_parse (text), 0);
-    m = sprintf (text, "x3 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL + 1);
-    memset (text + m, 'p', IMAP_MAX_LITERAL + 1);
-    strcpy (text + m + IMAP_MAX_LITERAL + 1, "\r\n");
-    s_refused (text, "[LIMIT] a literal");
     free (text);
+    /* a literal of IMAP_MAX_LITERAL octets is taken, one more is not */
+    char head[64];
+    snprintf (head, sizeof head, "x2 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL);
+    assert_int_equal (s_parse_with_literal (head, IMAP_MAX_LITERAL), 0);
+    snprintf (head, sizeof head, "x3 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL + 1);
+    assert_int_equal (s_parse_with_literal (head, IMAP_MAX_LITERAL + 1), -1);
+    assert_non_null (strstr (g_why, "[LIMIT] a literal"));
     s_refused ("x4 LOGIN a {99999999999999999999999}\r\nabc\r\n", "not a number");
     s_refused ("x5 LOGIN a {18446744073709551615}\r\nabc\r\n", "missing");
     s_refused ("x6 LOGIN a {3}\r\nabc", "missing");
