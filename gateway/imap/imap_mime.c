@@ -308,17 +308,18 @@ s_header_nstring (const imap_mime_t *self, const node_t *node, const char *name,
 
 /* ------------------------------------------------------------------ ENVELOPE */
 
-/* A name as the ENVELOPE gives it: GMime decoded it; without UTF8=ACCEPT 8-bit text goes back
-   into an RFC 2047 encoded word */
+/* A name as the ENVELOPE gives it: GMime decoded it; without UTF8=ACCEPT 8-bit text that was
+   stored as 8-bit goes as stored (a literal), and text that came from RFC 2047 words goes back
+   into one (raw: the field's stored value; NULL for a parameter) */
 static int
-s_name (buffer_t *out, const char *name, bool utf8)
+s_name (buffer_t *out, const char *name, const char *raw, bool utf8)
 {
     if (!name || !*name)
         return buffer_append (out, "NIL", 3);
     bool ascii = true;
     for (const char *p = name; *p; p++)
         ascii = ascii && (unsigned char)*p < 0x80;
-    if (ascii || utf8)
+    if (ascii || utf8 || (raw && strstr (raw, name)))
         return s_nstring (out, name, utf8);
     char *encoded = g_mime_utils_header_encode_phrase (NULL, name, "utf-8");
     int rc = s_nstring (out, encoded ? encoded : name, false);
@@ -328,11 +329,11 @@ s_name (buffer_t *out, const char *name, bool utf8)
 
 /* RFC 9051 7.5.2: (name adl mailbox host); an address without "@" has no host */
 static int
-s_mailbox (buffer_t *out, InternetAddress *ia, bool utf8)
+s_mailbox (buffer_t *out, InternetAddress *ia, const char *raw, bool utf8)
 {
     const char *addr = internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (ia));
     const char *at = addr ? strrchr (addr, '@') : NULL;
-    if (buffer_append (out, "(", 1) != 0 || s_name (out, internet_address_get_name (ia), utf8) != 0 ||
+    if (buffer_append (out, "(", 1) != 0 || s_name (out, internet_address_get_name (ia), raw, utf8) != 0 ||
         buffer_append (out, " NIL ", 5) != 0)
         return -1;
     if (imap_string_append (out, addr ? addr : "", at ? (size_t)(at - addr) : (addr ? strlen (addr) : 0),
@@ -348,13 +349,13 @@ s_mailbox (buffer_t *out, InternetAddress *ia, bool utf8)
 /* The addresses of a list, groups as RFC 9051 7.5.2 says: (NIL NIL "group" NIL), the members,
    then (NIL NIL NIL NIL) */
 static int
-s_addresses (buffer_t *out, InternetAddressList *list, bool utf8)
+s_addresses (buffer_t *out, InternetAddressList *list, const char *raw, bool utf8)
 {
     int n = internet_address_list_length (list);
     for (int i = 0; i < n; i++) {
         InternetAddress *ia = internet_address_list_get_address (list, i);
         if (INTERNET_ADDRESS_IS_MAILBOX (ia)) {
-            if (s_mailbox (out, ia, utf8) != 0)
+            if (s_mailbox (out, ia, raw, utf8) != 0)
                 return -1;
             continue;
         }
@@ -362,7 +363,8 @@ s_addresses (buffer_t *out, InternetAddressList *list, bool utf8)
         if (buffer_append (out, "(NIL NIL ", 9) != 0 || s_nstring (out, name ? name : "", utf8) != 0 ||
             buffer_append (out, " NIL)", 5) != 0)
             return -1;
-        if (s_addresses (out, internet_address_group_get_members (INTERNET_ADDRESS_GROUP (ia)), utf8) != 0 ||
+        if (s_addresses (out, internet_address_group_get_members (INTERNET_ADDRESS_GROUP (ia)), raw, utf8) !=
+                0 ||
             buffer_append (out, "(NIL NIL NIL NIL)", 17) != 0)
             return -1;
     }
@@ -378,7 +380,7 @@ s_address_field (buffer_t *out, const char *value, bool utf8)
     if (!list || internet_address_list_length (list) == 0)
         rc = buffer_append (out, "NIL", 3);
     else
-        rc = (buffer_append (out, "(", 1) != 0 || s_addresses (out, list, utf8) != 0)
+        rc = (buffer_append (out, "(", 1) != 0 || s_addresses (out, list, value, utf8) != 0)
                  ? -1
                  : buffer_append (out, ")", 1);
     if (list)
@@ -432,27 +434,34 @@ imap_mime_envelope (imap_mime_t *self, buffer_t *out, bool utf8)
 /* ------------------------------------------------------------------ BODYSTRUCTURE */
 
 static int s_body (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ext, bool utf8);
+static int s_leaf (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ext, bool utf8);
 
 /* A parameter value; without UTF8=ACCEPT an 8-bit value (GMime decoded RFC 2231) goes as an
    RFC 2047 encoded word, as most servers do */
 static int
 s_param_value (buffer_t *out, const char *value, bool utf8)
 {
-    return s_name (out, value ? value : "", utf8) == 0 ? 0 : -1;
+    return s_name (out, value ? value : "", NULL, utf8) == 0 ? 0 : -1;
 }
 
-/* body-fld-param: ("name" "value" ...) or NIL */
+/* body-fld-param: ("name" "value" ...) or NIL; a text/ part without a charset shows the
+   default, us-ascii (RFC 2045 5.2), as Dovecot does */
 static int
-s_params (buffer_t *out, GMimeParamList *list, bool utf8)
+s_params (buffer_t *out, GMimeParamList *list, bool utf8, bool text)
 {
     int n = list ? g_mime_param_list_length (list) : 0;
-    if (n <= 0)
+    bool charset = text && !(list && g_mime_param_list_get_parameter (list, "charset"));
+    if (n <= 0 && !charset)
         return buffer_append (out, "NIL", 3);
+    if (buffer_append (out, "(", 1) != 0 ||
+        (charset && buffer_append (out, "\"charset\" \"us-ascii\"", 20) != 0))
+        return -1;
     for (int i = 0; i < n; i++) {
         GMimeParam *param = g_mime_param_list_get_parameter_at (list, i);
         const char *name = g_mime_param_get_name (param), *value = g_mime_param_get_value (param);
-        if (buffer_append (out, i ? " " : "(", 1) != 0 || s_nstring (out, name ? name : "", utf8) != 0 ||
-            buffer_append (out, " ", 1) != 0)
+        if ((i || charset) && buffer_append (out, " ", 1) != 0)
+            return -1;
+        if (s_nstring (out, name ? name : "", utf8) != 0 || buffer_append (out, " ", 1) != 0)
             return -1;
         if (value && *value ? s_param_value (out, value, utf8) != 0 : buffer_append (out, "\"\"", 2) != 0)
             return -1;
@@ -490,8 +499,6 @@ s_lines (const char *data, size_t from, size_t to)
     size_t n = 0;
     for (const char *p = data + from; (p = memchr (p, '\n', (size_t)(data + to - p))); p++)
         n++;
-    if (to > from && data[to - 1] != '\n')
-        n++; /* the last line, whose CRLF belongs to the boundary */
     return n;
 }
 
@@ -508,7 +515,7 @@ s_disposition (const imap_mime_t *self, const node_t *node, buffer_t *out, bool 
         rc = buffer_append (out, "NIL", 3);
     else if (buffer_append (out, "(", 1) != 0 || s_nstring (out, name, utf8) != 0 ||
              buffer_append (out, " ", 1) != 0 ||
-             s_params (out, g_mime_content_disposition_get_parameters (d), utf8) != 0)
+             s_params (out, g_mime_content_disposition_get_parameters (d), utf8, false) != 0)
         rc = -1;
     else
         rc = buffer_append (out, ")", 1);
@@ -562,11 +569,12 @@ s_multipart (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ex
     for (size_t i = 0; i < node->nchildren; i++)
         if (s_body (self, &node->children[i], out, ext, utf8) != 0)
             return -1;
-    if (node->nchildren == 0 && buffer_append (out, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)", 39) != 0)
+    node_t empty = {.kind = NODE_LEAF, .start = node->end, .body = node->end, .end = node->end};
+    if (node->nchildren == 0 && s_leaf (self, &empty, out, ext, utf8) != 0)
         return -1; /* RFC 9051 9: 1*body; a multipart without any part shows an empty one */
     if (buffer_append (out, " ", 1) != 0 || s_nstring (out, subtype, utf8) != 0)
         return -1;
-    if (ext && (buffer_append (out, " ", 1) != 0 || s_params (out, params, utf8) != 0 ||
+    if (ext && (buffer_append (out, " ", 1) != 0 || s_params (out, params, utf8, false) != 0 ||
                 s_extension (self, node, out, utf8, false) != 0))
         return -1;
     return buffer_append (out, ")", 1);
@@ -574,11 +582,12 @@ s_multipart (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ex
 
 /* body-fields: params id description encoding size */
 static int
-s_fields (const imap_mime_t *self, const node_t *node, GMimeParamList *params, buffer_t *out, bool utf8)
+s_fields (const imap_mime_t *self, const node_t *node, GMimeParamList *params, bool text, buffer_t *out,
+          bool utf8)
 {
     char *enc = s_header_get (self, node, "Content-Transfer-Encoding");
     int rc = 0;
-    if (s_params (out, params, utf8) != 0 || buffer_append (out, " ", 1) != 0 ||
+    if (s_params (out, params, utf8, text) != 0 || buffer_append (out, " ", 1) != 0 ||
         s_header_nstring (self, node, "Content-ID", out, utf8) != 0 || buffer_append (out, " ", 1) != 0 ||
         s_header_nstring (self, node, "Content-Description", out, utf8) != 0 ||
         buffer_append (out, " ", 1) != 0 || s_nstring (out, enc && *enc ? enc : "7bit", utf8) != 0 ||
@@ -594,16 +603,17 @@ s_leaf (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ext, bo
     const char *type, *subtype;
     GMimeParamList *params;
     s_type (node, &type, &subtype, &params);
+    bool text = g_ascii_strcasecmp (type, "text") == 0;
     if (buffer_append (out, "(", 1) != 0 || s_nstring (out, type, utf8) != 0 ||
         buffer_append (out, " ", 1) != 0 || s_nstring (out, subtype, utf8) != 0 ||
-        buffer_append (out, " ", 1) != 0 || s_fields (self, node, params, out, utf8) != 0)
+        buffer_append (out, " ", 1) != 0 || s_fields (self, node, params, text, out, utf8) != 0)
         return -1;
     if (node->kind == NODE_RFC822) {
         if (buffer_append (out, " ", 1) != 0 || s_envelope (self, node->inner, out, utf8) != 0 ||
             buffer_append (out, " ", 1) != 0 || s_body (self, node->inner, out, ext, utf8) != 0)
             return -1;
     }
-    if ((node->kind == NODE_RFC822 || g_ascii_strcasecmp (type, "text") == 0) &&
+    if ((node->kind == NODE_RFC822 || text) &&
         buffer_appendf (out, " %zu", s_lines (self->data, node->body, node->end)) != 0)
         return -1;
     if (ext && s_extension (self, node, out, utf8, true) != 0)
@@ -633,7 +643,7 @@ static const node_t *
 s_resolve (const imap_mime_t *self, const uint32_t *part, int depth)
 {
     const node_t *cur = &self->root;
-    bool in_message = true;
+    bool in_message = true, in_multipart = false;
     for (int i = 0; i < depth; i++) {
         if (!in_message && cur->kind == NODE_RFC822) {
             cur = cur->inner;
@@ -643,9 +653,12 @@ s_resolve (const imap_mime_t *self, const uint32_t *part, int depth)
             if (part[i] < 1 || part[i] > cur->nchildren)
                 return NULL;
             cur = &cur->children[part[i] - 1];
+            in_multipart = true;
         }
-        else if (part[i] != 1 || !in_message)
-            return NULL;
+        else if (part[i] != 1 || (!in_message && !in_multipart))
+            return NULL; /* n.1 of a leaf in a multipart: the leaf itself, as Dovecot has it */
+        else
+            in_multipart = false;
         in_message = false;
     }
     return cur;
@@ -663,10 +676,11 @@ s_fields_section (const imap_mime_t *self, const node_t *node, const imap_sectio
         bool named = false;
         for (int i = 0; i < s->nfields && !named; i++)
             named = s_field_is (self->data, &f, s->fields[i]);
-        if (named == (s->kind == IMAP_SECTION_FIELDS) &&
-            buffer_append (&out, self->data + f.start, f.after - f.start) != 0)
+        if (named != (s->kind == IMAP_SECTION_FIELDS))
+            continue;
+        if (buffer_append (&out, self->data + f.start, f.after - f.start) != 0)
             goto fail;
-        if (f.after > f.start && self->data[f.after - 1] != '\n' && buffer_append (&out, "\r\n", 2) != 0)
+        if (self->data[f.after - 1] != '\n' && buffer_append (&out, "\r\n", 2) != 0)
             goto fail; /* the header's last line had no line end */
     }
     if (buffer_append (&out, "\r\n", 2) != 0)

@@ -35,6 +35,21 @@ s_parse (const char *text)
     return s_parse_n (text, strlen (text));
 }
 
+/* head (which ends in a literal's announcement), size octets of "x", and the last CRLF */
+static int
+s_parse_with_literal (const char *head, size_t size)
+{
+    size_t n = strlen (head);
+    char *text = malloc (n + size + 2);
+    assert_non_null (text);
+    memcpy (text, head, n);
+    memset (text + n, 'x', size);
+    memcpy (text + n + size, "\r\n", 2);
+    int rc = s_parse_n (text, n + size + 2);
+    free (text);
+    return rc;
+}
+
 /* A refusal whose reason holds what */
 static void
 s_refused (const char *text, const char *what)
@@ -599,32 +614,25 @@ test_append_with_flags_date_and_literal (void **state)
     s_refused ("p7 APPEND Sent {1}\r\nx {1}\r\ny\r\n", "MULTIAPPEND");
     s_refused ("p8 APPEND Sent (\\Seen {1}\r\nx\r\n", "expected a flag");
     /* APPEND's message may pass IMAP_MAX_COMMAND and IMAP_MAX_LITERAL; another command may not */
+    char head[64];
     size_t big = IMAP_MAX_COMMAND + 10;
-    char *text = malloc (big + 64);
-    int n = sprintf (text, "p10 APPEND Sent {%zu}\r\n", big);
-    memset (text + n, 'x', big);
-    memcpy (text + n + big, "\r\n", 2);
-    assert_int_equal (s_parse_n (text, (size_t)n + big + 2), 0);
+    snprintf (head, sizeof head, "p10 APPEND Sent {%zu}\r\n", big);
+    assert_int_equal (s_parse_with_literal (head, big), 0);
     assert_int_equal (g_cmd.append_message.len, big);
     /* RFC 7888: LITERAL- takes non-synchronizing literals of at most 4096 octets */
-    n = sprintf (text, "p11 APPEND Sent {4097+}\r\n");
-    memset (text + n, 'x', 4097);
-    memcpy (text + n + 4097, "\r\n", 2);
-    assert_int_equal (s_parse_n (text, (size_t)n + 4097 + 2), -1);
+    assert_int_equal (s_parse_with_literal ("p11 APPEND Sent {4097+}\r\n", 4097), -1);
     assert_non_null (strstr (g_why, "[TOOBIG]"));
-    n = sprintf (text, "p12 LOGIN fred {%zu}\r\n", big);
-    memset (text + n, 'x', big);
-    memcpy (text + n + big, "\r\n", 2);
-    assert_int_equal (s_parse_n (text, (size_t)n + big + 2), -1);
+    snprintf (head, sizeof head, "p12 LOGIN fred {%zu}\r\n", big);
+    assert_int_equal (s_parse_with_literal (head, big), -1);
     assert_non_null (strstr (g_why, "[LIMIT]"));
-    free (text);
 }
 
 static void
 test_line_and_literal_limits (void **state)
 {
     (void)state;
-    char *text = malloc (IMAP_MAX_LITERAL + 100);
+    char *text = malloc (IMAP_MAX_LINE + 100);
+    assert_non_null (text);
     /* a line of exactly IMAP_MAX_LINE octets, CRLF included, is taken; one more is not */
     strcpy (text, "x1 LOGIN a ");
     size_t n = strlen (text);
@@ -635,16 +643,14 @@ test_line_and_literal_limits (void **state)
     strcpy (text + IMAP_MAX_LINE - 1, "\r\n");
     s_refused (text, "[LIMIT] a command line");
     assert_string_equal (g_cmd.tag, "x1");
-    /* a literal of IMAP_MAX_LITERAL octets is taken, one more is not */
-    int m = sprintf (text, "x2 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL);
-    memset (text + m, 'p', IMAP_MAX_LITERAL);
-    strcpy (text + m + IMAP_MAX_LITERAL, "\r\n");
-    assert_int_equal (s_parse (text), 0);
-    m = sprintf (text, "x3 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL + 1);
-    memset (text + m, 'p', IMAP_MAX_LITERAL + 1);
-    strcpy (text + m + IMAP_MAX_LITERAL + 1, "\r\n");
-    s_refused (text, "[LIMIT] a literal");
     free (text);
+    /* a literal of IMAP_MAX_LITERAL octets is taken, one more is not */
+    char head[64];
+    snprintf (head, sizeof head, "x2 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL);
+    assert_int_equal (s_parse_with_literal (head, IMAP_MAX_LITERAL), 0);
+    snprintf (head, sizeof head, "x3 LOGIN a {%d}\r\n", IMAP_MAX_LITERAL + 1);
+    assert_int_equal (s_parse_with_literal (head, IMAP_MAX_LITERAL + 1), -1);
+    assert_non_null (strstr (g_why, "[LIMIT] a literal"));
     s_refused ("x4 LOGIN a {99999999999999999999999}\r\nabc\r\n", "not a number");
     s_refused ("x5 LOGIN a {18446744073709551615}\r\nabc\r\n", "missing");
     s_refused ("x6 LOGIN a {3}\r\nabc", "missing");
@@ -747,6 +753,84 @@ test_literal_at_end (void **state)
     assert_int_equal (imap_literal_at_end ("}\r\n", 3, &size, &nonsync), 0);
 }
 
+/* What real clients send (tests/fuzz/make_corpus.py has them as seeds too) */
+static void
+test_real_client_lines (void **state)
+{
+    (void)state;
+    static const char *lines[] = {
+        "1 capability\r\n",
+        "3 ID (\"name\" \"Thunderbird\" \"version\" \"115.3.1\")\r\n",
+        "5 list (SUBSCRIBED) \"\" \"*\" RETURN (SPECIAL-USE)\r\n",
+        "8 UID fetch 3 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date "
+        "Message-ID "
+        "Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])\r\n",
+        "9 UID fetch 3 (UID RFC822.SIZE BODY.PEEK[]<0.16384>)\r\n",
+        "11 uid store 3 +Flags (\\Seen)\r\n",
+        "12 append \"Sent\" (\\Seen) {5}\r\nhello\r\n",
+        "16 STATUS \"Sent\" (UIDNEXT MESSAGES UNSEEN RECENT)\r\n",
+        "a0001 LOGIN \"fred\" \"sec\\\"ret\"\r\n",
+        "a0005 UID FETCH 1:4294967295 (UID FLAGS)\r\n",
+        "a0006 UID FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER "
+        "SUBJECT TO "
+        "CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO REPLY-TO LINES LIST-POST "
+        "X-LABEL)])\r\n",
+        "ABCD2 LOGIN fred {6}\r\nsecret\r\n",
+        "ABCD7 APPEND INBOX () \"30-Nov-2026 19:00:00 +0000\" {5}\r\nhello\r\n",
+        "ABCD9 SEARCH OR (FROM bob SINCE 1-Feb-2024) NOT (UNSEEN LARGER 100)\r\n",
+        "A006 AUTHENTICATE PLAIN AHVzZXIAc2VjcmV0\r\n",
+        "A008 LIST \"\" *\r\n",
+        "A0006 SEARCH UNSEEN NOT DELETED\r\n",
+        "A0007 FETCH 1:3 RFC822.SIZE\r\n",
+        "A0009 FETCH 1 BODY.PEEK[TEXT]\r\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (s_parse (lines[i]) != 0)
+            fail_msg ("%s: %s", lines[i], g_why);
+    /* a refused command still names itself, for the log */
+    s_refused ("a1 UID FETCH 1 (FLAGS\r\n", "ends with )");
+    assert_int_equal (g_cmd.id, IMAP_FETCH);
+    assert_string_equal (g_cmd.verb, "UID FETCH");
+}
+
+/* The writing helpers (imap_write.c) and this reader agree: what one writes the other reads */
+static void
+test_written_strings_flags_and_dates_read_back (void **state)
+{
+    (void)state;
+    static const char *strings[] = {"",      "fred",   "a \"quoted\" \\ one", "two\r\nlines", "caf\xc3\xa9",
+                                    "INBOX", "(){}%*]"};
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        for (int utf8 = 0; utf8 < 2; utf8++) {
+            buffer_t b = BUFFER_INIT (0);
+            assert_int_equal (buffer_append (&b, "a CREATE ", 9), 0);
+            assert_int_equal (imap_string_append (&b, strings[i], strlen (strings[i]), utf8), 0);
+            assert_int_equal (buffer_append (&b, "\r\n", 2), 0);
+            if (s_parse_n (b.data, b.size) != 0)
+                fail_msg ("%s: %s", b.data, g_why);
+            assert_string_equal (g_cmd.str[0].data, strings[i]);
+            buffer_free (&b);
+        }
+    for (unsigned flags = 0; flags <= IMAP_ALL_FLAGS; flags++) {
+        buffer_t b = BUFFER_INIT (0);
+        assert_int_equal (buffer_append (&b, "a STORE 1 FLAGS ", 16), 0);
+        assert_int_equal (imap_flags_append (&b, flags), 0);
+        assert_int_equal (buffer_append (&b, "\r\n", 2), 0);
+        assert_int_equal (s_parse_n (b.data, b.size), 0);
+        assert_int_equal (g_cmd.flags, flags);
+        char letters[6];
+        imap_flags_to_letters (flags, letters);
+        assert_int_equal (imap_flags_from_letters (letters), flags);
+        buffer_free (&b);
+    }
+    static const int64_t times[] = {0, 837596665, 951868800, 1704067200, 4102444799, 253402300799};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char text[32];
+        imap_date_time (times[i], text);
+        assert_int_equal (imap_parse_date_time (text, strlen (text)), times[i]);
+    }
+}
+
 static void
 test_free_is_idempotent (void **state)
 {
@@ -784,6 +868,8 @@ main (void)
         cmocka_unit_test (test_date_time_parsing),
         cmocka_unit_test (test_list_match_with_wildcards),
         cmocka_unit_test (test_literal_at_end),
+        cmocka_unit_test_teardown (test_real_client_lines, s_teardown),
+        cmocka_unit_test_teardown (test_written_strings_flags_and_dates_read_back, s_teardown),
         cmocka_unit_test (test_free_is_idempotent),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
