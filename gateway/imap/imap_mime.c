@@ -482,14 +482,16 @@ s_type (const node_t *node, const char **type, const char **subtype, GMimeParamL
         *subtype = "plain";
         *params = NULL;
     }
-    if (node->kind == NODE_LEAF && node->obj &&
-        (GMIME_IS_MULTIPART (node->obj) || GMIME_IS_MESSAGE_PART (node->obj))) {
-        /* nested past IMAP_MIME_MAX_NESTING, or a message/ part that is not rfc822: opaque */
-        if (GMIME_IS_MULTIPART (node->obj)) {
-            *type = "application";
-            *subtype = "octet-stream";
-            *params = NULL;
-        }
+    /* A multipart or message/rfc822 shown as a leaf (nested past IMAP_MIME_MAX_NESTING, or an
+       rfc822 part GMime did not parse as a message) has no leaf syntax of its own: opaque */
+    bool multipart = g_ascii_strcasecmp (*type, "multipart") == 0;
+    bool message =
+        g_ascii_strcasecmp (*type, "message") == 0 &&
+        (g_ascii_strcasecmp (*subtype, "rfc822") == 0 || g_ascii_strcasecmp (*subtype, "global") == 0);
+    if (node->kind == NODE_LEAF && (multipart || message)) {
+        *type = "application";
+        *subtype = "octet-stream";
+        *params = NULL;
     }
 }
 
