@@ -666,6 +666,18 @@ s_resolve (const imap_mime_t *self, const uint32_t *part, int depth)
     return cur;
 }
 
+/* Whether [start, end) ends with an empty line */
+static bool
+s_ends_blank (const char *data, size_t start, size_t end)
+{
+    if (end == start || data[end - 1] != '\n')
+        return false;
+    size_t p = end - 1;
+    if (p > start && data[p - 1] == '\r')
+        p--;
+    return p == start || data[p - 1] == '\n';
+}
+
 /* HEADER.FIELDS (..) / .NOT: the fields named (or all others) as stored, then the blank line */
 static int
 s_fields_section (const imap_mime_t *self, const node_t *node, const imap_section_t *s, char **owned,
@@ -685,7 +697,10 @@ s_fields_section (const imap_mime_t *self, const node_t *node, const imap_sectio
         if (self->data[f.after - 1] != '\n' && buffer_append (&out, "\r\n", 2) != 0)
             goto fail; /* the header's last line had no line end */
     }
-    if (buffer_append (&out, "\r\n", 2) != 0)
+    /* the blank line: after HEADER.FIELDS always; after .NOT the header's own, when it has one
+       (as Dovecot does: a header without its blank line gives none) */
+    if ((s->kind == IMAP_SECTION_FIELDS || s_ends_blank (self->data, node->start, node->body)) &&
+        buffer_append (&out, "\r\n", 2) != 0)
         goto fail;
     *owned = out.data;
     *len = out.size;
@@ -753,7 +768,7 @@ imap_mime_section (imap_mime_t *self, const imap_section_t *section, const char 
     case IMAP_SECTION_FIELDS_NOT:
         if (s_fields_section (self, node, section, owned, len) != 0)
             return -1;
-        *data = *owned;
+        *data = *owned ? *owned : self->data; /* NULL: nothing kept, an empty section */
         return 0;
     }
     *data = self->data + from;
