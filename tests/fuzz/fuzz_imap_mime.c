@@ -86,11 +86,11 @@ s_check_search (imap_mime_t *mime, const char *data, size_t size)
                   text = {.kind = IMAP_SK_TEXT, .text = needle};
     imap_search_t subject = {.kind = IMAP_SK_HEADER, .field = "Subject", .text = needle, .next = &body};
     imap_search_t sent = {.kind = IMAP_SK_SENTSINCE, .day = 0};
-    imap_search_t or = {.kind = IMAP_SK_OR, .a = &text, .b = &sent};
+    imap_search_t either = {.kind = IMAP_SK_OR, .a = &text, .b = &sent};
     imap_search_msg_t msg = {.seq = 1, .uid = 1, .size = size, .internal_date = 0, .mime = mime};
     FUZZ_CHECK (imap_search_needs_message (&subject));
     imap_search_match (&subject, &msg, 1, 1);
-    imap_search_match (& or, &msg, 1, 1);
+    imap_search_match (&either, &msg, 1, 1);
     /* a message without a body part holds no body text; the empty string is in every message */
     body.text = "";
     FUZZ_CHECK (imap_search_match (&body, &msg, 1, 1));
