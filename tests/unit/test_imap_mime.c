@@ -296,6 +296,75 @@ test_search_keys (void **state)
     s_unload (&m);
 }
 
+/* The keys the folder listing answers, without the message (mime NULL): one row per key */
+static void
+test_search_keys_without_the_message (void **state)
+{
+    (void)state;
+    imap_range_t two_to_four = {2, 4};
+    static const int64_t day = 19054; /* 2022-03-03; the message came at 12:00 UTC that day */
+    const struct {
+        imap_search_t key;
+        bool match;
+    } rows[] = {
+        {{.kind = IMAP_SK_ALL}, true},
+        {{.kind = IMAP_SK_FLAG, .flag = IMAP_FLAGGED}, true},
+        {{.kind = IMAP_SK_FLAG, .flag = IMAP_DELETED}, false},
+        {{.kind = IMAP_SK_NOFLAG, .flag = IMAP_DRAFT}, true},
+        {{.kind = IMAP_SK_ON, .day = day}, true},
+        {{.kind = IMAP_SK_ON, .day = day + 1}, false},
+        {{.kind = IMAP_SK_BEFORE, .day = day + 1}, true},
+        {{.kind = IMAP_SK_SINCE, .day = day + 1}, false},
+        {{.kind = IMAP_SK_SMALLER, .number = 1001}, true},
+        {{.kind = IMAP_SK_SMALLER, .number = 1000}, false},
+        {{.kind = IMAP_SK_LARGER, .number = 1000}, false},
+        {{.kind = IMAP_SK_SEQ, .set = {&two_to_four, 1, false}}, true},
+        {{.kind = IMAP_SK_UID, .set = {&two_to_four, 1, false}}, false},
+        {{.kind = IMAP_SK_KEYWORD, .text = "$Junk"}, false},
+        {{.kind = IMAP_SK_UNKEYWORD, .text = "$Junk"}, true},
+        /* keys that need the message match nothing without it */
+        {{.kind = IMAP_SK_SENTSINCE, .day = 0}, false},
+        {{.kind = IMAP_SK_BODY, .text = ""}, false},
+    };
+    imap_search_msg_t msg = {.seq = 3,
+                             .uid = 42,
+                             .flags = IMAP_SEEN | IMAP_FLAGGED,
+                             .size = 1000,
+                             .internal_date = day * 86400 + 43200};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        print_message ("row %zu\n", i);
+        assert_int_equal (imap_search_match (&rows[i].key, &msg, 5, 50), rows[i].match);
+        assert_int_equal (imap_search_needs_message (&rows[i].key), i >= 15);
+    }
+}
+
+/* With UTF8=ACCEPT 8-bit goes quoted; without, as stored (a literal) or as an RFC 2047 word */
+static void
+test_utf8_accept_quotes_8bit (void **state)
+{
+    (void)state;
+    msg_t m = s_load ("07-8bit.eml"); /* From: Jörg <joerg@example.de>, Subject: Grüße */
+    buffer_t b = BUFFER_INIT (0);
+    assert_int_equal (imap_mime_envelope (m.mime, &b, true), 0);
+    assert_true (g_str_has_prefix (b.data, "(\"Sat, 5 May 2018 05:05:05 +0000\" \"Gr\xc3\xbc\xc3\x9f"
+                                           "e\" ((\"J\xc3\xb6rg\" NIL \"joerg\" \"example.de\"))"));
+    buffer_free (&b);
+    assert_int_equal (imap_mime_envelope (m.mime, &b, false), 0);
+    assert_true (g_str_has_prefix (b.data, "(\"Sat, 5 May 2018 05:05:05 +0000\" {7}\r\nGr\xc3\xbc\xc3\x9f"
+                                           "e (({5}\r\nJ\xc3\xb6rg NIL \"joerg\" \"example.de\"))"));
+    buffer_free (&b);
+    s_unload (&m);
+    m = s_load ("03-attachment.eml"); /* From: =?UTF-8?Q?Ren=C3=A9e?= <renee@example.fr> */
+    assert_int_equal (imap_mime_envelope (m.mime, &b, false), 0);
+    assert_non_null (strstr (b.data, "((\"=?UTF-8?b?UmVuw6ll?=\" NIL \"renee\" \"example.fr\"))"));
+    buffer_free (&b);
+    assert_int_equal (imap_mime_envelope (m.mime, &b, true), 0);
+    assert_non_null (strstr (b.data, "((\"Ren\xc3\xa9"
+                                     "e\" NIL \"renee\" \"example.fr\"))"));
+    buffer_free (&b);
+    s_unload (&m);
+}
+
 /* 1000 nested multiparts, and a Content-Type with 10,000 parameters: answered, quickly */
 static void
 test_malformed_messages_are_bounded (void **state)
@@ -375,6 +444,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_header_fields_keep_folded_lines_as_stored),
         cmocka_unit_test (test_binary_decodes_quoted_printable_and_refuses_unknown),
         cmocka_unit_test (test_search_keys),
+        cmocka_unit_test (test_search_keys_without_the_message),
+        cmocka_unit_test (test_utf8_accept_quotes_8bit),
         cmocka_unit_test (test_malformed_messages_are_bounded),
         cmocka_unit_test (test_write_strings_flags_and_dates),
     };
