@@ -33,6 +33,7 @@ typedef struct node_t {
 struct imap_mime_t {
     const char *data;
     size_t len;
+    GByteArray *array;     /* data as GMime's stream reads it, not copied (the stream does not own it) */
     GMimeMessage *message; /* NULL when GMime made nothing of it */
     node_t root;           /* the message as a whole: its header, its body */
     char *text;            /* SEARCH BODY: the decoded text parts, UTF-8, made on first use */
@@ -122,13 +123,11 @@ s_build_multipart (imap_mime_t *self, node_t *node, GMimeMultipart *multi, int d
         open = true;
         from = s_line_end (self->data, p, node->end);
     }
-    if (open && !close && child < node->nchildren) /* no close delimiter: the last part runs to the end */
+    if (!open || close) /* without a close delimiter the last part runs to the end */
+        from = node->end;
+    for (; child < node->nchildren; child++, from = node->end)
         s_build (self, &node->children[child], g_mime_multipart_get_part (multi, (int)child), from, node->end,
-                 depth + 1),
-            child++;
-    for (; child < node->nchildren; child++)
-        s_build (self, &node->children[child], g_mime_multipart_get_part (multi, (int)child), node->end,
-                 node->end, depth + 1);
+                 depth + 1);
 }
 
 static bool
@@ -194,7 +193,11 @@ imap_mime_new (const char *data, size_t len)
         return NULL;
     self->data = data;
     self->len = len;
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer (data, len);
+    /* GMime only reads the array; its parts keep the stream (persist-stream), so the array
+       lives until destroy */
+    self->array = g_byte_array_new_take ((guint8 *)data, len);
+    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array (self->array);
+    g_mime_stream_mem_set_owner (GMIME_STREAM_MEM (stream), FALSE);
     GMimeParser *parser = g_mime_parser_new_with_stream (stream);
     self->message = g_mime_parser_construct_message (parser, NULL);
     g_object_unref (parser);
@@ -213,6 +216,7 @@ imap_mime_destroy (imap_mime_t **self_p)
     s_free_node (&self->root);
     if (self->message)
         g_object_unref (self->message);
+    g_byte_array_free (self->array, FALSE); /* the struct only: the data is the caller's */
     free (self->text);
     free (self);
     *self_p = NULL;
@@ -399,24 +403,37 @@ s_has_address (const char *value)
     return has;
 }
 
-/* The envelope of the message whose header is node's */
+/* An address field of the envelope; fallback (non-NULL for Sender and Reply-To: From's value,
+   "" when none) stands in when the field holds no address (RFC 9051 7.5.2) */
+static int
+s_envelope_address (const imap_mime_t *self, const node_t *node, const char *name, const char *fallback,
+                    buffer_t *out, bool utf8)
+{
+    char *value = s_header_get (self, node, name);
+    bool defaulted = fallback && !s_has_address (value);
+    int rc =
+        buffer_append (out, " ", 1) != 0 ? -1 : s_address_field (out, defaulted ? fallback : value, utf8);
+    free (value);
+    return rc;
+}
+
+/* The envelope of the message whose header is node's: date subject from sender reply-to to cc
+   bcc in-reply-to message-id */
 static int
 s_envelope (const imap_mime_t *self, const node_t *node, buffer_t *out, bool utf8)
 {
-    static const char *fields[] = {"From", "Sender", "Reply-To", "To", "Cc", "Bcc"};
     if (buffer_append (out, "(", 1) != 0 || s_header_nstring (self, node, "Date", out, utf8) != 0 ||
         buffer_append (out, " ", 1) != 0 || s_header_nstring (self, node, "Subject", out, utf8) != 0)
         return -1;
     char *from = s_header_get (self, node, "From");
-    int rc = 0;
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0] && rc == 0; i++) {
-        char *value = i == 0 ? NULL : s_header_get (self, node, fields[i]);
-        bool defaulted = (i == 1 || i == 2) && !s_has_address (value); /* RFC 9051 7.5.2 */
-        rc = buffer_append (out, " ", 1) != 0
+    int rc = s_envelope_address (self, node, "From", NULL, out, utf8) != 0 ||
+                     s_envelope_address (self, node, "Sender", from ? from : "", out, utf8) != 0 ||
+                     s_envelope_address (self, node, "Reply-To", from ? from : "", out, utf8) != 0 ||
+                     s_envelope_address (self, node, "To", NULL, out, utf8) != 0 ||
+                     s_envelope_address (self, node, "Cc", NULL, out, utf8) != 0 ||
+                     s_envelope_address (self, node, "Bcc", NULL, out, utf8) != 0
                  ? -1
-                 : s_address_field (out, i == 0 || defaulted ? from : value, utf8);
-        free (value);
-    }
+                 : 0;
     free (from);
     if (rc != 0 || buffer_append (out, " ", 1) != 0 ||
         s_header_nstring (self, node, "In-Reply-To", out, utf8) != 0 || buffer_append (out, " ", 1) != 0 ||
@@ -436,16 +453,9 @@ imap_mime_envelope (imap_mime_t *self, buffer_t *out, bool utf8)
 static int s_body (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ext, bool utf8);
 static int s_leaf (const imap_mime_t *self, const node_t *node, buffer_t *out, bool ext, bool utf8);
 
-/* A parameter value; without UTF8=ACCEPT an 8-bit value (GMime decoded RFC 2231) goes as an
-   RFC 2047 encoded word, as most servers do */
-static int
-s_param_value (buffer_t *out, const char *value, bool utf8)
-{
-    return s_name (out, value ? value : "", NULL, utf8) == 0 ? 0 : -1;
-}
-
 /* body-fld-param: ("name" "value" ...) or NIL; a text/ part without a charset shows the
-   default, us-ascii (RFC 2045 5.2), as Dovecot does */
+   default, us-ascii (RFC 2045 5.2), as Dovecot does. GMime decoded RFC 2231 values: without
+   UTF8=ACCEPT an 8-bit one goes as an RFC 2047 word, as most servers do. */
 static int
 s_params (buffer_t *out, GMimeParamList *list, bool utf8, bool text)
 {
@@ -463,7 +473,7 @@ s_params (buffer_t *out, GMimeParamList *list, bool utf8, bool text)
             return -1;
         if (s_nstring (out, name ? name : "", utf8) != 0 || buffer_append (out, " ", 1) != 0)
             return -1;
-        if (value && *value ? s_param_value (out, value, utf8) != 0 : buffer_append (out, "\"\"", 2) != 0)
+        if (value && *value ? s_name (out, value, NULL, utf8) != 0 : buffer_append (out, "\"\"", 2) != 0)
             return -1;
     }
     return buffer_append (out, ")", 1);
@@ -482,14 +492,16 @@ s_type (const node_t *node, const char **type, const char **subtype, GMimeParamL
         *subtype = "plain";
         *params = NULL;
     }
-    if (node->kind == NODE_LEAF && node->obj &&
-        (GMIME_IS_MULTIPART (node->obj) || GMIME_IS_MESSAGE_PART (node->obj))) {
-        /* nested past IMAP_MIME_MAX_NESTING, or a message/ part that is not rfc822: opaque */
-        if (GMIME_IS_MULTIPART (node->obj)) {
-            *type = "application";
-            *subtype = "octet-stream";
-            *params = NULL;
-        }
+    /* A multipart or message/rfc822 shown as a leaf (nested past IMAP_MIME_MAX_NESTING, or an
+       rfc822 part GMime did not parse as a message) has no leaf syntax of its own: opaque */
+    bool multipart = g_ascii_strcasecmp (*type, "multipart") == 0;
+    bool message =
+        g_ascii_strcasecmp (*type, "message") == 0 &&
+        (g_ascii_strcasecmp (*subtype, "rfc822") == 0 || g_ascii_strcasecmp (*subtype, "global") == 0);
+    if (node->kind == NODE_LEAF && (multipart || message)) {
+        *type = "application";
+        *subtype = "octet-stream";
+        *params = NULL;
     }
 }
 
@@ -664,6 +676,18 @@ s_resolve (const imap_mime_t *self, const uint32_t *part, int depth)
     return cur;
 }
 
+/* Whether [start, end) ends with an empty line */
+static bool
+s_ends_blank (const char *data, size_t start, size_t end)
+{
+    if (end == start || data[end - 1] != '\n')
+        return false;
+    size_t p = end - 1;
+    if (p > start && data[p - 1] == '\r')
+        p--;
+    return p == start || data[p - 1] == '\n';
+}
+
 /* HEADER.FIELDS (..) / .NOT: the fields named (or all others) as stored, then the blank line */
 static int
 s_fields_section (const imap_mime_t *self, const node_t *node, const imap_section_t *s, char **owned,
@@ -683,7 +707,10 @@ s_fields_section (const imap_mime_t *self, const node_t *node, const imap_sectio
         if (self->data[f.after - 1] != '\n' && buffer_append (&out, "\r\n", 2) != 0)
             goto fail; /* the header's last line had no line end */
     }
-    if (buffer_append (&out, "\r\n", 2) != 0)
+    /* the blank line: after HEADER.FIELDS always; after .NOT the header's own, when it has one
+       (as Dovecot does: a header without its blank line gives none) */
+    if ((s->kind == IMAP_SECTION_FIELDS || s_ends_blank (self->data, node->start, node->body)) &&
+        buffer_append (&out, "\r\n", 2) != 0)
         goto fail;
     *owned = out.data;
     *len = out.size;
@@ -751,7 +778,7 @@ imap_mime_section (imap_mime_t *self, const imap_section_t *section, const char 
     case IMAP_SECTION_FIELDS_NOT:
         if (s_fields_section (self, node, section, owned, len) != 0)
             return -1;
-        *data = *owned;
+        *data = *owned ? *owned : self->data; /* NULL: nothing kept, an empty section */
         return 0;
     }
     *data = self->data + from;

@@ -197,13 +197,20 @@ test_header_fields_keep_folded_lines_as_stored (void **state)
     (void)state;
     msg_t m = s_load ("12-headers-folded.eml");
     char *f = s_section (&m, "HEADER.FIELDS:x-long,Subject"),
-         *not = s_section (&m, "HEADER.FIELDS.NOT:X-LONG,subject");
+         *excluded = s_section (&m, "HEADER.FIELDS.NOT:X-LONG,subject");
     assert_string_equal (f, "X-Long: one\r\n\ttwo\r\n  three\r\nSubject: folded\r\n subject line\r\n\r\n");
-    assert_string_equal (not, "From: a@example.com\r\nTo: b@example.com\r\n\r\n");
+    assert_string_equal (excluded, "From: a@example.com\r\nTo: b@example.com\r\n\r\n");
     char *all = s_section (&m, ""), *text = s_section (&m, "TEXT");
     assert_int_equal (strlen (all), m.len);
     assert_string_equal (text, "body\r\n");
-    free (f), free (not ), free (all), free (text);
+    free (f), free (excluded), free (all), free (text);
+    s_unload (&m);
+    /* a header without its blank line: .NOT gives none back (as Dovecot), and may give nothing */
+    m = s_load ("10-no-header-end.eml");
+    f = s_section (&m, "HEADER.FIELDS:subject"), excluded = s_section (&m, "HEADER.FIELDS.NOT:From,Subject");
+    assert_string_equal (f, "Subject: only a header\r\n\r\n");
+    assert_string_equal (excluded, "");
+    free (f), free (excluded);
     s_unload (&m);
 }
 
@@ -272,20 +279,89 @@ test_search_keys (void **state)
     assert_false (s_search (&m, &since));
     imap_search_t larger = {.kind = IMAP_SK_LARGER, .number = m.len - 1},
                   seen = {.kind = IMAP_SK_NOFLAG, .flag = IMAP_SEEN};
-    imap_search_t or = {.kind = IMAP_SK_OR, .a = &seen, .b = &larger},
-                  not = {.kind = IMAP_SK_NOT, .a = & or };
-    assert_true (s_search (&m, & or));
-    assert_false (s_search (&m, &not ));
+    imap_search_t either = {.kind = IMAP_SK_OR, .a = &seen, .b = &larger},
+                  neither = {.kind = IMAP_SK_NOT, .a = &either};
+    assert_true (s_search (&m, &either));
+    assert_false (s_search (&m, &neither));
     imap_range_t star = {40, 0};
     imap_search_t uid = {.kind = IMAP_SK_UID, .set = {&star, 1, false}}; /* 40:* with * = 50 */
     assert_true (s_search (&m, &uid));
     imap_search_t kw = {.kind = IMAP_SK_KEYWORD, .text = "x"};
-    imap_search_t and = {.kind = IMAP_SK_AND, .a = &uid};
+    imap_search_t both = {.kind = IMAP_SK_AND, .a = &uid};
     uid.next = &kw;
-    assert_false (s_search (&m, &and));
+    assert_false (s_search (&m, &both));
     uid.next = NULL;
-    assert_false (imap_search_needs_message (&and));
-    assert_true (imap_search_needs_message (&not ) == false && imap_search_needs_message (&body));
+    assert_false (imap_search_needs_message (&both));
+    assert_true (imap_search_needs_message (&neither) == false && imap_search_needs_message (&body));
+    s_unload (&m);
+}
+
+/* The keys the folder listing answers, without the message (mime NULL): one row per key */
+static void
+test_search_keys_without_the_message (void **state)
+{
+    (void)state;
+    imap_range_t two_to_four = {2, 4};
+    static const int64_t day = 19054; /* 2022-03-03; the message came at 12:00 UTC that day */
+    const struct {
+        imap_search_t key;
+        bool match;
+    } rows[] = {
+        {{.kind = IMAP_SK_ALL}, true},
+        {{.kind = IMAP_SK_FLAG, .flag = IMAP_FLAGGED}, true},
+        {{.kind = IMAP_SK_FLAG, .flag = IMAP_DELETED}, false},
+        {{.kind = IMAP_SK_NOFLAG, .flag = IMAP_DRAFT}, true},
+        {{.kind = IMAP_SK_ON, .day = day}, true},
+        {{.kind = IMAP_SK_ON, .day = day + 1}, false},
+        {{.kind = IMAP_SK_BEFORE, .day = day + 1}, true},
+        {{.kind = IMAP_SK_SINCE, .day = day + 1}, false},
+        {{.kind = IMAP_SK_SMALLER, .number = 1001}, true},
+        {{.kind = IMAP_SK_SMALLER, .number = 1000}, false},
+        {{.kind = IMAP_SK_LARGER, .number = 1000}, false},
+        {{.kind = IMAP_SK_SEQ, .set = {&two_to_four, 1, false}}, true},
+        {{.kind = IMAP_SK_UID, .set = {&two_to_four, 1, false}}, false},
+        {{.kind = IMAP_SK_KEYWORD, .text = "$Junk"}, false},
+        {{.kind = IMAP_SK_UNKEYWORD, .text = "$Junk"}, true},
+        /* keys that need the message match nothing without it */
+        {{.kind = IMAP_SK_SENTSINCE, .day = 0}, false},
+        {{.kind = IMAP_SK_BODY, .text = ""}, false},
+    };
+    imap_search_msg_t msg = {.seq = 3,
+                             .uid = 42,
+                             .flags = IMAP_SEEN | IMAP_FLAGGED,
+                             .size = 1000,
+                             .internal_date = day * 86400 + 43200};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        print_message ("row %zu\n", i);
+        assert_int_equal (imap_search_match (&rows[i].key, &msg, 5, 50), rows[i].match);
+        assert_int_equal (imap_search_needs_message (&rows[i].key), i >= 15);
+    }
+}
+
+/* With UTF8=ACCEPT 8-bit goes quoted; without, as stored (a literal) or as an RFC 2047 word */
+static void
+test_utf8_accept_quotes_8bit (void **state)
+{
+    (void)state;
+    msg_t m = s_load ("07-8bit.eml"); /* From: Jörg <joerg@example.de>, Subject: Grüße */
+    buffer_t b = BUFFER_INIT (0);
+    assert_int_equal (imap_mime_envelope (m.mime, &b, true), 0);
+    assert_true (g_str_has_prefix (b.data, "(\"Sat, 5 May 2018 05:05:05 +0000\" \"Gr\xc3\xbc\xc3\x9f"
+                                           "e\" ((\"J\xc3\xb6rg\" NIL \"joerg\" \"example.de\"))"));
+    buffer_free (&b);
+    assert_int_equal (imap_mime_envelope (m.mime, &b, false), 0);
+    assert_true (g_str_has_prefix (b.data, "(\"Sat, 5 May 2018 05:05:05 +0000\" {7}\r\nGr\xc3\xbc\xc3\x9f"
+                                           "e (({5}\r\nJ\xc3\xb6rg NIL \"joerg\" \"example.de\"))"));
+    buffer_free (&b);
+    s_unload (&m);
+    m = s_load ("03-attachment.eml"); /* From: =?UTF-8?Q?Ren=C3=A9e?= <renee@example.fr> */
+    assert_int_equal (imap_mime_envelope (m.mime, &b, false), 0);
+    assert_non_null (strstr (b.data, "((\"=?UTF-8?b?UmVuw6ll?=\" NIL \"renee\" \"example.fr\"))"));
+    buffer_free (&b);
+    assert_int_equal (imap_mime_envelope (m.mime, &b, true), 0);
+    assert_non_null (strstr (b.data, "((\"Ren\xc3\xa9"
+                                     "e\" NIL \"renee\" \"example.fr\"))"));
+    buffer_free (&b);
     s_unload (&m);
 }
 
@@ -368,6 +444,8 @@ main (int argc, char **argv)
         cmocka_unit_test (test_header_fields_keep_folded_lines_as_stored),
         cmocka_unit_test (test_binary_decodes_quoted_printable_and_refuses_unknown),
         cmocka_unit_test (test_search_keys),
+        cmocka_unit_test (test_search_keys_without_the_message),
+        cmocka_unit_test (test_utf8_accept_quotes_8bit),
         cmocka_unit_test (test_malformed_messages_are_bounded),
         cmocka_unit_test (test_write_strings_flags_and_dates),
     };
