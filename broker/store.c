@@ -149,18 +149,20 @@ static const char *s_sql[ST__COUNT] = {
     [ST_LEASE_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE lease_until > 0",
     [ST_PURGE_EXPIRED] =
         "DELETE FROM deliveries WHERE message_id IN "
-        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch())",
+        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch()) "
+        "RETURNING id, mailbox_id, coalesce(folder_id, 0)",
     /* both retention purges start from the (few) mailboxes that have a limit and walk only
        their deliveries, by index: they run every second, whatever the store holds */
     [ST_PURGE_COUNT] =
         "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, "
         "mb.retention_count AS keep, row_number () OVER (PARTITION BY d.mailbox_id "
         "ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d "
-        "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep)",
+        "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep) "
+        "RETURNING id, mailbox_id, 0",
     [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM mailboxes mb "
                      "CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE mb.retention_seconds > 0 AND "
                      "d.folder_id IS NULL "
-                     "AND d.delivered_at < unixepoch() - mb.retention_seconds)",
+                     "AND d.delivered_at < unixepoch() - mb.retention_seconds) RETURNING id, mailbox_id, 0",
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
                    "VALUES (?1, ?2, ?3, unixepoch(), unixepoch())",
@@ -1588,17 +1590,22 @@ store_lease_release_all (store_t *self, const char *consumer)
 }
 
 int
-store_purge (store_t *self)
+store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t folder, void *arg), void *arg)
 {
     static const int which[] = {ST_PURGE_EXPIRED, ST_PURGE_COUNT, ST_PURGE_AGE};
     int total = 0;
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         sqlite3_stmt *stmt = s_stmt (self, which[i]);
-        int rc = sqlite3_step (stmt);
+        int rc;
+        while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            if (gone)
+                gone (sqlite3_column_int64 (stmt, 0), sqlite3_column_int64 (stmt, 1),
+                      sqlite3_column_int64 (stmt, 2), arg);
+            total++;
+        }
         sqlite3_reset (stmt);
         if (rc != SQLITE_DONE)
             return -1;
-        total += sqlite3_changes (self->db);
     }
     return total;
 }
