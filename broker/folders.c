@@ -72,6 +72,13 @@ s_folder_arg (folder_call_t *call, const proto_arg_t *arg, int64_t *folder)
     char name[STORE_FOLDER_NAME_MAX + 1];
     proto_arg_string (arg, name, sizeof name);
     int found = store_folder_find (call->store, call->mailbox_id, name, folder);
+    if (found == 0) { /* Sent, Drafts or Trash, named before any FOLDERS: made now */
+        *call->mutating = true;
+        if (store_folder_defaults (call->store, call->mailbox_id) != 0)
+            found = -1;
+        else
+            found = store_folder_find (call->store, call->mailbox_id, name, folder);
+    }
     if (found < 0)
         return call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
     return found ? NULL : call->refuse (call->ctx, REPLY_NO_FOLDER, NULL);

@@ -92,6 +92,7 @@ enum {
     ST_FLAGS_SET,
     ST_DELIVER_IN,
     ST_EXPUNGE_PICK,
+    ST_FOLDER_COUNT_IN,
     ST__COUNT
 };
 
@@ -225,9 +226,13 @@ static const char *s_sql[ST__COUNT] = {
     [ST_FOLDER_RENAME] = "UPDATE folders SET name = ?3 || substr(name, length(?2) + 1) WHERE mailbox_id = ?1 "
                          "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
     [ST_FOLDER_SUBSCRIBE] = "UPDATE folders SET subscribed = ?3 WHERE mailbox_id = ?1 AND name = ?2",
-    [ST_FOLDER_RECOUNT] = "UPDATE folders SET (message_count, used_bytes) = "
-                          "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
-                          "JOIN messages m ON m.id = d.message_id WHERE d.folder_id = folders.id)",
+    [ST_FOLDER_RECOUNT] =
+        "UPDATE folders SET (message_count, used_bytes) = "
+        "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d JOIN messages m "
+        "ON m.id = d.message_id WHERE d.mailbox_id = folders.mailbox_id AND d.folder_id = folders.id) "
+        "WHERE (message_count, used_bytes) IS NOT "
+        "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d JOIN messages m "
+        "ON m.id = d.message_id WHERE d.mailbox_id = folders.mailbox_id AND d.folder_id = folders.id)",
     [ST_SEQ_FOLDERS] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'folders'), 1), "
                        "(SELECT coalesce(max(id), 0) + 1 FROM folders))",
     [ST_INBOX_UNSEEN] =
@@ -246,6 +251,8 @@ static const char *s_sql[ST__COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, nullif(?6, 0), ?7)",
     [ST_EXPUNGE_PICK] = "SELECT id FROM deliveries WHERE mailbox_id = ?1 AND folder_id IS ?2 "
                         "AND instr(flags, 'T') > 0 ORDER BY id",
+    [ST_FOLDER_COUNT_IN] =
+        "UPDATE folders SET message_count = message_count + 1, used_bytes = used_bytes + ?2 WHERE id = ?1",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
@@ -2142,6 +2149,13 @@ store_delivery_put (store_t *self, int64_t mailbox, int64_t message, int64_t siz
                        SQLITE_TRANSIENT);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
+    if (rc == SQLITE_DONE && folder > 0) { /* its folder's counters (schema 011) */
+        stmt = s_stmt (self, ST_FOLDER_COUNT_IN);
+        sqlite3_bind_int64 (stmt, 1, folder);
+        sqlite3_bind_int64 (stmt, 2, size);
+        rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+    }
     if (s_id_done (self, rc == SQLITE_DONE) != 0)
         return -1;
     return s_counters_add (self, mailbox, size) == 0 ? delivery : -1;
