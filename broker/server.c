@@ -1140,7 +1140,9 @@ s_verb_dele (context_t *ctx)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
     ctx->pending->mutating = true;
     folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id};
-    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id, &change.folder);
+    bool watched = zhashx_lookup (ctx->server->watchers, ctx->session->address) != NULL;
+    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id,
+                                    watched ? &change.folder : NULL);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
