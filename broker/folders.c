@@ -6,29 +6,9 @@
 #include <time.h>
 
 #include "header.h"
+#include "text.h"
 
 /* --------------------------------------------------------------------- arguments */
-
-/* RFC 3629: the length of the UTF-8 sequence at p (at most n octets), 0 when it is not one
-   (overlong forms and surrogates included) */
-static size_t
-s_utf8_length (const uint8_t *p, size_t n)
-{
-    size_t length = p[0] < 0x80                    ? 1
-                    : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-                    : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-                    : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                                   : 0;
-    if (length == 0 || length > n)
-        return 0;
-    for (size_t i = 1; i < length; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
-        (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return length;
-}
 
 static bool
 s_is_inbox (const char *name, size_t size)
@@ -51,7 +31,7 @@ folder_name_check (const char *name, size_t size)
             return "a folder name has no \"*\" or \"%\"";
         if (p[i] == '/' && (i == 0 || i + 1 == size || p[i + 1] == '/'))
             return "a folder name has no empty level (\"/\" first, last or twice)";
-        size_t n = s_utf8_length (p + i, size - i);
+        size_t n = text_utf8_length (p + i, size - i);
         if (n == 0)
             return "a folder name is UTF-8";
         i += n;

@@ -124,9 +124,23 @@ test_folder_names (void **state)
     static const char *const good[] = {"Work", "Work/2026", "a", "Été", "INBOX/child", "Sent Items"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert_null (folder_name_check (good[i], strlen (good[i])));
-    static const char *const bad[] = {"",     "INBOX",    "inbox",        "a//b",     "/a",
-                                      "a/",   "*",        "a%",           "a\tb",     "a\x7f",
-                                      "\xff", "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80"};
+    static const char *const bad[] = {"",
+                                      "INBOX",
+                                      "inbox",
+                                      "a//b",
+                                      "/a",
+                                      "a/",
+                                      "*",
+                                      "a%",
+                                      "a\tb",
+                                      "a\x7f",
+                                      "\xff",
+                                      "\xc0\xaf",
+                                      "\xed\xa0\x80",
+                                      "\xe2\x82",
+                                      "\xf8\x80\x80",
+                                      "\xfe\x80\x80\x80",
+                                      "\xf4\x90\x80\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_non_null (folder_name_check (bad[i], strlen (bad[i])));
     char name[STORE_FOLDER_NAME_MAX + 2];
