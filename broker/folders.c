@@ -1,6 +1,7 @@
 /*  folders.c — the folder and flag verbs (folders.h; docs/PROTOCOL.md "Folders and flags") */
 #include "folders.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -64,8 +65,28 @@ s_folder_arg (folder_call_t *call, const proto_arg_t *arg, int64_t *folder)
     return found ? NULL : call->refuse (call->ctx, REPLY_NO_FOLDER, NULL);
 }
 
+static int
+s_id_order (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ids and drops repeats (an IMAP set may name one message twice: a MOVE must not copy
+   it twice) */
+static void
+s_ids_unique (int64_t *ids, size_t *count)
+{
+    qsort (ids, *count, sizeof *ids, s_id_order);
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++)
+        if (kept == 0 || ids[kept - 1] != ids[i])
+            ids[kept++] = ids[i];
+    *count = kept;
+}
+
 /* The message ids in the arguments from first on (each a number, or several separated by
-   spaces), at most FOLDER_MAX_IDS: NULL, or the refusal */
+   spaces), at most FOLDER_MAX_IDS, in ascending order without repeats: NULL, or the refusal */
 static zmsg_t *
 s_ids_arg (folder_call_t *call, size_t first, int64_t *ids, size_t *count)
 {
@@ -84,7 +105,10 @@ s_ids_arg (folder_call_t *call, size_t first, int64_t *ids, size_t *count)
             p = space ? space + 1 : end;
         }
     }
-    return *count ? NULL : call->refuse (call->ctx, REPLY_BAD_ARGS, "no message id");
+    if (*count == 0)
+        return call->refuse (call->ctx, REPLY_BAD_ARGS, "no message id");
+    s_ids_unique (ids, count);
+    return NULL;
 }
 
 static zmsg_t *
