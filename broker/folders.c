@@ -1,34 +1,15 @@
 /*  folders.c — the folder and flag verbs (folders.h; docs/PROTOCOL.md "Folders and flags") */
 #include "folders.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "header.h"
+#include "text.h"
 
 /* --------------------------------------------------------------------- arguments */
-
-/* RFC 3629: the length of the UTF-8 sequence at p (at most n octets), 0 when it is not one
-   (overlong forms and surrogates included) */
-static size_t
-s_utf8_length (const uint8_t *p, size_t n)
-{
-    size_t length = p[0] < 0x80                    ? 1
-                    : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-                    : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-                    : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-                                                   : 0;
-    if (length == 0 || length > n)
-        return 0;
-    for (size_t i = 1; i < length; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
-        (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0;
-    return length;
-}
 
 static bool
 s_is_inbox (const char *name, size_t size)
@@ -51,7 +32,7 @@ folder_name_check (const char *name, size_t size)
             return "a folder name has no \"*\" or \"%\"";
         if (p[i] == '/' && (i == 0 || i + 1 == size || p[i + 1] == '/'))
             return "a folder name has no empty level (\"/\" first, last or twice)";
-        size_t n = s_utf8_length (p + i, size - i);
+        size_t n = text_utf8_length (p + i, size - i);
         if (n == 0)
             return "a folder name is UTF-8";
         i += n;
@@ -72,13 +53,40 @@ s_folder_arg (folder_call_t *call, const proto_arg_t *arg, int64_t *folder)
     char name[STORE_FOLDER_NAME_MAX + 1];
     proto_arg_string (arg, name, sizeof name);
     int found = store_folder_find (call->store, call->mailbox_id, name, folder);
+    if (found == 0) { /* Sent, Drafts or Trash, named before any FOLDERS: made now */
+        *call->mutating = true;
+        if (store_folder_defaults (call->store, call->mailbox_id) != 0)
+            found = -1;
+        else
+            found = store_folder_find (call->store, call->mailbox_id, name, folder);
+    }
     if (found < 0)
         return call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
     return found ? NULL : call->refuse (call->ctx, REPLY_NO_FOLDER, NULL);
 }
 
+static int
+s_id_order (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ids and drops repeats (an IMAP set may name one message twice: a MOVE must not copy
+   it twice) */
+static void
+s_ids_unique (int64_t *ids, size_t *count)
+{
+    qsort (ids, *count, sizeof *ids, s_id_order);
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++)
+        if (kept == 0 || ids[kept - 1] != ids[i])
+            ids[kept++] = ids[i];
+    *count = kept;
+}
+
 /* The message ids in the arguments from first on (each a number, or several separated by
-   spaces), at most FOLDER_MAX_IDS: NULL, or the refusal */
+   spaces), at most FOLDER_MAX_IDS, in ascending order without repeats: NULL, or the refusal */
 static zmsg_t *
 s_ids_arg (folder_call_t *call, size_t first, int64_t *ids, size_t *count)
 {
@@ -97,7 +105,10 @@ s_ids_arg (folder_call_t *call, size_t first, int64_t *ids, size_t *count)
             p = space ? space + 1 : end;
         }
     }
-    return *count ? NULL : call->refuse (call->ctx, REPLY_BAD_ARGS, "no message id");
+    if (*count == 0)
+        return call->refuse (call->ctx, REPLY_BAD_ARGS, "no message id");
+    s_ids_unique (ids, count);
+    return NULL;
 }
 
 static zmsg_t *

@@ -1140,7 +1140,9 @@ s_verb_dele (context_t *ctx)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
     ctx->pending->mutating = true;
     folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id};
-    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id, &change.folder);
+    bool watched = zhashx_lookup (ctx->server->watchers, ctx->session->address) != NULL;
+    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id,
+                                    watched ? &change.folder : NULL);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
@@ -2030,6 +2032,36 @@ s_expire_sessions (server_t *self)
    slices with requests served in between */
 #define FORGET_SLICE 5000
 
+/* Deliveries purged: a GONE push each for the watchers of its mailbox, found by the mailbox
+   ids of the watching sessions (a map made at the first one) */
+typedef struct {
+    server_t *server;
+    zhashx_t *addresses; /* mailbox id -> address, of the mailboxes watched */
+} purge_t;
+
+static void
+s_purge_gone (int64_t id, int64_t mailbox, int64_t folder, void *arg)
+{
+    purge_t *purge = arg;
+    server_t *self = purge->server;
+    if (zhashx_size (self->watchers) == 0)
+        return;
+    char key[24];
+    if (!purge->addresses) {
+        purge->addresses = zhashx_new ();
+        for (zlistx_t *list = zhashx_first (self->watchers); list; list = zhashx_next (self->watchers)) {
+            client_session_t *session = zlistx_first (list);
+            snprintf (key, sizeof key, "%lld", (long long)session->mailbox_id);
+            zhashx_update (purge->addresses, key, session->address);
+        }
+    }
+    snprintf (key, sizeof key, "%lld", (long long)mailbox);
+    const char *address = zhashx_lookup (purge->addresses, key);
+    folder_push_t change = {.kind = FOLDER_PUSH_GONE, .folder = folder, .id = id};
+    if (address)
+        s_queue_change (self, address, &change);
+}
+
 /* Expired messages, retention limits and dedupe records past the window, once a second, in a
    transaction of their own. True when dedupe records are left to forget: the caller comes
    back soon instead of in a second. */
@@ -2038,7 +2070,9 @@ s_purge (server_t *self)
 {
     if (store_begin (self->store) != 0)
         return false;
-    int purged = store_purge (self->store);
+    purge_t purge = {self, NULL};
+    int purged = store_purge (self->store, s_purge_gone, &purge);
+    zhashx_destroy (&purge.addresses);
     int forgotten = purged < 0 ? -1
                                : store_publications_forget (self->store,
                                                             (int64_t)time (NULL) - self->config.dedupe_window,
@@ -2048,8 +2082,10 @@ s_purge (server_t *self)
         log_error ("broker", "purge-failed", "error=\"%s\"", error ? error : store_error (self->store));
         store_rollback (self->store);
         free (error);
+        s_batch_push (self, false);
         return false;
     }
+    s_batch_push (self, true); /* the GONE pushes */
     if (purged > 0)
         log_info ("broker", "purged", "deliveries=%d", purged);
     if (forgotten > 0)

@@ -92,6 +92,8 @@ enum {
     ST_FLAGS_SET,
     ST_DELIVER_IN,
     ST_EXPUNGE_PICK,
+    ST_FOLDER_COUNT_IN,
+    ST_DELIVERY_FOLDER,
     ST__COUNT
 };
 
@@ -121,13 +123,13 @@ static const char *s_sql[ST__COUNT] = {
                 "WHERE d.mailbox_id = ?1 AND d.folder_id IS NULL AND d.id > ?2 "
                 "AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id LIMIT ?3",
     [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1 AND folder_id IS NULL",
-    [ST_RETRIEVE] =
-        "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
-        "WHERE d.id = ?2 AND d.mailbox_id = ?1 AND (m.expires_at IS NULL OR m.expires_at > unixepoch())",
+    [ST_RETRIEVE] = "SELECT m.body, coalesce(d.folder_id, 0), d.flags, d.state FROM deliveries d "
+                    "JOIN messages m ON m.id = d.message_id WHERE d.id = ?2 AND d.mailbox_id = ?1 "
+                    "AND (m.expires_at IS NULL OR m.expires_at > unixepoch())",
     [ST_MARK_SEEN] =
-        "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new' "
-        "RETURNING coalesce(folder_id, 0), flags",
-    [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1 RETURNING coalesce(folder_id, 0)",
+        "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
+    /* no RETURNING on these two: it made RETR and DELE many times slower (the bench's drain) */
+    [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
     [ST_LIST_FIND] = "SELECT id, address, open, posting FROM lists WHERE address = ?1",
     [ST_LIST_ADD] = "INSERT INTO lists (address, open, posting) VALUES (?1, ?2, ?3)",
     [ST_LIST_DELETE] = "DELETE FROM lists WHERE address = ?1",
@@ -149,18 +151,20 @@ static const char *s_sql[ST__COUNT] = {
     [ST_LEASE_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE lease_until > 0",
     [ST_PURGE_EXPIRED] =
         "DELETE FROM deliveries WHERE message_id IN "
-        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch())",
+        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch()) "
+        "RETURNING id, mailbox_id, coalesce(folder_id, 0)",
     /* both retention purges start from the (few) mailboxes that have a limit and walk only
        their deliveries, by index: they run every second, whatever the store holds */
     [ST_PURGE_COUNT] =
         "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, "
         "mb.retention_count AS keep, row_number () OVER (PARTITION BY d.mailbox_id "
         "ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d "
-        "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep)",
+        "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep) "
+        "RETURNING id, mailbox_id, 0",
     [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM mailboxes mb "
                      "CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE mb.retention_seconds > 0 AND "
                      "d.folder_id IS NULL "
-                     "AND d.delivered_at < unixepoch() - mb.retention_seconds)",
+                     "AND d.delivered_at < unixepoch() - mb.retention_seconds) RETURNING id, mailbox_id, 0",
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
                    "VALUES (?1, ?2, ?3, unixepoch(), unixepoch())",
@@ -223,9 +227,13 @@ static const char *s_sql[ST__COUNT] = {
     [ST_FOLDER_RENAME] = "UPDATE folders SET name = ?3 || substr(name, length(?2) + 1) WHERE mailbox_id = ?1 "
                          "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
     [ST_FOLDER_SUBSCRIBE] = "UPDATE folders SET subscribed = ?3 WHERE mailbox_id = ?1 AND name = ?2",
-    [ST_FOLDER_RECOUNT] = "UPDATE folders SET (message_count, used_bytes) = "
-                          "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
-                          "JOIN messages m ON m.id = d.message_id WHERE d.folder_id = folders.id)",
+    [ST_FOLDER_RECOUNT] =
+        "UPDATE folders SET (message_count, used_bytes) = "
+        "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d JOIN messages m "
+        "ON m.id = d.message_id WHERE d.mailbox_id = folders.mailbox_id AND d.folder_id = folders.id) "
+        "WHERE (message_count, used_bytes) IS NOT "
+        "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d JOIN messages m "
+        "ON m.id = d.message_id WHERE d.mailbox_id = folders.mailbox_id AND d.folder_id = folders.id)",
     [ST_SEQ_FOLDERS] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'folders'), 1), "
                        "(SELECT coalesce(max(id), 0) + 1 FROM folders))",
     [ST_INBOX_UNSEEN] =
@@ -244,6 +252,9 @@ static const char *s_sql[ST__COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, nullif(?6, 0), ?7)",
     [ST_EXPUNGE_PICK] = "SELECT id FROM deliveries WHERE mailbox_id = ?1 AND folder_id IS ?2 "
                         "AND instr(flags, 'T') > 0 ORDER BY id",
+    [ST_DELIVERY_FOLDER] = "SELECT coalesce(folder_id, 0) FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
+    [ST_FOLDER_COUNT_IN] =
+        "UPDATE folders SET message_count = message_count + 1, used_bytes = used_bytes + ?2 WHERE id = ?1",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
@@ -1342,30 +1353,19 @@ store_delivery_delete (store_t *self, int64_t mailbox, int64_t delivery)
     return store_delivery_remove (self, mailbox, delivery, NULL);
 }
 
-/* Marks delivery seen: 1 it was not (*folder and *flags then what it is in and has), 0 it
-   was already or is not there, -1 error */
+/* Marks delivery seen: 1 it changed, 0 it was seen already or is not there, -1 error */
 static int
-s_mark_seen (store_t *self, int64_t mailbox, int64_t delivery, int64_t *folder, unsigned *flags)
+s_mark_seen (store_t *self, int64_t mailbox, int64_t delivery)
 {
     sqlite3_stmt *stmt = s_stmt (self, ST_MARK_SEEN);
     sqlite3_bind_int64 (stmt, 1, mailbox);
     sqlite3_bind_int64 (stmt, 2, delivery);
     int rc = sqlite3_step (stmt);
-    if (rc == SQLITE_ROW) {
-        const char *letters = (const char *)sqlite3_column_text (stmt, 1);
-        unsigned bits = 0;
-        store_flags_parse (letters, strlen (letters), &bits);
-        if (folder)
-            *folder = sqlite3_column_int64 (stmt, 0);
-        if (flags)
-            *flags = bits | STORE_FLAG_SEEN;
-        rc = sqlite3_step (stmt);
-    }
-    else if (rc == SQLITE_DONE)
-        rc = SQLITE_OK;
     sqlite3_reset (stmt);
-    return rc == SQLITE_DONE ? 1 : rc == SQLITE_OK ? 0 : -1;
+    return rc != SQLITE_DONE ? -1 : sqlite3_changes (self->db) > 0;
 }
+
+static unsigned s_flags_of (sqlite3_stmt *stmt, int flags_column, int state_column);
 
 int
 store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mark, void **body, size_t *size,
@@ -1384,10 +1384,15 @@ store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mar
     *size = (size_t)sqlite3_column_bytes (stmt, 0);
     *body = malloc (*size ? *size : 1);
     memcpy (*body, sqlite3_column_blob (stmt, 0), *size);
+    if (folder)
+        *folder = sqlite3_column_int64 (stmt, 1);
+    unsigned was = s_flags_of (stmt, 2, 3);
+    if (flags)
+        *flags = was | (mark ? STORE_FLAG_SEEN : 0);
     sqlite3_reset (stmt);
-    if (!mark)
+    if (!mark || (was & STORE_FLAG_SEEN))
         return 1;
-    int changed = s_mark_seen (self, mailbox, delivery, folder, flags);
+    int changed = s_mark_seen (self, mailbox, delivery);
     if (changed < 0) {
         free (*body);
         *body = NULL;
@@ -1401,18 +1406,24 @@ store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mar
 int
 store_delivery_remove (store_t *self, int64_t mailbox, int64_t delivery, int64_t *folder)
 {
+    if (folder) { /* where it is, for the GONE push (a watcher wants it) */
+        sqlite3_stmt *stmt = s_stmt (self, ST_DELIVERY_FOLDER);
+        sqlite3_bind_int64 (stmt, 1, mailbox);
+        sqlite3_bind_int64 (stmt, 2, delivery);
+        int rc = sqlite3_step (stmt);
+        *folder = rc == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+        sqlite3_reset (stmt);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? 0 : -1;
+    }
     sqlite3_stmt *stmt = s_stmt (self, ST_DELETE);
     sqlite3_bind_int64 (stmt, 1, mailbox);
     sqlite3_bind_int64 (stmt, 2, delivery);
-    int rc = sqlite3_step (stmt), found = 0;
-    if (rc == SQLITE_ROW) {
-        found = 1;
-        if (folder)
-            *folder = sqlite3_column_int64 (stmt, 0);
-        rc = sqlite3_step (stmt);
-    }
+    int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    return rc == SQLITE_DONE ? found : -1;
+    if (rc != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes (self->db) > 0 ? 1 : 0;
 }
 
 int
@@ -1588,17 +1599,22 @@ store_lease_release_all (store_t *self, const char *consumer)
 }
 
 int
-store_purge (store_t *self)
+store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t folder, void *arg), void *arg)
 {
     static const int which[] = {ST_PURGE_EXPIRED, ST_PURGE_COUNT, ST_PURGE_AGE};
     int total = 0;
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         sqlite3_stmt *stmt = s_stmt (self, which[i]);
-        int rc = sqlite3_step (stmt);
+        int rc;
+        while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            if (gone)
+                gone (sqlite3_column_int64 (stmt, 0), sqlite3_column_int64 (stmt, 1),
+                      sqlite3_column_int64 (stmt, 2), arg);
+            total++;
+        }
         sqlite3_reset (stmt);
         if (rc != SQLITE_DONE)
             return -1;
-        total += sqlite3_changes (self->db);
     }
     return total;
 }
@@ -2135,6 +2151,13 @@ store_delivery_put (store_t *self, int64_t mailbox, int64_t message, int64_t siz
                        SQLITE_TRANSIENT);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
+    if (rc == SQLITE_DONE && folder > 0) { /* its folder's counters (schema 011) */
+        stmt = s_stmt (self, ST_FOLDER_COUNT_IN);
+        sqlite3_bind_int64 (stmt, 1, folder);
+        sqlite3_bind_int64 (stmt, 2, size);
+        rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+    }
     if (s_id_done (self, rc == SQLITE_DONE) != 0)
         return -1;
     return s_counters_add (self, mailbox, size) == 0 ? delivery : -1;

@@ -283,9 +283,10 @@ int store_lease_nack (store_t *self, int64_t mailbox, int64_t delivery, const ch
 /* Releases every lease of consumer (NULL: of everyone, at start-up). Returns how many, or -1. */
 int store_lease_release_all (store_t *self, const char *consumer);
 
-/* Deletes expired messages' deliveries and what mailbox retention limits no longer allow.
-   Returns how many deliveries went, or -1. */
-int store_purge (store_t *self);
+/* Deletes expired messages' deliveries and what mailbox retention limits (of the INBOX) no
+   longer allow; gone (may be NULL) gets each. Returns how many deliveries went, or -1. */
+int store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t folder, void *arg),
+                 void *arg);
 
 /* Deletes at most limit Message-ID dedupe records published before the time before (Unix
    seconds), oldest first. Returns how many went, or -1. */

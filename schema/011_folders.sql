@@ -30,13 +30,9 @@ ALTER TABLE deliveries ADD COLUMN flags TEXT NOT NULL DEFAULT '';
 DROP INDEX deliveries_by_mailbox;
 CREATE INDEX deliveries_by_folder ON deliveries(mailbox_id, folder_id, id);
 
--- Folder counters follow their deliveries, whoever changes them (the mailbox's are kept as
--- schema 006 says: the broker adds, the trigger of schema 007 subtracts)
-CREATE TRIGGER deliveries_folder_in AFTER INSERT ON deliveries WHEN NEW.folder_id IS NOT NULL BEGIN
-    UPDATE folders SET used_bytes = used_bytes + (SELECT size FROM messages WHERE id = NEW.message_id),
-                       message_count = message_count + 1
-     WHERE id = NEW.folder_id;
-END;
+-- Folder counters: the broker adds what it puts into a folder (as it does for mailboxes, schema
+-- 006: no trigger on the insert every SEND makes), this trigger subtracts whatever is deleted,
+-- and the broker recounts them at every start (heals rows inserted by hand with sqlite3)
 CREATE TRIGGER deliveries_folder_out AFTER DELETE ON deliveries WHEN OLD.folder_id IS NOT NULL BEGIN
     UPDATE folders SET used_bytes = used_bytes - (SELECT size FROM messages WHERE id = OLD.message_id),
                        message_count = message_count - 1

@@ -185,6 +185,27 @@ def broker():
     write("broker", "log-defer-text-2", gateway + frames("2", "CLAIM", "100")
           + b"".join(frames(str(i), "DEFER", str(i), b"451 no\r\nfake log line \x94") for i in range(1, 9)))
     write("broker", "wrong-sender", user + frames("1", "SEND", "other@demo.local", "fuzz@demo.local", MESSAGE))
+    # folders and flags (IMAP): every verb, good and bad
+    write("broker", "folders", user + frames("1", "WATCH", "10", "changes") + frames("2", "FOLDERS")
+          + frames("3", "FOLDER", "CREATE", "Work/2026") + frames("4", "FOLDER", "RENAME", "Work", "Job")
+          + frames("5", "FOLDER", "UNSUBSCRIBE", "Job") + frames("6", "FOLDERS", "Job")
+          + frames("7", "FOLDER", "DELETE", "Job") + frames("8", "FOLDER", "DELETE", "INBOX"))
+    write("broker", "folder-names", user + frames("1", "FOLDER", "CREATE", "")
+          + frames("2", "FOLDER", "CREATE", "a//b") + frames("3", "FOLDER", "CREATE", "inbox")
+          + frames("4", "FOLDER", "CREATE", "*") + frames("5", "FOLDER", "CREATE", b"a\x01b")
+          + frames("6", "FOLDER", "CREATE", "x" * 201) + frames("7", "FOLDER", "CREATE", b"\xed\xa0\x80")
+          + frames("8", "FOLDER", "CREATE", "\u00e9t\u00e9/\u00fc"))
+    write("broker", "folder-messages", user + frames("1", "APPEND", "INBOX", "FS", "1700000000", MESSAGE)
+          + frames("2", "APPEND", "Sent", "", "0", MESSAGE) + frames("3", "SCAN", "INBOX", "0", "5")
+          + frames("4", "FLAG", "+", "TD", "1 2 3") + frames("5", "FLAG", "=", "", "1")
+          + frames("6", "COPY", "Trash", "1", "2") + frames("7", "MOVE", "Drafts", "1")
+          + frames("8", "RETR", "1", "PEEK") + frames("9", "EXPUNGE", "Trash")
+          + frames("10", "EXPUNGE", "INBOX", "1 2"))
+    write("broker", "folder-bad-args", user + frames("1", "FLAG", "*", "F", "1")
+          + frames("2", "FLAG", "+", "Q", "1") + frames("3", "FLAG", "+", "F", "1  x")
+          + frames("4", "COPY", "Nowhere", "1") + frames("5", "APPEND", "Sent", "", "soon", "no header")
+          + frames("6", "SCAN", "INBOX", "0", "0") + frames("7", "RETR", "1", "LOOK")
+          + frames("8", "FLAG", "+", "F", " ".join(["1"] * 1001)) + frames("9", "WATCH", "1", "all"))
 
 
 def sasl():
