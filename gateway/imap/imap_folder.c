@@ -59,9 +59,14 @@ s_received (imap_session_t *s, zmsg_t *msg, const char *id)
 }
 
 void
-imap_received (imap_session_t *s, zmsg_t *msg)
+imap_drain (imap_session_t *s)
 {
-    s_received (s, msg, "*none*");
+    zmsg_t *msg;
+    while (s->client && !s->broker_dead && (msg = client_recv (s->client, 0)))
+        s_received (s, msg, "*none*");
+    if (s->state != IMAP_SELECTED)
+        while ((msg = zlist_pop (s->pushes)))
+            zmsg_destroy (&msg);
 }
 
 static zmsg_t *
@@ -489,6 +494,7 @@ static void
 s_resync (imap_session_t *s)
 {
     imap_session_t fresh;
+    s->resync = false; /* tried once per sync point, even when it fails */
     if (s_listing (s, s->folder, &fresh) != 0) {
         free (fresh.msgs);
         return;
@@ -509,7 +515,6 @@ s_resync (imap_session_t *s)
         if (fresh.msgs[k].uid > max)
             s_view_add (s, &fresh.msgs[k]);
     free (fresh.msgs);
-    s->resync = false;
 }
 
 /* One push against the view: true when new messages are to be fetched */
@@ -576,6 +581,7 @@ imap_view_sync (imap_session_t *s, bool expunges)
 {
     if (s->state != IMAP_SELECTED)
         return 0;
+    imap_drain (s);
     size_t before = s->count;
     bool more = false;
     zmsg_t *push;

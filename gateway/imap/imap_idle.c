@@ -13,18 +13,6 @@
 #include "log.h"
 #include "reply.h"
 
-/* What the broker sent meanwhile, without waiting */
-static void
-s_drain (imap_session_t *s)
-{
-    zmsg_t *msg;
-    while (!s->broker_dead && (msg = client_recv (s->client, 0)))
-        imap_received (s, msg);
-    if (s->state != IMAP_SELECTED)
-        while ((msg = zlist_pop (s->pushes)))
-            zmsg_destroy (&msg);
-}
-
 /* CREDIT for the pushes handled (docs/PROTOCOL.md "WATCH"), or NOOP as a heartbeat; a reply
    saying the watcher fell behind asks for a resynchronisation */
 void
@@ -32,7 +20,7 @@ imap_heartbeat (imap_session_t *s)
 {
     if (!s->watching || s->broker_dead)
         return;
-    s_drain (s);
+    imap_drain (s);
     bool due = zclock_mono () - s->last_call >= IMAP_HEARTBEAT_MS;
     if (!due && s->credit_owed < IMAP_WATCH_WINDOW / 2)
         return;
@@ -96,9 +84,12 @@ imap_cmd_idle (imap_session_t *s, imap_command_t *cmd)
     int64_t deadline = zclock_mono () + imap_timeout_ms (s);
     while (!s->broker_dead && !s->quit) {
         imap_heartbeat (s);
-        s_drain (s);
-        if (zlist_size (s->pushes) || s->resync)
+        imap_drain (s);
+        if (zlist_size (s->pushes) || s->resync) {
+            /* the SCAN of a sync may have brought more pushes: drain again before waiting */
             imap_view_sync (s, true);
+            continue;
+        }
         if (conn_pending (s->conn)) {
             s_idle_line (s, cmd);
             return;

@@ -95,8 +95,9 @@ int imap_timeout_ms (const imap_session_t *s);
 zmsg_t *imap_call (imap_session_t *s, const char *verb, zmsg_t *args, int *code);
 /* The same, waiting at most IMAP_HEARTBEAT_MS (the heartbeat: a dead broker is noticed soon) */
 zmsg_t *imap_call_quick (imap_session_t *s, const char *verb, zmsg_t *args, int *code);
-/* A message received outside a call: a push is kept, a late reply dropped (msg is taken) */
-void imap_received (imap_session_t *s, zmsg_t *msg);
+/* Takes what the broker sent meanwhile without waiting: pushes are kept (dropped when no
+   folder is selected), late replies dropped */
+void imap_drain (imap_session_t *s);
 /* The data frame i (1-based) of a reply as a string (caller frees), NULL past the end */
 char *imap_reply_row (zmsg_t *reply, size_t i);
 /* The broker's name of a folder: "INBOX" for any case of it */

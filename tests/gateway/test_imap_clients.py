@@ -245,6 +245,23 @@ class ImapClients(ImapCase):
         self.publish("late", attach=False)
         self.assertEqual(r.wait_line(rb"EXISTS", 5), b"* 1 EXISTS")
 
+    def test_more_changes_than_the_watch_window_resynchronise(self):
+        """300 deliveries while a session sends nothing: more pushes than its WATCH window (256),
+        so it learns them again by SCAN; the next command reports them all, in order"""
+        r = self.raw_imap(login=True)
+        untagged, _ = r.cmd("SELECT INBOX")
+        self.assertIn(b"* 0 EXISTS", untagged)
+        w = self.raw_imap(login=True)
+        msg = b"From: alice@demo.test\r\nSubject: burst\r\n\r\nx\r\n"
+        w.send(b"".join(b"a%d APPEND INBOX {%d+}\r\n%s\r\n" % (i, len(msg), msg) for i in range(300)))
+        for i in range(300):
+            self.assertIn(b" OK ", w.tagged("a%d" % i)[1])
+        untagged, ok = r.cmd("NOOP")
+        self.assertEqual(untagged[-1], b"* 300 EXISTS")
+        untagged, ok = r.cmd("UID SEARCH ALL")
+        self.assertEqual(len(untagged[0].split()) - 2, 300)
+        self.assertEqual(self.count(), 300)
+
     # ---- cross-protocol
     def test_pop3_dele_is_an_expunge_for_imap(self):
         self.publish("one", attach=False)
