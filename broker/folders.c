@@ -276,7 +276,8 @@ folder_verb_folder (folder_call_t *call)
         proto_arg_string (&req->args[2], to, sizeof to);
     *call->mutating = true;
     char *error = NULL;
-    zmsg_t *refusal = s_folder_status (call, s_folder_op (call, op, name, to, &error), error);
+    store_status_t status = s_folder_op (call, op, name, to, &error);
+    zmsg_t *refusal = s_folder_status (call, status, error);
     if (refusal)
         return refusal;
     return req->argc == 3 ? proto_reply_newf (req->id, REPLY_OK, "renamed %s to %s", name, to)
