@@ -156,19 +156,35 @@ s_folder_line (const store_folder_t *folder, void *arg)
                   folder->subscribed ? 1 : 0, folder->special_use);
 }
 
-/* The INBOX's line: its UIDVALIDITY is the mailbox id (never given twice, schema 010) */
+/* The INBOX's line: its UIDVALIDITY is the mailbox id (never given twice, schema 010). 0, -1
+   store trouble, -2 the mailbox is gone. */
 static int
 s_inbox_line (folder_call_t *call, folders_t *list)
 {
     store_mailbox_t mailbox;
     int64_t unseen = 0;
-    if (store_mailbox_find (call->store, call->address, &mailbox) != 1 ||
-        store_inbox_totals (call->store, call->mailbox_id, &mailbox.message_count, &mailbox.used_bytes,
+    int found = store_mailbox_find (call->store, call->address, &mailbox);
+    if (found <= 0)
+        return found < 0 ? -1 : -2;
+    if (store_inbox_totals (call->store, call->mailbox_id, &mailbox.message_count, &mailbox.used_bytes,
                             &unseen) != 0)
         return -1;
     zmsg_addstrf (list->data, "INBOX\t%lld\t%lld\t%lld\t%lld\t1\t", (long long)call->mailbox_id,
                   (long long)mailbox.message_count, (long long)unseen, (long long)list->uidnext);
     return 0;
+}
+
+/* FOLDERS' lines (name NULL: all, the INBOX first); how many folders besides the INBOX, or -1
+   store trouble, -2 the mailbox is gone */
+static int
+s_folders_lines (folder_call_t *call, folders_t *list, bool inbox, const char *name)
+{
+    if (store_folder_defaults (call->store, call->mailbox_id) != 0 || list->uidnext < 0)
+        return -1;
+    int rc = inbox || !name ? s_inbox_line (call, list) : 0;
+    if (rc != 0 || inbox)
+        return rc;
+    return store_folder_each (call->store, call->mailbox_id, name, s_folder_line, list);
 }
 
 /* FOLDERS [name]: the INBOX and every folder (made Sent, Drafts, Trash the first time), or one */
@@ -182,17 +198,14 @@ folder_verb_folders (folder_call_t *call)
         return call->refuse (call->ctx, REPLY_NO_FOLDER, NULL);
     *call->mutating = true; /* the default folders, the first time */
     folders_t list = {zmsg_new (), store_next_delivery_id (call->store)};
-    int count = 0;
-    if (store_folder_defaults (call->store, call->mailbox_id) != 0 || list.uidnext < 0 ||
-        ((!one || inbox) && s_inbox_line (call, &list) != 0) ||
-        (!inbox && (count = store_folder_each (call->store, call->mailbox_id, one ? name : NULL,
-                                               s_folder_line, &list)) < 0)) {
+    int count = s_folders_lines (call, &list, inbox, one ? name : NULL);
+    if (count < 0 || (one && !inbox && count == 0)) {
         zmsg_destroy (&list.data);
-        return call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
-    }
-    if (one && !inbox && count == 0) {
-        zmsg_destroy (&list.data);
-        return call->refuse (call->ctx, REPLY_NO_FOLDER, NULL);
+        return call->refuse (call->ctx,
+                             count == -1   ? REPLY_STORE_TROUBLE
+                             : count == -2 ? REPLY_NO_MAILBOX
+                                           : REPLY_NO_FOLDER,
+                             count == -2 ? "your mailbox was deleted" : NULL);
     }
     zmsg_t *reply = proto_reply_newf (call->req->id, REPLY_OK, "%zu folders", zmsg_size (list.data));
     proto_move_frames (reply, &list.data);
@@ -276,7 +289,8 @@ folder_verb_folder (folder_call_t *call)
         proto_arg_string (&req->args[2], to, sizeof to);
     *call->mutating = true;
     char *error = NULL;
-    zmsg_t *refusal = s_folder_status (call, s_folder_op (call, op, name, to, &error), error);
+    store_status_t status = s_folder_op (call, op, name, to, &error);
+    zmsg_t *refusal = s_folder_status (call, status, error);
     if (refusal)
         return refusal;
     return req->argc == 3 ? proto_reply_newf (req->id, REPLY_OK, "renamed %s to %s", name, to)
