@@ -572,6 +572,12 @@ s_handle (imap_session_t *s, buffer_t *text)
     }
     else {
         int index = s_find (cmd.id);
+        /* what the broker pushed meanwhile, before the command reads the view: flags and new
+           messages only (an EXPUNGE now would shift the numbers the client just used) */
+        if (s->state == IMAP_SELECTED) {
+            s->allow_expunges = false;
+            imap_view_sync (s, false);
+        }
         s->allow_expunges = index < 0 || s_commands[index].expunges || cmd.uid;
         s_dispatch (s, &cmd);
     }
