@@ -12,6 +12,7 @@
 #include "admin_server.h"
 #include "auth.h"
 #include "endpoint.h"
+#include "folders.h"
 #include "header.h"
 #include "log.h"
 #include "mb_limits.h"
@@ -57,6 +58,7 @@ typedef struct {
     bool auth_pending; /* a HELO is being checked */
     bool gateway;      /* role gateway: may SEND with any envelope sender */
     bool watching;
+    bool changes;   /* WATCH n changes: ADDED, GONE and FLAGS pushes too (folders.h) */
     int window;     /* credit granted at WATCH */
     int credit;     /* pushes this watcher may still be sent */
     int64_t missed; /* deliveries not pushed for want of credit: it must resynchronise */
@@ -97,6 +99,7 @@ typedef struct {
 typedef struct {
     char mailbox[MAX_ADDRESS + 1];
     zmsg_t *push;
+    bool changes; /* ADDED, GONE or FLAGS: for the watchers that asked for changes only */
 } push_t;
 
 struct server_t {
@@ -608,28 +611,59 @@ s_log_delivery (server_t *self, const char *mailbox, int64_t delivery, size_t si
         self->log_unlogged++;
 }
 
-static void
-s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender,
-              const char *subject)
+/* A push for the watchers of mailbox, sent when the batch commits: its message to fill, or
+   NULL when nobody watches */
+static zmsg_t *
+s_push_new (server_t *self, const char *mailbox, bool changes)
 {
-    assert (mailbox && sender && subject);
-    s_log_delivery (self, mailbox, delivery, size, sender);
     if (!zhashx_lookup (self->watchers, mailbox))
-        return;
+        return NULL;
     if (self->push_count == self->push_max) {
         self->push_max = self->push_max ? self->push_max * 2 : 64;
         self->pushes = realloc (self->pushes, self->push_max * sizeof (push_t));
     }
     push_t *push = &self->pushes[self->push_count++];
     snprintf (push->mailbox, sizeof push->mailbox, "%s", mailbox);
+    push->changes = changes;
     push->push = zmsg_new ();
     zmsg_addstr (push->push, PROTO_PUSH_ID);
-    zmsg_addstr (push->push, "NEW");
-    zmsg_addstr (push->push, mailbox);
-    zmsg_addstrf (push->push, "%lld", (long long)delivery);
-    zmsg_addstrf (push->push, "%zu", size);
-    zmsg_addstr (push->push, sender);
-    zmsg_addstr (push->push, subject);
+    return push->push;
+}
+
+static void
+s_queue_push (server_t *self, const char *mailbox, int64_t delivery, size_t size, const char *sender,
+              const char *subject)
+{
+    assert (mailbox && sender && subject);
+    s_log_delivery (self, mailbox, delivery, size, sender);
+    zmsg_t *push = s_push_new (self, mailbox, false);
+    if (!push)
+        return;
+    zmsg_addstr (push, "NEW");
+    zmsg_addstr (push, mailbox);
+    zmsg_addstrf (push, "%lld", (long long)delivery);
+    zmsg_addstrf (push, "%zu", size);
+    zmsg_addstr (push, sender);
+    zmsg_addstr (push, subject);
+}
+
+/* ADDED, GONE or FLAGS [mailbox][folder][id]([flags]) for the watchers that asked for changes */
+static void
+s_queue_change (server_t *self, const char *mailbox, const folder_push_t *change)
+{
+    static const char *const kinds[] = {"NEW", "ADDED", "GONE", "FLAGS"};
+    zmsg_t *push = s_push_new (self, mailbox, true);
+    if (!push)
+        return;
+    char folder[STORE_FOLDER_NAME_MAX + 1] = "INBOX", flags[STORE_FLAGS_MAX];
+    if (change->folder > 0 && store_folder_name (self->store, change->folder, folder, sizeof folder) != 1)
+        folder[0] = '\0';
+    zmsg_addstr (push, kinds[change->kind]);
+    zmsg_addstr (push, mailbox);
+    zmsg_addstr (push, folder);
+    zmsg_addstrf (push, "%lld", (long long)change->id);
+    if (change->kind == FOLDER_PUSH_FLAGS)
+        zmsg_addstr (push, store_flags_format (change->flags, flags));
 }
 
 /* A store error inside the group commit: the whole transaction is rolled back and every
@@ -1034,6 +1068,10 @@ s_verb_stat (context_t *ctx)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (!found)
         return s_refuse (ctx, REPLY_NO_MAILBOX, "your mailbox was deleted");
+    /* the INBOX: the mailbox's counters less its folders' */
+    if (store_inbox_totals (ctx->server->store, mailbox.id, &mailbox.message_count, &mailbox.used_bytes,
+                            NULL) != 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%lld messages, %lld bytes",
                                       (long long)mailbox.message_count, (long long)mailbox.used_bytes);
     zmsg_addstrf (reply, "%lld", (long long)mailbox.message_count);
@@ -1087,20 +1125,29 @@ s_verb_list (context_t *ctx)
     return reply;
 }
 
+/* RETR id [PEEK]: a message of any folder; without PEEK it is marked seen (S) */
 static zmsg_t *
 s_verb_retr (context_t *ctx)
 {
     int64_t id;
     if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
+    bool peek = ctx->req->argc == 2;
+    if (peek && !proto_arg_is (&ctx->req->args[1], "PEEK"))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "RETR id [PEEK]");
     void *body = NULL;
     size_t size = 0;
-    ctx->pending->mutating = true; /* marks the message seen */
-    int rc = store_delivery_read (ctx->server->store, ctx->session->mailbox_id, id, &body, &size);
+    bool marked = false;
+    folder_push_t change = {.kind = FOLDER_PUSH_FLAGS, .id = id};
+    ctx->pending->mutating = !peek; /* marks the message seen */
+    int rc = store_delivery_fetch (ctx->server->store, ctx->session->mailbox_id, id, !peek, &body, &size,
+                                   &marked, &change.folder, &change.flags);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
         return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message");
+    if (marked)
+        s_queue_change (ctx->server, ctx->session->address, &change);
     zmsg_t *reply = proto_reply_new (ctx->req->id, REPLY_OK, "message follows");
     zmsg_addmem (reply, body, size);
     free (body);
@@ -1114,11 +1161,15 @@ s_verb_dele (context_t *ctx)
     if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
     ctx->pending->mutating = true;
-    int rc = store_delivery_delete (ctx->server->store, ctx->session->mailbox_id, id);
+    folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id};
+    bool watched = zhashx_lookup (ctx->server->watchers, ctx->session->address) != NULL;
+    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id,
+                                    watched ? &change.folder : NULL);
     if (rc < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
         return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message");
+    s_queue_change (ctx->server, ctx->session->address, &change);
     return proto_reply_newf (ctx->req->id, REPLY_DELETED, "deleted %lld", (long long)id);
 }
 
@@ -1128,9 +1179,12 @@ s_verb_watch (context_t *ctx)
     server_t *self = ctx->server;
     client_session_t *session = ctx->session;
     int64_t window = WATCH_WINDOW;
-    if (ctx->req->argc == 1 &&
+    if (ctx->req->argc >= 1 &&
         (proto_arg_uint (&ctx->req->args[0], &window) != 0 || window < 1 || window > MAX_WATCH_WINDOW))
         return s_refuse (ctx, REPLY_BAD_ARGS, "WATCH window must be a number from 1 to 1000");
+    if (ctx->req->argc == 2 && !proto_arg_is (&ctx->req->args[1], "changes"))
+        return s_refuse (ctx, REPLY_BAD_ARGS, "WATCH [window [changes]]");
+    session->changes = ctx->req->argc == 2;
     int64_t last = store_delivery_last_id (self->store, session->mailbox_id);
     if (last < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
@@ -1252,6 +1306,10 @@ s_lease_answer (context_t *ctx, bool ack)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     if (rc == 0)
         return s_refuse (ctx, REPLY_NO_MESSAGE, "no such message leased to you (its lease may have run out)");
+    if (ack) {
+        folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id}; /* leases are of the INBOX */
+        s_queue_change (ctx->server, ctx->session->address, &change);
+    }
     return proto_reply_newf (ctx->req->id, ack ? REPLY_DELETED : REPLY_OK, "%s %lld",
                              ack ? "acknowledged" : "released", (long long)id);
 }
@@ -1524,6 +1582,72 @@ s_verb_quit (context_t *ctx)
     return reply;
 }
 
+/* ------------------------------------------------- folders and flags (folders.c, IMAP) */
+
+static zmsg_t *
+s_folder_refuse (void *ctx, reply_id_t reply, const char *text)
+{
+    return s_refuse (ctx, reply, text);
+}
+
+static zmsg_t *
+s_folder_space (void *ctx)
+{
+    return s_send_space (ctx);
+}
+
+static void
+s_folder_written (void *ctx, int64_t bytes)
+{
+    server_t *self = ((context_t *)ctx)->server;
+    if (self->space)
+        space_written (self->space, bytes);
+}
+
+static void
+s_folder_push (void *arg, const folder_push_t *push)
+{
+    context_t *ctx = arg;
+    if (push->kind == FOLDER_PUSH_NEW)
+        s_queue_push (ctx->server, ctx->session->address, push->id, (size_t)push->size, push->sender,
+                      push->subject);
+    else
+        s_queue_change (ctx->server, ctx->session->address, push);
+}
+
+/* Runs a verb of folders.c with this request's context */
+static zmsg_t *
+s_folder_verb (context_t *ctx, zmsg_t *(*verb) (folder_call_t *call))
+{
+    folder_call_t call = {.store = ctx->server->store,
+                          .req = ctx->req,
+                          .mailbox_id = ctx->session->mailbox_id,
+                          .address = ctx->session->address,
+                          .max_message_bytes = ctx->server->config.max_message_bytes,
+                          .mutating = &ctx->pending->mutating,
+                          .ctx = ctx,
+                          .refuse = s_folder_refuse,
+                          .space = s_folder_space,
+                          .content = s_check_content,
+                          .written = s_folder_written,
+                          .push = s_folder_push};
+    return verb (&call);
+}
+
+#define FOLDER_VERB(name, fn)                                                                                \
+    static zmsg_t *s_verb_##name (context_t *ctx)                                                            \
+    {                                                                                                        \
+        return s_folder_verb (ctx, fn);                                                                      \
+    }
+FOLDER_VERB (folders, folder_verb_folders)
+FOLDER_VERB (folder, folder_verb_folder)
+FOLDER_VERB (scan, folder_verb_scan)
+FOLDER_VERB (flag, folder_verb_flag)
+FOLDER_VERB (copy, folder_verb_copy)
+FOLDER_VERB (move, folder_verb_move)
+FOLDER_VERB (append, folder_verb_append)
+FOLDER_VERB (expunge, folder_verb_expunge)
+
 /* --------------------------------------------------------------------- dispatch */
 
 typedef struct {
@@ -1540,9 +1664,9 @@ static const verb_t s_verbs[] = {
     {"SEND",        3, PROTO_MAX_ARGS, true,  s_verb_send},
     {"STAT",        0, 0,              true,  s_verb_stat},
     {"LIST",        0, 2,              true,  s_verb_list},
-    {"RETR",        1, 1,              true,  s_verb_retr},
+    {"RETR",        1, 2,              true,  s_verb_retr},
     {"DELE",        1, 1,              true,  s_verb_dele},
-    {"WATCH",       0, 1,              true,  s_verb_watch},
+    {"WATCH",       0, 2,              true,  s_verb_watch},
     {"CREDIT",      1, 1,              true,  s_verb_credit},
     {"LEASE",       0, 2,              true,  s_verb_lease},
     {"CLAIM",       0, 2,              true,  s_verb_claim},
@@ -1559,6 +1683,15 @@ static const verb_t s_verbs[] = {
     {"EXPN",        1, 1,              true,  s_verb_expn},
     {"NOOP",        0, 0,              false, s_verb_noop},
     {"QUIT",        0, 0,              false, s_verb_quit},
+    /* folders and flags (folders.c) */
+    {"FOLDERS",     0, 1,              true,  s_verb_folders},
+    {"FOLDER",      2, 3,              true,  s_verb_folder},
+    {"SCAN",        1, 3,              true,  s_verb_scan},
+    {"FLAG",        3, PROTO_MAX_ARGS, true,  s_verb_flag},
+    {"COPY",        2, PROTO_MAX_ARGS, true,  s_verb_copy},
+    {"MOVE",        2, PROTO_MAX_ARGS, true,  s_verb_move},
+    {"APPEND",      4, 4,              true,  s_verb_append},
+    {"EXPUNGE",     1, PROTO_MAX_ARGS, true,  s_verb_expunge},
 };
 /* clang-format on */
 
@@ -1640,7 +1773,8 @@ s_route_check (server_t *self, const char *route, client_session_t *session)
 static bool
 s_space_exempt (const proto_request_t *req)
 {
-    static const char *const verbs[] = {"DELE", "ACK", "NACK", "RETR", "LEASE", "UNSUBSCRIBE", "RELAYED"};
+    static const char *const verbs[] = {"DELE",    "ACK",  "NACK", "RETR",    "LEASE", "UNSUBSCRIBE",
+                                        "RELAYED", "FLAG", "MOVE", "EXPUNGE", "FOLDER"};
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
         if (streq (req->verb, verbs[i]))
             return true;
@@ -1823,6 +1957,8 @@ s_batch_push (server_t *self, bool committed)
         zlistx_t *list = committed ? zhashx_lookup (self->watchers, push->mailbox) : NULL;
         for (client_session_t *watcher = list ? zlistx_first (list) : NULL; watcher;
              watcher = zlistx_next (list)) {
+            if (push->changes && !watcher->changes)
+                continue;
             if (watcher->credit <= 0) {
                 /* a slow watcher costs nothing: it is told at its next CREDIT and pulls */
                 if (watcher->missed++ == 0)
@@ -1920,6 +2056,36 @@ s_expire_sessions (server_t *self)
    slices with requests served in between */
 #define FORGET_SLICE 5000
 
+/* Deliveries purged: a GONE push each for the watchers of its mailbox, found by the mailbox
+   ids of the watching sessions (a map made at the first one) */
+typedef struct {
+    server_t *server;
+    zhashx_t *addresses; /* mailbox id -> address, of the mailboxes watched */
+} purge_t;
+
+static void
+s_purge_gone (int64_t id, int64_t mailbox, int64_t folder, void *arg)
+{
+    purge_t *purge = arg;
+    server_t *self = purge->server;
+    if (zhashx_size (self->watchers) == 0)
+        return;
+    char key[24];
+    if (!purge->addresses) {
+        purge->addresses = zhashx_new ();
+        for (zlistx_t *list = zhashx_first (self->watchers); list; list = zhashx_next (self->watchers)) {
+            client_session_t *session = zlistx_first (list);
+            snprintf (key, sizeof key, "%lld", (long long)session->mailbox_id);
+            zhashx_update (purge->addresses, key, session->address);
+        }
+    }
+    snprintf (key, sizeof key, "%lld", (long long)mailbox);
+    const char *address = zhashx_lookup (purge->addresses, key);
+    folder_push_t change = {.kind = FOLDER_PUSH_GONE, .folder = folder, .id = id};
+    if (address)
+        s_queue_change (self, address, &change);
+}
+
 /* Expired messages, retention limits and dedupe records past the window, once a second, in a
    transaction of their own. True when dedupe records are left to forget: the caller comes
    back soon instead of in a second. */
@@ -1928,7 +2094,9 @@ s_purge (server_t *self)
 {
     if (store_begin (self->store) != 0)
         return false;
-    int purged = store_purge (self->store);
+    purge_t purge = {self, NULL};
+    int purged = store_purge (self->store, s_purge_gone, &purge);
+    zhashx_destroy (&purge.addresses);
     int forgotten = purged < 0 ? -1
                                : store_publications_forget (self->store,
                                                             (int64_t)time (NULL) - self->config.dedupe_window,
@@ -1938,8 +2106,10 @@ s_purge (server_t *self)
         log_error ("broker", "purge-failed", "error=\"%s\"", error ? error : store_error (self->store));
         store_rollback (self->store);
         free (error);
+        s_batch_push (self, false);
         return false;
     }
+    s_batch_push (self, true); /* the GONE pushes */
     if (purged > 0)
         log_info ("broker", "purged", "deliveries=%d", purged);
     if (forgotten > 0)

@@ -73,6 +73,27 @@ enum {
     ST_KEY_DELETE,
     ST_KEY_OWNER,
     ST_KEY_EACH,
+    /* folders and flags (schema 011) */
+    ST_FOLDER_FIND,
+    ST_FOLDER_NAME,
+    ST_FOLDER_EACH,
+    ST_FOLDER_TOTALS,
+    ST_FOLDER_ADD,
+    ST_FOLDERS_MADE,
+    ST_FOLDER_EMPTY,
+    ST_FOLDER_DELETE,
+    ST_FOLDER_RENAME,
+    ST_FOLDER_SUBSCRIBE,
+    ST_FOLDER_RECOUNT,
+    ST_SEQ_FOLDERS,
+    ST_INBOX_UNSEEN,
+    ST_SCAN,
+    ST_DELIVERY_GET,
+    ST_FLAGS_SET,
+    ST_DELIVER_IN,
+    ST_EXPUNGE_PICK,
+    ST_FOLDER_COUNT_IN,
+    ST_DELIVERY_FOLDER,
     ST__COUNT
 };
 
@@ -97,17 +118,17 @@ static const char *s_sql[ST__COUNT] = {
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_PUBLICATION_OLDEST] = "SELECT rowid, published_at FROM publications ORDER BY rowid LIMIT ?1",
     [ST_PUBLICATION_FORGET] = "DELETE FROM publications WHERE rowid <= ?1",
-    [ST_LIST] =
-        "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
-        "FROM deliveries d JOIN messages m ON m.id = d.message_id "
-        "WHERE d.mailbox_id = ?1 AND d.id > ?2 AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) "
-        "ORDER BY d.id LIMIT ?3",
-    [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1",
-    [ST_RETRIEVE] =
-        "SELECT m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
-        "WHERE d.id = ?2 AND d.mailbox_id = ?1 AND (m.expires_at IS NULL OR m.expires_at > unixepoch())",
+    [ST_LIST] = "SELECT d.id, m.size, d.state, d.delivered_at, m.sender, m.subject "
+                "FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                "WHERE d.mailbox_id = ?1 AND d.folder_id IS NULL AND d.id > ?2 "
+                "AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id LIMIT ?3",
+    [ST_LAST_ID] = "SELECT coalesce(max(id), 0) FROM deliveries WHERE mailbox_id = ?1 AND folder_id IS NULL",
+    [ST_RETRIEVE] = "SELECT m.body, coalesce(d.folder_id, 0), d.flags, d.state FROM deliveries d "
+                    "JOIN messages m ON m.id = d.message_id WHERE d.id = ?2 AND d.mailbox_id = ?1 "
+                    "AND (m.expires_at IS NULL OR m.expires_at > unixepoch())",
     [ST_MARK_SEEN] =
         "UPDATE deliveries SET state = 'seen' WHERE id = ?2 AND mailbox_id = ?1 AND state = 'new'",
+    /* no RETURNING on these two: it made RETR and DELE many times slower (the bench's drain) */
     [ST_DELETE] = "DELETE FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
     [ST_LIST_FIND] = "SELECT id, address, open, posting FROM lists WHERE address = ?1",
     [ST_LIST_ADD] = "INSERT INTO lists (address, open, posting) VALUES (?1, ?2, ?3)",
@@ -119,7 +140,7 @@ static const char *s_sql[ST__COUNT] = {
     [ST_UNSUBSCRIBE] = "DELETE FROM subscriptions WHERE list_id = ?1 AND member = ?2",
     [ST_IS_MEMBER] = "SELECT 1 FROM subscriptions WHERE list_id = ?1 AND member = ?2",
     [ST_LEASE_PICK] = "SELECT d.id, m.body FROM deliveries d JOIN messages m ON m.id = d.message_id "
-                      "WHERE d.mailbox_id = ?1 AND d.lease_until < ?2 "
+                      "WHERE d.mailbox_id = ?1 AND d.folder_id IS NULL AND d.lease_until < ?2 "
                       "AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id LIMIT ?3",
     [ST_LEASE_TAKE] = "UPDATE deliveries SET lease_until = ?2, leased_by = ?3, state = 'seen' WHERE id = ?1",
     [ST_LEASE_ACK] =
@@ -130,16 +151,20 @@ static const char *s_sql[ST__COUNT] = {
     [ST_LEASE_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE lease_until > 0",
     [ST_PURGE_EXPIRED] =
         "DELETE FROM deliveries WHERE message_id IN "
-        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch())",
+        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch()) "
+        "RETURNING id, mailbox_id, coalesce(folder_id, 0)",
     /* both retention purges start from the (few) mailboxes that have a limit and walk only
        their deliveries, by index: they run every second, whatever the store holds */
-    [ST_PURGE_COUNT] = "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, "
-                       "mb.retention_count AS keep, row_number () OVER (PARTITION BY d.mailbox_id "
-                       "ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d "
-                       "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0) WHERE newest > keep)",
+    [ST_PURGE_COUNT] =
+        "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, "
+        "mb.retention_count AS keep, row_number () OVER (PARTITION BY d.mailbox_id "
+        "ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d "
+        "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep) "
+        "RETURNING id, mailbox_id, 0",
     [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM mailboxes mb "
-                     "CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE mb.retention_seconds > 0 "
-                     "AND d.delivered_at < unixepoch() - mb.retention_seconds)",
+                     "CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE mb.retention_seconds > 0 AND "
+                     "d.folder_id IS NULL "
+                     "AND d.delivered_at < unixepoch() - mb.retention_seconds) RETURNING id, mailbox_id, 0",
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
                    "VALUES (?1, ?2, ?3, unixepoch(), unixepoch())",
@@ -186,6 +211,50 @@ static const char *s_sql[ST__COUNT] = {
                    "WHERE (message_count, used_bytes) IS NOT "
                    "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d "
                    "JOIN messages m ON m.id = d.message_id WHERE d.mailbox_id = mailboxes.id)",
+    /* folders and flags (schema 011): a folder id 0 is the INBOX, folder_id NULL */
+    [ST_FOLDER_FIND] = "SELECT id FROM folders WHERE mailbox_id = ?1 AND name = ?2",
+    [ST_FOLDER_NAME] = "SELECT name FROM folders WHERE id = ?1",
+    [ST_FOLDER_EACH] = "SELECT f.id, f.name, f.message_count, f.subscribed, f.special_use, "
+                       "(SELECT count(*) FROM deliveries d WHERE d.mailbox_id = f.mailbox_id "
+                       "AND d.folder_id = f.id AND d.state = 'new') FROM folders f "
+                       "WHERE f.mailbox_id = ?1 AND (?2 IS NULL OR f.name = ?2) ORDER BY f.name",
+    [ST_FOLDER_TOTALS] = "SELECT coalesce(sum(message_count), 0), coalesce(sum(used_bytes), 0), count(*) "
+                         "FROM folders WHERE mailbox_id = ?1",
+    [ST_FOLDER_ADD] = "INSERT INTO folders (id, mailbox_id, name, special_use) VALUES (?1, ?2, ?3, ?4)",
+    [ST_FOLDERS_MADE] = "UPDATE mailboxes SET folders_made = 1 WHERE id = ?1 AND folders_made = 0",
+    [ST_FOLDER_EMPTY] = "DELETE FROM deliveries WHERE mailbox_id = ?1 AND folder_id = ?2 RETURNING id",
+    [ST_FOLDER_DELETE] = "DELETE FROM folders WHERE id = ?1",
+    [ST_FOLDER_RENAME] = "UPDATE folders SET name = ?3 || substr(name, length(?2) + 1) WHERE mailbox_id = ?1 "
+                         "AND (name = ?2 OR substr(name, 1, length(?2) + 1) = ?2 || '/')",
+    [ST_FOLDER_SUBSCRIBE] = "UPDATE folders SET subscribed = ?3 WHERE mailbox_id = ?1 AND name = ?2",
+    [ST_FOLDER_RECOUNT] =
+        "UPDATE folders SET (message_count, used_bytes) = "
+        "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d JOIN messages m "
+        "ON m.id = d.message_id WHERE d.mailbox_id = folders.mailbox_id AND d.folder_id = folders.id) "
+        "WHERE (message_count, used_bytes) IS NOT "
+        "(SELECT count(*), coalesce(sum(m.size), 0) FROM deliveries d JOIN messages m "
+        "ON m.id = d.message_id WHERE d.mailbox_id = folders.mailbox_id AND d.folder_id = folders.id)",
+    [ST_SEQ_FOLDERS] = "SELECT max(coalesce((SELECT next FROM sequences WHERE name = 'folders'), 1), "
+                       "(SELECT coalesce(max(id), 0) + 1 FROM folders))",
+    [ST_INBOX_UNSEEN] =
+        "SELECT count(*) FROM deliveries WHERE mailbox_id = ?1 AND folder_id IS NULL AND state = 'new'",
+    [ST_SCAN] = "SELECT d.id, m.size, d.flags, d.state, d.delivered_at "
+                "FROM deliveries d JOIN messages m ON m.id = d.message_id "
+                "WHERE d.mailbox_id = ?1 AND d.folder_id IS ?2 AND d.id > ?3 "
+                "AND (m.expires_at IS NULL OR m.expires_at > unixepoch()) ORDER BY d.id LIMIT ?4",
+    [ST_DELIVERY_GET] =
+        "SELECT coalesce(d.folder_id, 0), d.flags, d.state, d.delivered_at, m.size, d.message_id, "
+        "m.sender, m.subject FROM deliveries d JOIN messages m ON m.id = d.message_id "
+        "WHERE d.id = ?2 AND d.mailbox_id = ?1",
+    [ST_FLAGS_SET] = "UPDATE deliveries SET flags = ?2, state = ?3 WHERE id = ?1",
+    [ST_DELIVER_IN] =
+        "INSERT INTO deliveries (id, mailbox_id, message_id, state, delivered_at, folder_id, flags) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, nullif(?6, 0), ?7)",
+    [ST_EXPUNGE_PICK] = "SELECT id FROM deliveries WHERE mailbox_id = ?1 AND folder_id IS ?2 "
+                        "AND instr(flags, 'T') > 0 ORDER BY id",
+    [ST_DELIVERY_FOLDER] = "SELECT coalesce(folder_id, 0) FROM deliveries WHERE id = ?2 AND mailbox_id = ?1",
+    [ST_FOLDER_COUNT_IN] =
+        "UPDATE folders SET message_count = message_count + 1, used_bytes = used_bytes + ?2 WHERE id = ?1",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
 };
@@ -221,7 +290,7 @@ typedef struct {
 static const bool s_changes_mailboxes[ST__COUNT] = {
     [ST_MAILBOX_ADD] = true, [ST_MAILBOX_DELETE] = true, [ST_MAILBOX_PASSWD] = true, [ST_DELETE] = true,
     [ST_LEASE_ACK] = true,   [ST_PURGE_EXPIRED] = true,  [ST_PURGE_COUNT] = true,    [ST_PURGE_AGE] = true,
-    [ST_RETENTION] = true,   [ST_COUNTERS_ADD] = true,   [ST_RECOUNT] = true,
+    [ST_RETENTION] = true,   [ST_COUNTERS_ADD] = true,   [ST_RECOUNT] = true,        [ST_FOLDER_EMPTY] = true,
 };
 
 /* Mailboxes read in the current transaction, by address, as their rows were (without the
@@ -229,9 +298,10 @@ static const bool s_changes_mailboxes[ST__COUNT] = {
 #define STORE_CACHE_MAX 1024
 
 /* The tables whose ids the store hands out (schema 007) */
-typedef enum { SEQ_MESSAGES, SEQ_DELIVERIES, SEQ_MAILBOXES, SEQ__COUNT } seq_t;
-static const char *const s_seq_name[SEQ__COUNT] = {"messages", "deliveries", "mailboxes"};
-static const int s_seq_load_stmt[SEQ__COUNT] = {ST_SEQ_MESSAGES, ST_SEQ_DELIVERIES, ST_SEQ_MAILBOXES};
+typedef enum { SEQ_MESSAGES, SEQ_DELIVERIES, SEQ_MAILBOXES, SEQ_FOLDERS, SEQ__COUNT } seq_t;
+static const char *const s_seq_name[SEQ__COUNT] = {"messages", "deliveries", "mailboxes", "folders"};
+static const int s_seq_load_stmt[SEQ__COUNT] = {ST_SEQ_MESSAGES, ST_SEQ_DELIVERIES, ST_SEQ_MAILBOXES,
+                                                ST_SEQ_FOLDERS};
 
 struct store_t {
     sqlite3 *db;
@@ -889,7 +959,12 @@ store_recount (store_t *self)
     sqlite3_stmt *stmt = s_stmt (self, ST_RECOUNT);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
-    return rc == SQLITE_DONE ? sqlite3_changes (self->db) : -1;
+    int wrong = rc == SQLITE_DONE ? sqlite3_changes (self->db) : -1;
+    /* the folders' counters too (cheap: one pass over the folders' deliveries by index) */
+    stmt = s_stmt (self, ST_FOLDER_RECOUNT);
+    rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? wrong : -1;
 }
 
 int
@@ -1269,6 +1344,35 @@ store_delivery_last_id (store_t *self, int64_t mailbox)
 int
 store_delivery_read (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size)
 {
+    return store_delivery_fetch (self, mailbox, delivery, true, body, size, NULL, NULL, NULL);
+}
+
+int
+store_delivery_delete (store_t *self, int64_t mailbox, int64_t delivery)
+{
+    return store_delivery_remove (self, mailbox, delivery, NULL);
+}
+
+/* Marks delivery seen: 1 it changed, 0 it was seen already or is not there, -1 error */
+static int
+s_mark_seen (store_t *self, int64_t mailbox, int64_t delivery)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_MARK_SEEN);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, delivery);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc != SQLITE_DONE ? -1 : sqlite3_changes (self->db) > 0;
+}
+
+static unsigned s_flags_of (sqlite3_stmt *stmt, int flags_column, int state_column);
+
+int
+store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mark, void **body, size_t *size,
+                      bool *marked, int64_t *folder, unsigned *flags)
+{
+    if (marked)
+        *marked = false;
     sqlite3_stmt *stmt = s_stmt (self, ST_RETRIEVE);
     sqlite3_bind_int64 (stmt, 1, mailbox);
     sqlite3_bind_int64 (stmt, 2, delivery);
@@ -1280,24 +1384,38 @@ store_delivery_read (store_t *self, int64_t mailbox, int64_t delivery, void **bo
     *size = (size_t)sqlite3_column_bytes (stmt, 0);
     *body = malloc (*size ? *size : 1);
     memcpy (*body, sqlite3_column_blob (stmt, 0), *size);
+    if (folder)
+        *folder = sqlite3_column_int64 (stmt, 1);
+    unsigned was = s_flags_of (stmt, 2, 3);
+    if (flags)
+        *flags = was | (mark ? STORE_FLAG_SEEN : 0);
     sqlite3_reset (stmt);
-
-    stmt = s_stmt (self, ST_MARK_SEEN);
-    sqlite3_bind_int64 (stmt, 1, mailbox);
-    sqlite3_bind_int64 (stmt, 2, delivery);
-    rc = sqlite3_step (stmt);
-    sqlite3_reset (stmt);
-    if (rc != SQLITE_DONE) {
+    if (!mark || (was & STORE_FLAG_SEEN))
+        return 1;
+    int changed = s_mark_seen (self, mailbox, delivery);
+    if (changed < 0) {
         free (*body);
         *body = NULL;
         return -1;
     }
+    if (marked)
+        *marked = changed == 1;
     return 1;
 }
 
 int
-store_delivery_delete (store_t *self, int64_t mailbox, int64_t delivery)
+store_delivery_remove (store_t *self, int64_t mailbox, int64_t delivery, int64_t *folder)
 {
+    if (folder) { /* where it is, for the GONE push (a watcher wants it) */
+        sqlite3_stmt *stmt = s_stmt (self, ST_DELIVERY_FOLDER);
+        sqlite3_bind_int64 (stmt, 1, mailbox);
+        sqlite3_bind_int64 (stmt, 2, delivery);
+        int rc = sqlite3_step (stmt);
+        *folder = rc == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : 0;
+        sqlite3_reset (stmt);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? 0 : -1;
+    }
     sqlite3_stmt *stmt = s_stmt (self, ST_DELETE);
     sqlite3_bind_int64 (stmt, 1, mailbox);
     sqlite3_bind_int64 (stmt, 2, delivery);
@@ -1481,17 +1599,22 @@ store_lease_release_all (store_t *self, const char *consumer)
 }
 
 int
-store_purge (store_t *self)
+store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t folder, void *arg), void *arg)
 {
     static const int which[] = {ST_PURGE_EXPIRED, ST_PURGE_COUNT, ST_PURGE_AGE};
     int total = 0;
     for (size_t i = 0; i < sizeof which / sizeof which[0]; i++) {
         sqlite3_stmt *stmt = s_stmt (self, which[i]);
-        int rc = sqlite3_step (stmt);
+        int rc;
+        while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+            if (gone)
+                gone (sqlite3_column_int64 (stmt, 0), sqlite3_column_int64 (stmt, 1),
+                      sqlite3_column_int64 (stmt, 2), arg);
+            total++;
+        }
         sqlite3_reset (stmt);
         if (rc != SQLITE_DONE)
             return -1;
-        total += sqlite3_changes (self->db);
     }
     return total;
 }
@@ -1689,4 +1812,379 @@ store_queue_depth (store_t *self, int64_t *messages, int64_t *bytes)
     }
     sqlite3_finalize (stmt);
     return rc;
+}
+
+/* --------------------------------------------------------------------- folders and flags */
+
+static const char s_flag_letters[] = "DFRST"; /* bit i is letter i: ASCII order */
+
+int
+store_flags_parse (const char *letters, size_t size, unsigned *bits)
+{
+    *bits = 0;
+    for (size_t i = 0; i < size; i++) {
+        const char *at = letters[i] ? strchr (s_flag_letters, letters[i]) : NULL;
+        if (!at)
+            return -1;
+        *bits |= 1u << (at - s_flag_letters);
+    }
+    return 0;
+}
+
+char *
+store_flags_format (unsigned bits, char *out)
+{
+    char *p = out;
+    for (int i = 0; s_flag_letters[i]; i++)
+        if (bits & (1u << i))
+            *p++ = s_flag_letters[i];
+    *p = '\0';
+    return out;
+}
+
+/* Binds a folder id, 0 (the INBOX) as NULL */
+static void
+s_bind_folder (sqlite3_stmt *stmt, int index, int64_t folder)
+{
+    if (folder > 0)
+        sqlite3_bind_int64 (stmt, index, folder);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
+int
+store_folder_find (store_t *self, int64_t mailbox, const char *name, int64_t *folder)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_FIND);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_text (stmt, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        *folder = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_folder_name (store_t *self, int64_t folder, char *name, size_t size)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_NAME);
+    sqlite3_bind_int64 (stmt, 1, folder);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        snprintf (name, size, "%s", (const char *)sqlite3_column_text (stmt, 0));
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_folder_defaults (store_t *self, int64_t mailbox)
+{
+    static const char *const made[][2] = {{"Drafts", "\\Drafts"}, {"Sent", "\\Sent"}, {"Trash", "\\Trash"}};
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDERS_MADE);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (sqlite3_changes (self->db) == 0)
+        return 0; /* made before (and perhaps deleted by the user since) */
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
+        store_status_t status = store_folder_create (self, mailbox, made[i][0], made[i][1], NULL);
+        if (status != STORE_OK && status != STORE_EXISTS)
+            return -1;
+    }
+    return 0;
+}
+
+int
+store_folder_each (store_t *self, int64_t mailbox, const char *name,
+                   void (*fn) (const store_folder_t *folder, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_EACH);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    if (name)
+        sqlite3_bind_text (stmt, 2, name, -1, SQLITE_STATIC);
+    int rc, count = 0;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        store_folder_t folder = {
+            .id = sqlite3_column_int64 (stmt, 0),
+            .name = (const char *)sqlite3_column_text (stmt, 1),
+            .messages = sqlite3_column_int64 (stmt, 2),
+            .subscribed = sqlite3_column_int (stmt, 3) != 0,
+            .special_use = (const char *)sqlite3_column_text (stmt, 4),
+            .unseen = sqlite3_column_int64 (stmt, 5),
+        };
+        fn (&folder, arg);
+        count++;
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? count : -1;
+}
+
+/* The sums of mailbox's folders' counters, and how many folders: 0, or -1 */
+static int
+s_folder_totals (store_t *self, int64_t mailbox, int64_t *messages, int64_t *bytes, int64_t *folders)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_TOTALS);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+        *messages = sqlite3_column_int64 (stmt, 0);
+        *bytes = sqlite3_column_int64 (stmt, 1);
+        *folders = sqlite3_column_int64 (stmt, 2);
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+store_inbox_totals (store_t *self, int64_t mailbox, int64_t *messages, int64_t *bytes, int64_t *unseen)
+{
+    int64_t in_folders = 0, folder_bytes = 0, folders = 0;
+    if (s_folder_totals (self, mailbox, &in_folders, &folder_bytes, &folders) != 0)
+        return -1;
+    *messages -= in_folders; /* the caller's mailbox counters, pending ones included */
+    *bytes -= folder_bytes;
+    if (!unseen)
+        return 0;
+    sqlite3_stmt *stmt = s_stmt (self, ST_INBOX_UNSEEN);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW)
+        *unseen = sqlite3_column_int64 (stmt, 0);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int64_t
+store_next_delivery_id (store_t *self)
+{
+    if (sqlite3_get_autocommit (self->db) && s_ids_check (self) != 0)
+        return -1;
+    return self->next_id[SEQ_DELIVERIES];
+}
+
+store_status_t
+store_folder_create (store_t *self, int64_t mailbox, const char *name, const char *special_use, char **error)
+{
+    int64_t messages, bytes, folders;
+    if (s_folder_totals (self, mailbox, &messages, &bytes, &folders) != 0)
+        return s_failed (self, error);
+    if (folders >= STORE_FOLDERS_MAX)
+        return s_refuse (error, STORE_LIMIT, zsys_sprintf ("at most %d folders", STORE_FOLDERS_MAX));
+    int64_t id = s_id_take (self, SEQ_FOLDERS);
+    if (id < 0)
+        return s_failed (self, error);
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_ADD);
+    sqlite3_bind_int64 (stmt, 1, id);
+    sqlite3_bind_int64 (stmt, 2, mailbox);
+    sqlite3_bind_text (stmt, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 4, special_use ? special_use : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (s_id_done (self, rc == SQLITE_DONE) != 0 && rc == SQLITE_DONE)
+        return s_failed (self, error);
+    if (rc == SQLITE_CONSTRAINT)
+        return s_refuse (error, STORE_EXISTS, strdup ("folder exists"));
+    return rc == SQLITE_DONE ? STORE_OK : s_failed (self, error);
+}
+
+store_status_t
+store_folder_delete (store_t *self, int64_t mailbox, const char *name, void (*gone) (int64_t id, void *arg),
+                     void *arg, char **error)
+{
+    int64_t folder = 0;
+    int found = store_folder_find (self, mailbox, name, &folder);
+    if (found <= 0)
+        return found < 0 ? s_failed (self, error)
+                         : s_refuse (error, STORE_NOT_FOUND, strdup ("no such folder"));
+    /* its deliveries one statement, each named for the pushes, then the folder */
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_EMPTY);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, folder);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        if (gone)
+            gone (sqlite3_column_int64 (stmt, 0), arg);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return s_failed (self, error);
+    stmt = s_stmt (self, ST_FOLDER_DELETE);
+    sqlite3_bind_int64 (stmt, 1, folder);
+    rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? STORE_OK : s_failed (self, error);
+}
+
+store_status_t
+store_folder_rename (store_t *self, int64_t mailbox, const char *from, const char *to, char **error)
+{
+    int64_t folder = 0;
+    int found = store_folder_find (self, mailbox, from, &folder);
+    if (found <= 0)
+        return found < 0 ? s_failed (self, error)
+                         : s_refuse (error, STORE_NOT_FOUND, strdup ("no such folder"));
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_RENAME);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_text (stmt, 2, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 3, to, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc == SQLITE_CONSTRAINT)
+        return s_refuse (error, STORE_EXISTS, strdup ("folder exists"));
+    return rc == SQLITE_DONE ? STORE_OK : s_failed (self, error);
+}
+
+store_status_t
+store_folder_subscribe (store_t *self, int64_t mailbox, const char *name, bool subscribed, char **error)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_FOLDER_SUBSCRIBE);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_text (stmt, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, subscribed);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return s_failed (self, error);
+    return sqlite3_changes (self->db) ? STORE_OK
+                                      : s_refuse (error, STORE_NOT_FOUND, strdup ("no such folder"));
+}
+
+/* The bits of a row's flags and state columns */
+static unsigned
+s_flags_of (sqlite3_stmt *stmt, int flags_column, int state_column)
+{
+    const char *letters = (const char *)sqlite3_column_text (stmt, flags_column);
+    unsigned bits = 0;
+    store_flags_parse (letters, strlen (letters), &bits);
+    if (streq ((const char *)sqlite3_column_text (stmt, state_column), "seen"))
+        bits |= STORE_FLAG_SEEN;
+    return bits;
+}
+
+int
+store_scan (store_t *self, int64_t mailbox, int64_t folder, int64_t after, int64_t limit,
+            void (*fn) (const store_item_t *item, void *arg), void *arg)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_SCAN);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    s_bind_folder (stmt, 2, folder);
+    sqlite3_bind_int64 (stmt, 3, after);
+    sqlite3_bind_int64 (stmt, 4, limit);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        store_item_t item = {.id = sqlite3_column_int64 (stmt, 0),
+                             .size = sqlite3_column_int64 (stmt, 1),
+                             .flags = s_flags_of (stmt, 2, 3),
+                             .delivered_at = sqlite3_column_int64 (stmt, 4)};
+        fn (&item, arg);
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_delivery_get (store_t *self, int64_t mailbox, int64_t id, store_delivery_t *delivery)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_DELIVERY_GET);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_int64 (stmt, 2, id);
+    int rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+        delivery->folder = sqlite3_column_int64 (stmt, 0);
+        delivery->flags = s_flags_of (stmt, 1, 2);
+        delivery->delivered_at = sqlite3_column_int64 (stmt, 3);
+        delivery->size = sqlite3_column_int64 (stmt, 4);
+        delivery->message = sqlite3_column_int64 (stmt, 5);
+        snprintf (delivery->sender, sizeof delivery->sender, "%s",
+                  (const char *)sqlite3_column_text (stmt, 6));
+        snprintf (delivery->subject, sizeof delivery->subject, "%s",
+                  (const char *)sqlite3_column_text (stmt, 7));
+    }
+    sqlite3_reset (stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_delivery_flag (store_t *self, int64_t mailbox, int64_t id, char op, unsigned bits,
+                     store_delivery_t *delivery, bool *changed)
+{
+    *changed = false;
+    int found = store_delivery_get (self, mailbox, id, delivery);
+    if (found <= 0)
+        return found;
+    unsigned now = op == '+' ? delivery->flags | bits : op == '-' ? delivery->flags & ~bits : bits;
+    if (now == delivery->flags)
+        return 1;
+    char letters[STORE_FLAGS_MAX];
+    sqlite3_stmt *stmt = s_stmt (self, ST_FLAGS_SET);
+    sqlite3_bind_int64 (stmt, 1, id);
+    sqlite3_bind_text (stmt, 2, store_flags_format (now & ~(unsigned)STORE_FLAG_SEEN, letters), -1,
+                       SQLITE_TRANSIENT);
+    sqlite3_bind_text (stmt, 3, now & STORE_FLAG_SEEN ? "seen" : "new", -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc != SQLITE_DONE)
+        return -1;
+    delivery->flags = now;
+    *changed = true;
+    return 1;
+}
+
+int64_t
+store_delivery_put (store_t *self, int64_t mailbox, int64_t message, int64_t size, int64_t folder,
+                    unsigned flags, int64_t delivered_at)
+{
+    int64_t delivery = s_id_take (self, SEQ_DELIVERIES);
+    if (delivery < 0)
+        return -1;
+    char letters[STORE_FLAGS_MAX];
+    sqlite3_stmt *stmt = s_stmt (self, ST_DELIVER_IN);
+    sqlite3_bind_int64 (stmt, 1, delivery);
+    sqlite3_bind_int64 (stmt, 2, mailbox);
+    sqlite3_bind_int64 (stmt, 3, message);
+    sqlite3_bind_text (stmt, 4, flags & STORE_FLAG_SEEN ? "seen" : "new", -1, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 5, delivered_at);
+    sqlite3_bind_int64 (stmt, 6, folder);
+    sqlite3_bind_text (stmt, 7, store_flags_format (flags & ~(unsigned)STORE_FLAG_SEEN, letters), -1,
+                       SQLITE_TRANSIENT);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    if (rc == SQLITE_DONE && folder > 0) { /* its folder's counters (schema 011) */
+        stmt = s_stmt (self, ST_FOLDER_COUNT_IN);
+        sqlite3_bind_int64 (stmt, 1, folder);
+        sqlite3_bind_int64 (stmt, 2, size);
+        rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+    }
+    if (s_id_done (self, rc == SQLITE_DONE) != 0)
+        return -1;
+    return s_counters_add (self, mailbox, size) == 0 ? delivery : -1;
+}
+
+int
+store_expunge_pick (store_t *self, int64_t mailbox, int64_t folder, int64_t **ids, size_t *count)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_EXPUNGE_PICK);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    s_bind_folder (stmt, 2, folder);
+    size_t max = 0;
+    int rc;
+    *ids = NULL;
+    *count = 0;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (*count == max) {
+            max = max ? max * 2 : 16;
+            *ids = realloc (*ids, max * sizeof **ids);
+        }
+        (*ids)[(*count)++] = sqlite3_column_int64 (stmt, 0);
+    }
+    sqlite3_reset (stmt);
+    if (rc == SQLITE_DONE)
+        return 0;
+    free (*ids);
+    *ids = NULL;
+    *count = 0;
+    return -1;
 }

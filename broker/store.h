@@ -20,6 +20,7 @@ typedef enum {
     STORE_ERROR = -1,     /* the database failed ("store: ..." in *error) */
     STORE_EXISTS = -2,    /* the mailbox, list or key exists already */
     STORE_NOT_FOUND = -3, /* no such mailbox, list or key of that mailbox */
+    STORE_LIMIT = -4,     /* a mailbox has STORE_FOLDERS_MAX folders already */
 } store_status_t;
 
 typedef struct {
@@ -176,11 +177,99 @@ int store_delivery_each (store_t *self, int64_t mailbox, int64_t after, int64_t 
                          void (*fn) (const store_entry_t *entry, void *arg), void *arg);
 /* Highest delivery id in mailbox (0 when empty), or -1 */
 int64_t store_delivery_last_id (store_t *self, int64_t mailbox);
-/* Copies the body of delivery into *body (caller frees) and marks it seen.
-   Returns 1, 0 when there is no such delivery in that mailbox, -1 on error. */
+/* Copies the body of delivery (in any folder of mailbox) into *body (caller frees) and marks
+   it seen. Returns 1, 0 when there is no such delivery in that mailbox, -1 on error. */
 int store_delivery_read (store_t *self, int64_t mailbox, int64_t delivery, void **body, size_t *size);
 /* 1 deleted, 0 no such delivery in that mailbox, -1 error */
 int store_delivery_delete (store_t *self, int64_t mailbox, int64_t delivery);
+
+/* ------------------------------------------------------------ folders and flags (schema 011)
+   A folder id 0 is the INBOX (deliveries with folder_id NULL: what LIST, STAT, LEASE and
+   WATCH see). Flags are the bits below; on the wire Maildir letters in ASCII order. */
+#define STORE_FOLDER_NAME_MAX 200 /* octets */
+#define STORE_FOLDERS_MAX 1000    /* per mailbox */
+enum {
+    STORE_FLAG_DRAFT = 1,    /* D */
+    STORE_FLAG_FLAGGED = 2,  /* F */
+    STORE_FLAG_ANSWERED = 4, /* R */
+    STORE_FLAG_SEEN = 8,     /* S: state 'seen' */
+    STORE_FLAG_DELETED = 16, /* T */
+};
+#define STORE_FLAGS_MAX 6 /* "DFRST" and its NUL */
+/* letters (size octets, any order, repeats allowed) to bits: 0, or -1 for another octet */
+int store_flags_parse (const char *letters, size_t size, unsigned *bits);
+/* bits to letters in ASCII order into out (STORE_FLAGS_MAX); returns out */
+char *store_flags_format (unsigned bits, char *out);
+
+typedef struct {
+    int64_t id; /* its UIDVALIDITY */
+    const char *name;
+    int64_t messages, unseen;
+    bool subscribed;
+    const char *special_use; /* "\Sent", "\Drafts", "\Trash" or "" */
+} store_folder_t;
+
+/* 1 and *folder, 0 no such folder of mailbox, -1 error */
+int store_folder_find (store_t *self, int64_t mailbox, const char *name, int64_t *folder);
+/* The folder's name into name (size octets): 1, 0 no such folder, -1 */
+int store_folder_name (store_t *self, int64_t folder, char *name, size_t size);
+/* Makes Sent, Drafts and Trash, the first time it is called for mailbox: 0, or -1 */
+int store_folder_defaults (store_t *self, int64_t mailbox);
+/* fn for each folder of mailbox (only the one called name, unless NULL), by name; the INBOX
+   is not one of them. Returns how many, or -1. */
+int store_folder_each (store_t *self, int64_t mailbox, const char *name,
+                       void (*fn) (const store_folder_t *folder, void *arg), void *arg);
+/* The INBOX: messages and bytes (the mailbox's counters less its folders'), unread messages */
+int store_inbox_totals (store_t *self, int64_t mailbox, int64_t *messages, int64_t *bytes, int64_t *unseen);
+/* The id the next delivery will get (any folder's UIDNEXT) */
+int64_t store_next_delivery_id (store_t *self);
+/* create: STORE_EXISTS, STORE_LIMIT; delete: STORE_NOT_FOUND, and gone gets each delivery it
+   took; rename (the folder and those below it): STORE_NOT_FOUND, STORE_EXISTS; subscribe:
+   STORE_NOT_FOUND. Names are checked by the caller. */
+store_status_t store_folder_create (store_t *self, int64_t mailbox, const char *name, const char *special_use,
+                                    char **error);
+store_status_t store_folder_delete (store_t *self, int64_t mailbox, const char *name,
+                                    void (*gone) (int64_t id, void *arg), void *arg, char **error);
+store_status_t store_folder_rename (store_t *self, int64_t mailbox, const char *from, const char *to,
+                                    char **error);
+store_status_t store_folder_subscribe (store_t *self, int64_t mailbox, const char *name, bool subscribed,
+                                       char **error);
+
+/* One delivery of a folder as SCAN shows it */
+typedef struct {
+    int64_t id, size, delivered_at;
+    unsigned flags;
+} store_item_t;
+/* fn for each delivery of folder with an id above after, oldest first, at most limit (< 0 all) */
+int store_scan (store_t *self, int64_t mailbox, int64_t folder, int64_t after, int64_t limit,
+                void (*fn) (const store_item_t *item, void *arg), void *arg);
+
+/* A delivery of mailbox, any folder */
+typedef struct {
+    int64_t folder, message, size, delivered_at;
+    unsigned flags; /* with STORE_FLAG_SEEN */
+    char sender[MAX_ADDRESS + 1];
+    char subject[256];
+} store_delivery_t;
+/* 1 found, 0 not a delivery of mailbox, -1 error */
+int store_delivery_get (store_t *self, int64_t mailbox, int64_t id, store_delivery_t *delivery);
+/* op '+' adds bits, '-' removes them, '=' sets them. 1 (delivery filled as it is now, *changed
+   when it changed), 0 not a delivery of mailbox, -1 error */
+int store_delivery_flag (store_t *self, int64_t mailbox, int64_t id, char op, unsigned bits,
+                         store_delivery_t *delivery, bool *changed);
+/* A new delivery of message (size octets) into folder with those flags and that time, the
+   mailbox counters taking it at commit: its id, or -1 */
+int64_t store_delivery_put (store_t *self, int64_t mailbox, int64_t message, int64_t size, int64_t folder,
+                            unsigned flags, int64_t delivered_at);
+/* RETR: as store_delivery_read, marking it seen only when mark; *marked (may be NULL) true
+   when that changed its flags, *folder and *flags then what it is in and has now */
+int store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mark, void **body,
+                          size_t *size, bool *marked, int64_t *folder, unsigned *flags);
+/* DELE: 1 deleted (*folder, may be NULL: where it was), 0 not a delivery of mailbox, -1 */
+int store_delivery_remove (store_t *self, int64_t mailbox, int64_t delivery, int64_t *folder);
+/* The deliveries of folder flagged \Deleted (T), in id order, into *ids (a new array, caller
+   frees; NULL when none) and *count: 0, or -1 */
+int store_expunge_pick (store_t *self, int64_t mailbox, int64_t folder, int64_t **ids, size_t *count);
 
 /* Consumers (competing, work-queue style). lease hands out up to n deliveries of mailbox that
    no consumer holds (or whose lease ran out), oldest first, to consumer for lease_ms; fn gets
@@ -194,9 +283,10 @@ int store_lease_nack (store_t *self, int64_t mailbox, int64_t delivery, const ch
 /* Releases every lease of consumer (NULL: of everyone, at start-up). Returns how many, or -1. */
 int store_lease_release_all (store_t *self, const char *consumer);
 
-/* Deletes expired messages' deliveries and what mailbox retention limits no longer allow.
-   Returns how many deliveries went, or -1. */
-int store_purge (store_t *self);
+/* Deletes expired messages' deliveries and what mailbox retention limits (of the INBOX) no
+   longer allow; gone (may be NULL) gets each. Returns how many deliveries went, or -1. */
+int store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t folder, void *arg),
+                 void *arg);
 
 /* Deletes at most limit Message-ID dedupe records published before the time before (Unix
    seconds), oldest first. Returns how many went, or -1. */

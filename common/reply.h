@@ -45,6 +45,10 @@ typedef enum {
     REPLY_EXPIRED,           /* 554 5.4.7 delivery time expired */
     REPLY_LOOP,              /* 554 5.4.6 routing loop detected */
     REPLY_FAILED,            /* 554 5.0.0 transaction failed */
+    /* folders (IMAP, docs/PROTOCOL.md "Folders and flags") */
+    REPLY_NO_FOLDER,        /* 550 5.1.1 no such folder */
+    REPLY_FOLDER_EXISTS,    /* 550 5.1.1 folder exists */
+    REPLY_TOO_MANY_FOLDERS, /* 452 4.2.2 too many folders */
     REPLY__COUNT
 } reply_id_t;
 

@@ -20,6 +20,7 @@ typedef struct {
     throttle_t *throttle; /* per-address connections and failures (NULL: none) */
     int smtp_timeout_ms;  /* idle time before an SMTP session is closed (--smtp-timeout) */
     int pop3_timeout_ms;  /* POP3 autologout (--pop3-timeout) */
+    int imap_timeout_ms;  /* IMAP autologout (--imap-timeout) */
 } gateway_config_t;
 
 #endif

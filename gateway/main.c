@@ -17,6 +17,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "gw_limits.h"
+#include "imap_server.h"
 #include "listen_addr.h"
 #include "listener.h"
 #include "log.h"
@@ -33,6 +34,7 @@
 
 #define DEFAULT_SMTP "127.0.0.1:2525"
 #define DEFAULT_POP3 "127.0.0.1:1100"
+#define DEFAULT_IMAP "127.0.0.1:1143"
 #define DEFAULT_SECRET "var/gateway.secret"
 #define DEFAULT_DOMAIN "demo.test"
 #define MAX_DOMAINS 32
@@ -41,6 +43,7 @@
 typedef struct {
     const char *config, *broker, *server_key;
     const char *smtp, *pop3, *smtps, *pop3s; /* HOST:PORT, or "off" / NULL */
+    const char *imap, *imaps;                /* the same; "" also disables */
     const char *cert, *key, *secret, *hostname;
     const char *domains[MAX_DOMAINS + 1];
     bool plaintext, self_signed_public, verbose;
@@ -56,6 +59,7 @@ typedef struct {
     int64_t fetch_ms;
     /* per client address */
     int64_t max_connections, max_failures, auth_delay_ms, auth_block_s, smtp_timeout_s, pop3_timeout_s;
+    int64_t imap_timeout_s;
 } settings_t;
 
 /* --route DOMAIN=HOST:PORT */
@@ -98,6 +102,10 @@ static const option_t s_options[] = {
      .arg = "HOST:PORT", .help = "POP3 with STLS (default {default}; 'off' disables)"},
     STRING ("smtps", smtps, "HOST:PORT", "SMTP over implicit TLS (RFC 8314; off unless given)"),
     STRING ("pop3s", pop3s, "HOST:PORT", "POP3 over implicit TLS (off unless given)"),
+    {.name = "imap", .kind = OPTION_STRING, SETTING (imap), .key = "gateway/imap", .dflt = DEFAULT_IMAP,
+     .arg = "HOST:PORT", .help = "IMAP4rev2 with STARTTLS and IDLE (default {default}; 'off' or ''\n"
+                                 "disables)"},
+    STRING ("imaps", imaps, "HOST:PORT", "IMAP over implicit TLS (RFC 8314; off unless given)"),
     STRING ("tls-cert", cert, "FILE",
             "certificate chain (PEM); without it a self-signed one is made\n"
             "beside the gateway secret (var/gateway-cert.pem)"),
@@ -172,6 +180,9 @@ static const option_t s_options[] = {
             "RFC 5321 4.5.3.2.7)"),
     NUMBER ("pop3-timeout", pop3_timeout_s, POP3_IDLE_TIMEOUT_S, 1, 3600, "S",
             "POP3 autologout (default {default}; RFC 1939 3 says at least 600)"),
+    NUMBER ("imap-timeout", imap_timeout_s, IMAP_IDLE_TIMEOUT_S, 1, 7200, "S",
+            "IMAP autologout, IDLE included (default {default}; RFC 9051 5.4\n"
+            "says at least 1800)"),
     {.name = "verbose", .letter = 'v', .kind = OPTION_FLAG, SETTING (verbose),
      .help = "log every state transition (debug)", .heading = "\n"},
     {.name = "help", .letter = 'h', .kind = OPTION_HELP, .help = "this help"},
@@ -183,8 +194,9 @@ static const options_spec_t s_spec = {
     .options = s_options,
     .usage = "usage: mailbus-gateway [options]\n"
              "\n"
-             "SMTP and POP3 face of a mailbus broker: any mail client submits over SMTP and reads\n"
-             "over POP3. A client of the broker; it never opens the database.\n"
+             "SMTP, POP3 and IMAP face of a mailbus broker: any mail client submits over SMTP and\n"
+             "reads over POP3 or IMAP (folders, flags, IDLE push). A client of the broker; it never\n"
+             "opens the database.\n"
              "\n",
     .epilogue = "\n"
                 "Only loopback addresses may be bound unless a real certificate is given (or, for a lab,\n"
@@ -196,7 +208,7 @@ static const options_spec_t s_spec = {
                 "\n"
                 "example:\n"
                 "  mailbus-broker --db var/mailbus.db &\n"
-                "  mailbus-gateway --smtp 127.0.0.1:2525 --pop3 127.0.0.1:1100\n"
+                "  mailbus-gateway --smtp 127.0.0.1:2525 --pop3 127.0.0.1:1100 --imap 127.0.0.1:1143\n"
                 "  swaks --server 127.0.0.1:2525 --tls --auth PLAIN --auth-user alice@demo.test \\\n"
                 "        --auth-password demo --from alice@demo.test --to bob@demo.test\n",
     .prefix = "error: ",
@@ -412,6 +424,7 @@ s_setup_sessions (gateway_t *self)
         .throttle = self->throttle,
         .smtp_timeout_ms = (int)s->smtp_timeout_s * 1000,
         .pop3_timeout_ms = (int)s->pop3_timeout_s * 1000,
+        .imap_timeout_ms = (int)s->imap_timeout_s * 1000,
     };
 }
 
@@ -428,7 +441,7 @@ s_init_libraries (gateway_t *self)
     signal (SIGPIPE, SIG_IGN);
 }
 
-/* The broker client pool and the listeners (SMTP, POP3, SMTPS, POP3S) */
+/* The broker client pool and the listeners (SMTP, POP3, IMAP and their implicit-TLS twins) */
 static int
 s_listen (gateway_t *self)
 {
@@ -440,10 +453,11 @@ s_listen (gateway_t *self)
         listen_kind_t kind;
         const char *address;
     } binds[] = {
-        {LISTEN_SMTP, s->smtp}, {LISTEN_POP3, s->pop3}, {LISTEN_SMTPS, s->smtps}, {LISTEN_POP3S, s->pop3s}};
+        {LISTEN_SMTP, s->smtp},   {LISTEN_POP3, s->pop3},   {LISTEN_SMTPS, s->smtps},
+        {LISTEN_POP3S, s->pop3s}, {LISTEN_IMAP, s->imap},   {LISTEN_IMAPS, s->imaps}};
     char *error = NULL;
     for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++)
-        if (binds[i].address && !streq (binds[i].address, "off") &&
+        if (binds[i].address && *binds[i].address && !streq (binds[i].address, "off") &&
             (listen_addr_check (binds[i].address, self->public_ok, &error) != 0 ||
              listener_add (self->listener, binds[i].kind, binds[i].address, self->public_ok, &error) != 0))
             return s_fail (error);
@@ -591,10 +605,10 @@ s_run (gateway_t *self)
     const settings_t *s = &self->settings;
     log_info ("gateway", "started",
               "broker=%s identity=%s hostname=%s domains=%zu max-sessions=%d plaintext-auth=%s "
-              "max-connections-per-address=%d max-auth-failures=%d smtp-timeout=%d pop3-timeout=%d",
+              "max-connections-per-address=%d max-auth-failures=%d smtp-timeout=%d pop3-timeout=%d imap-timeout=%d",
               s->broker, self->gw_user, self->hostname, options_count (s->domains), self->gw.max_sessions,
               s->plaintext ? "yes" : "no", (int)s->max_connections, (int)s->max_failures,
-              self->gw.smtp_timeout_ms / 1000, self->gw.pop3_timeout_ms / 1000);
+              self->gw.smtp_timeout_ms / 1000, self->gw.pop3_timeout_ms / 1000, self->gw.imap_timeout_ms / 1000);
     int stuck = listener_run (self->listener, s_stop_pipe[0]);
     if (stuck > 0) {
         /* a session thread still holds a pool client, its TLS connection and its slot: freeing

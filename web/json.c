@@ -1,5 +1,6 @@
 /*  json.c — see json.h */
 #include "json.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,22 +74,6 @@ json_printf (json_t *self, const char *format, ...)
     free (text);
 }
 
-/* The length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one */
-static size_t
-s_utf8_length (const unsigned char *p, size_t left)
-{
-    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
-    if (n == 0 || n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
-        (p[0] == 0xf4 && p[1] >= 0x90))
-        return 0; /* overlong, surrogate or beyond U+10FFFF */
-    return n;
-}
-
 void
 json_strn (json_t *self, const char *text, size_t len)
 {
@@ -97,7 +82,7 @@ json_strn (json_t *self, const char *text, size_t len)
     for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t n = s_utf8_length (p + i, len - i);
+            size_t n = text_utf8_length (p + i, len - i);
             if (n)
                 s_append (self, text + i, n);
             else

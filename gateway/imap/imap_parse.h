@@ -110,10 +110,10 @@ typedef struct {
 #define IMAP_FETCH_INTERNALDATE 0x008u
 #define IMAP_FETCH_ENVELOPE 0x010u
 #define IMAP_FETCH_BODYSTRUCTURE 0x020u
-#define IMAP_FETCH_BODY 0x040u         /* BODY without section: the non-extensible structure */
-#define IMAP_FETCH_RFC822 0x080u       /* RFC822 == BODY[] but named RFC822, sets \Seen */
+#define IMAP_FETCH_BODY 0x040u          /* BODY without section: the non-extensible structure */
+#define IMAP_FETCH_RFC822 0x080u        /* RFC822 == BODY[] but named RFC822, sets \Seen */
 #define IMAP_FETCH_RFC822_HEADER 0x100u /* == BODY.PEEK[HEADER], named RFC822.HEADER */
-#define IMAP_FETCH_RFC822_TEXT 0x200u  /* == BODY[TEXT], named RFC822.TEXT, sets \Seen */
+#define IMAP_FETCH_RFC822_TEXT 0x200u   /* == BODY[TEXT], named RFC822.TEXT, sets \Seen */
 
 #define IMAP_MAX_SECTIONS 32
 
@@ -140,8 +140,8 @@ typedef enum {
     IMAP_SK_SENTSINCE,
     IMAP_SK_LARGER, /* RFC822.SIZE (.number) */
     IMAP_SK_SMALLER,
-    IMAP_SK_UID, /* UID set (.set) */
-    IMAP_SK_SEQ, /* sequence set (.set) */
+    IMAP_SK_UID,       /* UID set (.set) */
+    IMAP_SK_SEQ,       /* sequence set (.set) */
     IMAP_SK_KEYWORD,   /* KEYWORD x: we keep no keywords, so it matches nothing */
     IMAP_SK_UNKEYWORD, /* matches everything */
     IMAP_SK_NOT,       /* .a */
@@ -152,11 +152,11 @@ typedef enum {
 
 typedef struct imap_search_t {
     imap_search_kind_t kind;
-    unsigned flag;       /* IMAP_SEEN ... */
-    const char *field;   /* header name, NUL-terminated */
-    const char *text;    /* the string to find (NUL-terminated; a literal with a NUL is refused) */
-    int64_t day;         /* days since the epoch */
-    uint64_t number;     /* octets */
+    unsigned flag;     /* IMAP_SEEN ... */
+    const char *field; /* header name, NUL-terminated */
+    const char *text;  /* the string to find (NUL-terminated; a literal with a NUL is refused) */
+    int64_t day;       /* days since the epoch */
+    uint64_t number;   /* octets */
     imap_seqset_t set;
     struct imap_search_t *a, *b, *next;
 } imap_search_t;
@@ -206,6 +206,18 @@ typedef enum {
 #define IMAP_STATUS_SIZE 0x20u
 #define IMAP_STATUS_RECENT 0x40u /* IMAP4rev1 only: always 0 here */
 
+/* LIST selection options (RFC 5258 3.1, RFC 6154 5): list_select */
+#define IMAP_LIST_SUBSCRIBED 0x01u
+#define IMAP_LIST_REMOTE 0x02u
+#define IMAP_LIST_RECURSIVEMATCH 0x04u
+#define IMAP_LIST_SPECIAL_USE 0x08u
+/* LIST return options (RFC 5258 3.2, RFC 6154 5, RFC 5819 LIST-STATUS): list_return; the items
+   of RETURN (STATUS (...)) go to status */
+#define IMAP_LIST_RET_SUBSCRIBED 0x01u
+#define IMAP_LIST_RET_CHILDREN 0x02u
+#define IMAP_LIST_RET_SPECIAL_USE 0x04u
+#define IMAP_LIST_RET_STATUS 0x08u
+
 typedef enum { IMAP_STORE_SET, IMAP_STORE_ADD, IMAP_STORE_REMOVE } imap_store_op_t;
 
 /* A string argument (astring, string or literal), decoded: quoted escapes removed. NUL-terminated
@@ -230,17 +242,21 @@ typedef struct {
     imap_fetch_t *fetch;
     imap_store_op_t store_op;
     bool store_silent;
-    unsigned flags;       /* STORE's and APPEND's flag list (IMAP_SEEN ...); \Recent or keywords
-                             are refused with a clear BAD */
-    unsigned status;      /* STATUS items */
-    imap_search_t *search; /* SEARCH (charset: only US-ASCII or UTF-8 are taken) */
-    bool search_return_all; /* ESEARCH "RETURN (ALL)" or "RETURN ()": the response is ESEARCH */
-    unsigned search_return; /* bits: 1 MIN, 2 MAX, 4 ALL, 8 COUNT (RFC 9051 6.4.4) */
-    int64_t append_date;  /* APPEND's date-time as unix time; -1 when absent */
+    unsigned flags;               /* STORE's and APPEND's flag list (IMAP_SEEN ...); \Recent or keywords
+                                     are refused with a clear BAD */
+    unsigned status;              /* STATUS items */
+    imap_search_t *search;        /* SEARCH (charset: only US-ASCII or UTF-8 are taken) */
+    bool search_return_all;       /* RETURN (...) was given: the response is ESEARCH (RFC 9051 6.4.4) */
+    unsigned search_return;       /* bits: 1 MIN, 2 MAX, 4 ALL, 8 COUNT; "RETURN ()" is ALL (4) */
+    int64_t append_date;          /* APPEND's date-time as unix time; -1 when absent */
     imap_string_t append_message; /* APPEND's literal (the server read it: see imap_server.c) */
-    bool enable_utf8;     /* ENABLE names UTF8=ACCEPT; IMAP4REV2 is taken and ignored */
+    bool enable_utf8;             /* ENABLE names UTF8=ACCEPT; IMAP4REV2 is taken and ignored */
     bool enable_rev2;
-    imap_arena_t *arena;  /* everything the pointers above point into */
+    imap_arena_t *arena; /* everything the pointers above point into */
+    /* LIST: selection options "LIST (SUBSCRIBED) ..." and return options "RETURN (...)"
+       (IMAP_LIST_*); list_extended when either list was given (RFC 5258 extended syntax) */
+    unsigned list_select, list_return;
+    bool list_extended;
 } imap_command_t;
 
 /* Parses one whole command: text[0..len) with every CRLF and literal inside it, the last CRLF

@@ -326,6 +326,20 @@ conn_starttls (conn_t *self)
     return s_handshake (self);
 }
 
+int
+conn_fd (conn_t *self)
+{
+    assert (self);
+    return self->fd;
+}
+
+bool
+conn_pending (conn_t *self)
+{
+    assert (self);
+    return self->end > self->start || (self->ssl && SSL_pending (self->ssl) > 0);
+}
+
 bool
 conn_is_tls (conn_t *self)
 {

@@ -51,6 +51,12 @@ size_t conn_buffered (conn_t *self);
 /* Discards buffered input, then runs the server TLS handshake. 0 or -1. */
 int conn_starttls (conn_t *self);
 
+/* The socket, for a poll that waits on other things too (IMAP IDLE); poll only when
+   conn_pending is false: TLS may hold decrypted bytes the socket no longer shows */
+int conn_fd (conn_t *self);
+/* Whether bytes can be read without waiting: in our buffer or inside OpenSSL */
+bool conn_pending (conn_t *self);
+
 bool conn_is_tls (conn_t *self);
 bool conn_can_tls (conn_t *self);
 /* "127.0.0.1:40000" */

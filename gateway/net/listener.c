@@ -19,6 +19,7 @@
 
 #include "conn.h"
 #include "gw_limits.h"
+#include "imap_server.h"
 #include "log.h"
 #include "pop3_server.h"
 #include "smtp_server.h"
@@ -73,7 +74,7 @@ typedef enum { REFUSE_SESSIONS, REFUSE_ADDRESS, REFUSE_BLOCKED } refusal_t;
 const char *
 listener_kind_name (listen_kind_t kind)
 {
-    static const char *names[] = {"smtp", "smtps", "pop3", "pop3s"};
+    static const char *names[] = {"smtp", "smtps", "pop3", "pop3s", "imap", "imaps"};
     return names[kind];
 }
 
@@ -197,11 +198,14 @@ s_session_thread (void *arg)
     listener_session_t *session = arg;
     listener_t *self = session->listener;
     const gateway_config_t *config = self->config;
-    bool implicit = session->kind == LISTEN_SMTPS || session->kind == LISTEN_POP3S;
+    bool implicit =
+        session->kind == LISTEN_SMTPS || session->kind == LISTEN_POP3S || session->kind == LISTEN_IMAPS;
     conn_t *conn = conn_new (session->fd, config->tls, implicit);
     if (conn) {
         if (session->kind == LISTEN_SMTP || session->kind == LISTEN_SMTPS)
             smtp_serve (conn, config, self->pool, session->id);
+        else if (session->kind == LISTEN_IMAP || session->kind == LISTEN_IMAPS)
+            imap_serve (conn, config, session->id);
         else
             pop3_serve (conn, config, session->id);
     }
@@ -225,12 +229,15 @@ s_session_thread (void *arg)
 /* RFC 5321 3.1 and RFC 2449 8 (with RFC 3206's [SYS/TEMP]): a refusal before the session
    starts, in the protocol's words; the implicit-TLS ports may send no plain text: they close */
 static const struct {
-    const char *smtp, *pop3;
+    const char *smtp, *pop3, *imap;
 } s_refusals[] = {
-    [REFUSE_SESSIONS] = {SMTP_TOO_MANY_SESSIONS, "-ERR [SYS/TEMP] too many connections\r\n"},
+    [REFUSE_SESSIONS] = {SMTP_TOO_MANY_SESSIONS, "-ERR [SYS/TEMP] too many connections\r\n",
+                         "* BYE [UNAVAILABLE] too many connections\r\n"},
     [REFUSE_ADDRESS] = {"421 4.7.0 too many connections from your address\r\n",
-                        "-ERR [SYS/TEMP] too many connections from your address\r\n"},
-    [REFUSE_BLOCKED] = {THROTTLE_SMTP_BLOCKED "\r\n", "-ERR " THROTTLE_POP3_BLOCKED "\r\n"},
+                        "-ERR [SYS/TEMP] too many connections from your address\r\n",
+                        "* BYE [UNAVAILABLE] too many connections from your address\r\n"},
+    [REFUSE_BLOCKED] = {THROTTLE_SMTP_BLOCKED "\r\n", "-ERR " THROTTLE_POP3_BLOCKED "\r\n",
+                        "* BYE [UNAVAILABLE] too many failed logins from your address\r\n"},
 };
 
 static void
@@ -238,6 +245,7 @@ s_refuse (int fd, listen_kind_t kind, refusal_t why)
 {
     const char *text = kind == LISTEN_SMTP   ? s_refusals[why].smtp
                        : kind == LISTEN_POP3 ? s_refusals[why].pop3
+                       : kind == LISTEN_IMAP ? s_refusals[why].imap
                                              : NULL;
     if (text && send (fd, text, strlen (text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         log_debug ("gateway", "refuse-failed", "errno=%d", errno);

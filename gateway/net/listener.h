@@ -6,7 +6,14 @@
 #include "gateway.h"
 #include "pool.h"
 
-typedef enum { LISTEN_SMTP = 0, LISTEN_SMTPS, LISTEN_POP3, LISTEN_POP3S } listen_kind_t;
+typedef enum {
+    LISTEN_SMTP = 0,
+    LISTEN_SMTPS,
+    LISTEN_POP3,
+    LISTEN_POP3S,
+    LISTEN_IMAP,
+    LISTEN_IMAPS
+} listen_kind_t;
 
 typedef struct listener_t listener_t;
 

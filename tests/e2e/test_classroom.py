@@ -40,7 +40,8 @@ class Classroom:
         self.broker_port, self.smtp_port, self.pop3_port = free_port(), free_port(), free_port()
         self.env = dict(os.environ, MAILBUS_TMUX_SESSION=self.session, MAILBUS_TMUX_SOCKET=self.socket,
                         MAILBUS_BROKER_PORT=str(self.broker_port), MAILBUS_SMTP_PORT=str(self.smtp_port),
-                        MAILBUS_POP3_PORT=str(self.pop3_port), MAILBUS_DEMO_DIR=self.dir, MAILBUS_BUILD_DIR=BUILD,
+                        MAILBUS_POP3_PORT=str(self.pop3_port), MAILBUS_IMAP_PORT=str(free_port()),
+                        MAILBUS_DEMO_DIR=self.dir, MAILBUS_BUILD_DIR=BUILD,
                         MAILBUS_SKIP_BUILD="1", MAILBUS_NO_ATTACH="1",
                         MAILBUS_PANE_SHELL="bash --noprofile --norc")
         self.env.update(extra_env or {})

@@ -185,6 +185,27 @@ def broker():
     write("broker", "log-defer-text-2", gateway + frames("2", "CLAIM", "100")
           + b"".join(frames(str(i), "DEFER", str(i), b"451 no\r\nfake log line \x94") for i in range(1, 9)))
     write("broker", "wrong-sender", user + frames("1", "SEND", "other@demo.local", "fuzz@demo.local", MESSAGE))
+    # folders and flags (IMAP): every verb, good and bad
+    write("broker", "folders", user + frames("1", "WATCH", "10", "changes") + frames("2", "FOLDERS")
+          + frames("3", "FOLDER", "CREATE", "Work/2026") + frames("4", "FOLDER", "RENAME", "Work", "Job")
+          + frames("5", "FOLDER", "UNSUBSCRIBE", "Job") + frames("6", "FOLDERS", "Job")
+          + frames("7", "FOLDER", "DELETE", "Job") + frames("8", "FOLDER", "DELETE", "INBOX"))
+    write("broker", "folder-names", user + frames("1", "FOLDER", "CREATE", "")
+          + frames("2", "FOLDER", "CREATE", "a//b") + frames("3", "FOLDER", "CREATE", "inbox")
+          + frames("4", "FOLDER", "CREATE", "*") + frames("5", "FOLDER", "CREATE", b"a\x01b")
+          + frames("6", "FOLDER", "CREATE", "x" * 201) + frames("7", "FOLDER", "CREATE", b"\xed\xa0\x80")
+          + frames("8", "FOLDER", "CREATE", "\u00e9t\u00e9/\u00fc"))
+    write("broker", "folder-messages", user + frames("1", "APPEND", "INBOX", "FS", "1700000000", MESSAGE)
+          + frames("2", "APPEND", "Sent", "", "0", MESSAGE) + frames("3", "SCAN", "INBOX", "0", "5")
+          + frames("4", "FLAG", "+", "TD", "1 2 3") + frames("5", "FLAG", "=", "", "1")
+          + frames("6", "COPY", "Trash", "1", "2") + frames("7", "MOVE", "Drafts", "1")
+          + frames("8", "RETR", "1", "PEEK") + frames("9", "EXPUNGE", "Trash")
+          + frames("10", "EXPUNGE", "INBOX", "1 2"))
+    write("broker", "folder-bad-args", user + frames("1", "FLAG", "*", "F", "1")
+          + frames("2", "FLAG", "+", "Q", "1") + frames("3", "FLAG", "+", "F", "1  x")
+          + frames("4", "COPY", "Nowhere", "1") + frames("5", "APPEND", "Sent", "", "soon", "no header")
+          + frames("6", "SCAN", "INBOX", "0", "0") + frames("7", "RETR", "1", "LOOK")
+          + frames("8", "FLAG", "+", "F", " ".join(["1"] * 1001)) + frames("9", "WATCH", "1", "all"))
 
 
 def sasl():
@@ -239,5 +260,60 @@ def web():
         write("web", name, line + "\n")
 
 
-for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl, ticket, web):
+IMAP_MESSAGE = "From: a@demo.local\r\nTo: b@demo.local\r\nSubject: sent\r\n\r\nhello\r\n"
+IMAP_CLIENTS = {
+    # what each client sends, taken from their sessions against an IMAP4rev1/rev2 server
+    "thunderbird": [
+        "1 capability", "2 authenticate PLAIN AGZyZWQAc2VjcmV0", '3 ID ("name" "Thunderbird" "version" "115.3.1")',
+        "4 enable UTF8=ACCEPT", '5 list (SUBSCRIBED) "" "*" RETURN (SPECIAL-USE)', '6 select "INBOX"',
+        "7 UID fetch 1:* (FLAGS)", "8 UID fetch 3 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc "
+        "Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])",
+        "9 UID fetch 3 (UID RFC822.SIZE BODY.PEEK[]<0.16384>)", "10 IDLE", "11 uid store 3 +Flags (\\Seen)",
+        '12 append "Sent" (\\Seen) {%d}\r\n%s' % (len(IMAP_MESSAGE), IMAP_MESSAGE), '13 uid move 3 "Trash"',
+        '14 lsub "" "*"', "15 namespace", '16 STATUS "Sent" (UIDNEXT MESSAGES UNSEEN RECENT)', "17 UID expunge 3"],
+    "mutt": [
+        "a0000 CAPABILITY", 'a0001 LOGIN "fred" "sec\\"ret"', 'a0002 LIST "" ""', 'a0003 STATUS "INBOX" (MESSAGES)',
+        'a0004 SELECT "INBOX"', "a0005 UID FETCH 1:4294967295 (UID FLAGS)",
+        "a0006 UID FETCH 1:3 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER SUBJECT "
+        "TO CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO REPLY-TO LINES LIST-POST "
+        "X-LABEL)])", "a0007 UID STORE 1 +FLAGS.SILENT (\\Deleted)", "a0008 EXPUNGE", "a0009 CLOSE", "a0010 LOGOUT"],
+    "imaplib": [
+        "ABCD1 CAPABILITY", "ABCD2 LOGIN fred {6}\r\nsecret", "ABCD3 SELECT INBOX", "ABCD4 SEARCH ALL",
+        "ABCD5 FETCH 1 (RFC822)", "ABCD6 STORE 1 +FLAGS \\Deleted",
+        'ABCD7 APPEND INBOX () "30-Nov-2026 19:00:00 +0000" {%d}\r\n%s' % (len(IMAP_MESSAGE), IMAP_MESSAGE),
+        "ABCD8 UID SEARCH CHARSET UTF-8 SUBJECT {5}\r\ncaf\xc3\xa9", "ABCD9 SEARCH OR (FROM bob SINCE 1-Feb-2024) "
+        "NOT (UNSEEN LARGER 100)", "ABCD10 SEARCH RETURN (MIN MAX COUNT) UID 1:* SENTBEFORE \"01-Feb-2024\""],
+    "curl": [
+        "A001 CAPABILITY", "A002 LOGIN user secret", "A003 SELECT INBOX", "A004 FETCH 1 BODY[]",
+        "A005 UID FETCH 1 BODY[]", "A006 AUTHENTICATE PLAIN AHVzZXIAc2VjcmV0", "A007 EXAMINE INBOX",
+        'A008 LIST "" *', "A009 LOGOUT"],
+    "fetchmail": [
+        "A0001 CAPABILITY", "A0002 STARTTLS", 'A0003 LOGIN "user" "secret"', 'A0004 SELECT "INBOX"',
+        "A0005 EXPUNGE", "A0006 SEARCH UNSEEN NOT DELETED", "A0007 FETCH 1:3 RFC822.SIZE",
+        "A0008 FETCH 1 RFC822.HEADER", "A0009 FETCH 1 BODY.PEEK[TEXT]", "A0010 STORE 1 +FLAGS (\\Seen \\Deleted)",
+        "A0011 FETCH 2 (BINARY.PEEK[1.2] BINARY.SIZE[1] BODY[1.MIME] BODY[2.HEADER.FIELDS.NOT (Received)])"],
+}
+
+
+def imap():
+    # IMAP (issue 15): whole commands as the server hands them to imap_parse, real clients'
+    # lines first, then the bad inputs of the issue; fuzz_imap.c also reads the first line as a
+    # date-time and a LIST pattern against the second line
+    for client, lines in IMAP_CLIENTS.items():
+        for i, line in enumerate(lines):
+            write("imap", "%s-%02d" % (client, i), (line + "\r\n").encode("latin-1"))
+    for name, text in [
+            ("unbalanced", "u SEARCH ((SEEN) OR FROM a\r\n"), ("deep", "d SEARCH " + "(" * 40 + "ALL" + ")" * 40 + "\r\n"),
+            ("not-chain", "n SEARCH " + "NOT " * 40 + "ALL\r\n"), ("huge-literal", "h LOGIN a {99999999999}\r\nx\r\n"),
+            ("nonsync-toobig", "t LOGIN a {5000+}\r\n" + "x" * 5000 + "\r\n"), ("bare-lf", "b NOOP\n"),
+            ("long-line", "l LOGIN a " + "b" * 8200 + "\r\n"), ("nul", "z LOGIN a {3}\r\na\0b\r\n"),
+            ("literal8", "p APPEND Drafts (\\Draft) \" 1-Jan-2024 00:00:00 +0000\" ~{3}\r\na\0b\r\n"),
+            ("many-sections", "m FETCH 1 (" + " ".join(["BODY[1.2.3]<0.10>"] * 33) + ")\r\n"),
+            ("date-time", "17-Jul-1996 02:44:25 -0700\n"), ("pattern", "Work/%\nWork/2024"),
+            ("pattern-star", "*a*a*a*a*a*a*b\n" + "a" * 200), ("seqset", "s FETCH 1:*,*:5,$,4294967295 FLAGS\r\n"),
+            ("list-status", 'l LIST "" % RETURN (STATUS (MESSAGES UNSEEN SIZE))\r\n')]:
+        write("imap", name, text.encode("latin-1"))
+
+
+for fn in (smtp, pop3, proto, address, header, route, show, broker, sasl, ticket, web, imap):
     fn()

@@ -43,6 +43,7 @@ class Stack:
         self.endpoint = self.broker.endpoint
         self.smtp_port = free_port()
         self.pop3_port = free_port()
+        self.imap_port = free_port()
         self.gateway_args = list(gateway_args)
         self.start_gateway = start_gateway
         self.gateway = None
@@ -69,7 +70,8 @@ class Stack:
 
     def gateway_command(self, extra=()):
         return [GATEWAY, "-b", self.endpoint, "--smtp", "127.0.0.1:%d" % self.smtp_port,
-                "--pop3", "127.0.0.1:%d" % self.pop3_port, "--hostname", "gw.demo.test",
+                "--pop3", "127.0.0.1:%d" % self.pop3_port, "--imap", "127.0.0.1:%d" % self.imap_port,
+                "--hostname", "gw.demo.test",
                 "--gateway-secret", os.path.join(self.var, "gateway.secret")] + self.gateway_args + list(extra)
 
     def start_gw(self):

@@ -6,6 +6,7 @@ import os
 import poplib
 import sqlite3
 import subprocess
+import tempfile
 import unittest
 
 from .gateway import BUILD, PASSWORD, PUB, RawLines, Stack, free_port, wait_for  # noqa: F401
@@ -44,9 +45,10 @@ class Pop3Case(unittest.TestCase):
         self.extra_ports = {}
         args = []
         for arg in self.gateway_args:
-            if "{pop3s}" in arg:
-                self.extra_ports["pop3s"] = self.extra_ports.get("pop3s") or free_port()
-                arg = arg.format(pop3s=self.extra_ports["pop3s"])
+            for name in ("pop3s", "imaps"):
+                if "{%s}" % name in arg:
+                    self.extra_ports[name] = self.extra_ports.get(name) or free_port()
+                    arg = arg.replace("{%s}" % name, str(self.extra_ports[name]))
             args.append(arg)
         self.stack = Stack(gateway_args=args)
         self.stack.__enter__()
@@ -138,3 +140,37 @@ class Pop3Case(unittest.TestCase):
 
     def count(self):
         return len(self.deliveries())
+
+    # ---- fetchmail (POP3 and IMAP alike)
+    def fetchmail(self, rc, keep):
+        env = dict(os.environ, HOME=self.stack.dir, FETCHMAILHOME=self.stack.dir)
+        run = subprocess.run(["fetchmail", "-f", rc, "--nodetach", "--nosyslog", "-v", keep, "--all"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+
+    def fetchmail_keep_then_nokeep(self, service):
+        """Two messages fetched with --keep (still there), then --nokeep (gone): each reaches the
+        MDA twice, byte for byte past fetchmail's Received: field. service is "PORT protocol P ..."."""
+        published = [self.publish("fetchmail one"), self.publish("fetchmail two", attach=False)]
+        out_dir = tempfile.mkdtemp(dir=self.stack.dir)
+        rc = os.path.join(self.stack.dir, "fetchmailrc")
+        with open(rc, "w") as f:
+            f.write("poll 127.0.0.1 service %s\n"
+                    "  user 'bob@demo.test' password '%s' is root here\n"
+                    "  sslproto tls1.2+ sslcertck sslcertfile '%s' sslcommonname gw.demo.test\n"
+                    "  mda '/bin/sh -c \"cat > %s/$$.eml\"'\n" % (service, PASSWORD, self.stack.cafile, out_dir))
+        os.chmod(rc, 0o600)
+        self.fetchmail(rc, "--keep")
+        self.assertEqual(self.count(), 2)
+        self.fetchmail(rc, "--nokeep")
+        self.assertEqual(self.count(), 0)
+        fetched = []
+        for name in sorted(os.listdir(out_dir)):
+            with open(os.path.join(out_dir, name), "rb") as f:
+                fetched.append(f.read())
+        self.assertEqual(len(fetched), 4)  # each twice: once kept, once fetched and deleted
+        # fetchmail prepends its Received: field and hands the MDA LF line endings: past that
+        # field, every message is the published one, byte for byte
+        for original in published:
+            lf = original.replace(b"\r\n", b"\n")
+            self.assertEqual(sum(1 for got in fetched if got.endswith(lf)), 2)

@@ -36,12 +36,42 @@ test_a_long_piece_is_cut_and_the_count_never_passes_the_end (void **state)
         assert_int_equal (buf[i], 'G');
 }
 
+/* RFC 3629's table 3.1: the well-formed sequences, and what is not one */
+static void
+test_utf8_sequences (void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t length;
+    } cases[] = {{"a", 1},
+                 {"\xc3\xa9", 2},
+                 {"\xe2\x82\xac", 3},
+                 {"\xf0\x9f\x98\x80", 4},
+                 {"\xf4\x8f\xbf\xbf", 4},
+                 {"\xc0\xaf", 0},
+                 {"\xc1\xbf", 0},
+                 {"\xe0\x80\xaf", 0},
+                 {"\xed\xa0\x80", 0},
+                 {"\xf0\x80\x80\xaf", 0},
+                 {"\xf4\x90\x80\x80", 0},
+                 {"\xf5\x80\x80\x80", 0},
+                 {"\xf8\x80\x80", 0},
+                 {"\xff", 0},
+                 {"\x80", 0},
+                 {"\xe2\x82", 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal (text_utf8_length ((const unsigned char *)cases[i].bytes, strlen (cases[i].bytes)),
+                          cases[i].length);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_pieces_that_fit_are_appended),
         cmocka_unit_test (test_a_long_piece_is_cut_and_the_count_never_passes_the_end),
+        cmocka_unit_test (test_utf8_sequences),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -1,0 +1,132 @@
+"""End-to-end: what no well-behaved IMAP client sends, on a raw socket, to a real gateway and
+broker: each gets a clear tagged BAD or NO with the right response code, is logged, crashes
+nothing and loses no stored mail; a client vanishing mid-IDLE and a broker killed during IDLE."""
+import base64
+import re
+import time
+import unittest
+
+from mailbus_test.imap import ImapCase
+
+
+class ImapBadInput(ImapCase):
+    gateway_args = ("--imap-timeout", "20")
+
+    def alive(self):
+        """The gateway still answers, and bob's mail is all there"""
+        r = self.raw_imap(login=True)
+        untagged, ok = r.cmd("SELECT INBOX")
+        self.assertIn(b"OK", ok)
+        return untagged
+
+    def test_unbalanced_parens_unknown_command_wrong_state(self):
+        r = self.raw_imap()
+        _, bad = r.cmd("FROB")
+        self.assertIn(b"BAD", bad)
+        _, bad = r.cmd("SELECT INBOX")  # before LOGIN
+        self.assertIn(b"BAD", bad)
+        r = self.raw_imap(login=True)
+        _, bad = r.cmd("FETCH 1 FLAGS")  # before SELECT
+        self.assertIn(b"BAD", bad)
+        r.cmd("SELECT INBOX")
+        _, bad = r.cmd("FETCH 1:* (FLAGS")
+        self.assertIn(b"BAD", bad)
+        _, bad = r.cmd("SEARCH (OR SEEN")
+        self.assertIn(b"BAD", bad)
+        _, bad = r.cmd("FETCH 99 FLAGS")  # no such message number
+        self.assertIn(b"BAD", bad)
+        self.assertIn("imap refused", self.stack.log("gateway"))
+
+    def test_huge_literals_are_refused_before_their_octets(self):
+        self.publish("kept", attach=False)
+        r = self.raw_imap(login=True)
+        r.send(b"a1 LOGIN {99999999999}\r\n")
+        self.assertTrue(r.line().startswith(b"a1 BAD [LIMIT]"))
+        r.send(b"a2 SELECT {65537}\r\n")  # one octet over IMAP_MAX_LITERAL
+        self.assertTrue(r.line().startswith(b"a2 BAD [LIMIT]"))
+        r.send(b"a3 SELECT {5}\r\n")
+        self.assertTrue(r.line().startswith(b"+ "))
+        r.send(b"INBOX\r\n")
+        _, ok = r.tagged("a3")
+        self.assertIn(b"OK", ok)
+        # a non-synchronising literal over the limit: its octets are on their way, so BAD and close
+        r.send(b"a4 APPEND INBOX {999999999+}\r\n")
+        self.assertTrue(r.line().startswith(b"a4 BAD [LIMIT]"))
+        self.assertTrue(r.line().startswith(b"* BYE [LIMIT]"))
+        self.assertTrue(r.closed())
+        self.assertIn(b"* 1 EXISTS", self.alive())
+
+    def test_nul_bare_lf_and_long_lines(self):
+        r = self.raw_imap(login=True)
+        r.send(b"a1 NOOP\0\r\n")
+        self.assertIn(b"BAD", r.line())
+        r.send(b"a2 NOOP\n")
+        self.assertIn(b"BAD", r.line())
+        r.send(b"a3 SELECT " + b"x" * 8200 + b"\r\n")
+        self.assertIn(b"BAD", r.line())
+        _, ok = r.cmd("NOOP")
+        self.assertIn(b"OK", ok)
+
+    def test_bad_base64_in_authenticate(self):
+        r = self.raw_imap(tls=True)
+        _, bad = r.cmd("AUTHENTICATE PLAIN !!notbase64")
+        self.assertIn(b"BAD", bad)
+        r.send(b"a1 AUTHENTICATE PLAIN\r\n")
+        self.assertEqual(r.line(), b"+ ")
+        r.send(b"*\r\n")
+        _, bad = r.tagged("a1")
+        self.assertIn(b"BAD", bad)
+        wrong = base64.b64encode(b"\0bob@demo.test\0wrong").decode()
+        _, no = r.cmd("AUTHENTICATE PLAIN " + wrong)
+        self.assertIn(b"NO [AUTHENTICATIONFAILED]", no)
+
+    def test_a_thousand_pipelined_commands_answered_in_order(self):
+        self.publish("pipelined", attach=False)
+        r = self.raw_imap(login=True)
+        r.cmd("SELECT INBOX")
+        r.send(b"".join(b"p%d %s\r\n" % (i, b"NOOP" if i % 2 else b"FETCH 1 (FLAGS)") for i in range(1000)))
+        for i in range(1000):
+            _, tagged = r.tagged("p%d" % i)
+            self.assertTrue(tagged.startswith(b"p%d OK" % i), tagged)
+
+    def test_too_many_bad_commands_end_the_session(self):
+        r = self.raw_imap()
+        for i in range(19):
+            self.assertIn(b"BAD", r.cmd("FROB%d" % i)[1])
+        r.send(b"x FROB\r\n")
+        self.assertIn(b"BAD", r.line())
+        self.assertTrue(r.line().startswith(b"* BYE"))
+        self.assertTrue(r.closed())
+
+    def test_client_vanishing_mid_idle(self):
+        r = self.raw_imap(login=True)
+        r.cmd("SELECT INBOX")
+        r.send(b"i IDLE\r\n")
+        self.assertEqual(r.line(), b"+ idling")
+        r.close()
+        self.wait_gateway_log("idle-vanished")
+        # the broker's session and its watcher end with it (QUIT), not 15 s later
+        deadline = time.monotonic() + 10
+        while not re.search(r"session-end session=\S+ mailbox=bob@demo.test reason=(quit|disconnected)",
+                            self.stack.broker.log()):
+            self.assertLess(time.monotonic(), deadline, self.stack.broker.log()[-2000:])
+            time.sleep(0.05)
+        self.publish("after vanishing", attach=False)
+        self.assertIn(b"* 1 EXISTS", self.alive())
+
+    def test_broker_killed_during_idle_then_nothing_lost(self):
+        self.publish("before the kill", attach=False)
+        r = self.raw_imap(login=True)
+        r.cmd("SELECT INBOX")
+        r.send(b"i IDLE\r\n")
+        self.assertEqual(r.line(), b"+ idling")
+        self.stack.broker.kill9()
+        # the session notices within its heartbeat and the broker call's bound
+        self.assertTrue(r.wait_line(rb"^\* BYE", 25).startswith(b"* BYE"))
+        self.assertTrue(r.closed())
+        self.stack.broker.start()
+        self.assertIn(b"* 1 EXISTS", self.alive())
+
+
+if __name__ == "__main__":
+    unittest.main()
