@@ -385,7 +385,10 @@ static const struct {
 };
 
 /* flag = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / keyword / extension: we
-   keep the five system flags only (PERMANENTFLAGS says so), the rest is refused */
+   keep the five system flags only (PERMANENTFLAGS says so, without \*). Any other flag is taken
+   and ignored, as RFC 9051 7.1 says a server does with a flag it cannot keep ("will either ignore
+   the change or store the state change for the remainder of the current session only"): a
+   client that sets $Forwarded or NonJunk anyway still gets its system flags stored. */
 static int
 s_flag (s_parser_t *ps, unsigned *flags)
 {
@@ -401,11 +404,8 @@ s_flag (s_parser_t *ps, unsigned *flags)
             *flags |= s_flags[i].flag;
             return 0;
         }
-    if (n == 7 && strncasecmp (start, "\\Recent", 7) == 0)
-        return s_bad (ps, "\\Recent is the server's to set");
-    if (*start == '\\')
-        return s_bad (ps, "unknown system flag");
-    return s_bad (ps, "keywords are not kept: only \\Seen \\Answered \\Flagged \\Deleted \\Draft");
+    ps->cmd->flags_ignored++;
+    return 0;
 }
 
 /* flag-list = "(" [flag *(SP flag)] ")" */

@@ -242,8 +242,9 @@ typedef struct {
     imap_fetch_t *fetch;
     imap_store_op_t store_op;
     bool store_silent;
-    unsigned flags;               /* STORE's and APPEND's flag list (IMAP_SEEN ...); \Recent or keywords
-                                     are refused with a clear BAD */
+    unsigned flags;               /* STORE's and APPEND's flag list (IMAP_SEEN ...) */
+    unsigned flags_ignored;       /* flags named there that are not kept (keywords, \Recent, others):
+                                     taken and ignored, as RFC 9051 7.1 allows */
     unsigned status;              /* STATUS items */
     imap_search_t *search;        /* SEARCH (charset: only US-ASCII or UTF-8 are taken) */
     bool search_return_all;       /* RETURN (...) was given: the response is ESEARCH (RFC 9051 6.4.4) */

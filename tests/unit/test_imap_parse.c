@@ -403,9 +403,16 @@ test_store_flags (void **state)
     assert_int_equal (g_cmd.flags, 0);
     assert_int_equal (s_parse ("s4 STORE 2 FLAGS (\\Answered)\r\n"), 0);
     assert_int_equal (g_cmd.flags, IMAP_ANSWERED);
-    s_refused ("s5 STORE 2 +FLAGS ($Forwarded)\r\n", "keywords are not kept");
-    s_refused ("s6 STORE 2 +FLAGS (\\Recent)\r\n", "\\Recent");
-    s_refused ("s7 STORE 2 +FLAGS (\\Frob)\r\n", "unknown system flag");
+    /* flags that are not kept are taken and ignored (RFC 9051 7.1), the system flags beside them kept */
+    assert_int_equal (s_parse ("s5 STORE 2 +FLAGS ($Forwarded \\Seen NonJunk)\r\n"), 0);
+    assert_int_equal (g_cmd.flags, IMAP_SEEN);
+    assert_int_equal (g_cmd.flags_ignored, 2);
+    assert_int_equal (s_parse ("s6 STORE 2 +FLAGS (\\Recent)\r\n"), 0);
+    assert_int_equal (g_cmd.flags, 0);
+    assert_int_equal (g_cmd.flags_ignored, 1);
+    assert_int_equal (s_parse ("s7 STORE 2 FLAGS (\\Frob)\r\n"), 0);
+    assert_int_equal (g_cmd.flags_ignored, 1);
+    s_refused ("s7 STORE 2 +FLAGS (\\)\r\n", "expected a flag");
     s_refused ("s8 STORE 2 +LABELS (\\Seen)\r\n", "FLAGS or FLAGS.SILENT");
     s_refused ("s9 STORE 2 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)\r\n", "not supported");
     s_refused ("s10 STORE 2 +FLAGS (\\Seen\r\n", "ends with )");
