@@ -129,6 +129,14 @@ test_missing_headers_are_nil (void **state)
     free (env);
     free (bs);
     s_unload (&m);
+    m = s_load ("17-local-address.eml"); /* From: root, as cron sends it */
+    env = s_envelope (&m);
+    assert_string_equal (env,
+                         "(NIL \"cron\" ((NIL NIL \"root\" \"MISSING_DOMAIN\")) ((NIL NIL \"root\" "
+                         "\"MISSING_DOMAIN\")) ((NIL NIL \"root\" \"MISSING_DOMAIN\")) ((\"Cron Daemon\" NIL "
+                         "\"root\" \"MISSING_DOMAIN\")) NIL NIL NIL NIL)");
+    free (env);
+    s_unload (&m);
 }
 
 static void
