@@ -23,6 +23,9 @@
 #include "ticket.h"
 #include "zap.h"
 
+/* Our choice: at most this many "refused" lines a second; the rest are counted, and the next
+   line written carries suppressed=N (a login storm answered 421 wrote 151,000 lines) */
+#define REFUSED_LOG_PER_SECOND 200
 /* The most sessions at once; beyond it HELO gets 421 */
 #define MAX_SESSIONS 10000
 /* Password checks run on this many actor threads (Argon2id takes tens of milliseconds, by
@@ -135,6 +138,7 @@ struct server_t {
     int64_t started_at;                /* zclock_time */
     int64_t refused_space;             /* SENDs answered 452 4.3.1 for want of space */
     int64_t refused_busy;              /* requests answered 421 (too busy, too many logins or sessions) */
+    log_limit_t refused_log;           /* "refused" lines: at most REFUSED_LOG_PER_SECOND */
     int64_t refused_trouble;           /* requests answered 452 4.3.1 for a store error */
     uint64_t batches, batches_at_tick; /* batches served, and as the last tick saw them (idle) */
 };
@@ -232,6 +236,20 @@ s_watchers_destroy (void **item)
 
 /* --------------------------------------------------------------------- replies */
 
+/* Whether a refusal may be logged now (refused_log); more gets " suppressed=N" when lines were
+   left out before this one, else "" */
+static bool
+s_refusal_logged (server_t *self, char more[48])
+{
+    uint64_t suppressed;
+    more[0] = '\0';
+    if (!log_limit_pass (&self->refused_log, &suppressed))
+        return false;
+    if (suppressed)
+        snprintf (more, 48, " suppressed=%llu", (unsigned long long)suppressed);
+    return true;
+}
+
 static zmsg_t *
 s_refuse (context_t *ctx, reply_id_t reply, const char *text)
 {
@@ -242,13 +260,15 @@ s_refuse (context_t *ctx, reply_id_t reply, const char *text)
     }
     if (reply_get (reply)->code == 421)
         ctx->server->refused_busy++;
-    char why[300];
-    log_warn ("broker", "refused", "session=%s mailbox=%s verb=%s reply=%d why=%s",
-              ctx->session ? ctx->session->key : "-",
-              ctx->session && ctx->session->address[0] ? ctx->session->address : "-", ctx->req->verb,
-              reply_get (reply)->code,
-              log_quote (why, sizeof why, text ? text : reply_get (reply)->text,
-                         strlen (text ? text : reply_get (reply)->text)));
+    char more[48];
+    if (s_refusal_logged (ctx->server, more)) {
+        char why[300];
+        const char *said = text ? text : reply_get (reply)->text;
+        log_warn ("broker", "refused", "session=%s mailbox=%s verb=%s reply=%d why=%s%s",
+                  ctx->session ? ctx->session->key : "-",
+                  ctx->session && ctx->session->address[0] ? ctx->session->address : "-", ctx->req->verb,
+                  reply_get (reply)->code, log_quote (why, sizeof why, said, strlen (said)), more);
+    }
     return proto_reply_new (ctx->req->id, reply, text);
 }
 
@@ -488,8 +508,10 @@ s_verb_resume (context_t *ctx)
         opened = ticket_check (self->ticket_key, &ticket, found ? mailbox.id : 0,
                                found ? mailbox.password_hash : "", (int64_t)time (NULL), &why);
     if (opened != 0) {
-        log_warn ("broker", "refused", "session=%s mailbox=%s verb=RESUME reply=535 why=\"ticket %s\"",
-                  ctx->session->key, ctx->session->address, why);
+        char more[48];
+        if (s_refusal_logged (self, more))
+            log_warn ("broker", "refused", "session=%s mailbox=%s verb=RESUME reply=535 why=\"ticket %s\"%s",
+                      ctx->session->key, ctx->session->address, why, more);
         return proto_reply_new (req->id, REPLY_AUTH_FAILED,
                                 "ticket not accepted: identify with the password");
     }
@@ -1808,9 +1830,11 @@ s_handle_request (server_t *self, pending_t *pending, size_t count)
 
     zmsg_t *reply = NULL;
     if (proto_request_parse_frames (frames, count - 1, &req, &error_reply, &why) != 0) {
-        char shown[80];
-        log_warn ("broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s", key, why, count - 1,
-                  count > 1 ? log_quote (shown, sizeof shown, frames[0].data, frames[0].size) : "-");
+        char shown[80], more[48];
+        if (s_refusal_logged (self, more))
+            log_warn (
+                "broker", "malformed", "session=%s why=\"%s\" frames=%zu first=%s%s", key, why, count - 1,
+                count > 1 ? log_quote (shown, sizeof shown, frames[0].data, frames[0].size) : "-", more);
         reply = proto_reply_new (req.id, error_reply, why);
     }
     else {
@@ -2352,6 +2376,7 @@ server_new (const server_config_t *config, store_t *store, char **error)
     self->config = *config;
     self->store = store;
     self->started_at = zclock_time ();
+    self->refused_log = LOG_LIMIT (REFUSED_LOG_PER_SECOND);
     if (config->ticket_key)
         memcpy (self->ticket_key, config->ticket_key, TICKET_KEY_BYTES);
     else

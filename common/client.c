@@ -29,7 +29,8 @@ struct client_t {
     zsock_t *monitor; /* the socket's connection events, while it identifies */
     zcert_t *cert;    /* CURVE: the client's key pair (its own file, or made for this run) */
     char server_key[41];
-    bool key_login; /* identified by cert, with an empty password */
+    bool key_login;   /* identified by cert, with an empty password */
+    bool ticket_only; /* the password was forgotten: a refused ticket is the end (client_forget_password) */
     char *endpoint;
     char *user;
     char *password;
@@ -119,7 +120,7 @@ s_security (client_t *self, char **error)
                                    key_file, key_file);
             return -1;
         }
-        self->key_login = !*self->password;
+        self->key_login = !*self->password && !self->ticket_only;
     }
     if (s_server_key (self, endpoint.loopback, key_file != NULL, error) != 0)
         return -1;
@@ -375,6 +376,10 @@ s_hello (client_t *self, char **error)
     backoff_t backoff;
     backoff_start (&backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS, self->timeout_ms);
     char line[512] = "";
+    if (self->ticket_only && !self->ticket) {
+        *error = strdup ("535 5.7.8 no ticket to identify with and no password: log in again");
+        return -1;
+    }
     while (true) {
         bool resume = self->ticket && !self->key_login;
         zmsg_t *reply = s_hello_once (self, resume, deadline, &state, error);
@@ -391,6 +396,14 @@ s_hello (client_t *self, char **error)
         if (s_transient (line) && s_backoff (self, &backoff, resume ? "RESUME" : "HELO", line)) {
             zmsg_destroy (&reply);
             continue;
+        }
+        if (resume && !reply_is_success (code) && !s_transient (line) && self->ticket_only) {
+            log_info ("client", "ticket-refused", "mailbox=%s code=%d then=none", self->user, code);
+            s_ticket_forget (self);
+            *error = strdup ("535 5.7.8 the login's ticket was not accepted (expired, or the password "
+                             "changed): log in again");
+            zmsg_destroy (&reply);
+            return -1;
         }
         if (resume && !reply_is_success (code) && !s_transient (line)) {
             log_info ("client", "ticket-refused", "mailbox=%s code=%d then=password", self->user, code);
@@ -423,6 +436,17 @@ client_ticket_dup (client_t *self)
     return self->ticket ? strdup (self->ticket) : NULL;
 }
 
+bool
+client_forget_password (client_t *self)
+{
+    assert (self);
+    if (!self->ticket || self->key_login)
+        return false;
+    sodium_memzero (self->password, strlen (self->password));
+    self->ticket_only = true;
+    return true;
+}
+
 client_t *
 client_new_resuming (const char *endpoint, const char *user, const char *password, const char *ticket,
                      int timeout_ms, char **error)
@@ -430,6 +454,7 @@ client_new_resuming (const char *endpoint, const char *user, const char *passwor
     client_t *self = calloc (1, sizeof *self);
     if (ticket && *ticket && strlen (ticket) <= MAX_TICKET)
         self->ticket = strdup (ticket);
+    self->ticket_only = password == NULL;
     self->endpoint = strdup (endpoint ? endpoint : CLIENT_DEFAULT_ENDPOINT);
     self->user = strdup (user ? user : "");
     self->password = strdup (password ? password : "");
@@ -505,7 +530,8 @@ client_recv (client_t *self, int timeout_ms)
 }
 
 /* One request and its reply; a session the broker has forgotten (530: it restarted) is
-   identified again and the request repeated once. args stay the caller's (a copy is sent). */
+   identified again and the request repeated once; when a ticket-only client's ticket is
+   refused, that 535 line is the reply. args stay the caller's (a copy is sent). */
 static zmsg_t *
 s_call_once (client_t *self, const char *verb, zmsg_t *args)
 {
@@ -520,6 +546,10 @@ s_call_once (client_t *self, const char *verb, zmsg_t *args)
         if (s_hello (self, &error) == 0) {
             client_send (self, verb, args ? zmsg_dup (args) : NULL, id, sizeof id);
             reply = s_wait (self, id, self->timeout_ms);
+        }
+        else if (self->ticket_only && error && strncmp (error, "535 ", 4) == 0) {
+            reply = zmsg_new (); /* refused (a ticket-only client's ticket): the caller sees 535 */
+            zmsg_addstr (reply, error);
         }
         free (error);
     }

@@ -42,6 +42,16 @@ client_t *client_new (const char *endpoint, const char *user, const char *passwo
    (the gateway's pool) cost the broker one Argon2id check, not one each */
 client_t *client_new_resuming (const char *endpoint, const char *user, const char *password,
                                const char *ticket, int timeout_ms, char **error);
+/* The same with password NULL is a client that has only the ticket: when the broker refuses it
+   (expired, the password changed, the broker's ticket key is new) nothing else is tried and the
+   call fails with a 535 line. mailbus-web's sessions and the gateway's IMAP sessions keep a
+   ticket, not the user's password, for the connections they open later. */
+
+/* Wipes the password the client keeps for identifying again (after a broker restart): from then
+   on it identifies with its ticket only, as above. false (the password is kept) when it has no
+   ticket (the broker gives none: --ticket-lifetime 0) or logs in by key. */
+bool client_forget_password (client_t *self);
+
 /* A copy of the client's resumption ticket (caller frees), or NULL when it has none */
 char *client_ticket_dup (client_t *self);
 void client_destroy (client_t **self_p);

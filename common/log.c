@@ -4,6 +4,7 @@
 #include "log.h"
 #include "text.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,4 +88,35 @@ log_quote (char *buf, size_t size, const void *data, size_t len)
     buf[o++] = '"';
     buf[o] = '\0';
     return buf;
+}
+
+static pthread_mutex_t s_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool
+log_limit_pass_at (log_limit_t *self, int64_t second, uint64_t *suppressed)
+{
+    pthread_mutex_lock (&s_limit_lock);
+    if (second != self->second) {
+        self->second = second;
+        self->written = 0;
+    }
+    bool pass = self->written < self->per_second;
+    *suppressed = 0;
+    if (pass) {
+        self->written++;
+        *suppressed = self->suppressed;
+        self->suppressed = 0;
+    }
+    else
+        self->suppressed++;
+    pthread_mutex_unlock (&s_limit_lock);
+    return pass;
+}
+
+bool
+log_limit_pass (log_limit_t *self, uint64_t *suppressed)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return log_limit_pass_at (self, (int64_t)now.tv_sec, suppressed);
 }

@@ -15,6 +15,12 @@
 /* What a body may carry beyond the message itself: the form's other fields and boundaries,
    and base64's growth is the browser's sending raw bytes, so none */
 #define HTTP_BODY_SLACK (64 * 1024)
+/* An upload announced (Content-Length) as too big is still read and thrown away up to this
+   much, then answered 413: a client that is still sending when the answer comes and the
+   connection closes gets a reset instead of the answer (curl: "failed sending data", exit 55).
+   Beyond it the answer comes at once and the connection closes: no one's bandwidth is spent
+   on an upload that can only be refused. */
+#define HTTP_DRAIN_MAX (1024 * 1024)
 
 const char *const web_csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                             "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -219,8 +225,11 @@ s_request_new (web_t *web, struct MHD_Connection *conn, const char *method, cons
     req->url = url;
     s_peer (req);
     const char *length = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (length && strtoull (length, NULL, 10) > (unsigned long long)web->settings->max_size + HTTP_BODY_SLACK)
+    unsigned long long announced = length ? strtoull (length, NULL, 10) : 0;
+    unsigned long long limit = (unsigned long long)web->settings->max_size + HTTP_BODY_SLACK;
+    if (announced > limit)
         req->too_big = true;
+    req->drain = announced > limit && announced <= limit + HTTP_DRAIN_MAX;
     if (strcmp (method, "POST") == 0 &&
         MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)) {
         req->form = form_new (conn);
@@ -229,17 +238,25 @@ s_request_new (web_t *web, struct MHD_Connection *conn, const char *method, cons
     return req;
 }
 
-/* A chunk of the body: fed to the form until it is too big or malformed, then swallowed */
-static void
+/* A chunk of the body: fed to the form until it is too big or malformed, then swallowed, up to
+   HTTP_DRAIN_MAX past the limit (a chunked upload announces no length). false: the upload goes
+   on beyond that, and the connection is closed without an answer. */
+static bool
 s_body (request_t *req, const char *data, size_t size)
 {
+    size_t limit = (size_t)req->web->settings->max_size + HTTP_BODY_SLACK;
     req->received += size;
-    if (req->received > (size_t)req->web->settings->max_size + HTTP_BODY_SLACK)
+    if (req->received > limit)
         req->too_big = true;
+    if (req->received > limit + HTTP_DRAIN_MAX) {
+        log_warn ("web", "upload-cut", "peer=%s received=%zu limit=%zu", req->peer, req->received, limit);
+        return false;
+    }
     if (req->too_big || req->bad_body)
-        return;
+        return true;
     if (!req->form || form_feed (req->form, data, size) != 0)
         req->bad_body = true;
+    return true;
 }
 
 static enum MHD_Result
@@ -250,13 +267,13 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     request_t *req = *con_cls;
     if (!req) {
         *con_cls = req = s_request_new (cls, conn, method, url);
-        if (strcmp (method, "POST") == 0 && !req->too_big)
+        if (strcmp (method, "POST") == 0 && (!req->too_big || req->drain))
             return MHD_YES; /* the body comes in the next calls */
     }
     else if (*upload_data_size) {
-        s_body (req, upload_data, *upload_data_size);
+        bool go_on = s_body (req, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        return go_on ? MHD_YES : MHD_NO;
     }
     bool path_known;
     const route_t *route = s_route (method, url, &path_known);

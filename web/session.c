@@ -16,7 +16,11 @@ struct session_t {
     char token[CHECK_TOKEN_HEX + 1], csrf[CHECK_TOKEN_HEX + 1];
     char key[CHECK_TOKEN_HEX + 1]; /* hash of the token: the table's key */
     char *user;
-    char *password; /* sodium_malloc'd: the watcher's login; never logged */
+    /* What later connections (the inbox's live stream) identify with: the broker's resumption
+       ticket, so that the user's password is not kept; the password (sodium_malloc'd) only when
+       the broker gives no tickets (--ticket-lifetime 0). Never logged. */
+    char *ticket;
+    char *password;
     client_t *client;
     pthread_mutex_t lock;
     int refs;
@@ -70,6 +74,10 @@ s_session_free (session_t *s)
     client_destroy (&s->client);
     if (s->password)
         sodium_free (s->password);
+    if (s->ticket) {
+        sodium_memzero (s->ticket, strlen (s->ticket));
+        free (s->ticket);
+    }
     free (s->user);
     pthread_mutex_destroy (&s->lock);
     free (s);
@@ -156,9 +164,12 @@ s_session_new (sessions_t *owner, client_t *client, const char *password)
     s_random_hex (s->csrf);
     s_key_of (s->token, s->key);
     s->user = strdup (client_user (client));
-    size_t len = strlen (password);
-    s->password = sodium_malloc (len + 1);
-    memcpy (s->password, password, len + 1);
+    s->ticket = client_ticket_dup (client);
+    if (!s->ticket || !client_forget_password (client)) {
+        size_t len = strlen (password);
+        s->password = sodium_malloc (len + 1);
+        memcpy (s->password, password, len + 1);
+    }
     s->client = client;
     pthread_mutex_init (&s->lock, NULL);
     s->refs = 1;
@@ -329,5 +340,8 @@ session_unlock (session_t *self)
 client_t *
 session_watcher (session_t *self, int timeout_ms, char **error)
 {
-    return client_new (self->owner->settings->broker, self->user, self->password, timeout_ms, error);
+    if (self->password)
+        return client_new (self->owner->settings->broker, self->user, self->password, timeout_ms, error);
+    return client_new_resuming (self->owner->settings->broker, self->user, NULL, self->ticket, timeout_ms,
+                                error);
 }

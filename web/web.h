@@ -39,6 +39,7 @@ typedef struct {
     bool loopback; /* the client is on this machine */
     form_t *form;  /* a POST's fields */
     bool too_big;  /* the body passed --max-message-size */
+    bool drain;    /* announced too big, but little enough to be read and thrown away first */
     bool bad_body; /* the body could not be read as a form */
     size_t received;
     session_t *session; /* the webmail session (routes that need one), held */

@@ -72,6 +72,27 @@ class BadInput(MailbusTestCase):
         reply = c.recv_reply("12")
         self.assert_status(reply[1].decode(), "500 5.5.2")
 
+    def test_a_flood_of_bad_requests_writes_a_bounded_log_and_says_what_it_left_out(self):
+        """3,000 unknown verbs as fast as a client can send them: every one answered 500, but the
+        broker writes at most 200 "refused" lines a second, and the first line after the flood
+        carries suppressed=N (a flood must not fill the disk with one line)"""
+        c = self.raw(ALICE)
+        n = 3000
+        started = time.monotonic()
+        for i in range(n):
+            c.send("f%d" % i, "FROBNICATE")
+        for i in range(n):
+            reply = c.recv_reply("f%d" % i)
+            self.assert_status(reply[1].decode(), "500 5.5.1")
+        seconds = time.monotonic() - started
+        written = self.broker.log().count("verb=FROBNICATE")
+        self.assertLess(written, n, "every refusal of the flood was logged")
+        self.assertLessEqual(written, 200 * (int(seconds) + 2))
+        time.sleep(1.1)
+        status, _ = c.request("FROBNICATE")
+        self.assert_status(status, "500 5.5.1")
+        wait_for(lambda: "suppressed=" in self.broker.log(), 10, "a line saying how many were left out")
+
     def test_empty_verb_gives_500_5_5_2(self):
         c = self.raw(ALICE)
         c.send("13", "")

@@ -48,6 +48,36 @@ test_quote_marks_what_it_cut (void **state)
     assert_int_equal (out[0], '"');
 }
 
+static void
+test_limit_writes_per_second_lines_then_counts_the_rest (void **state)
+{
+    (void)state;
+    log_limit_t limit = LOG_LIMIT (3);
+    uint64_t suppressed = 99;
+    for (int i = 0; i < 3; i++) {
+        assert_true (log_limit_pass_at (&limit, 100, &suppressed));
+        assert_int_equal (suppressed, 0);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_false (log_limit_pass_at (&limit, 100, &suppressed));
+    /* the next second: the first line says how many were left out, the next ones do not */
+    assert_true (log_limit_pass_at (&limit, 101, &suppressed));
+    assert_int_equal (suppressed, 5);
+    assert_true (log_limit_pass_at (&limit, 101, &suppressed));
+    assert_int_equal (suppressed, 0);
+}
+
+static void
+test_limit_starts_open_at_any_second (void **state)
+{
+    (void)state;
+    log_limit_t limit = LOG_LIMIT (1);
+    uint64_t suppressed;
+    assert_true (log_limit_pass_at (&limit, 0, &suppressed));
+    assert_false (log_limit_pass_at (&limit, 0, &suppressed));
+    assert_true (log_limit_pass (&limit, &suppressed));
+}
+
 int
 main (void)
 {
@@ -55,6 +85,8 @@ main (void)
         cmocka_unit_test (test_quote_escapes_control_characters_and_quotes),
         cmocka_unit_test (test_quote_never_writes_past_the_buffer_whatever_the_input),
         cmocka_unit_test (test_quote_marks_what_it_cut),
+        cmocka_unit_test (test_limit_writes_per_second_lines_then_counts_the_rest),
+        cmocka_unit_test (test_limit_starts_open_at_any_second),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

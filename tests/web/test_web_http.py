@@ -5,6 +5,7 @@ sandboxed HTML, throttle, upload bound, TLS rule) hold. A real broker and a real
     PYTHONPATH=.. MAILBUS_BUILD_DIR=../../build /usr/bin/python3 -m unittest -v test_web_http
 """
 import json
+import socket
 import os
 import subprocess
 import threading
@@ -271,6 +272,34 @@ class HttpTest(WebCase):
         self.assertEqual(status, 413, body)
         self.assertIn("552 5.3.4", jbody(body)["error"])
 
+    def test_an_endless_chunked_upload_is_cut_off(self):
+        """A chunked POST announces no length: it is read and thrown away up to 1 MiB past the
+        limit, then the connection is closed (logged upload-cut); the server goes on serving"""
+        web = self.second("--max-message-size", "4096")
+        host, port = web.url.split("//")[1].split(":")
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(b"POST /api/login HTTP/1.1\r\nHost: %s:%s\r\nTransfer-Encoding: chunked\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" % (host.encode(), port.encode()))
+        chunk = b"%x\r\n%s\r\n" % (65536, b"a" * 65536)
+        sent, cut = 0, False
+        try:
+            while sent < 8 * 1024 * 1024:
+                sock.sendall(chunk)
+                sent += 65536
+        except OSError:
+            cut = True
+        if not cut:  # everything went into buffers: the close shows as an end of the answer
+            sock.settimeout(10)
+            try:
+                cut = sock.recv(4096) == b""
+            except OSError:
+                cut = True
+        sock.close()
+        self.assertTrue(cut, "8 MiB of chunked upload were taken")
+        self.assertLess(sent, 6 * 1024 * 1024)
+        wait_for(lambda: "upload-cut" in web.log(), 10, "the cut logged")
+        self.assertEqual(curl(web.url + "/api/login", "-d", "address=bob@demo.test&password=demo")[0], 200)
+
     def test_dashboard_password(self):
         web = self.second("--dashboard-password", "s3cret-dash")
         for args in ([], ["-u", "admin:wrong"], ["-u", "root:s3cret-dash"]):
@@ -379,6 +408,31 @@ class HttpTest(WebCase):
         time.sleep(11.5)
         status, _, body = curl(web.url + "/api/messages", "-b", jar)
         self.assertEqual(status, 401, body)
+
+    def test_zz_a_session_keeps_the_ticket_not_the_password(self):
+        """A webmail session keeps the broker's resumption ticket, not the user's password: after a
+        broker restart it identifies again with the ticket; once the ticket has expired nothing else
+        is tried (there is no password to try) and the session ends: 401, log in again"""
+        self.broker.terminate()
+        self.broker.start(extra_args=["--ticket-lifetime", "5"])
+        try:
+            web = self.second("--timeout", "3000")
+            jar = os.path.join(self.tmp, "jar-ticket")
+            status, _, body = curl(web.url + "/api/login", "-c", jar, "-d", "address=bob@demo.test&password=demo")
+            self.assertEqual(status, 200, body)
+            started = time.monotonic()
+            self.broker.restart()
+            self.assertEqual(curl(web.url + "/api/messages", "-b", jar)[0], 200, "RESUME after a restart")
+            time.sleep(max(0.0, 5.5 - (time.monotonic() - started)))
+            self.broker.restart()
+            status, _, body = curl(web.url + "/api/messages", "-b", jar)
+            self.assertEqual(status, 401, body)
+            self.assertEqual(curl(web.url + "/api/messages", "-b", jar)[0], 401, "the session is gone")
+            self.assertIn("then=none", web.log())
+            self.assertIn("ticket expired", self.broker.log())
+        finally:
+            self.broker.terminate()
+            self.broker.start(extra_args=[])
 
     def test_zz_broker_down_gives_503_then_recovers(self):
         web = self.second("--timeout", "1500")  # a broker-down answer within 1.5 s
