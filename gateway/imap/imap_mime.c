@@ -331,7 +331,8 @@ s_name (buffer_t *out, const char *name, const char *raw, bool utf8)
     return rc;
 }
 
-/* RFC 9051 7.5.2: (name adl mailbox host); an address without "@" has no host */
+/* RFC 9051 7.5.2: (name adl mailbox host). An address without "@" ("From: root", cron's) gets
+   host "MISSING_DOMAIN", as Dovecot gives it: NIL would say group syntax */
 static int
 s_mailbox (buffer_t *out, InternetAddress *ia, const char *raw, bool utf8)
 {
@@ -345,7 +346,7 @@ s_mailbox (buffer_t *out, InternetAddress *ia, const char *raw, bool utf8)
         buffer_append (out, " ", 1) != 0)
         return -1;
     if (at ? imap_string_append (out, at + 1, strlen (at + 1), utf8) != 0
-           : buffer_append (out, "\"\"", 2) != 0)
+           : buffer_append (out, "\"MISSING_DOMAIN\"", 16) != 0)
         return -1;
     return buffer_append (out, ")", 1);
 }

@@ -5,6 +5,7 @@
     helpers are in imap_write.c. */
 #include "imap_parse.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -60,9 +61,13 @@ imap_command_free (imap_command_t *cmd)
 {
     if (!cmd || !cmd->arena)
         return;
+    /* LOGIN's and AUTHENTICATE's arguments hold a password: wiped, not just freed */
+    bool secret = cmd->id == IMAP_LOGIN || cmd->id == IMAP_AUTHENTICATE;
     s_block_t *block = cmd->arena->head;
     while (block) {
         s_block_t *next = block->next;
+        if (secret)
+            sodium_memzero (block->data, block->used);
         free (block);
         block = next;
     }

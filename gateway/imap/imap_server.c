@@ -311,6 +311,9 @@ s_login (imap_session_t *s, const imap_command_t *cmd, const char *method, const
         return;
     }
     s->client = client;
+    /* the session identifies again (after a broker restart) with the broker's ticket: the
+       user's password is not kept for the hours an IDLE may last */
+    client_forget_password (client);
     snprintf (s->mailbox, sizeof s->mailbox, "%s", client_user (client));
     s->last_call = zclock_mono ();
     char quoted[2 * MAX_ADDRESS + 8];
@@ -612,6 +615,21 @@ s_broker_quit (imap_session_t *s)
     zmsg_destroy (&reply);
 }
 
+/* Frees a command's text; one that may carry a password (LOGIN, AUTHENTICATE with an initial
+   response) is wiped first */
+static void
+s_text_free (buffer_t *text)
+{
+    const char *space = text->data ? memchr (text->data, ' ', text->size) : NULL;
+    if (space) {
+        size_t rest = text->size - (size_t)(space + 1 - text->data);
+        if ((rest >= 6 && strncasecmp (space + 1, "LOGIN ", 6) == 0) ||
+            (rest >= 13 && strncasecmp (space + 1, "AUTHENTICATE ", 13) == 0))
+            sodium_memzero (text->data, text->size);
+    }
+    buffer_free (text);
+}
+
 void
 imap_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
 {
@@ -632,7 +650,7 @@ imap_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
         read_result_t r = s_read_command (&s, &text, &end);
         if (r == READ_COMMAND)
             s_handle (&s, &text);
-        buffer_free (&text);
+        s_text_free (&text);
         if (r == READ_END) {
             s_end (&s, end);
             break;

@@ -16,7 +16,6 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "imap_mime.h"
 
@@ -129,6 +128,14 @@ test_missing_headers_are_nil (void **state)
         bs, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 36 1 NIL NIL NIL NIL)");
     free (env);
     free (bs);
+    s_unload (&m);
+    m = s_load ("17-local-address.eml"); /* From: root, as cron sends it */
+    env = s_envelope (&m);
+    assert_string_equal (env,
+                         "(NIL \"cron\" ((NIL NIL \"root\" \"MISSING_DOMAIN\")) ((NIL NIL \"root\" "
+                         "\"MISSING_DOMAIN\")) ((NIL NIL \"root\" \"MISSING_DOMAIN\")) ((\"Cron Daemon\" NIL "
+                         "\"root\" \"MISSING_DOMAIN\")) NIL NIL NIL NIL)");
+    free (env);
     s_unload (&m);
 }
 
@@ -365,7 +372,8 @@ test_utf8_accept_quotes_8bit (void **state)
     s_unload (&m);
 }
 
-/* 1000 nested multiparts, and a Content-Type with 10,000 parameters: answered, quickly */
+/* 1000 nested multiparts, and a Content-Type with 10,000 parameters: answered (meson's timeout
+   bounds the time; mailbus-bench-imap-mime measures it) */
 static void
 test_malformed_messages_are_bounded (void **state)
 {
@@ -378,7 +386,6 @@ test_malformed_messages_are_bounded (void **state)
     for (int i = 0; i < 10000; i++)
         g_string_append_printf (g, "; p%d=v", i);
     g_string_append (g, "\r\n\r\n\xff\xfe junk\r\n");
-    clock_t start = clock ();
     imap_mime_t *mime = imap_mime_new (g->str, g->len);
     buffer_t b = BUFFER_INIT (1 << 20);
     assert_int_equal (imap_mime_bodystructure (mime, &b, true, false), 0);
@@ -392,7 +399,6 @@ test_malformed_messages_are_bounded (void **state)
     imap_search_msg_t msg = {.mime = mime};
     imap_search_match (&body, &msg, 1, 1);
     imap_mime_destroy (&mime);
-    assert_true ((double)(clock () - start) / CLOCKS_PER_SEC < 5.0);
     const char *none = "no header end and no colon";
     mime = imap_mime_new (none, strlen (none));
     imap_section_t s = {.kind = IMAP_SECTION_TEXT};
