@@ -3,21 +3,31 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
 #include "client_cli.h"
 #include "header.h"
+#include "mb_limits.h"
 #include "outfile.h"
 #include "proto.h"
 #include "reply.h"
 
+/* ACK of ids[0..n-1] in one request: 0, or the exit status. *lost (NULL when none; caller
+   frees): those whose lease ran out, not acknowledged (another consumer gets them), reported. */
 static int
-s_ack (client_t *client, const char *id)
+s_ack (client_t *client, char *const *ids, size_t n, char **lost)
 {
-    int status = 0;
-    zmsg_t *reply = call_verb (client, "ACK", id, &status);
-    zmsg_destroy (&reply);
+    *lost = NULL;
+    if (n == 0)
+        return 0;
+    char *list = call_join (ids, n);
+    int status = call_ack (client, list, lost);
+    if (status == 0 && *lost)
+        fprintf (stderr, "mailbus-sub: no longer leased to us (the lease ran out), not acknowledged: %s\n",
+                 *lost);
+    free (list);
     return status;
 }
 
@@ -54,6 +64,42 @@ s_handle (const consume_options_t *options, const char *id, zframe_t *body)
     return 0;
 }
 
+/* The leased messages of reply: with --auto-ack all acknowledged (one ACK) and then handled;
+   otherwise handled, and those handled acknowledged together (one that was not goes back to
+   the others when our lease runs out). *leased: how many were handled. 0, or the exit status. */
+static int
+s_consume_leased (client_t *client, const consume_options_t *options, zmsg_t *reply, size_t *leased)
+{
+    char *ids[MAX_LEASE_COUNT];
+    zframe_t *bodies[MAX_LEASE_COUNT];
+    size_t n = 0, handled = 0;
+    zmsg_first (reply);
+    for (zframe_t *idf = zmsg_next (reply); idf && n < MAX_LEASE_COUNT; idf = zmsg_next (reply)) {
+        bodies[n] = zmsg_next (reply);
+        if (!bodies[n])
+            break;
+        ids[n++] = zframe_strdup (idf);
+    }
+    char *lost = NULL;
+    int status = options->auto_ack ? s_ack (client, ids, n, &lost) : 0;
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        if (call_id_in (lost, ids[i]))
+            continue; /* --auto-ack: not ours any more */
+        status = s_handle (options, ids[i], bodies[i]);
+        handled += status == 0; /* without --auto-ack nothing is skipped: ids[0..handled-1] */
+    }
+    if (!options->auto_ack) {
+        int rc = s_ack (client, ids, handled, &lost);
+        status = status ? status : rc;
+    }
+    status = status == 0 && lost ? 1 : status;
+    free (lost);
+    for (size_t i = 0; i < n; i++)
+        free (ids[i]);
+    *leased = handled;
+    return status;
+}
+
 int
 consume_run (client_t *client, const consume_options_t *options)
 {
@@ -78,26 +124,9 @@ consume_run (client_t *client, const consume_options_t *options)
             zmsg_destroy (&reply);
             break;
         }
-        zmsg_first (reply);
         size_t leased = 0;
-        for (zframe_t *idf = zmsg_next (reply); idf && status == 0; idf = zmsg_next (reply)) {
-            zframe_t *body = zmsg_next (reply);
-            if (!body)
-                break;
-            char *id = zframe_strdup (idf);
-            leased++;
-            if (options->auto_ack)
-                status = s_ack (client, id);
-            if (status == 0)
-                status = s_handle (options, id, body);
-            /* --ack: only a message that was handled is acknowledged; one that was not goes
-               back to the others when our lease runs out */
-            if (status == 0 && !options->auto_ack)
-                status = s_ack (client, id);
-            if (status == 0)
-                done++;
-            free (id);
-        }
+        status = s_consume_leased (client, options, reply, &leased);
+        done += (long)leased;
         zmsg_destroy (&reply);
         if (leased == 0) {
             if (options->until_empty)
