@@ -284,7 +284,7 @@ folder_verb_folder (folder_call_t *call)
     if (inbox && (streq (op, "DELETE") || streq (op, "RENAME")))
         return call->refuse (call->ctx, REPLY_NOT_YOURS, "the INBOX may not be deleted or renamed");
     if (inbox && !streq (op, "CREATE")) /* (UN)SUBSCRIBE INBOX: it is always there */
-        return proto_reply_newf (req->id, REPLY_OK, "%s INBOX", op);
+        return proto_reply_new (req->id, REPLY_OK, "INBOX is always there and subscribed");
     for (size_t a = 1; a < req->argc; a++) {
         const char *why = folder_name_check ((const char *)req->args[a].data, req->args[a].size);
         if (why)
@@ -299,8 +299,14 @@ folder_verb_folder (folder_call_t *call)
     zmsg_t *refusal = s_folder_status (call, status, error);
     if (refusal)
         return refusal;
-    return req->argc == 3 ? proto_reply_newf (req->id, REPLY_OK, "renamed %s to %s", name, to)
-                          : proto_reply_newf (req->id, REPLY_OK, "%s %s", op, name);
+    if (req->argc == 3)
+        return proto_reply_newf (req->id, REPLY_OK, "renamed %s to %s", name, to);
+    return proto_reply_newf (req->id, REPLY_OK, "%s %s",
+                             streq (op, "CREATE")      ? "created"
+                             : streq (op, "DELETE")    ? "deleted"
+                             : streq (op, "SUBSCRIBE") ? "subscribed"
+                                                       : "unsubscribed",
+                             name);
 }
 
 /* --------------------------------------------------------------------- SCAN */

@@ -70,10 +70,10 @@ class Folders(MailbusTestCase):
         self.refused("550 5.1.1", "FOLDERS", "Nowhere")
 
     def test_create_rename_subscribe_delete(self):
-        self.ok("FOLDER", "CREATE", "Work")
+        self.assertEqual(self.ok("FOLDER", "CREATE", "Work")[0], "250 2.0.0 created Work")
         self.ok("FOLDER", "CREATE", "Work/Old")
         self.assertEqual(self.refused("550 5.1.1", "FOLDER", "CREATE", "Work"), "550 5.1.1 folder exists")
-        self.ok("FOLDER", "RENAME", "Work", "Job")  # and what is below it
+        self.assertEqual(self.ok("FOLDER", "RENAME", "Work", "Job")[0], "250 2.0.0 renamed Work to Job")
         rows = folders_of(self.ok("FOLDERS")[1])
         self.assertIn("Job/Old", rows)
         self.assertNotIn("Work", rows)
