@@ -130,6 +130,22 @@ class BatchedDrain(MailbusTestCase):
         self.assertEqual((status, data), ("250 2.0.0 message follows", [sent[ids[2]]]))
         self.assert_refused("501 5.5.4", "RETR", str(ids[2]), "PEAK")
 
+    def test_retr_of_more_than_64_mib_is_refused_with_452_and_marks_nothing(self):
+        c = self.raw(ALICE)
+        big = message("big", "x" * (9_900_000 - 200), to=BOB)
+        for i in range(7):
+            c.send("b%d" % i, "SEND", ALICE, BOB, big)
+        for i in range(7):
+            reply = c.recv_reply("b%d" % i, timeout=60)
+            self.assertTrue(reply[1].startswith(b"250 "), reply[1])
+        ids = sorted(r[0] for r in self.rows("SELECT id FROM deliveries"))
+        status = self.assert_refused("452 4.3.1", "RETR", " ".join(str(i) for i in ids))
+        self.assertIn("64 MiB", status)
+        self.assertEqual(self.rows("SELECT count(*) FROM deliveries WHERE state = 'seen'")[0][0], 0)
+        status, data = self.bob.request("RETR", " ".join(str(i) for i in ids[:6]))
+        self.assertEqual(status, "250 2.0.0 6 of 6 messages follow")
+        self.assertEqual(data[1], big)
+
     def test_ack_of_several_ids_acknowledges_only_what_this_session_holds(self):
         ids = sorted(self.send_to(BOB, 4, "ack"))
         other = self.raw(BOB)
