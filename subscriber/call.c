@@ -108,3 +108,29 @@ call_join (char *const *ids, size_t n)
         p += sprintf (p, "%s%s", i ? " " : "", ids[i]);
     return list;
 }
+
+int
+call_ack_all (client_t *client, char *const *ids, const size_t *sizes, size_t n, size_t *answered,
+              char **lost)
+{
+    *answered = 0;
+    *lost = NULL;
+    while (*answered < n) {
+        size_t end = *answered + 1, bytes = sizes[*answered];
+        while (end < n && bytes + sizes[end] <= CALL_ACK_BYTES)
+            bytes += sizes[end++];
+        char *list = call_join (ids + *answered, end - *answered), *some = NULL;
+        int status = call_ack (client, list, &some);
+        free (list);
+        if (status != 0)
+            return status;
+        if (some) {
+            char *all = *lost ? zsys_sprintf ("%s %s", *lost, some) : strdup (some);
+            free (*lost);
+            free (some);
+            *lost = all;
+        }
+        *answered = end;
+    }
+    return 0;
+}

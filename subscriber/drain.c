@@ -96,14 +96,15 @@ s_drain_keep (client_t *client, const char *dir)
     return status;
 }
 
-/* The leased messages of reply written and synced into dir, then acknowledged with one ACK
-   (which deletes them): each path printed once acknowledged, the copy of a message whose lease
-   was lost removed. *leased: how many the reply held. 0, or the exit status. */
+/* The leased messages of reply written and synced into dir, then acknowledged in as few ACKs
+   as CALL_ACK_BYTES allows (call_ack_all; ACK deletes them): each path printed once
+   acknowledged, the copy of a message whose lease was lost removed. *leased: how many the reply held. 0, or
+   the exit status. */
 static int
 s_drain_leased (client_t *client, const char *dir, zmsg_t *reply, size_t *leased)
 {
     char *paths[MAX_LEASE_COUNT], *ids[MAX_LEASE_COUNT], *lost = NULL;
-    size_t n = 0;
+    size_t sizes[MAX_LEASE_COUNT], n = 0, answered = 0;
     int status = 0;
     zmsg_first (reply);
     for (zframe_t *idf = zmsg_next (reply); idf && n < MAX_LEASE_COUNT; idf = zmsg_next (reply)) {
@@ -122,21 +123,20 @@ s_drain_leased (client_t *client, const char *dir, zmsg_t *reply, size_t *leased
             status = 1;
             break;
         }
+        sizes[n] = zframe_size (message);
         ids[n++] = id;
     }
     /* on disk and synced: now, and only now, they may leave the mailbox */
-    char *list = n ? call_join (ids, n) : NULL;
-    int rc = n ? call_ack (client, list, &lost) : 0;
+    int rc = call_ack_all (client, ids, sizes, n, &answered, &lost);
     for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && call_id_in (lost, ids[i]))
+        if (i < answered && call_id_in (lost, ids[i]))
             unlink (paths[i]);
-        else if (rc == 0)
+        else if (i < answered)
             printf ("%s\n", paths[i]);
         free (paths[i]);
         free (ids[i]);
     }
     fflush (stdout);
-    free (list);
     free (lost);
     return status ? status : rc;
 }
