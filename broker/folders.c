@@ -85,30 +85,36 @@ s_ids_unique (int64_t *ids, size_t *count)
     *count = kept;
 }
 
-/* The message ids in the arguments from first on (each a number, or several separated by
-   spaces), at most FOLDER_MAX_IDS, in ascending order without repeats: NULL, or the refusal */
-static zmsg_t *
-s_ids_arg (folder_call_t *call, size_t first, int64_t *ids, size_t *count)
+const char *
+folder_ids_parse (const proto_request_t *req, size_t first, size_t end, int64_t *ids, size_t *count)
 {
     *count = 0;
-    for (size_t a = first; a < call->req->argc; a++) {
-        const proto_arg_t *arg = &call->req->args[a];
-        const char *p = (const char *)arg->data, *end = p + arg->size;
-        while (p < end) {
-            const char *space = memchr (p, ' ', (size_t)(end - p));
-            proto_arg_t one = {(const uint8_t *)p, (size_t)((space ? space : end) - p)};
+    for (size_t a = first; a < end; a++) {
+        const proto_arg_t *arg = &req->args[a];
+        const char *p = (const char *)arg->data, *stop = p + arg->size;
+        while (p < stop) {
+            const char *space = memchr (p, ' ', (size_t)(stop - p));
+            proto_arg_t one = {(const uint8_t *)p, (size_t)((space ? space : stop) - p)};
             if (*count == FOLDER_MAX_IDS)
-                return call->refuse (call->ctx, REPLY_BAD_ARGS, "at most 1000 message ids");
+                return "at most 1000 message ids";
             if (proto_arg_uint (&one, &ids[*count]) != 0)
-                return call->refuse (call->ctx, REPLY_BAD_ARGS, "message ids are numbers");
+                return "message ids are numbers";
             (*count)++;
-            p = space ? space + 1 : end;
+            p = space ? space + 1 : stop;
         }
     }
     if (*count == 0)
-        return call->refuse (call->ctx, REPLY_BAD_ARGS, "no message id");
+        return "no message id";
     s_ids_unique (ids, count);
     return NULL;
+}
+
+/* The message ids in the arguments from first on, as folder_ids_parse: NULL, or the refusal */
+static zmsg_t *
+s_ids_arg (folder_call_t *call, size_t first, int64_t *ids, size_t *count)
+{
+    const char *why = folder_ids_parse (call->req, first, call->req->argc, ids, count);
+    return why ? call->refuse (call->ctx, REPLY_BAD_ARGS, why) : NULL;
 }
 
 static zmsg_t *

@@ -12,7 +12,7 @@
 #include "reply.h"
 #include "store.h"
 
-/* FLAG, COPY, MOVE and EXPUNGE name at most this many messages */
+/* FLAG, COPY, MOVE, EXPUNGE and the batched DELE, ACK and RETR name at most this many messages */
 #define FOLDER_MAX_IDS 1000
 
 /* What a verb changed, for the watchers of the mailbox (WATCH ... changes) */
@@ -48,6 +48,12 @@ typedef struct {
 /* A folder name as the verbs take it (1..STORE_FOLDER_NAME_MAX octets of UTF-8, "/" between
    non-empty levels, no control octets, no "*" or "%", not INBOX in any case): NULL, or why not */
 const char *folder_name_check (const char *name, size_t size);
+
+/* The message ids in req's arguments first..end-1 (each a number, or several separated by
+   spaces), at most FOLDER_MAX_IDS, in ascending order without repeats: NULL, or why not.
+   The folder verbs and the batched DELE, ACK and RETR (server.c) take ids this way. */
+const char *folder_ids_parse (const proto_request_t *req, size_t first, size_t end, int64_t *ids,
+                              size_t *count);
 
 zmsg_t *folder_verb_folders (folder_call_t *call);
 zmsg_t *folder_verb_folder (folder_call_t *call);

@@ -1125,10 +1125,155 @@ s_verb_list (context_t *ctx)
     return reply;
 }
 
+/* --------------------------------------------------------------------- batched drain (issue 13) */
+
+/* A batched RETR's reply holds at most this many octets of messages */
+#define MAX_BATCH_REPLY_BYTES (64 * 1024 * 1024)
+
+/* The list form of RETR, DELE and ACK: several ids in a frame, or ids in several frames. One id
+   alone keeps the old form and its reply. */
+static bool
+s_id_list (const proto_request_t *req, size_t end)
+{
+    return end > 1 || (end == 1 && memchr (req->args[0].data, ' ', req->args[0].size) != NULL);
+}
+
+/* One id of a batched DELE or ACK: 1 done, 0 not there (not leased to us), -1 store error */
+typedef int (batch_op_fn) (context_t *ctx, int64_t id);
+
+static int
+s_batch_dele_one (context_t *ctx, int64_t id)
+{
+    folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id};
+    bool watched = zhashx_lookup (ctx->server->watchers, ctx->session->address) != NULL;
+    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id,
+                                    watched ? &change.folder : NULL);
+    if (rc == 1)
+        s_queue_change (ctx->server, ctx->session->address, &change);
+    return rc;
+}
+
+static int
+s_batch_ack_one (context_t *ctx, int64_t id)
+{
+    int rc = store_lease_ack (ctx->server->store, ctx->session->mailbox_id, id, ctx->session->key);
+    if (rc == 1) {
+        folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id}; /* leases are of the INBOX */
+        s_queue_change (ctx->server, ctx->session->address, &change);
+    }
+    return rc;
+}
+
+/* DELE or ACK of several ids, one statement each, one request: 250 "<done> N of M" followed,
+   when some were not there, by a frame naming those (space-separated); 550 when none was */
+static zmsg_t *
+s_batch_apply (context_t *ctx, batch_op_fn *op, const char *done_text, const char *none_text)
+{
+    int64_t ids[FOLDER_MAX_IDS];
+    size_t count = 0, done = 0, used = 0;
+    const char *why = folder_ids_parse (ctx->req, 0, ctx->req->argc, ids, &count);
+    if (why)
+        return s_refuse (ctx, REPLY_BAD_ARGS, why);
+    ctx->pending->mutating = true;
+    char *missing = malloc (count * 21 + 1);
+    for (size_t i = 0; i < count; i++) {
+        int rc = op (ctx, ids[i]);
+        if (rc < 0) {
+            free (missing);
+            return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+        }
+        if (rc == 1)
+            done++;
+        else
+            used += (size_t)sprintf (missing + used, "%s%lld", used ? " " : "", (long long)ids[i]);
+    }
+    zmsg_t *reply =
+        done == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, none_text)
+                  : proto_reply_newf (ctx->req->id, REPLY_DELETED, "%s %zu of %zu", done_text, done, count);
+    if (done > 0 && used > 0)
+        zmsg_addmem (reply, missing, used);
+    free (missing);
+    return reply;
+}
+
+/* What a batched RETR found of one id, to mark it seen once all were read */
+typedef struct {
+    int64_t id, folder;
+    unsigned flags;
+} retrieved_t;
+
+/* Marks the messages read seen (those that were not), with a FLAGS push each: 0, or -1 */
+static int
+s_batch_mark_seen (context_t *ctx, const retrieved_t *found, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (found[i].flags & STORE_FLAG_SEEN)
+            continue;
+        int rc = store_delivery_mark_seen (ctx->server->store, ctx->session->mailbox_id, found[i].id);
+        if (rc < 0)
+            return -1;
+        folder_push_t change = {.kind = FOLDER_PUSH_FLAGS,
+                                .id = found[i].id,
+                                .folder = found[i].folder,
+                                .flags = found[i].flags | STORE_FLAG_SEEN};
+        if (rc == 1)
+            s_queue_change (ctx->server, ctx->session->address, &change);
+    }
+    return 0;
+}
+
+/* RETR id id ... [PEEK]: 250 "N of M messages follow", then id, message, id, message ... in
+   ascending id order (ids not there are left out); 550 when none was; 452 past
+   MAX_BATCH_REPLY_BYTES, nothing marked then */
+static zmsg_t *
+s_retr_batch (context_t *ctx, size_t end, bool peek)
+{
+    int64_t ids[FOLDER_MAX_IDS];
+    static retrieved_t found[FOLDER_MAX_IDS]; /* the broker's one thread */
+    size_t count = 0, n = 0, total = 0;
+    const char *why = folder_ids_parse (ctx->req, 0, end, ids, &count);
+    if (why)
+        return s_refuse (ctx, REPLY_BAD_ARGS, why);
+    ctx->pending->mutating = !peek;
+    zmsg_t *data = zmsg_new ();
+    for (size_t i = 0; i < count; i++) {
+        void *body = NULL;
+        size_t size = 0;
+        retrieved_t *r = &found[n];
+        int rc = store_delivery_fetch (ctx->server->store, ctx->session->mailbox_id, ids[i], false, &body,
+                                       &size, NULL, &r->folder, &r->flags);
+        if (rc == 1 && (total += size) <= MAX_BATCH_REPLY_BYTES) {
+            r->id = ids[i];
+            n++;
+            zmsg_addstrf (data, "%lld", (long long)ids[i]);
+            zmsg_addmem (data, body, size);
+        }
+        free (body);
+        if (rc < 0 || total > MAX_BATCH_REPLY_BYTES) {
+            zmsg_destroy (&data);
+            return rc < 0
+                       ? s_refuse (ctx, REPLY_STORE_TROUBLE, NULL)
+                       : s_refuse (ctx, REPLY_REPLY_TOO_BIG, "the messages named come to more than 64 MiB");
+        }
+    }
+    if (n == 0 || (!peek && s_batch_mark_seen (ctx, found, n) != 0)) {
+        zmsg_destroy (&data);
+        return n == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, "none of the messages named is there")
+                      : s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    }
+    zmsg_t *reply = proto_reply_newf (ctx->req->id, REPLY_OK, "%zu of %zu messages follow", n, count);
+    proto_move_frames (reply, &data);
+    return reply;
+}
+
 /* RETR id [PEEK]: a message of any folder; without PEEK it is marked seen (S) */
 static zmsg_t *
 s_verb_retr (context_t *ctx)
 {
+    size_t end = ctx->req->argc;
+    bool last_peek = end >= 2 && proto_arg_is (&ctx->req->args[end - 1], "PEEK");
+    if (s_id_list (ctx->req, last_peek ? end - 1 : end))
+        return s_retr_batch (ctx, last_peek ? end - 1 : end, last_peek);
     int64_t id;
     if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
@@ -1157,6 +1302,8 @@ s_verb_retr (context_t *ctx)
 static zmsg_t *
 s_verb_dele (context_t *ctx)
 {
+    if (s_id_list (ctx->req, ctx->req->argc))
+        return s_batch_apply (ctx, s_batch_dele_one, "deleted", "no such message");
     int64_t id;
     if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
@@ -1317,6 +1464,9 @@ s_lease_answer (context_t *ctx, bool ack)
 static zmsg_t *
 s_verb_ack (context_t *ctx)
 {
+    if (s_id_list (ctx->req, ctx->req->argc))
+        return s_batch_apply (ctx, s_batch_ack_one, "acknowledged",
+                              "none of the messages named is leased to you (leases may have run out)");
     return s_lease_answer (ctx, true);
 }
 
@@ -1664,8 +1814,8 @@ static const verb_t s_verbs[] = {
     {"SEND",        3, PROTO_MAX_ARGS, true,  s_verb_send},
     {"STAT",        0, 0,              true,  s_verb_stat},
     {"LIST",        0, 2,              true,  s_verb_list},
-    {"RETR",        1, 2,              true,  s_verb_retr},
-    {"DELE",        1, 1,              true,  s_verb_dele},
+    {"RETR",        1, PROTO_MAX_ARGS, true,  s_verb_retr},
+    {"DELE",        1, PROTO_MAX_ARGS, true,  s_verb_dele},
     {"WATCH",       0, 2,              true,  s_verb_watch},
     {"CREDIT",      1, 1,              true,  s_verb_credit},
     {"LEASE",       0, 2,              true,  s_verb_lease},
@@ -1674,7 +1824,7 @@ static const verb_t s_verbs[] = {
     {"DEFER",       2, 2,              true,  s_verb_defer},
     {"FAIL",        2, 2,              true,  s_verb_fail},
     {"RELEASE",     1, 1,              true,  s_verb_release},
-    {"ACK",         1, 1,              true,  s_verb_ack},
+    {"ACK",         1, PROTO_MAX_ARGS, true,  s_verb_ack},
     {"NACK",        1, 1,              true,  s_verb_nack},
     {"UNWATCH",     0, 0,              true,  s_verb_unwatch},
     {"SUBSCRIBE",   1, 2,              true,  s_verb_subscribe},

@@ -1404,6 +1404,12 @@ store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mar
 }
 
 int
+store_delivery_mark_seen (store_t *self, int64_t mailbox, int64_t delivery)
+{
+    return s_mark_seen (self, mailbox, delivery);
+}
+
+int
 store_delivery_remove (store_t *self, int64_t mailbox, int64_t delivery, int64_t *folder)
 {
     if (folder) { /* where it is, for the GONE push (a watcher wants it) */

@@ -265,6 +265,9 @@ int64_t store_delivery_put (store_t *self, int64_t mailbox, int64_t message, int
    when that changed its flags, *folder and *flags then what it is in and has now */
 int store_delivery_fetch (store_t *self, int64_t mailbox, int64_t delivery, bool mark, void **body,
                           size_t *size, bool *marked, int64_t *folder, unsigned *flags);
+/* Marks delivery seen (the batched RETR, after it read them all): 1 it changed, 0 it was seen
+   already or is not there, -1 */
+int store_delivery_mark_seen (store_t *self, int64_t mailbox, int64_t delivery);
 /* DELE: 1 deleted (*folder, may be NULL: where it was), 0 not a delivery of mailbox, -1 */
 int store_delivery_remove (store_t *self, int64_t mailbox, int64_t delivery, int64_t *folder);
 /* The deliveries of folder flagged \Deleted (T), in id order, into *ids (a new array, caller

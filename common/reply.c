@@ -48,6 +48,7 @@ static const reply_t s_replies[REPLY__COUNT] = {
     [REPLY_NO_FOLDER] = {550, "5.1.1", "no such folder"},
     [REPLY_FOLDER_EXISTS] = {550, "5.1.1", "folder exists"},
     [REPLY_TOO_MANY_FOLDERS] = {452, "4.2.2", "too many folders"},
+    [REPLY_REPLY_TOO_BIG] = {452, "4.3.1", "reply too big: name fewer messages"},
 };
 
 const reply_t *

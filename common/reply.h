@@ -49,6 +49,7 @@ typedef enum {
     REPLY_NO_FOLDER,        /* 550 5.1.1 no such folder */
     REPLY_FOLDER_EXISTS,    /* 550 5.1.1 folder exists */
     REPLY_TOO_MANY_FOLDERS, /* 452 4.2.2 too many folders */
+    REPLY_REPLY_TOO_BIG,    /* 452 4.3.1 reply too big (a batched RETR): name fewer messages */
     REPLY__COUNT
 } reply_id_t;
 

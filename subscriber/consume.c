@@ -3,21 +3,28 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
 #include "client_cli.h"
 #include "header.h"
+#include "mb_limits.h"
 #include "outfile.h"
 #include "proto.h"
 #include "reply.h"
 
+/* ACK of ids[0..n-1] (call_ack_all: few requests): 0, or the exit status; *answered: how
+   many the broker answered for (from the first). *lost (NULL when
+   none; caller frees): those whose lease ran out, not acknowledged (another consumer gets
+   them), reported. */
 static int
-s_ack (client_t *client, const char *id)
+s_ack (client_t *client, char *const *ids, const size_t *sizes, size_t n, size_t *answered, char **lost)
 {
-    int status = 0;
-    zmsg_t *reply = call_verb (client, "ACK", id, &status);
-    zmsg_destroy (&reply);
+    int status = call_ack_all (client, ids, sizes, n, answered, lost);
+    if (*lost)
+        fprintf (stderr, "mailbus-sub: no longer leased to us (the lease ran out), not acknowledged: %s\n",
+                 *lost);
     return status;
 }
 
@@ -54,6 +61,43 @@ s_handle (const consume_options_t *options, const char *id, zframe_t *body)
     return 0;
 }
 
+/* The leased messages of reply: with --auto-ack all acknowledged (few ACKs) and then handled;
+   otherwise handled, and those handled acknowledged together (one that was not goes back to
+   the others when our lease runs out). *leased: how many were handled. 0, or the exit status. */
+static int
+s_consume_leased (client_t *client, const consume_options_t *options, zmsg_t *reply, size_t *leased)
+{
+    char *ids[MAX_LEASE_COUNT];
+    zframe_t *bodies[MAX_LEASE_COUNT];
+    size_t sizes[MAX_LEASE_COUNT], n = 0, handled = 0;
+    zmsg_first (reply);
+    for (zframe_t *idf = zmsg_next (reply); idf && n < MAX_LEASE_COUNT; idf = zmsg_next (reply)) {
+        bodies[n] = zmsg_next (reply);
+        if (!bodies[n])
+            break;
+        sizes[n] = zframe_size (bodies[n]);
+        ids[n++] = zframe_strdup (idf);
+    }
+    char *lost = NULL;
+    size_t acked = n; /* --auto-ack: those the broker answered for (deleted: handle them) */
+    int ack_status = options->auto_ack ? s_ack (client, ids, sizes, n, &acked, &lost) : 0, status = 0;
+    for (size_t i = 0; status == 0 && i < acked; i++) {
+        if (call_id_in (lost, ids[i]))
+            continue; /* --auto-ack: not ours any more */
+        status = s_handle (options, ids[i], bodies[i]);
+        handled += status == 0; /* without --auto-ack nothing is skipped: ids[0..handled-1] */
+    }
+    if (!options->auto_ack)
+        ack_status = s_ack (client, ids, sizes, handled, &acked, &lost);
+    status = status ? status : ack_status;
+    status = status == 0 && lost ? 1 : status;
+    free (lost);
+    for (size_t i = 0; i < n; i++)
+        free (ids[i]);
+    *leased = handled;
+    return status;
+}
+
 int
 consume_run (client_t *client, const consume_options_t *options)
 {
@@ -78,26 +122,9 @@ consume_run (client_t *client, const consume_options_t *options)
             zmsg_destroy (&reply);
             break;
         }
-        zmsg_first (reply);
         size_t leased = 0;
-        for (zframe_t *idf = zmsg_next (reply); idf && status == 0; idf = zmsg_next (reply)) {
-            zframe_t *body = zmsg_next (reply);
-            if (!body)
-                break;
-            char *id = zframe_strdup (idf);
-            leased++;
-            if (options->auto_ack)
-                status = s_ack (client, id);
-            if (status == 0)
-                status = s_handle (options, id, body);
-            /* --ack: only a message that was handled is acknowledged; one that was not goes
-               back to the others when our lease runs out */
-            if (status == 0 && !options->auto_ack)
-                status = s_ack (client, id);
-            if (status == 0)
-                done++;
-            free (id);
-        }
+        status = s_consume_leased (client, options, reply, &leased);
+        done += (long)leased;
         zmsg_destroy (&reply);
         if (leased == 0) {
             if (options->until_empty)

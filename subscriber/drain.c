@@ -12,6 +12,7 @@
 #include "call.h"
 #include "client_cli.h"
 #include "listing.h"
+#include "mb_limits.h"
 #include "outfile.h"
 #include "proto.h"
 #include "reply.h"
@@ -66,8 +67,8 @@ drain_save_message (client_t *client, int64_t id, const char *dir, char **path)
     return 0;
 }
 
-/* LEASE size and length of a drain: a lease must outlast writing and syncing a batch */
-#define DRAIN_BATCH "10"
+/* LEASE size (MAX_LEASE_COUNT) and length of a drain: a lease must outlast writing and syncing a batch */
+#define DRAIN_BATCH "100"
 #define DRAIN_LEASE_SECONDS "300"
 
 /* --keep: every message is saved and stays in the mailbox */
@@ -95,32 +96,54 @@ s_drain_keep (client_t *client, const char *dir)
     return status;
 }
 
-/* ACK id: 0 acknowledged (deleted), -1 the lease was lost (another client has the message),
-   else the exit status */
+/* The leased messages of reply written and synced into dir, then acknowledged in as few ACKs
+   as CALL_ACK_BYTES allows (call_ack_all; ACK deletes them): each path printed once
+   acknowledged, the copy of a message whose lease was lost removed. *leased: how many the reply held. 0, or
+   the exit status. */
 static int
-s_ack (client_t *client, const char *id)
+s_drain_leased (client_t *client, const char *dir, zmsg_t *reply, size_t *leased)
 {
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, id);
-    zmsg_t *reply = client_call (client, "ACK", args);
-    if (!reply) {
-        fprintf (stderr, "mailbus-sub: no answer from the broker to ACK %s\n", id);
-        return EX_TEMPFAIL;
+    char *paths[MAX_LEASE_COUNT], *ids[MAX_LEASE_COUNT], *lost = NULL;
+    size_t sizes[MAX_LEASE_COUNT], n = 0, answered = 0;
+    int status = 0;
+    zmsg_first (reply);
+    for (zframe_t *idf = zmsg_next (reply); idf && n < MAX_LEASE_COUNT; idf = zmsg_next (reply)) {
+        zframe_t *message = zmsg_next (reply);
+        if (!message)
+            break;
+        (*leased)++;
+        char *id = zframe_strdup (idf), name[48], *error = NULL;
+        paths[n] = NULL;
+        s_file_name (dir, atoll (id), zframe_data (message), zframe_size (message), name, sizeof name);
+        if (outfile_write_durable (dir, name, zframe_data (message), zframe_size (message), &paths[n],
+                                   &error) != 0) {
+            fprintf (stderr, "mailbus-sub: %s\n", error);
+            free (error);
+            free (id);
+            status = 1;
+            break;
+        }
+        sizes[n] = zframe_size (message);
+        ids[n++] = id;
     }
-    int code = 0;
-    char line[1025] = "";
-    int status = 1;
-    if (proto_reply_status (reply, &code, line, sizeof line) == 0)
-        status = code == 550 ? -1 : client_cli_exit_status (code);
-    if (status > 0)
-        fprintf (stderr, "%s\n", *line ? line : "mailbus-sub: malformed reply to ACK");
-    zmsg_destroy (&reply);
-    return status;
+    /* on disk and synced: now, and only now, they may leave the mailbox */
+    int rc = call_ack_all (client, ids, sizes, n, &answered, &lost);
+    for (size_t i = 0; i < n; i++) {
+        if (i < answered && call_id_in (lost, ids[i]))
+            unlink (paths[i]);
+        else if (i < answered)
+            printf ("%s\n", paths[i]);
+        free (paths[i]);
+        free (ids[i]);
+    }
+    fflush (stdout);
+    free (lost);
+    return status ? status : rc;
 }
 
-/* The messages are leased (LEASE), so two drains at once never take the same one; each is
-   written and synced, then acknowledged (ACK deletes it). Should the lease have run out and
-   the ACK fail, another client has the message, and this drain's copy is removed. */
+/* The messages are leased (LEASE), so two drains at once never take the same one; a batch is
+   written and synced, then acknowledged in one ACK (it deletes them). Should a lease have run
+   out, another client has that message, and this drain's copy is removed. */
 int
 drain_run (client_t *client, const char *dir, bool keep)
 {
@@ -140,37 +163,8 @@ drain_run (client_t *client, const char *dir, bool keep)
             zmsg_destroy (&reply);
             break;
         }
-        zmsg_first (reply);
         size_t leased = 0;
-        for (zframe_t *idf = zmsg_next (reply); idf && status == 0; idf = zmsg_next (reply)) {
-            zframe_t *message = zmsg_next (reply);
-            if (!message)
-                break;
-            leased++;
-            char *id = zframe_strdup (idf);
-            char name[48], *path = NULL, *error = NULL;
-            s_file_name (dir, atoll (id), zframe_data (message), zframe_size (message), name, sizeof name);
-            if (outfile_write_durable (dir, name, zframe_data (message), zframe_size (message), &path,
-                                       &error) != 0) {
-                fprintf (stderr, "mailbus-sub: %s\n", error);
-                free (error);
-                status = 1;
-            }
-            else {
-                /* on disk and synced: now, and only now, it may leave the mailbox */
-                int rc = s_ack (client, id);
-                if (rc == -1)
-                    unlink (path);
-                else if (rc == 0) {
-                    printf ("%s\n", path);
-                    fflush (stdout);
-                }
-                else
-                    status = rc;
-            }
-            free (path);
-            free (id);
-        }
+        status = s_drain_leased (client, dir, reply, &leased);
         zmsg_destroy (&reply);
         if (leased == 0)
             break; /* nothing left that nobody holds */

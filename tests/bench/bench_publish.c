@@ -26,6 +26,7 @@ typedef struct {
     int64_t timeout_s;  /* no reply at all for this long: the broker is gone, give up */
     int64_t clients;    /* connections publishing at once, each with its own window */
     int64_t spread;     /* > 0: message n goes to mailbox bench<n mod spread>@DOMAIN of --to */
+    int64_t batch;      /* ids per drain request (RETR ids, DELE ids); 1: one per request */
     int timeout_ms;
 } settings_t;
 
@@ -116,6 +117,14 @@ static const option_t s_options[] = {
      .arg = "M",
      .help = "send message n to bench<n mod M>@DOMAIN (DOMAIN: --to's); no drain (default {default}: "
              "all to --to)"},
+    {.name = "batch",
+     .kind = OPTION_NUMBER,
+     S_FIELD (batch),
+     .dflt_number = 100,
+     .min = 1,
+     .max = 1000,
+     .arg = "B",
+     .help = "ids per drain request: RETR and DELE of B ids each (default {default}; 1: the one-id forms)"},
     {.name = "server-key",
      .kind = OPTION_STRING,
      S_FIELD (login.server_key),
@@ -133,7 +142,8 @@ static const options_spec_t s_spec = {
              "\n"
              "Publishes N messages of SIZE octets to ADDRESS with up to W in flight, measures durable\n"
              "acks per second and each message's ack latency (p50, p99), then drains the mailbox of\n"
-             "ADDRESS (LIST, then RETR+DELE pipelined) and measures messages drained per second.\n"
+             "ADDRESS (LIST, then RETR+DELE of --batch ids each, pipelined) and measures messages drained "
+             "per second.\n"
              "Drains everything in that mailbox: use a mailbox of its own. With --clients C, C\n"
              "connections publish at once, each with up to W in flight (C=50, W=1: 50 publishers\n"
              "each waiting for its ack); nothing is drained then. With --spread M the messages fill\n"
@@ -416,6 +426,26 @@ s_publish_all (client_t *client, const settings_t *o, double *rate, double *p50,
     return rc;
 }
 
+/* VERB with count ids, space-separated in one frame (and PEEK after them when peek: the
+   batched drain deletes what it read, marking it seen first would be a write for nothing) */
+static void
+s_drain_send (client_t *client, const char *verb, char **ids, size_t count, bool peek)
+{
+    char id[MAX_REQUEST_ID + 1];
+    size_t size = 0;
+    for (size_t i = 0; i < count; i++)
+        size += strlen (ids[i]) + 1;
+    char *list = malloc (size), *p = list;
+    for (size_t i = 0; i < count; i++)
+        p += sprintf (p, "%s%s", i ? " " : "", ids[i]);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, list);
+    free (list);
+    if (peek)
+        zmsg_addstr (args, "PEEK");
+    client_send (client, verb, args, id, sizeof id);
+}
+
 static int
 s_drain (client_t *client, const settings_t *o, double *rate, long *drained_out)
 {
@@ -441,23 +471,19 @@ s_drain (client_t *client, const settings_t *o, double *rate, long *drained_out)
     }
     zmsg_destroy (&reply);
 
-    /* RETR then DELE for each message, up to window pairs in flight */
-    long window = o->window < 1 ? 1 : o->window;
+    /* RETR then DELE of up to batch ids each, up to window messages in flight */
+    long batch = o->batch, window = o->window < batch ? 2 : 2 * ((o->window + batch - 1) / batch);
     size_t next = 0;
     long in_flight = 0, retrieved = 0, deleted = 0, failed = 0;
     int64_t stop_sending = zclock_mono () + o->time_limit * 1000;
     int rc = 0;
     while (in_flight > 0 || (next < n && zclock_mono () < stop_sending)) {
-        while (next < n && in_flight < 2 * window && zclock_mono () < stop_sending) {
-            char id[MAX_REQUEST_ID + 1];
-            zmsg_t *args = zmsg_new ();
-            zmsg_addstr (args, ids[next]);
-            client_send (client, "RETR", args, id, sizeof id);
-            args = zmsg_new ();
-            zmsg_addstr (args, ids[next]);
-            client_send (client, "DELE", args, id, sizeof id);
+        while (next < n && in_flight < window && zclock_mono () < stop_sending) {
+            size_t take = n - next < (size_t)batch ? n - next : (size_t)batch;
+            s_drain_send (client, "RETR", ids + next, take, batch > 1);
+            s_drain_send (client, "DELE", ids + next, take, false);
             in_flight += 2;
-            next++;
+            next += take;
         }
         uint64_t rid = 0;
         zmsg_t *r = s_next_reply (client, o->timeout_ms, &rid);
@@ -467,18 +493,20 @@ s_drain (client_t *client, const settings_t *o, double *rate, long *drained_out)
             break;
         }
         int code = s_status (r, line, sizeof line);
-        /* RETR's reply carries the message as a data frame; DELE's has none */
-        bool is_retr = zmsg_size (r) >= 2;
+        /* RETR's reply carries messages as data frames (one, or id and message each); DELE's
+           says how many it deleted ("deleted ID" or "deleted N of M") */
+        size_t frames = zmsg_size (r);
         zmsg_destroy (&r);
         in_flight--;
+        long many = 0;
         if (code != 250) {
             if (failed++ < 5)
                 fprintf (stderr, "mailbus-bench: drain: %s\n", line);
         }
-        else if (is_retr)
-            retrieved++;
+        else if (frames >= 2)
+            retrieved += batch == 1 ? 1 : (long)(frames - 1) / 2;
         else
-            deleted++;
+            deleted += batch > 1 && sscanf (line, "%*d %*s deleted %ld of", &many) == 1 ? many : 1;
     }
     double seconds = (double)(zclock_usecs () - start) / 1e6;
     *rate = seconds > 0 ? (double)deleted / seconds : 0;

@@ -365,7 +365,7 @@ def main():
         table(pub, "ack latency p50 (ms; mailbus÷ = peer/mailbus, >1 means mailbus faster)", "p50", 2, False)
         table(pub, "ack latency p99 (ms)", "p99", 2, False)
         table({k: v for k, v in pub.items() if k == ("publish pipelined 1000", "mailbus")}, "drain after the publish run "
-              "(LIST + RETR + DELE, each DELE durable): msgs/s", "drain")
+              "(LIST, then RETR ids PEEK + DELE ids, 100 ids a request, each DELE durable): msgs/s", "drain")
     if smtp:
         table(smtp, "SMTP ingest, smtp-source, %d messages of %d octets: msgs/s" % (smtp_count, SIZE), "rate")
     if "scale" not in skip:

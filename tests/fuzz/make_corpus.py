@@ -185,6 +185,16 @@ def broker():
     write("broker", "log-defer-text-2", gateway + frames("2", "CLAIM", "100")
           + b"".join(frames(str(i), "DEFER", str(i), b"451 no\r\nfake log line \x94") for i in range(1, 9)))
     write("broker", "wrong-sender", user + frames("1", "SEND", "other@demo.local", "fuzz@demo.local", MESSAGE))
+    # batched drain (issue 13): RETR, DELE and ACK of several ids, good and bad
+    write("broker", "drain-batch", user + frames("1", "SEND", "fuzz@demo.local", "fuzz@demo.local", MESSAGE)
+          + frames("2", "SEND", "fuzz@demo.local", "fuzz@demo.local", MESSAGE)
+          + frames("3", "RETR", "1 2 3", "PEEK") + frames("4", "RETR", "2", "1") + frames("5", "LEASE", "5", "30")
+          + frames("6", "ACK", "1 2 2 9") + frames("7", "DELE", "1 2 3") + frames("8", "DELE", "1", "2"))
+    write("broker", "drain-batch-bad", user + frames("1", "DELE", "1 x") + frames("2", "DELE", "1  2")
+          + frames("3", "ACK", " ".join(str(i) for i in range(1001))) + frames("4", "RETR", "1 2", "PEAK")
+          + frames("5", "RETR", "1 -2") + frames("6", "DELE", "1 99999999999999999999")
+          + frames("7", "ACK", "1 2\0") + frames("8", "DELE", " ") + frames("9", "RETR", "", "PEEK")
+          + frames("10", "DELE", *["1 2"] * 100))
     # folders and flags (IMAP): every verb, good and bad
     write("broker", "folders", user + frames("1", "WATCH", "10", "changes") + frames("2", "FOLDERS")
           + frames("3", "FOLDER", "CREATE", "Work/2026") + frames("4", "FOLDER", "RENAME", "Work", "Job")
