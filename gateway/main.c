@@ -452,9 +452,8 @@ s_listen (gateway_t *self)
     struct {
         listen_kind_t kind;
         const char *address;
-    } binds[] = {
-        {LISTEN_SMTP, s->smtp},   {LISTEN_POP3, s->pop3},   {LISTEN_SMTPS, s->smtps},
-        {LISTEN_POP3S, s->pop3s}, {LISTEN_IMAP, s->imap},   {LISTEN_IMAPS, s->imaps}};
+    } binds[] = {{LISTEN_SMTP, s->smtp},   {LISTEN_POP3, s->pop3}, {LISTEN_SMTPS, s->smtps},
+                 {LISTEN_POP3S, s->pop3s}, {LISTEN_IMAP, s->imap}, {LISTEN_IMAPS, s->imaps}};
     char *error = NULL;
     for (size_t i = 0; i < sizeof binds / sizeof binds[0]; i++)
         if (binds[i].address && *binds[i].address && !streq (binds[i].address, "off") &&
@@ -603,12 +602,13 @@ static int
 s_run (gateway_t *self)
 {
     const settings_t *s = &self->settings;
-    log_info ("gateway", "started",
-              "broker=%s identity=%s hostname=%s domains=%zu max-sessions=%d plaintext-auth=%s "
-              "max-connections-per-address=%d max-auth-failures=%d smtp-timeout=%d pop3-timeout=%d imap-timeout=%d",
-              s->broker, self->gw_user, self->hostname, options_count (s->domains), self->gw.max_sessions,
-              s->plaintext ? "yes" : "no", (int)s->max_connections, (int)s->max_failures,
-              self->gw.smtp_timeout_ms / 1000, self->gw.pop3_timeout_ms / 1000, self->gw.imap_timeout_ms / 1000);
+    log_info (
+        "gateway", "started",
+        "broker=%s identity=%s hostname=%s domains=%zu max-sessions=%d plaintext-auth=%s "
+        "max-connections-per-address=%d max-auth-failures=%d smtp-timeout=%d pop3-timeout=%d imap-timeout=%d",
+        s->broker, self->gw_user, self->hostname, options_count (s->domains), self->gw.max_sessions,
+        s->plaintext ? "yes" : "no", (int)s->max_connections, (int)s->max_failures,
+        self->gw.smtp_timeout_ms / 1000, self->gw.pop3_timeout_ms / 1000, self->gw.imap_timeout_ms / 1000);
     int stuck = listener_run (self->listener, s_stop_pipe[0]);
     if (stuck > 0) {
         /* a session thread still holds a pool client, its TLS connection and its slot: freeing
