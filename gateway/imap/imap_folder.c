@@ -183,6 +183,7 @@ s_request (imap_session_t *s, const imap_command_t *cmd, const char *verb, const
 typedef struct {
     char name[IMAP_MAX_MAILBOX_NAME + 1];
     uint32_t uidvalidity, messages, unseen, uidnext;
+    bool beyond_uids; /* its ids passed UINT32_MAX: IMAP's 32-bit UIDs cannot name them */
     bool subscribed;
     char special[16];
 } folder_row_t;
@@ -196,9 +197,13 @@ s_folder_row (const char *row, folder_row_t *f)
         return -1;
     memcpy (f->name, row, (size_t)(tab - row));
     unsigned sub = 0;
-    if (sscanf (tab + 1, "%u\t%u\t%u\t%u\t%u\t%15s", &f->uidvalidity, &f->messages, &f->unseen, &f->uidnext,
-                &sub, f->special) < 5)
+    unsigned long long validity = 0, next = 0;
+    if (sscanf (tab + 1, "%llu\t%u\t%u\t%llu\t%u\t%15s", &validity, &f->messages, &f->unseen, &next, &sub,
+                f->special) < 5)
         return -1;
+    f->beyond_uids = validity > UINT32_MAX || next > UINT32_MAX;
+    f->uidvalidity = validity > UINT32_MAX ? UINT32_MAX : (uint32_t)validity;
+    f->uidnext = next > UINT32_MAX ? UINT32_MAX : (uint32_t)next;
     f->subscribed = sub != 0;
     return 0;
 }
@@ -448,13 +453,17 @@ s_scan_after (imap_session_t *s, const char *folder, uint32_t after,
             size_t n = zframe_size (frame) < sizeof row - 1 ? zframe_size (frame) : sizeof row - 1;
             memcpy (row, zframe_data (frame), n);
             row[n] = '\0';
-            unsigned id = 0;
-            unsigned long long size = 0;
+            unsigned long long id = 0, size = 0;
             long long date = 0;
             char letters[8] = "";
-            if (sscanf (row, "%u\t%llu\t%7[A-Z]\t%lld", &id, &size, letters, &date) != 4 &&
-                sscanf (row, "%u\t%llu\t\t%lld", &id, &size, &date) != 3)
+            if (sscanf (row, "%llu\t%llu\t%7[A-Z]\t%lld", &id, &size, letters, &date) != 4 &&
+                sscanf (row, "%llu\t%llu\t\t%lld", &id, &size, &date) != 3)
                 continue;
+            if (id > UINT32_MAX) { /* IMAP's UIDs are 32 bits (RFC 9051 2.3.1.1) */
+                log_warn ("imap", "uid-range", "session=%llu id=%llu", s->number, id);
+                zmsg_destroy (&reply);
+                return -1;
+            }
             imap_msg_t msg = {
                 .uid = id, .size = size, .flags = imap_flags_from_letters (letters), .date = date};
             take (s, &msg);
@@ -528,8 +537,9 @@ s_apply_push (imap_session_t *s, zmsg_t *push)
     char *letters = kind && strcmp (kind, "FLAGS") == 0 ? zmsg_popstr (push) : NULL;
     bool more = false;
     if (kind && folder && id && strcmp (folder, s->folder) == 0) {
-        uint32_t uid = (uint32_t)strtoul (id, NULL, 10);
-        uint32_t seq = imap_view_seq (s, uid);
+        unsigned long long wide = strtoull (id, NULL, 10);
+        uint32_t uid = wide > UINT32_MAX ? 0 : (uint32_t)wide; /* past 32 bits: not shown, SCAN says why */
+        uint32_t seq = uid ? imap_view_seq (s, uid) : 0;
         if (strcmp (kind, "NEW") == 0 || strcmp (kind, "ADDED") == 0)
             more = uid > imap_view_max_uid (s);
         else if (strcmp (kind, "GONE") == 0 && seq)
@@ -664,6 +674,13 @@ imap_cmd_select (imap_session_t *s, imap_command_t *cmd)
     folder_row_t *f = s_folders (s, cmd, name, &count);
     if (!f)
         return;
+    if (f->beyond_uids) {
+        free (f);
+        imap_no (s, cmd,
+                 "[LIMIT] this folder's message ids have passed 4294967295, more than IMAP's "
+                 "32-bit UIDs can name (docs/GATEWAY.md)");
+        return;
+    }
     snprintf (s->folder, sizeof s->folder, "%s", f->name);
     s->uidvalidity = f->uidvalidity;
     s->uidnext = f->uidnext;

@@ -3,6 +3,7 @@ broker: each gets a clear tagged BAD or NO with the right response code, is logg
 nothing and loses no stored mail; a client vanishing mid-IDLE and a broker killed during IDLE."""
 import base64
 import re
+import sqlite3
 import time
 import unittest
 
@@ -126,6 +127,28 @@ class ImapBadInput(ImapCase):
         self.assertTrue(r.closed())
         self.stack.broker.start()
         self.assertIn(b"* 1 EXISTS", self.alive())
+
+    def test_delivery_ids_past_32_bits_get_a_clear_no_and_pop3_still_serves(self):
+        """UIDs are delivery ids, and IMAP's UIDs are 32 bits (RFC 9051 2.3.1.1): a folder whose
+        ids have passed 4294967295 is refused with NO [LIMIT] and logged, not shown with wrapped
+        UIDs; the same mail is still there for POP3 (64-bit ids)"""
+        self.stack.broker.terminate()
+        con = sqlite3.connect(self.stack.broker.db)
+        with con:
+            con.execute("UPDATE sequences SET next = 4294967300 WHERE name = 'deliveries'")
+        con.close()
+        self.stack.broker.start()
+        self.publish("past 32 bits", attach=False)
+        r = self.raw_imap(login=True)
+        _, no = r.cmd("SELECT INBOX")
+        self.assertTrue(re.search(rb"NO \[LIMIT\].*4294967295", no), no)
+        _, ok = r.cmd("NOOP")
+        self.assertIn(b"OK", ok)
+        pop = self.pop()
+        self.assertEqual(pop.stat()[0], 1)
+        self.assertIn(b"4294967300", b" ".join(pop.uidl()[1]))
+        pop.quit()
+        self.assertRegex(self.stack.log("gateway"), r"imap refused.*LIMIT")
 
 
 if __name__ == "__main__":
