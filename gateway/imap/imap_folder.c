@@ -134,8 +134,17 @@ imap_no_broker (imap_session_t *s, const imap_command_t *cmd, int code, const ch
         imap_no (s, cmd, "[ALREADYEXISTS] %s", what);
     else if (code == 550)
         imap_no (s, cmd, "[NONEXISTENT] %s", what);
-    else if (code == 552)
+    else if (code == 552 && strstr (what, "5.2.2")) {
+        /* RFC 9051 7.1 ALERT: text the client must show its user, who alone can act on it */
+        conn_printf (s->conn, "* OK [ALERT] Your mailbox is full: delete or expunge some mail\r\n");
         imap_no (s, cmd, "[OVERQUOTA] %s", what);
+    }
+    else if (code == 552)
+        imap_no (s, cmd, "[LIMIT] %s", what);
+    else if (code == 452 && strstr (what, "4.3.1")) {
+        conn_printf (s->conn, "* OK [ALERT] The mail store is short of disk space: try again later\r\n");
+        imap_no (s, cmd, "[UNAVAILABLE] %s", what);
+    }
     else if (code == 452)
         imap_no (s, cmd, "[LIMIT] %s", what);
     else if (code == 501)

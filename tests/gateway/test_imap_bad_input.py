@@ -150,6 +150,27 @@ class ImapBadInput(ImapCase):
         pop.quit()
         self.assertRegex(self.stack.log("gateway"), r"imap refused.*LIMIT")
 
+    def test_a_full_mailbox_gets_an_alert_and_overquota(self):
+        """APPEND and COPY past the mailbox's quota: "* OK [ALERT]" for the user to read, then
+        NO [OVERQUOTA]; nothing stored; a message over the size limit is [LIMIT], not quota"""
+        self.publish("fills it", attach=False)
+        used = self.stack.broker.sql("SELECT used_bytes FROM mailboxes WHERE address = 'bob@demo.test'")[0][0]
+        con = sqlite3.connect(self.stack.broker.db, timeout=10)
+        with con:
+            con.execute("UPDATE mailboxes SET quota_bytes = ? WHERE address = 'bob@demo.test'", (used + 10,))
+        con.close()
+        r = self.raw_imap(login=True)
+        message = b"From: bob@demo.test\r\nSubject: draft\r\n\r\n" + b"x" * 200 + b"\r\n"
+        r.send(b"a1 APPEND Sent {%d+}\r\n" % len(message) + message + b"\r\n")
+        untagged, no = r.tagged("a1")
+        self.assertIn(b"* OK [ALERT]", b"".join(untagged))
+        self.assertIn(b"NO [OVERQUOTA]", no)
+        r.cmd("SELECT INBOX")
+        untagged, no = r.cmd("COPY 1 Trash")
+        self.assertIn(b"[ALERT]", b"".join(untagged))
+        self.assertIn(b"NO [OVERQUOTA]", no)
+        self.assertEqual(self.stack.broker.sql("SELECT count(*) FROM deliveries"), [(1,)])
+
 
 if __name__ == "__main__":
     unittest.main()
