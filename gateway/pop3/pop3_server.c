@@ -657,6 +657,36 @@ s_proceed_capa (pop3_session_t *s, pop3_command_t *cmd)
 
 /* QUIT in AUTHORIZATION just closes (RFC 1939 4); in TRANSACTION the UPDATE state removes
    what DELE marked, and only now (RFC 1939 6) */
+/* UPDATE (RFC 1939 6): the messages marked by DELE are removed, POP3_UPDATE_BATCH ids to a
+   broker DELE (docs/PROTOCOL.md "Batched RETR, DELE and ACK"); ids another client removed
+   first count as removed, which is what was asked */
+static void
+s_update (pop3_session_t *s, size_t *removed, size_t *failed)
+{
+    size_t i = 0;
+    while (i < s->count) {
+        char ids[POP3_UPDATE_BATCH * 21];
+        size_t used = 0, n = 0;
+        for (; i < s->count && n < POP3_UPDATE_BATCH; i++)
+            if (s->entries[i].deleted) {
+                used += (size_t)snprintf (ids + used, sizeof ids - used, "%s%lld", n ? " " : "",
+                                          (long long)s->entries[i].id);
+                n++;
+            }
+        if (n == 0)
+            break;
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, ids);
+        zmsg_t *reply = client_call (s->client, "DELE", args);
+        int code = 0;
+        if (!reply || proto_reply_status (reply, &code, NULL, 0) != 0)
+            code = 0;
+        zmsg_destroy (&reply);
+        /* 550: none of them was there any more */
+        *(reply_is_success (code) || code == 550 ? removed : failed) += n;
+    }
+}
+
 static void
 s_proceed_quit (pop3_session_t *s, pop3_command_t *cmd)
 {
@@ -668,16 +698,7 @@ s_proceed_quit (pop3_session_t *s, pop3_command_t *cmd)
     }
     s_state (s, POP3_UPDATE);
     size_t removed = 0, failed = 0;
-    for (size_t i = 0; i < s->count; i++) {
-        if (!s->entries[i].deleted)
-            continue;
-        int code = s_call (s, "DELE", s->entries[i].id, NULL);
-        /* 550: another client removed it first, which is what we wanted */
-        if (reply_is_success (code) || code == 550)
-            removed++;
-        else
-            failed++;
-    }
+    s_update (s, &removed, &failed);
     char quoted[2 * MAX_ADDRESS];
     log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu", s->number,
               log_quote (quoted, sizeof quoted, s->mailbox, strlen (s->mailbox)), removed, failed);

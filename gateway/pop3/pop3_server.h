@@ -26,6 +26,8 @@
    PLAIN response with the longest address and password, base64(1 + 254 + 1 + 256) = 684. */
 #define POP3_MAX_AUTH_LINE 1024
 /* The autologout timer (RFC 1939 3) is POP3_IDLE_TIMEOUT_S in gw_limits.h (--pop3-timeout) */
+/* Our choice: marked messages removed per broker DELE at QUIT (the broker takes up to 1000) */
+#define POP3_UPDATE_BATCH 100
 /* Our choice, as the SMTP side (Postfix's hard error limit): this many -ERR end the session */
 #define POP3_MAX_BAD_COMMANDS 20
 /* A failed login waits as throttle.h says (RFC 1939 13 suggests slowing down guessers) */

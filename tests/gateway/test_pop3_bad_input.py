@@ -4,6 +4,7 @@ locked maildrop, marked messages, wrong passwords, passwords in the clear, bad l
 in the wrong state, too many errors, input pipelined behind STLS, the broker away."""
 import base64
 import poplib
+import smtplib
 import unittest
 
 from mailbus_test.pop3 import PASSWORD, Pop3Case, wait_for
@@ -28,6 +29,25 @@ class Pop3Semantics(Pop3Case):
         self.assertEqual([line.split()[0] for line in p.list()[1]], [b"2"])
         self.assertIn(b"2 messages removed", p.quit())
         self.assertEqual([row[0] for row in self.deliveries()], [ids[1]])
+
+    def test_quit_removes_marked_messages_past_one_broker_batch(self):
+        """230 messages in, 227 marked: QUIT removes them in batched broker DELEs (100 ids each)
+        and exactly the 3 unmarked ones stay"""
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30) as smtp:
+            for n in range(230):
+                smtp.sendmail("friend@outside.test", ["bob@demo.test"],
+                              b"From: alice@demo.test\r\nTo: bob@demo.test\r\nSubject: b%d\r\n"
+                              b"Message-ID: <batch-%d@demo.test>\r\n\r\nbody %d\r\n" % (n, n, n))
+        ids = [row[0] for row in self.deliveries()]
+        self.assertEqual(len(ids), 230)
+        keep = {7, 100, 201}  # message numbers on both sides of a batch's edge
+        p = self.pop()
+        for n in range(1, 231):
+            if n not in keep:
+                p.dele(n)
+        self.assertIn(b"227 messages removed", p.quit())
+        self.assertEqual([row[0] for row in self.deliveries()], [ids[n - 1] for n in sorted(keep)])
+        self.assertIn("removed=227 failed=0", self.stack.log("gateway"))
 
     def test_second_login_to_a_locked_mailbox_gets_in_use_until_the_first_ends(self):
         self.publish("locked")
