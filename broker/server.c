@@ -1138,59 +1138,58 @@ s_id_list (const proto_request_t *req, size_t end)
     return end > 1 || (end == 1 && memchr (req->args[0].data, ' ', req->args[0].size) != NULL);
 }
 
-/* One id of a batched DELE or ACK: 1 done, 0 not there (not leased to us), -1 store error */
-typedef int (batch_op_fn) (context_t *ctx, int64_t id);
+/* What a batched DELE or ACK removed: which of the ids asked for, and a GONE push each */
+typedef struct {
+    context_t *ctx;
+    const int64_t *ids; /* ascending (folder_ids_parse) */
+    size_t count;
+    bool *done;
+} batch_removed_t;
 
 static int
-s_batch_dele_one (context_t *ctx, int64_t id)
+s_id_compare (const void *a, const void *b)
 {
-    folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id};
-    bool watched = zhashx_lookup (ctx->server->watchers, ctx->session->address) != NULL;
-    int rc = store_delivery_remove (ctx->server->store, ctx->session->mailbox_id, id,
-                                    watched ? &change.folder : NULL);
-    if (rc == 1)
-        s_queue_change (ctx->server, ctx->session->address, &change);
-    return rc;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
-static int
-s_batch_ack_one (context_t *ctx, int64_t id)
+static void
+s_batch_removed (int64_t id, int64_t folder, void *arg)
 {
-    int rc = store_lease_ack (ctx->server->store, ctx->session->mailbox_id, id, ctx->session->key);
-    if (rc == 1) {
-        folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id}; /* leases are of the INBOX */
-        s_queue_change (ctx->server, ctx->session->address, &change);
-    }
-    return rc;
+    batch_removed_t *batch = arg;
+    const int64_t *at = bsearch (&id, batch->ids, batch->count, sizeof id, s_id_compare);
+    if (at)
+        batch->done[at - batch->ids] = true;
+    folder_push_t change = {.kind = FOLDER_PUSH_GONE, .id = id, .folder = folder};
+    s_queue_change (batch->ctx->server, batch->ctx->session->address, &change);
 }
 
-/* DELE or ACK of several ids, one statement each, one request: 250 "<done> N of M" followed,
-   when some were not there, by a frame naming those (space-separated); 550 when none was */
+/* DELE or ACK (ack) of several ids, one statement for all (store_deliveries_remove): 250
+   "<done> N of M" followed, when some were not there, by a frame naming those
+   (space-separated); 550 when none was */
 static zmsg_t *
-s_batch_apply (context_t *ctx, batch_op_fn *op, const char *done_text, const char *none_text)
+s_batch_apply (context_t *ctx, bool ack, const char *done_text, const char *none_text)
 {
     int64_t ids[FOLDER_MAX_IDS];
-    size_t count = 0, done = 0, used = 0;
+    bool done[FOLDER_MAX_IDS] = {false};
+    size_t count = 0, used = 0;
     const char *why = folder_ids_parse (ctx->req, 0, ctx->req->argc, ids, &count);
     if (why)
         return s_refuse (ctx, REPLY_BAD_ARGS, why);
     ctx->pending->mutating = true;
+    batch_removed_t batch = {ctx, ids, count, done};
+    int removed = store_deliveries_remove (ctx->server->store, ctx->session->mailbox_id, ids, count,
+                                           ack ? ctx->session->key : NULL, s_batch_removed, &batch);
+    if (removed < 0)
+        return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
     char *missing = malloc (count * 21 + 1);
-    for (size_t i = 0; i < count; i++) {
-        int rc = op (ctx, ids[i]);
-        if (rc < 0) {
-            free (missing);
-            return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
-        }
-        if (rc == 1)
-            done++;
-        else
+    for (size_t i = 0; i < count; i++)
+        if (!done[i])
             used += (size_t)sprintf (missing + used, "%s%lld", used ? " " : "", (long long)ids[i]);
-    }
     zmsg_t *reply =
-        done == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, none_text)
-                  : proto_reply_newf (ctx->req->id, REPLY_DELETED, "%s %zu of %zu", done_text, done, count);
-    if (done > 0 && used > 0)
+        removed == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, none_text)
+                     : proto_reply_newf (ctx->req->id, REPLY_DELETED, "%s %d of %zu", done_text, removed, count);
+    if (removed > 0 && used > 0)
         zmsg_addmem (reply, missing, used);
     free (missing);
     return reply;
@@ -1303,7 +1302,7 @@ static zmsg_t *
 s_verb_dele (context_t *ctx)
 {
     if (s_id_list (ctx->req, ctx->req->argc))
-        return s_batch_apply (ctx, s_batch_dele_one, "deleted", "no such message");
+        return s_batch_apply (ctx, false, "deleted", "no such message");
     int64_t id;
     if (proto_arg_uint (&ctx->req->args[0], &id) != 0)
         return s_refuse (ctx, REPLY_BAD_ARGS, "message id must be a number");
@@ -1465,7 +1464,7 @@ static zmsg_t *
 s_verb_ack (context_t *ctx)
 {
     if (s_id_list (ctx->req, ctx->req->argc))
-        return s_batch_apply (ctx, s_batch_ack_one, "acknowledged",
+        return s_batch_apply (ctx, true, "acknowledged",
                               "none of the messages named is leased to you (leases may have run out)");
     return s_lease_answer (ctx, true);
 }

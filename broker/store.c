@@ -41,6 +41,11 @@ enum {
     ST_UNSUBSCRIBE,
     ST_IS_MEMBER,
     ST_ADDRESS_TAKEN,
+    ST_COUNTED_ON,
+    ST_COUNTED_OFF,
+    ST_REMOVE_IDS,
+    ST_ACK_IDS,
+    ST_BODIES_DROP,
     ST_LEASE_PICK,
     ST_LEASE_TAKE,
     ST_LEASE_ACK,
@@ -257,6 +262,19 @@ static const char *s_sql[ST__COUNT] = {
         "UPDATE folders SET message_count = message_count + 1, used_bytes = used_bytes + ?2 WHERE id = ?1",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
+    /* the batched DELE and ACK (schema 012): ids as a JSON array, one statement a request */
+    [ST_COUNTED_ON] = "INSERT INTO counted_by_broker (mark) VALUES (1)",
+    [ST_COUNTED_OFF] = "DELETE FROM counted_by_broker",
+    [ST_REMOVE_IDS] = "DELETE FROM deliveries WHERE mailbox_id = ?1 AND id IN (SELECT value FROM json_each(?2)) "
+                      "RETURNING id, coalesce(folder_id, 0), message_id, "
+                      "(SELECT m.size FROM messages m WHERE m.id = deliveries.message_id)",
+    [ST_ACK_IDS] = "DELETE FROM deliveries WHERE mailbox_id = ?1 AND id IN (SELECT value FROM json_each(?2)) "
+                   "AND leased_by = ?3 AND lease_until > 0 "
+                   "RETURNING id, coalesce(folder_id, 0), message_id, "
+                   "(SELECT m.size FROM messages m WHERE m.id = deliveries.message_id)",
+    [ST_BODIES_DROP] = "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) "
+                       "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id) "
+                       "AND NOT EXISTS (SELECT 1 FROM outbound o WHERE o.message_id = messages.id)",
 };
 
 /* What this transaction's deliveries add to one mailbox's counters, not yet written */
@@ -907,8 +925,9 @@ store_checkpoint_found_full (store_t *self)
 
 /* Mailbox counters. A trigger per delivery would update the mailbox row (and open a
    statement journal) for every recipient of every message; the broker instead adds up what
-   its transaction delivers and writes each mailbox's share once, before COMMIT. Deletes
-   still go through the trigger (schema 001/005), so sqlite3 by hand keeps them right too. */
+   its transaction delivers and writes each mailbox's share once, before COMMIT. So do the
+   batched DELE and ACK (schema 012, store_deliveries_remove); every other delete goes through
+   the trigger (schema 007), so sqlite3 by hand keeps them right too. */
 static int
 s_counters_flush (store_t *self)
 {
@@ -926,20 +945,27 @@ s_counters_flush (store_t *self)
     return rc;
 }
 
+/* count messages of bytes in all into mailbox (negative: out of it), written before COMMIT */
 static int
-s_counters_add (store_t *self, int64_t mailbox, int64_t bytes)
+s_counters_move (store_t *self, int64_t mailbox, int64_t count, int64_t bytes)
 {
     for (size_t i = 0; i < self->delta_count; i++)
         if (self->deltas[i].mailbox == mailbox) {
-            self->deltas[i].count++;
+            self->deltas[i].count += count;
             self->deltas[i].bytes += bytes;
             return 0;
         }
     if (self->delta_count == STORE_MAX_DELTAS && s_counters_flush (self) != 0)
         return -1;
-    self->deltas[self->delta_count++] = (counter_delta_t){mailbox, 1, bytes};
+    self->deltas[self->delta_count++] = (counter_delta_t){mailbox, count, bytes};
     /* outside a transaction nothing would write them later: now */
     return sqlite3_get_autocommit (self->db) ? s_counters_flush (self) : 0;
+}
+
+static int
+s_counters_add (store_t *self, int64_t mailbox, int64_t bytes)
+{
+    return s_counters_move (self, mailbox, 1, bytes);
 }
 
 /* A mailbox as read, plus what this transaction has delivered to it so far */
@@ -1585,6 +1611,92 @@ int
 store_lease_ack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer)
 {
     return s_lease_change (self, ST_LEASE_ACK, mailbox, delivery, consumer);
+}
+
+/* ids as a JSON array into text (at least count * 21 + 3 octets), for json_each */
+static void
+s_ids_json (char *text, const int64_t *ids, size_t count)
+{
+    size_t used = 0;
+    text[used++] = '[';
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)sprintf (text + used, "%s%lld", i ? "," : "", (long long)ids[i]);
+    text[used++] = ']';
+    text[used] = '\0';
+}
+
+static int
+s_step_done (store_t *self, int which)
+{
+    sqlite3_stmt *stmt = s_stmt (self, which);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The batched delete's one statement, the trigger held off (schema 012): how many rows it
+   removed, their message ids into messages and their sizes added to *bytes; or -1 */
+static int
+s_remove_rows (store_t *self, int64_t mailbox, const char *json, const char *consumer, int64_t *messages,
+               int64_t *bytes, store_removed_fn *fn, void *arg)
+{
+    if (s_step_done (self, ST_COUNTED_ON) != 0)
+        return -1;
+    sqlite3_stmt *stmt = s_stmt (self, consumer ? ST_ACK_IDS : ST_REMOVE_IDS);
+    sqlite3_bind_int64 (stmt, 1, mailbox);
+    sqlite3_bind_text (stmt, 2, json, -1, SQLITE_STATIC);
+    if (consumer)
+        sqlite3_bind_text (stmt, 3, consumer, -1, SQLITE_STATIC);
+    int removed = 0, rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) { /* RETURNING: after every row is gone */
+        messages[removed++] = sqlite3_column_int64 (stmt, 2);
+        *bytes += sqlite3_column_int64 (stmt, 3);
+        if (fn)
+            fn (sqlite3_column_int64 (stmt, 0), sqlite3_column_int64 (stmt, 1), arg);
+    }
+    sqlite3_reset (stmt);
+    /* always out again: a row left there would hide hand deletes from the trigger */
+    if (s_step_done (self, ST_COUNTED_OFF) != 0)
+        return -1;
+    return rc == SQLITE_DONE ? removed : -1;
+}
+
+/* The mailbox's counters down by what went, and the bodies nothing refers to any more */
+static int
+s_removed_count (store_t *self, int64_t mailbox, int64_t *messages, int removed, int64_t bytes, char *json)
+{
+    if (s_counters_move (self, mailbox, -removed, -bytes) != 0)
+        return -1;
+    s_ids_json (json, messages, (size_t)removed);
+    sqlite3_stmt *stmt = s_stmt (self, ST_BODIES_DROP);
+    sqlite3_bind_text (stmt, 1, json, -1, SQLITE_STATIC);
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, size_t count, const char *consumer,
+                         store_removed_fn *fn, void *arg)
+{
+    if (count == 0)
+        return 0;
+    bool own = sqlite3_get_autocommit (self->db); /* outside a transaction: one of its own */
+    if (own && store_begin (self) != 0)
+        return -1;
+    char *json = malloc (count * 21 + 3);
+    int64_t *messages = malloc (count * sizeof *messages), bytes = 0;
+    s_ids_json (json, ids, count);
+    int removed = s_remove_rows (self, mailbox, json, consumer, messages, &bytes, fn, arg);
+    if (removed > 0 && s_removed_count (self, mailbox, messages, removed, bytes, json) != 0)
+        removed = -1;
+    free (json);
+    free (messages);
+    if (own && removed < 0)
+        store_rollback (self);
+    else if (own && store_commit (self, NULL) != 0)
+        removed = -1;
+    return removed;
 }
 
 int

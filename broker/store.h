@@ -279,6 +279,14 @@ int store_expunge_pick (store_t *self, int64_t mailbox, int64_t folder, int64_t 
    each. Returns how many, or -1. */
 int store_lease (store_t *self, int64_t mailbox, const char *consumer, int n, int64_t lease_ms,
                  void (*fn) (int64_t id, const void *body, size_t size, void *arg), void *arg);
+/* The batched DELE (consumer NULL) and ACK (consumer: only what it holds): removes those of
+   ids (count of them, at most 1000) that are mailbox's in one statement; fn, may be NULL, gets
+   each removed id and its folder (0: the INBOX). The mailbox's counters go down once a
+   transaction and bodies left without a delivery go (schema 012). Outside a transaction it
+   is one of its own. Returns how many were removed, or -1 */
+typedef void (store_removed_fn) (int64_t id, int64_t folder, void *arg);
+int store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, size_t count, const char *consumer,
+                             store_removed_fn *fn, void *arg);
 /* ACK: deletes the delivery if consumer holds it. 1 deleted, 0 not held by consumer, -1 error */
 int store_lease_ack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer);
 /* NACK: gives it back at once. 1 released, 0 not held, -1 error */

@@ -1,0 +1,20 @@
+-- version 12: the broker's batched deletes (DELE and ACK of several ids, issue 13) keep the
+-- mailbox counters and bodies themselves, like its inserts (schema 006): counters go down once
+-- per transaction, bodies left without a delivery are deleted by id, one statement a request.
+-- For those statements the broker puts a row in counted_by_broker and takes it out before the
+-- statement's request ends, inside its write transaction: no other connection ever sees a row
+-- there (a writer waits for the broker's transaction), so a DELETE by hand with sqlite3, and
+-- every other delete (purge, EXPUNGE, FOLDER DELETE, a mailbox's deletion), still goes through
+-- the trigger. The folder counters' trigger (011) stays as it is.
+CREATE TABLE counted_by_broker (mark INTEGER);
+
+DROP TRIGGER deliveries_count_out;
+CREATE TRIGGER deliveries_count_out AFTER DELETE ON deliveries
+WHEN NOT EXISTS (SELECT 1 FROM counted_by_broker) BEGIN
+    UPDATE mailboxes SET used_bytes = used_bytes - (SELECT size FROM messages WHERE id = OLD.message_id),
+                         message_count = message_count - 1
+     WHERE id = OLD.mailbox_id;
+    DELETE FROM messages WHERE id = OLD.message_id
+       AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = OLD.message_id)
+       AND NOT EXISTS (SELECT 1 FROM outbound WHERE message_id = OLD.message_id);
+END;
