@@ -1186,9 +1186,9 @@ s_batch_apply (context_t *ctx, bool ack, const char *done_text, const char *none
     for (size_t i = 0; i < count; i++)
         if (!done[i])
             used += (size_t)sprintf (missing + used, "%s%lld", used ? " " : "", (long long)ids[i]);
-    zmsg_t *reply =
-        removed == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, none_text)
-                     : proto_reply_newf (ctx->req->id, REPLY_DELETED, "%s %d of %zu", done_text, removed, count);
+    zmsg_t *reply = removed == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, none_text)
+                                 : proto_reply_newf (ctx->req->id, REPLY_DELETED, "%s %d of %zu", done_text,
+                                                     removed, count);
     if (removed > 0 && used > 0)
         zmsg_addmem (reply, missing, used);
     free (missing);

@@ -262,16 +262,20 @@ static const char *s_sql[ST__COUNT] = {
         "UPDATE folders SET message_count = message_count + 1, used_bytes = used_bytes + ?2 WHERE id = ?1",
     [ST_ADDRESS_TAKEN] =
         "SELECT 1 FROM mailboxes WHERE address = ?1 UNION ALL SELECT 1 FROM lists WHERE address = ?1",
-    /* the batched DELE and ACK (schema 012): ids as a JSON array, one statement a request */
+    /* the batched DELE and ACK (schema 012): ids as a JSON array, one statement a request; the
+       unary + keeps the planner off deliveries_by_folder (a scan of the whole mailbox per
+       request): each id is looked up by its rowid */
     [ST_COUNTED_ON] = "INSERT INTO counted_by_broker (mark) VALUES (1)",
     [ST_COUNTED_OFF] = "DELETE FROM counted_by_broker",
-    [ST_REMOVE_IDS] = "DELETE FROM deliveries WHERE mailbox_id = ?1 AND id IN (SELECT value FROM json_each(?2)) "
-                      "RETURNING id, coalesce(folder_id, 0), message_id, "
-                      "(SELECT m.size FROM messages m WHERE m.id = deliveries.message_id)",
-    [ST_ACK_IDS] = "DELETE FROM deliveries WHERE mailbox_id = ?1 AND id IN (SELECT value FROM json_each(?2)) "
-                   "AND leased_by = ?3 AND lease_until > 0 "
-                   "RETURNING id, coalesce(folder_id, 0), message_id, "
-                   "(SELECT m.size FROM messages m WHERE m.id = deliveries.message_id)",
+    [ST_REMOVE_IDS] =
+        "DELETE FROM deliveries WHERE +mailbox_id = ?1 AND id IN (SELECT value FROM json_each(?2)) "
+        "RETURNING id, coalesce(folder_id, 0), message_id, "
+        "(SELECT m.size FROM messages m WHERE m.id = deliveries.message_id)",
+    [ST_ACK_IDS] =
+        "DELETE FROM deliveries WHERE +mailbox_id = ?1 AND id IN (SELECT value FROM json_each(?2)) "
+        "AND leased_by = ?3 AND lease_until > 0 "
+        "RETURNING id, coalesce(folder_id, 0), message_id, "
+        "(SELECT m.size FROM messages m WHERE m.id = deliveries.message_id)",
     [ST_BODIES_DROP] = "DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?1)) "
                        "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = messages.id) "
                        "AND NOT EXISTS (SELECT 1 FROM outbound o WHERE o.message_id = messages.id)",
@@ -1676,8 +1680,8 @@ s_removed_count (store_t *self, int64_t mailbox, int64_t *messages, int removed,
 }
 
 int
-store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, size_t count, const char *consumer,
-                         store_removed_fn *fn, void *arg)
+store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, size_t count,
+                         const char *consumer, store_removed_fn *fn, void *arg)
 {
     if (count == 0)
         return 0;

@@ -285,8 +285,8 @@ int store_lease (store_t *self, int64_t mailbox, const char *consumer, int n, in
    transaction and bodies left without a delivery go (schema 012). Outside a transaction it
    is one of its own. Returns how many were removed, or -1 */
 typedef void (store_removed_fn) (int64_t id, int64_t folder, void *arg);
-int store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, size_t count, const char *consumer,
-                             store_removed_fn *fn, void *arg);
+int store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, size_t count,
+                             const char *consumer, store_removed_fn *fn, void *arg);
 /* ACK: deletes the delivery if consumer holds it. 1 deleted, 0 not held by consumer, -1 error */
 int store_lease_ack (store_t *self, int64_t mailbox, int64_t delivery, const char *consumer);
 /* NACK: gives it back at once. 1 released, 0 not held, -1 error */

@@ -5,7 +5,7 @@
 -- statement's request ends, inside its write transaction: no other connection ever sees a row
 -- there (a writer waits for the broker's transaction), so a DELETE by hand with sqlite3, and
 -- every other delete (purge, EXPUNGE, FOLDER DELETE, a mailbox's deletion), still goes through
--- the trigger. The folder counters' trigger (011) stays as it is.
+-- the trigger. The folder counters' trigger (011) keeps its work, made again below.
 CREATE TABLE counted_by_broker (mark INTEGER);
 
 DROP TRIGGER deliveries_count_out;
@@ -17,4 +17,13 @@ WHEN NOT EXISTS (SELECT 1 FROM counted_by_broker) BEGIN
     DELETE FROM messages WHERE id = OLD.message_id
        AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id = OLD.message_id)
        AND NOT EXISTS (SELECT 1 FROM outbound WHERE message_id = OLD.message_id);
+END;
+
+-- Made again after it, as in 011: SQLite fires the newest trigger first, and this one reads the
+-- size from the body the one above may delete (a NOT NULL failure on folders.used_bytes if not)
+DROP TRIGGER deliveries_folder_out;
+CREATE TRIGGER deliveries_folder_out AFTER DELETE ON deliveries WHEN OLD.folder_id IS NOT NULL BEGIN
+    UPDATE folders SET used_bytes = used_bytes - (SELECT size FROM messages WHERE id = OLD.message_id),
+                       message_count = message_count - 1
+     WHERE id = OLD.folder_id;
 END;
