@@ -162,6 +162,66 @@ test_delivery_updates_counters_and_delete_removes_the_body (void **state)
 }
 
 static void
+s_removed (int64_t id, int64_t folder, void *arg)
+{
+    int64_t *seen = arg;
+    seen[0]++;
+    seen[1] += id;
+    seen[2] += folder;
+}
+
+static int64_t
+s_body_rows (const char *path)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT count(*) FROM messages", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int64_t rows = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return rows;
+}
+
+/* The batched DELE and ACK (schema 012): one statement, counters and bodies kept by the store */
+static void
+test_batched_remove_keeps_counters_and_bodies_and_leaves_others_alone (void **state)
+{
+    fixture_t *f = *state;
+    store_mailbox_t bob, alice;
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    store_mailbox_find (f->store, "alice@demo.test", &alice);
+    const int64_t size = (int64_t)strlen ("Subject: x\r\n\r\nhello\r\n");
+    int64_t ids[4] = {s_publish (f->store, "a", bob.id), s_publish (f->store, "b", bob.id),
+                      s_publish (f->store, "c", bob.id), s_publish (f->store, "d", alice.id)};
+    int64_t seen[3] = {0, 0, 0};
+    /* outside a transaction: one of its own; alice's id is left alone */
+    int64_t asked[3] = {ids[0], ids[1], ids[3]};
+    assert_int_equal (store_deliveries_remove (f->store, bob.id, asked, 3, NULL, s_removed, seen), 2);
+    assert_int_equal (seen[0], 2);
+    assert_int_equal (seen[1], ids[0] + ids[1]);
+    assert_int_equal (seen[2], 0); /* the INBOX */
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 1);
+    assert_int_equal (bob.used_bytes, size);
+    store_mailbox_find (f->store, "alice@demo.test", &alice);
+    assert_int_equal (alice.message_count, 1);
+    assert_int_equal (s_body_rows (f->path), 2);
+    /* ACK form: only what the consumer holds; in a transaction, seen at once, written by COMMIT */
+    assert_int_equal (store_begin (f->store), 0);
+    assert_int_equal (store_deliveries_remove (f->store, bob.id, &ids[2], 1, "nobody", NULL, NULL), 0);
+    assert_int_equal (store_deliveries_remove (f->store, bob.id, &ids[2], 1, NULL, NULL, NULL), 1);
+    store_mailbox_find (f->store, "bob@demo.test", &bob);
+    assert_int_equal (bob.message_count, 0);
+    assert_int_equal (bob.used_bytes, 0);
+    assert_int_equal (store_commit (f->store, NULL), 0);
+    assert_int_equal (s_body_rows (f->path), 1);
+    assert_int_equal (store_deliveries_remove (f->store, bob.id, ids, 4, NULL, NULL, NULL), 0);
+    assert_int_equal (store_recount (f->store), 0); /* nothing to mend */
+}
+
+static void
 test_deleting_twice_gives_zero_the_second_time (void **state)
 {
     fixture_t *f = *state;
@@ -682,6 +742,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_delivery_updates_counters_and_delete_removes_the_body, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_deleting_twice_gives_zero_the_second_time, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (
+            test_batched_remove_keeps_counters_and_bodies_and_leaves_others_alone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_another_mailbox_cannot_read_or_delete_a_delivery, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_list_pages_after_a_cursor, s_setup, s_teardown),
