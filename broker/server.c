@@ -1079,13 +1079,37 @@ s_verb_stat (context_t *ctx)
     return reply;
 }
 
+/* zmsg_addstrf formatted on the stack: zmsg_addstrf allocates the string, copies it into the
+   frame and frees it, a third of a big LIST's time (issue 13); a longer line goes to the heap */
+static void s_addf (zmsg_t *msg, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_addf (zmsg_t *msg, const char *format, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start (ap, format);
+    int n = vsnprintf (line, sizeof line, format, ap);
+    va_end (ap);
+    if (n < 0)
+        return;
+    char *text = (size_t)n < sizeof line ? line : malloc ((size_t)n + 1);
+    if (text != line) {
+        va_start (ap, format);
+        vsnprintf (text, (size_t)n + 1, format, ap);
+        va_end (ap);
+    }
+    zmsg_addmem (msg, text, (size_t)n);
+    if (text != line)
+        free (text);
+}
+
 static void
 s_list_entry (const store_entry_t *entry, void *arg)
 {
     zmsg_t *reply = arg;
-    zmsg_addstrf (reply, "%lld\t%lld\t%s\t%lld\t%s\t%s", (long long)entry->id, (long long)entry->size,
-                  entry->seen ? "seen" : "new", (long long)entry->delivered_at, entry->sender,
-                  entry->subject);
+    s_addf (reply, "%lld\t%lld\t%s\t%lld\t%s\t%s", (long long)entry->id, (long long)entry->size,
+            entry->seen ? "seen" : "new", (long long)entry->delivered_at, entry->sender, entry->subject);
 }
 
 /* LIST [after [limit]]: the whole mailbox, or a page of it (the messages after the id after, at

@@ -182,6 +182,24 @@ class DrainCounters(MailbusTestCase):
                                          "ON mb.id = d.mailbox_id WHERE mb.address = ?", (BOB,)), [(0,)])
         self.counters_right()
 
+    def test_list_lines_short_and_longer_than_the_stack_buffer_are_whole(self):
+        status, _ = self.raw(ALICE).request("SEND", ALICE, BOB, message("short", "body", to=BOB))
+        self.assertTrue(status.startswith("250 "), status)
+        # a row a student added by hand: subject and sender longer than the broker would store
+        long_subject, long_sender = "long " + "s" * 2000, "x" * 600 + "@demo.test"
+        con = sqlite3.connect(self.broker.db, timeout=10)
+        mid = con.execute("INSERT INTO messages (sender, subject, size, body, received_at) "
+                          "VALUES (?, ?, 4, x'41424344', 0)", (long_sender, long_subject)).lastrowid
+        con.execute("INSERT INTO deliveries (mailbox_id, message_id, delivered_at) "
+                    "SELECT id, ?, 0 FROM mailboxes WHERE address = ?", (mid, BOB))
+        con.commit()
+        con.close()
+        status, data = self.ok("LIST")
+        self.assertEqual(status, "250 2.0.0 2 messages")
+        fields = [line.decode().split("\t") for line in data]
+        self.assertEqual([f[5] for f in fields], ["short", long_subject])
+        self.assertEqual([f[4] for f in fields], [ALICE, long_sender])
+        self.assertEqual([f[1] for f in fields][1], "4")
 
 if __name__ == "__main__":
     unittest.main()
