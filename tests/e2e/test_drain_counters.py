@@ -4,10 +4,12 @@ with the deliveries_count_out trigger held off for that statement only. Against 
 broker and its SQLite file: STAT, FOLDERS, the queue view read with the sqlite3 CLI, the
 quota, bodies left over; deletes by hand with the sqlite3 CLI while the broker runs still go
 through the trigger."""
+import email.utils
 import re
 import shutil
 import sqlite3
 import subprocess
+import time
 import unittest
 
 from mailbus_test.broker import ALICE, BOB, MailbusTestCase, message
@@ -200,6 +202,31 @@ class DrainCounters(MailbusTestCase):
         self.assertEqual([f[5] for f in fields], ["short", long_subject])
         self.assertEqual([f[4] for f in fields], [ALICE, long_sender])
         self.assertEqual([f[1] for f in fields][1], "4")
+    def wait_for_stat(self, count):
+        deadline = time.monotonic() + 15  # the broker purges once a second
+        while time.monotonic() < deadline and self.stat()[0] != count:
+            time.sleep(0.2)
+        self.assertEqual(self.stat()[0], count)
+
+    def test_purges_by_expiry_and_retention_after_batched_deletes_keep_counters_right(self):
+        ids = self.send_to(BOB, 3, "kept")
+        self.ok("DELE", "%d %d" % (ids[0], ids[1]))
+        soon = email.utils.formatdate(time.time() + 4)
+        status, _ = self.raw(ALICE).request("SEND", ALICE, BOB, message("short-lived", "body", to=BOB,
+                                                                         extra_headers=("Expires: " + soon,)))
+        self.assertTrue(status.startswith("250 "), status)
+        self.assertEqual(self.stat()[0], 2)
+        self.wait_for_stat(1)
+        self.counters_right()
+        # retention: at most 2 messages kept, the oldest purged
+        con = sqlite3.connect(self.broker.db, timeout=10)
+        con.execute("UPDATE mailboxes SET retention_count = 2 WHERE address = ?", (BOB,))
+        con.commit()
+        con.close()
+        self.send_to(BOB, 3, "more")
+        self.wait_for_stat(2)
+        self.counters_right()
+
 
 if __name__ == "__main__":
     unittest.main()
