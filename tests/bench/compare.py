@@ -79,7 +79,8 @@ def mailbus_publish(count, clients=1):
     broker = Broker(tmp)
     broker.start()
     try:
-        return mem.sampled(broker.proc.pid, mailbus_bench, broker, count, clients)
+        return mem.sampled(broker.proc.pid, mailbus_bench, broker, count, clients,
+                           logged_in=mem.password_login_logged(broker.log_path))
     finally:
         broker.terminate()
         remove_temp_dir(tmp)
@@ -361,6 +362,8 @@ def memory_tables(pub):
     mine = {k: v for k, v in pub.items() if k[0] == "publish pipelined 1000"}
     title = "server RSS during the pipelined publish (MiB; sampled every 50 ms; mailbus÷ = peer/mailbus)"
     table(mine, title + ": peak", "rss_peak", 1, False)
+    table(mine, "peak once logged in (mailbus: without the login's Argon2id, 64 MiB a check), MiB", "rss_load", 1,
+          False)
     table(mine, "VmHWM (the kernel's peak), MiB", "hwm", 1, False)
     table(mine, "RSS after the run (mailbus: after the publish and its drain), MiB", "rss_after", 1, False)
 

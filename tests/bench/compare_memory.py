@@ -50,20 +50,29 @@ def proc_kib(pid, field):
 
 class RssSampler:
     """Samples a process's VmRSS every 50 ms in a thread from start() to stop(); stop() gives
-    the peak sample, VmHWM (the kernel's own peak) and the RSS then, in MiB"""
+    the peak sample, the peak of the samples taken once logged_in() is true (a password check
+    is an Argon2id hash of 64 MiB: the load's own peak is the one after it), VmHWM (the kernel's
+    own peak) and the RSS then, in MiB"""
 
-    def __init__(self, pid, interval=0.05):
+    def __init__(self, pid, logged_in=None, interval=0.05):
         self.pid, self.interval = pid, interval
-        self.peak = 0
+        self.logged_in = logged_in or (lambda: True)
+        self.peak = self.load_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        counting = False
         while not self._stop.is_set():
             try:
-                self.peak = max(self.peak, proc_kib(self.pid, "VmRSS"))
+                kib = proc_kib(self.pid, "VmRSS")
             except (OSError, AttributeError):
                 return
+            self.peak = max(self.peak, kib)
+            if counting:
+                self.load_peak = max(self.load_peak, kib)
+            else:
+                counting = self.logged_in()
             self._stop.wait(self.interval)
 
     def start(self):
@@ -74,13 +83,24 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         now = proc_kib(self.pid, "VmRSS")
-        return {"rss_peak": max(self.peak, now) / 1024, "hwm": proc_kib(self.pid, "VmHWM") / 1024,
-                "rss_after": now / 1024}
+        return {"rss_peak": max(self.peak, now) / 1024, "rss_load": max(self.load_peak, now) / 1024,
+                "hwm": proc_kib(self.pid, "VmHWM") / 1024, "rss_after": now / 1024}
 
 
-def sampled(pid, fn, *args):
+def password_login_logged(log_path):
+    """A test of whether a password login has been logged in the broker's log since now"""
+    start = os.path.getsize(log_path)
+
+    def seen():
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            return b" by=password" in f.read(1 << 20)
+    return seen
+
+
+def sampled(pid, fn, *args, logged_in=None):
     """fn(*args)'s result with the RSS figures of process pid while it ran"""
-    sampler = RssSampler(pid).start()
+    sampler = RssSampler(pid, logged_in).start()
     try:
         result = fn(*args)
     finally:
