@@ -2,8 +2,10 @@
 """compare.py — the body of tests/bench/compare.sh (run that: it installs the peers and builds
 mailbus first). Runs mailbus and its peers on this machine, interleaved ROUNDS times, each on a
 fresh store in a temp dir on 127.0.0.1, and prints every figure as min/median/max with
-mailbus's ratio to each peer; then the scale curve (STAT/LIST/RETR latency, broker RSS as the
-store grows) and a gnuplot PNG of it. Every load is bounded in count and time.
+mailbus's ratio to each peer; the servers' RSS during the pipelined publish, 1,000 watchers on
+one server and the login storms (compare_memory.py); then the scale curve (STAT/LIST/RETR
+latency, broker RSS as the store grows) and a gnuplot PNG of it. Every load is bounded in count
+and time.
 
     PYTHONPATH=tests MAILBUS_BUILD_DIR=build-bench /usr/bin/python3 tests/bench/compare.py [--quick]
 """
