@@ -355,7 +355,8 @@ WATCHES = {
 
 
 def watcher_peers(r):
-    peers = [("mailbus", mem.mailbus_watchers), ("redis", lambda pushes: mem.redis_watchers(redis_server, pushes=pushes)),
+    peers = [("mailbus", mem.mailbus_watchers),
+             ("redis", lambda pushes: mem.redis_watchers(redis_server, pushes=pushes)),
              ("mosquitto", lambda pushes: mem.mosquitto_watchers(mosquitto_server, pushes=pushes))]
     return peers if r % 2 == 0 else peers[::-1]
 

@@ -167,7 +167,8 @@ class Watchers:
     the sockets' ZMQ_FDs with epoll: zmq_poll over 1,000 sockets costs ~15 ms a call (it asks
     each one), which would make the client the bottleneck measured"""
 
-    def __init__(self, endpoint, addresses, count):
+    def __init__(self, endpoint, addresses, count, server_pid):
+        self.server_pid = server_pid
         self.ctx = zmq.Context()
         self.ctx.max_sockets = count + 64
         self.endpoint, self.addresses = endpoint, addresses
@@ -220,8 +221,9 @@ class Watchers:
             tickets[address] = frames[3]
             self.send(m, "w", "WATCH", WINDOW)
         for i in range(len(self.addresses), len(self.socks)):
-            self.send(i, "r", "RESUME", VERSION, self.addresses[i % len(self.addresses)], tickets[self.addresses[
-                i % len(self.addresses)]])
+            address = self.addresses[i % len(self.addresses)]
+            self.send(i, "r", "RESUME", VERSION, address, tickets[address])
+
         def on_frames(i, frames):
             if frames[0] == b"r":
                 if not frames[1].startswith(b"2"):
@@ -297,8 +299,7 @@ def mailbus_watchers(count=WATCHERS, pushes=5):
         if not publisher.poll(60000) or not publisher.recv_multipart()[1].startswith(b"2"):
             raise RuntimeError("the publisher's HELO failed")
         before = proc_kib(broker.proc.pid, "VmRSS")
-        watchers = Watchers(broker.endpoint, addresses, count)
-        watchers.server_pid = broker.proc.pid
+        watchers = Watchers(broker.endpoint, addresses, count, broker.proc.pid)
         watchers.identify()
         after = proc_kib(broker.proc.pid, "VmRSS")
         rounds = mailbus_pushes(watchers, publisher, pushes)
@@ -328,18 +329,18 @@ def connect(port):
     return s
 
 
-def raw_pushes(server_pid, socks, publish, on_data, pushes, before_each=None):
+def raw_pushes(server_pid, socks, publish, on_data, pushes, rearm=None):
     """PUSHES rounds of publish() to raw sockets, each watcher's first bytes after it timed;
-    on_data(sock, data) answers what the protocol needs (PUBACK)"""
+    on_data(sock, data) answers what the protocol needs (PUBACK); rearm() between rounds"""
     rounds = PushRound(server_pid)
     sel = selectors.DefaultSelector()
     for s in socks:
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
     try:
-        for _ in range(pushes):
-            if before_each:
-                before_each()
+        for n in range(pushes):
+            if rearm and n > 0:
+                rearm()
             got = set()
             t0 = rounds.start()
             publish()
@@ -373,19 +374,14 @@ def redis_watchers(proc_factory, count=WATCHERS, pushes=5):
         before = proc_kib(srv.proc.pid, "VmRSS")
         socks = [connect(srv.port) for _ in range(count)]
         ctl_file = ctl.makefile("rb")
-        blocked_already = [False]
 
         def block_all():
-            if blocked_already[0]:  # the first round: blocked before the RSS was taken
-                blocked_already[0] = False
-                return
             for i, s in enumerate(socks):
                 s.sendall(resp("XREAD", "BLOCK", "0", "STREAMS", "w%d" % (i % MAILBOXES), "$"))
             wait_for(lambda: blocked(ctl, ctl_file) >= count, CONNECT_DEADLINE, "%d blocked Redis clients" % count)
         block_all()
         after = proc_kib(srv.proc.pid, "VmRSS")
         payload = b"a" * 512
-        blocked_already[0] = True
 
         def publish():
             ctl.sendall(b"".join(resp("XADD", "w%d" % m, "*", "f", payload) for m in range(MAILBOXES)))
