@@ -415,7 +415,7 @@ def main():
     mailboxes = 100 if a.quick else 1000
     skip = set(a.skip.split(","))
     watcher_pushes = 3 if a.quick else 10
-    login_clients = 200 if a.quick else 1000
+    login_clients = 100 if a.quick else 1000
     mem.raise_fd_limit()
     peers = {"mailbus": mailbus_publish, "redis": redis_publish, "mosquitto": mosquitto_publish}
     if shutil.which("node") and os.path.isdir(os.path.join(BUILD, "npm", "node_modules", "nats")):
