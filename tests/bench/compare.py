@@ -2,8 +2,10 @@
 """compare.py — the body of tests/bench/compare.sh (run that: it installs the peers and builds
 mailbus first). Runs mailbus and its peers on this machine, interleaved ROUNDS times, each on a
 fresh store in a temp dir on 127.0.0.1, and prints every figure as min/median/max with
-mailbus's ratio to each peer; then the scale curve (STAT/LIST/RETR latency, broker RSS as the
-store grows) and a gnuplot PNG of it. Every load is bounded in count and time.
+mailbus's ratio to each peer; the servers' RSS during the pipelined publish, 1,000 watchers on
+one server and the login storms (compare_memory.py); then the scale curve (STAT/LIST/RETR
+latency, broker RSS as the store grows) and a gnuplot PNG of it. Every load is bounded in count
+and time.
 
     PYTHONPATH=tests MAILBUS_BUILD_DIR=build-bench /usr/bin/python3 tests/bench/compare.py [--quick]
 """
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import zmq
 
+import compare_memory as mem
 from mailbus_test import mailservers
 from mailbus_test.broker import ALICE, DEMO_PASSWORD, VERSION, Broker
 from mailbus_test.gateway import Stack
@@ -78,69 +81,93 @@ def mailbus_publish(count, clients=1):
     broker = Broker(tmp)
     broker.start()
     try:
-        window = 1 if clients > 1 else 1000
-        out = run([BENCH, "-b", broker.endpoint, "-u", ALICE, "-p", DEMO_PASSWORD, "--count", str(count),
-                   "--size", str(SIZE), "--window", str(window), "--clients", str(clients),
-                   "--time-limit", "120"])
-        f = figures(out, "acks/s", "p50_ms", "p99_ms", "drain/s")
-        return {"rate": f["acks/s"], "p50": f["p50_ms"], "p99": f["p99_ms"], "drain": f["drain/s"]}
+        return mem.sampled(broker.proc.pid, mailbus_bench, broker, count, clients,
+                           logged_in=mem.password_login_logged(broker.log_path))
     finally:
         broker.terminate()
         remove_temp_dir(tmp)
 
 
+def mailbus_bench(broker, count, clients):
+    window = 1 if clients > 1 else 1000
+    out = run([BENCH, "-b", broker.endpoint, "-u", ALICE, "-p", DEMO_PASSWORD, "--count", str(count),
+               "--size", str(SIZE), "--window", str(window), "--clients", str(clients), "--time-limit", "120"])
+    f = figures(out, "acks/s", "p50_ms", "p99_ms", "drain/s")
+    return {"rate": f["acks/s"], "p50": f["p50_ms"], "p99": f["p99_ms"], "drain": f["drain/s"]}
+
+
+def redis_server():
+    return Proc("redis", lambda port, d: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
+                                          "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+
+
 def redis_publish(count, clients=1):
-    srv = Proc("redis", lambda port, d: ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
-                                         "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+    srv = redis_server()
     try:
-        pipeline = "1" if clients > 1 else "1000"
-        out = run(["redis-benchmark", "-p", str(srv.port), "-c", str(clients), "-P", pipeline, "-n", str(count),
-                   "XADD", "bench", "*", "f", "a" * SIZE])
-        rate = float(re.search(r"throughput summary: ([0-9.]+)", out).group(1))
-        lat = re.search(r"avg\s+min\s+p50\s+p95\s+p99\s+max\s*\n\s*([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)"
-                        r"\s+([0-9.]+)", out)
-        return {"rate": rate, "p50": float(lat.group(3)), "p99": float(lat.group(5))}
+        return mem.sampled(srv.proc.pid, redis_bench, srv, count, clients)
     finally:
         srv.stop()
 
 
-def mosquitto_publish(count, clients=1):
+def redis_bench(srv, count, clients):
+    pipeline = "1" if clients > 1 else "1000"
+    out = run(["redis-benchmark", "-p", str(srv.port), "-c", str(clients), "-P", pipeline, "-n", str(count),
+               "XADD", "bench", "*", "f", "a" * SIZE])
+    rate = float(re.search(r"throughput summary: ([0-9.]+)", out).group(1))
+    lat = re.search(r"avg\s+min\s+p50\s+p95\s+p99\s+max\s*\n\s*([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)"
+                    r"\s+([0-9.]+)", out)
+    return {"rate": rate, "p50": float(lat.group(3)), "p99": float(lat.group(5))}
+
+
+def mosquitto_server():
     def argv(port, d):
         with open(os.path.join(d, "mosquitto.conf"), "w") as f:
             f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\n"
                     "max_inflight_messages 0\nmax_queued_messages 0\n" % (port, d))
         return ["mosquitto", "-c", os.path.join(d, "mosquitto.conf")]
-    srv = Proc("mosquitto", argv)
+    return Proc("mosquitto", argv)
+
+
+def mosquitto_publish(count, clients=1):
+    srv = mosquitto_server()
     try:
-        lines = os.path.join(srv.dir, "lines")
-        with open(lines, "w") as f:
-            f.write(("a" * (SIZE - 1) + "\n") * (count // clients))
-        inflight = "1" if clients > 1 else "1000"
-        start = time.monotonic()
-        procs = []
-        for i in range(clients):
-            with open(lines) as src:
-                procs.append(subprocess.Popen(["mosquitto_pub", "-p", str(srv.port), "-q", "1", "-M", inflight,
-                                               "-i", "bench%d" % i, "-t", "bench", "-l"], stdin=src))
-        for p in procs:
-            if p.wait(timeout=RUN_LIMIT) != 0:
-                raise RuntimeError("mosquitto_pub exited %d" % p.returncode)
-        return {"rate": (count // clients) * clients / (time.monotonic() - start)}
+        return mem.sampled(srv.proc.pid, mosquitto_bench, srv, count, clients)
     finally:
         srv.stop()
+
+
+def mosquitto_bench(srv, count, clients):
+    lines = os.path.join(srv.dir, "lines")
+    with open(lines, "w") as f:
+        f.write(("a" * (SIZE - 1) + "\n") * (count // clients))
+    inflight = "1" if clients > 1 else "1000"
+    start = time.monotonic()
+    procs = []
+    for i in range(clients):
+        with open(lines) as src:
+            procs.append(subprocess.Popen(["mosquitto_pub", "-p", str(srv.port), "-q", "1", "-M", inflight,
+                                           "-i", "bench%d" % i, "-t", "bench", "-l"], stdin=src))
+    for p in procs:
+        if p.wait(timeout=RUN_LIMIT) != 0:
+            raise RuntimeError("mosquitto_pub exited %d" % p.returncode)
+    return {"rate": (count // clients) * clients / (time.monotonic() - start)}
 
 
 def nats_publish(count, clients=1):
     modules = os.path.join(BUILD, "npm", "node_modules")
     srv = Proc("nats", lambda port, d: ["nats-server", "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", d])
     try:
-        out = run(["node", os.path.join(HERE, "nats_bench.js"), "--port", str(srv.port), "--count", str(count),
-                   "--size", str(SIZE), "--window", "1000", "--clients", str(clients), "--time-limit", "120"],
-                  env=dict(os.environ, NODE_PATH=modules))
-        f = figures(out, "rate", "p50_ms", "p99_ms")
-        return {"rate": f["rate"], "p50": f["p50_ms"], "p99": f["p99_ms"]}
+        return mem.sampled(srv.proc.pid, nats_bench, srv, count, clients, modules)
     finally:
         srv.stop()
+
+
+def nats_bench(srv, count, clients, modules):
+    out = run(["node", os.path.join(HERE, "nats_bench.js"), "--port", str(srv.port), "--count", str(count),
+               "--size", str(SIZE), "--window", "1000", "--clients", str(clients), "--time-limit", "120"],
+              env=dict(os.environ, NODE_PATH=modules))
+    f = figures(out, "rate", "p50_ms", "p99_ms")
+    return {"rate": f["rate"], "p50": f["p50_ms"], "p99": f["p99_ms"]}
 
 
 # ---------------------------------------------------------------------------- SMTP ingest
@@ -213,11 +240,6 @@ class Raw:
         self.sock.close(0)
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
-
-
 def scale_curve(sizes, mailboxes):
     """STAT/LIST (first page)/RETR latency (ms, median) of one of MAILBOXES mailboxes and broker RSS as the
     store holds each of SIZES messages in all"""
@@ -244,7 +266,7 @@ def scale_curve(sizes, mailboxes):
             retr, _ = raw.timed("RETR", first)
             raw.close()
             rows.append({"messages": total, "mailbox": len(frames), "stat": stat, "list": lst, "retr": retr,
-                         "rss": rss_kib(broker.proc.pid) / 1024})
+                         "rss": mem.proc_kib(broker.proc.pid, "VmRSS") / 1024})
             print("  scale %8d messages (%d in the mailbox): STAT %.2f ms  LIST %.2f ms  RETR %.2f ms  RSS %.1f MiB"
                   % (total, len(frames), stat, lst, retr, rows[-1]["rss"]), flush=True)
     finally:
@@ -289,7 +311,7 @@ def fmt(values, digits=0):
     return "/".join(("%%.%df" % digits) % v for v in stats(values))
 
 
-def table(results, title, metric, digits=0, higher_better=True):
+def table(results, title, metric, digits=0, higher_better=True, notes=ACKS):
     """results: {(figure, system): [dict per round]}"""
     print("\n%s" % title)
     print("%-28s %-10s %26s %8s  %s" % ("figure", "system", "min/median/max", "mailbus÷", "acks"))
@@ -308,8 +330,8 @@ def table(results, title, metric, digits=0, higher_better=True):
             ratio = ""
             if system != "mailbus" and mine:
                 m, p = statistics.median(mine), statistics.median(values)
-                ratio = "%.2fx" % ((m / p) if higher_better else (p / m))
-            print("%-28s %-10s %26s %8s  %s" % (figure, system, fmt(values, digits), ratio, ACKS.get(system, "")))
+                ratio = "%.2fx" % ((m / p) if higher_better else (p / m)) if m and p else "-"
+            print("%-28s %-10s %26s %8s  %s" % (figure, system, fmt(values, digits), ratio, notes.get(system, "")))
 
 
 def measure(results, key, fn, *args, **kw):
@@ -325,13 +347,65 @@ def measure(results, key, fn, *args, **kw):
     print("  %-24s %-10s %s" % (key[0], key[1], " ".join("%s=%.2f" % kv for kv in value.items())), flush=True)
 
 
+WATCHES = {
+    "mailbus": "WATCH, 100 sessions on each of 10 mailboxes (10 password HELOs, 990 RESUME with their tickets)",
+    "redis": "XREAD BLOCK 0, 100 clients on each of 10 streams (AOF always)",
+    "mosquitto": "QoS 1 subscriptions, 100 clients on each of 10 topics",
+}
+
+
+def watcher_peers(r):
+    peers = [("mailbus", mem.mailbus_watchers),
+             ("redis", lambda pushes: mem.redis_watchers(redis_server, pushes=pushes)),
+             ("mosquitto", lambda pushes: mem.mosquitto_watchers(mosquitto_server, pushes=pushes))]
+    return peers if r % 2 == 0 else peers[::-1]
+
+
+def memory_tables(pub):
+    mine = {k: v for k, v in pub.items() if k[0] == "publish pipelined 1000"}
+    title = "server RSS during the pipelined publish (MiB; sampled every 50 ms; mailbus÷ = peer/mailbus)"
+    table(mine, title + ": peak", "rss_peak", 1, False)
+    table(mine, "peak once logged in (mailbus: without the login's Argon2id, 64 MiB a check), MiB", "rss_load", 1,
+          False)
+    table(mine, "VmHWM (the kernel's peak), MiB", "hwm", 1, False)
+    table(mine, "RSS after the run (mailbus: after the publish and its drain), MiB", "rss_after", 1, False)
+
+
+def watcher_tables(watch, pushes):
+    print("\n%d watchers, one server: %d publishes, each one message to each of the %d mailboxes/streams/topics; "
+          "latency from the publish to each watcher's push" % (mem.WATCHERS, pushes, mem.MAILBOXES))
+    for metric, title, digits in (("rss_before", "server RSS before they connect, MiB", 1),
+                                  ("rss_watching", "server RSS with all watching, MiB", 1),
+                                  ("kib_per_watcher", "server RSS per watcher, KiB", 1),
+                                  ("p50", "push latency p50, ms", 2), ("p99", "push latency p99, ms", 2),
+                                  ("max", "push latency max, ms", 2)):
+        table(watch, title, metric, digits, False, WATCHES)
+    table(watch, "pushes never received (of %d)" % (mem.WATCHERS * pushes), "missing", 0, False, {})
+    table(watch, "the Python client's loop busy (not waiting), % of the push windows", "client_busy_pct", 0, False, {})
+    table(watch, "the Python client's CPU (all its threads), % of one core over the push windows", "client_cpu_pct",
+          0, False, {})
+    table(watch, "the server's CPU, % of one core over the push windows", "server_cpu_pct", 0, False, {})
+
+
+def login_table(login, clients):
+    rounds = login[("login storm", "mailbus")]
+    print("\nlogin storm (mailbus-bench-login --clients %d; no peer: none has mailbus's per-login Argon2id check "
+          "and resumption tickets), seconds, min/median/max" % clients)
+    print("%-44s %22s %22s %22s" % ("storm", "all serving", "p50", "p99"))
+    for storm, name in (("fresh", "%d password logins at once" % clients),
+                        ("resume", "%d ticket reconnects after a restart" % clients)):
+        cells = [fmt([r[storm + "_" + m] for r in rounds if storm + "_all" in r], 2) for m in ("all", "p50", "p99")]
+        print("%-44s %22s %22s %22s" % (name, *cells))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small counts, 3 rounds, scale to 50,000: a few minutes")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--scale-max", type=int, default=None, help="largest store of the scale curve")
     p.add_argument("--out", default=".", help="directory of the PNG (default .)")
-    p.add_argument("--skip", default="", help="comma list of parts to skip: publish,fifty,smtp,scale")
+    p.add_argument("--skip", default="",
+                   help="comma list of parts to skip: publish,fifty,smtp,memory,watchers,login,scale")
     a = p.parse_args()
     rounds = a.rounds or 3
     count = 20000 if a.quick else 100000
@@ -340,6 +414,9 @@ def main():
     scale_max = a.scale_max or (50000 if a.quick else 1000000)
     mailboxes = 100 if a.quick else 1000
     skip = set(a.skip.split(","))
+    watcher_pushes = 3 if a.quick else 10
+    login_clients = 100 if a.quick else 1000
+    mem.raise_fd_limit()
     peers = {"mailbus": mailbus_publish, "redis": redis_publish, "mosquitto": mosquitto_publish}
     if shutil.which("node") and os.path.isdir(os.path.join(BUILD, "npm", "node_modules", "nats")):
         peers["nats"] = nats_publish
@@ -347,12 +424,12 @@ def main():
         print("NATS: no client (npm package nats not installed under %s/npm): skipped" % BUILD)
     print("compare: %d rounds, %d cores, %s, load %s" % (rounds, os.cpu_count(), time.strftime("%Y-%m-%d %H:%M %Z"),
                                                        open("/proc/loadavg").read().split()[0]))
-    pub, smtp = {}, {}
+    pub, smtp, watch, login = {}, {}, {}, {}
     for r in range(rounds):
         order = list(peers) if r % 2 == 0 else list(reversed(peers))
         print("round %d of %d: %s" % (r + 1, rounds, " ".join(order)), flush=True)
         for system in order:
-            if "publish" not in skip:
+            if "publish" not in skip or "memory" not in skip:
                 measure(pub, ("publish pipelined 1000", system), peers[system], count)
             if "fifty" not in skip:
                 measure(pub, ("50 publishers x 1", system), peers[system], fifty, clients=50)
@@ -360,7 +437,12 @@ def main():
             for sessions in (1, 20, 50, 100):
                 for system, fn in (("mailbus", mailbus_smtp), ("postfix", postfix_smtp))[::1 if r % 2 == 0 else -1]:
                     measure(smtp, ("smtp %3d sessions" % sessions, system), fn, sessions, smtp_count)
-    if pub:
+        if "watchers" not in skip:
+            for system, fn in watcher_peers(r):
+                measure(watch, ("%d watchers" % mem.WATCHERS, system), fn, pushes=watcher_pushes)
+        if "login" not in skip:
+            measure(login, ("login storm", "mailbus"), mem.login_storms, login_clients, 300 if a.quick else 900)
+    if pub and "publish" not in skip:
         table(pub, "publish, %d octets: acks/s" % SIZE, "rate")
         table(pub, "ack latency p50 (ms; mailbus÷ = peer/mailbus, >1 means mailbus faster)", "p50", 2, False)
         table(pub, "ack latency p99 (ms)", "p99", 2, False)
@@ -368,6 +450,12 @@ def main():
               "(LIST, then RETR ids PEEK + DELE ids, 100 ids a request, each DELE durable): msgs/s", "drain")
     if smtp:
         table(smtp, "SMTP ingest, smtp-source, %d messages of %d octets: msgs/s" % (smtp_count, SIZE), "rate")
+    if pub and "memory" not in skip:
+        memory_tables(pub)
+    if watch:
+        watcher_tables(watch, watcher_pushes)
+    if login:
+        login_table(login, login_clients)
     if "scale" not in skip:
         sizes = [s for s in (10000, 30000, 100000, 300000, 1000000) if s <= scale_max] or [scale_max]
         print("\nscale: %d mailboxes, one mailbox's STAT/LIST/RETR (median ms) and broker RSS" % mailboxes, flush=True)

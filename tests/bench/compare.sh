@@ -6,11 +6,15 @@
 # are missing (no system daemon is left running: every server is a private instance on
 # 127.0.0.1 in a temp dir), builds mailbus in release mode, then runs tests/bench/compare.py:
 # ROUNDS interleaved rounds, every figure as min/median/max with mailbus's ratio to each peer,
-# then the scale curve and its PNG (scale.png in --out).
+# the servers' RSS during the pipelined publish (memory), 1,000 watchers on one server
+# (watchers: mailbus WATCH, Redis XREAD BLOCK, Mosquitto QoS 1 subscriptions; the clients speak
+# the peers' protocols themselves, no client library needed), the login storms of
+# mailbus-bench-login (login), then the scale curve and its PNG (scale.png in --out).
 #
 #   tests/bench/compare.sh --quick           # a few minutes: small counts, scale to 50,000
 #   tests/bench/compare.sh                   # the full run (scale to 1,000,000: ~30 min or more)
 #   tests/bench/compare.sh --rounds 5 --scale-max 100000 --skip smtp --out docs
+#   tests/bench/compare.sh --quick --skip publish,fifty,smtp,memory,scale   # watchers and login only
 #
 # Environment: BUILD_DIR (default build-bench). Needs root (or sudo) for apt-get and for the
 # private Postfix (its daemons run as the postfix user). Bounded: every bench program is killed
@@ -53,7 +57,7 @@ if [ ! -d "$BUILD_DIR" ]; then
     meson setup "$BUILD_DIR" "$ROOT" --buildtype=release >/dev/null
 fi
 ninja -C "$BUILD_DIR" broker/mailbus-broker gateway/mailbus-gateway subscriber/mailbus-sub \
-    publisher/mailbus-pub tests/mailbus-bench >/dev/null
+    publisher/mailbus-pub tests/mailbus-bench tests/mailbus-bench-login >/dev/null
 
 # the NATS client: nats.js from npm, into the build dir (not the source tree)
 if [ ! -d "$BUILD_DIR/npm/node_modules/nats" ]; then
