@@ -262,17 +262,32 @@ def scale_curve(sizes, mailboxes):
             raw = Raw(broker.endpoint, "bench0@demo.test")
             stat, _ = raw.timed("STAT")
             lst, frames = raw.timed("LIST", "0", reps=5)  # the first page (up to 1,000)
+            # the same page at every size: as many lines as the smallest store's mailbox holds
+            page = max(1, sizes[0] // mailboxes)
+            lst_page, _ = raw.timed("LIST", "0", str(page))
             first = frames[0].split(b"\t")[0]
             retr, _ = raw.timed("RETR", first)
             raw.close()
-            rows.append({"messages": total, "mailbox": len(frames), "stat": stat, "list": lst, "retr": retr,
-                         "rss": mem.proc_kib(broker.proc.pid, "VmRSS") / 1024})
-            print("  scale %8d messages (%d in the mailbox): STAT %.2f ms  LIST %.2f ms  RETR %.2f ms  RSS %.1f MiB"
-                  % (total, len(frames), stat, lst, retr, rows[-1]["rss"]), flush=True)
+            rows.append({"messages": total, "mailbox": len(frames), "stat": stat, "list": lst, "list_page": lst_page,
+                         "page": page, "retr": retr, "rss": mem.proc_kib(broker.proc.pid, "VmRSS") / 1024})
+            print("  scale %8d messages (%d in the mailbox): STAT %.2f ms  LIST %.2f ms  LIST of %d %.2f ms  "
+                  "RETR %.2f ms  RSS %.1f MiB" % (total, len(frames), stat, lst, page, lst_page, retr, rows[-1]["rss"]),
+                  flush=True)
     finally:
         broker.terminate()
         remove_temp_dir(tmp)
+    s_scale_ratios(rows)
     return rows
+
+
+def s_scale_ratios(rows):
+    """each latency at the largest store over the same at the smallest (issue 13: within 2x)"""
+    if len(rows) < 2:
+        return
+    lo, hi = rows[0], rows[-1]
+    print("  %d vs %d messages: STAT %.2fx  LIST of %d %.2fx  RETR %.2fx  (whole first page: %d vs %d lines, %.2fx)"
+          % (hi["messages"], lo["messages"], hi["stat"] / lo["stat"], lo["page"], hi["list_page"] / lo["list_page"],
+             hi["retr"] / lo["retr"], hi["mailbox"], lo["mailbox"], hi["list"] / lo["list"]), flush=True)
 
 
 def plot(rows, png, mailboxes):
@@ -282,10 +297,12 @@ def plot(rows, png, mailboxes):
     data = png + ".dat"
     with open(data, "w") as f:
         for r in rows:
-            f.write("%d %.3f %.3f %.3f %.1f\n" % (r["messages"], r["stat"], r["list"], r["retr"], r["rss"]))
+            f.write("%d %.3f %.3f %.3f %.1f %.3f\n" % (r["messages"], r["stat"], r["list"], r["retr"], r["rss"],
+                                                      r["list_page"]))
     script = """set terminal pngcairo size 900,500 noenhanced
 set output '%s'
 set logscale x
+set logscale y
 set xlabel 'messages stored (all mailboxes)'
 set ylabel 'latency, ms (median)'
 set y2label 'broker RSS, MiB'
@@ -293,8 +310,9 @@ set y2tics
 set ytics nomirror
 set key top left
 set title 'mailbus: one mailbox of %s as the store grows (LIST: its first page)'
-plot '%s' u 1:2 w lp t 'STAT', '' u 1:3 w lp t 'LIST', '' u 1:4 w lp t 'RETR', '' u 1:5 axes x1y2 w lp t 'RSS (MiB)'
-""" % (png, "{:,}".format(mailboxes), data)
+plot '%s' u 1:2 w lp t 'STAT', '' u 1:3 w lp t 'LIST (first page, up to 1,000)', \\
+     '' u 1:6 w lp t 'LIST of %d', '' u 1:4 w lp t 'RETR', '' u 1:5 axes x1y2 w lp t 'RSS (MiB)'
+""" % (png, "{:,}".format(mailboxes), data, rows[0]["page"])
     subprocess.run(["gnuplot"], input=script, text=True, check=True, timeout=60)
     print("plot:", png)
 
