@@ -307,6 +307,7 @@ set xlabel 'messages stored (all mailboxes)'
 set ylabel 'latency, ms (median)'
 set y2label 'broker RSS, MiB'
 set y2tics
+set y2range [0:*]
 set ytics nomirror
 set key top left
 set title 'mailbus: one mailbox of %s as the store grows (LIST: its first page)'
