@@ -1690,8 +1690,11 @@ store_deliveries_remove (store_t *self, int64_t mailbox, const int64_t *ids, siz
         return -1;
     char *json = malloc (count * 21 + 3);
     int64_t *messages = malloc (count * sizeof *messages), bytes = 0;
-    s_ids_json (json, ids, count);
-    int removed = s_remove_rows (self, mailbox, json, consumer, messages, &bytes, fn, arg);
+    int removed = -1;
+    if (json && messages) {
+        s_ids_json (json, ids, count);
+        removed = s_remove_rows (self, mailbox, json, consumer, messages, &bytes, fn, arg);
+    }
     if (removed > 0 && s_removed_count (self, mailbox, messages, removed, bytes, json) != 0)
         removed = -1;
     free (json);

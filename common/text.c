@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 size_t
 text_appendf (char *buf, size_t size, size_t used, const char *format, ...)
@@ -21,6 +23,22 @@ text_appendf (char *buf, size_t size, size_t used, const char *format, ...)
     }
     /* vsnprintf returns what it would have written: never step past what it did write */
     return (size_t)n < size - used ? used + (size_t)n : size - 1;
+}
+
+char *
+text_join (char *const *words, size_t n)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < n; i++)
+        size += strlen (words[i]) + 1;
+    char *text = malloc (size);
+    if (!text)
+        return NULL;
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)sprintf (text + used, "%s%s", i ? " " : "", words[i]); /* sized above */
+    return text;
 }
 
 size_t

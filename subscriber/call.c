@@ -9,6 +9,7 @@
 #include "client_cli.h"
 #include "proto.h"
 #include "reply.h"
+#include "text.h"
 
 zmsg_t *
 call_verb (client_t *client, const char *verb, const char *arg, int *status)
@@ -96,19 +97,6 @@ call_id_in (const char *list, const char *id)
     return false;
 }
 
-char *
-call_join (char *const *ids, size_t n)
-{
-    size_t size = 1;
-    for (size_t i = 0; i < n; i++)
-        size += strlen (ids[i]) + 1;
-    char *list = malloc (size), *p = list;
-    *p = '\0';
-    for (size_t i = 0; i < n; i++)
-        p += sprintf (p, "%s%s", i ? " " : "", ids[i]);
-    return list;
-}
-
 int
 call_ack_all (client_t *client, char *const *ids, const size_t *sizes, size_t n, size_t *answered,
               char **lost)
@@ -119,7 +107,9 @@ call_ack_all (client_t *client, char *const *ids, const size_t *sizes, size_t n,
         size_t end = *answered + 1, bytes = sizes[*answered];
         while (end < n && bytes + sizes[end] <= CALL_ACK_BYTES)
             bytes += sizes[end++];
-        char *list = call_join (ids + *answered, end - *answered), *some = NULL;
+        char *list = text_join (ids + *answered, end - *answered), *some = NULL;
+        if (!list)
+            return EX_OSERR;
         int status = call_ack (client, list, &some);
         free (list);
         if (status != 0)

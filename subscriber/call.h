@@ -23,9 +23,6 @@ char *call_frame (zmsg_t *reply, size_t index);
    the refusal on stderr. */
 int call_ack (client_t *client, const char *ids, char **lost);
 
-/* ids[0..n-1] joined with spaces: a new string (caller frees) */
-char *call_join (char *const *ids, size_t n);
-
 /* An ACK removes this many octets of messages at most (SQLite overwrites what it deletes, so
    an ACK's transaction grows the WAL by about that much: on a full disk, with only the broker's
    reserve left, a big one would not fit); at least one message an ACK whatever its size */

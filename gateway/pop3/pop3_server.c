@@ -669,8 +669,8 @@ s_update (pop3_session_t *s, size_t *removed, size_t *failed)
         size_t used = 0, n = 0;
         for (; i < s->count && n < POP3_UPDATE_BATCH; i++)
             if (s->entries[i].deleted) {
-                used += (size_t)snprintf (ids + used, sizeof ids - used, "%s%lld", n ? " " : "",
-                                          (long long)s->entries[i].id);
+                used =
+                    text_appendf (ids, sizeof ids, used, "%s%lld", n ? " " : "", (long long)s->entries[i].id);
                 n++;
             }
         if (n == 0)

@@ -15,6 +15,7 @@
 #include "options.h"
 #include "proto.h"
 #include "reply.h"
+#include "text.h"
 
 typedef struct {
     client_cli_t login; /* -b -u -p --server-key */
@@ -432,12 +433,8 @@ static void
 s_drain_send (client_t *client, const char *verb, char **ids, size_t count, bool peek)
 {
     char id[MAX_REQUEST_ID + 1];
-    size_t size = 0;
-    for (size_t i = 0; i < count; i++)
-        size += strlen (ids[i]) + 1;
-    char *list = malloc (size), *p = list;
-    for (size_t i = 0; i < count; i++)
-        p += sprintf (p, "%s%s", i ? " " : "", ids[i]);
+    char *list = text_join (ids, count);
+    assert (list);
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, list);
     free (list);

@@ -30,6 +30,8 @@ from mailbus_test.process import BUILD, stop_process, temp_dir, remove_temp_dir,
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.join(BUILD, "tests", "mailbus-bench")
+# the parts of a run, each skippable with --skip
+PARTS = {"publish", "fifty", "smtp", "memory", "watchers", "login", "scale"}
 RUN_LIMIT = 300  # seconds: any one bench program is killed after this
 SIZE = 512
 
@@ -424,7 +426,7 @@ def main():
     p.add_argument("--scale-max", type=int, default=None, help="largest store of the scale curve")
     p.add_argument("--out", default=".", help="directory of the PNG (default .)")
     p.add_argument("--skip", default="",
-                   help="comma list of parts to skip: publish,fifty,smtp,memory,watchers,login,scale")
+                   help="comma list of parts to skip: %s" % ",".join(sorted(PARTS)))
     a = p.parse_args()
     rounds = a.rounds or 3
     count = 20000 if a.quick else 100000
@@ -432,7 +434,10 @@ def main():
     smtp_count = 2000 if a.quick else 5000
     scale_max = a.scale_max or (50000 if a.quick else 1000000)
     mailboxes = 100 if a.quick else 1000
-    skip = set(a.skip.split(","))
+    skip = set(a.skip.split(",")) - {""}
+    unknown = skip - PARTS
+    if unknown:
+        p.error("--skip: no part named %s (parts: %s)" % (", ".join(sorted(unknown)), ",".join(sorted(PARTS))))
     watcher_pushes = 3 if a.quick else 10
     login_clients = 100 if a.quick else 1000
     mem.raise_fd_limit()

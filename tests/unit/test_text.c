@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -38,6 +39,22 @@ test_a_long_piece_is_cut_and_the_count_never_passes_the_end (void **state)
 
 /* RFC 3629's table 3.1: the well-formed sequences, and what is not one */
 static void
+test_join_puts_one_space_between_words (void **state)
+{
+    (void)state;
+    char *words[] = {"17", "4294967296", "9223372036854775807"};
+    char *text = text_join (words, 3);
+    assert_string_equal (text, "17 4294967296 9223372036854775807");
+    free (text);
+    text = text_join (words, 1);
+    assert_string_equal (text, "17");
+    free (text);
+    text = text_join (words, 0);
+    assert_string_equal (text, "");
+    free (text);
+}
+
+static void
 test_utf8_sequences (void **state)
 {
     (void)state;
@@ -71,6 +88,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_pieces_that_fit_are_appended),
         cmocka_unit_test (test_a_long_piece_is_cut_and_the_count_never_passes_the_end),
+        cmocka_unit_test (test_join_puts_one_space_between_words),
         cmocka_unit_test (test_utf8_sequences),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
