@@ -2385,8 +2385,8 @@ s_serve_admin (server_t *self)
 static int
 s_monitor_start (server_t *self, char **error)
 {
-    char endpoint[64];
-    snprintf (endpoint, sizeof endpoint, "inproc://mailbus-router-monitor-%p", (void *)self);
+    char endpoint[80];
+    endpoint_inproc_unique (endpoint, sizeof endpoint, "mailbus-router-monitor");
     if (zmq_socket_monitor (zsock_resolve (self->router), endpoint, ZMQ_EVENT_DISCONNECTED) != 0) {
         *error = zsys_sprintf ("cannot monitor the client socket: %s", zmq_strerror (zmq_errno ()));
         return -1;
@@ -2566,6 +2566,11 @@ server_new (const server_config_t *config, store_t *store, char **error)
 
     /* the ZAP handler first: it numbers every connection from the first one on */
     self->zap = zap_actor_new ();
+    if (!self->zap) {
+        *error = zsys_sprintf ("cannot start the ZAP handler: %s", zmq_strerror (zmq_errno ()));
+        server_destroy (&self);
+        return NULL;
+    }
     self->router = s_router_new (config->max_message_bytes);
     if (s_monitor_start (self, error) != 0 || s_bind_all (self, error) != 0 ||
         s_admin_bind (self, error) != 0) {

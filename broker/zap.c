@@ -2,6 +2,7 @@
 #include "zap.h"
 
 #include <assert.h>
+#include <errno.h>
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define KEY_PROPERTY "X-Curve-Key"
+/* how long a new handler waits for a stopped one's endpoint name */
+#define ZAP_BIND_WAIT_MSEC 2000
 
 /* RFC 27: version, request id, domain, address, identity, mechanism, credentials... */
 #define REQUEST_MIN_FRAMES 6
@@ -87,14 +90,8 @@ s_answer (zmsg_t *request, uint64_t *next_conn)
 static void
 s_zap_actor (zsock_t *pipe, void *args)
 {
-    (void)args;
-    zsock_t *handler = zsock_new (ZMQ_REP);
-    int rc = zsock_bind (handler, ZAP_ENDPOINT);
-    zsock_signal (pipe, rc == 0 ? 0 : 1);
-    if (rc != 0) {
-        zsock_destroy (&handler);
-        return;
-    }
+    zsock_t *handler = args; /* bound by zap_actor_new, and the actor's from here on */
+    zsock_signal (pipe, 0);
     uint64_t next_conn = 1;
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
     while (true) {
@@ -117,10 +114,33 @@ s_zap_actor (zsock_t *pipe, void *args)
     zsock_destroy (&handler);
 }
 
+/* Binds the handler's socket, on the caller's thread so a failure can be told. RFC 27 fixes
+   the name, and libzmq frees a closed socket's inproc name later, on its reaper thread: a
+   handler started just after another stopped (a host restarting its server) waits for that
+   name, up to ZAP_BIND_WAIT_MSEC. */
+static zsock_t *
+s_handler_bind (void)
+{
+    zsock_t *handler = zsock_new (ZMQ_REP);
+    if (!handler)
+        return NULL;
+    for (int64_t deadline = zclock_mono () + ZAP_BIND_WAIT_MSEC;; zclock_sleep (1))
+        if (zsock_bind (handler, ZAP_ENDPOINT) == 0)
+            return handler;
+        else if (zmq_errno () != EADDRINUSE || zclock_mono () >= deadline)
+            break;
+    int error = zmq_errno ();
+    log_error ("broker", "zap-bind-failed", "endpoint=%s error=%s", ZAP_ENDPOINT, zmq_strerror (error));
+    zsock_destroy (&handler);
+    errno = error;
+    return NULL;
+}
+
 zactor_t *
 zap_actor_new (void)
 {
-    return zactor_new (s_zap_actor, NULL);
+    zsock_t *handler = s_handler_bind ();
+    return handler ? zactor_new (s_zap_actor, handler) : NULL;
 }
 
 void

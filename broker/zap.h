@@ -14,7 +14,9 @@
 /* The ZAP domain the broker's sockets ask for (libzmq calls ZAP for NULL only with a domain) */
 #define ZAP_DOMAIN "mailbus"
 
-/* Starts the handler; returns once it is bound (before the broker binds its socket) */
+/* Starts the handler; returns once it is bound (before the broker binds its socket), or NULL
+   (errno set) when inproc://zeromq.zap.01 cannot be bound: another handler in this process
+   holds it. A broker must not serve without it: its sessions are keyed by the ids it gives. */
 zactor_t *zap_actor_new (void);
 
 /* What the handler said of the connection a received message came from: its id (0 when the

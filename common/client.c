@@ -161,8 +161,8 @@ s_connect (client_t *self)
     }
     /* connection events while identifying: a refused connection or a failed handshake is
        told at once, with its likely cause, instead of as a silent timeout */
-    char monitor[64];
-    snprintf (monitor, sizeof monitor, "inproc://mailbus-client-monitor-%p", (void *)sock);
+    char monitor[80];
+    endpoint_inproc_unique (monitor, sizeof monitor, "mailbus-client-monitor");
     zsock_destroy (&self->monitor);
     if (zmq_socket_monitor (zsock_resolve (sock), monitor, ZMQ_EVENT_ALL) == 0) {
         self->monitor = zsock_new (ZMQ_PAIR);

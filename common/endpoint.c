@@ -3,10 +3,12 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* unix(7): sun_path holds 108 octets with its NUL */
 #define MAX_IPC_PATH 107
@@ -158,4 +160,13 @@ endpoint_is_loopback (const char *text)
     endpoint_t endpoint;
     const char *why = NULL;
     return endpoint_parse (text, &endpoint, &why) == 0 && endpoint.loopback;
+}
+
+void
+endpoint_inproc_unique (char *name, size_t size, const char *prefix)
+{
+    static atomic_ullong next = 1;
+    assert (name);
+    assert (prefix);
+    snprintf (name, size, "inproc://%s-%ld-%llu", prefix, (long)getpid (), atomic_fetch_add (&next, 1));
 }

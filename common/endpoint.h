@@ -36,4 +36,10 @@ int endpoint_parse_with_inproc (const char *text, endpoint_t *endpoint, const ch
 /* True when text parses and stays on this machine */
 bool endpoint_is_loopback (const char *text);
 
+/* Writes "inproc://PREFIX-PID-N" into name, N new for every call in this process: the name of
+   a socket's monitor. A name made of a pointer (or any value a later socket may have again) can
+   be one a closed socket still holds, since libzmq frees inproc names later, on its reaper
+   thread: the next bind or monitor of that name then fails with EADDRINUSE. */
+void endpoint_inproc_unique (char *name, size_t size, const char *prefix);
+
 #endif

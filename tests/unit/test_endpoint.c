@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "endpoint.h"
 
@@ -141,6 +143,29 @@ test_bad_inproc_names_are_refused (void **state)
     assert_int_equal (endpoint_parse_with_inproc (name, &endpoint, &why), 0);
 }
 
+/* Every monitor name is new in the process, parses as an inproc endpoint and says whose it is */
+static void
+test_unique_inproc_names_are_never_the_same_twice (void **state)
+{
+    (void)state;
+    char first[80], second[80], prefix[40];
+    endpoint_inproc_unique (first, sizeof first, "mailbus-test");
+    endpoint_inproc_unique (second, sizeof second, "mailbus-test");
+    assert_string_not_equal (first, second);
+    snprintf (prefix, sizeof prefix, "inproc://mailbus-test-%ld-", (long)getpid ());
+    assert_int_equal (strncmp (first, prefix, strlen (prefix)), 0);
+    endpoint_t endpoint;
+    const char *why = NULL;
+    assert_int_equal (endpoint_parse_with_inproc (second, &endpoint, &why), 0);
+    assert_int_equal (endpoint.transport, ENDPOINT_INPROC);
+    /* a buffer too short is cut, never overrun */
+    char small[12];
+    memset (small, 'x', sizeof small);
+    endpoint_inproc_unique (small, 10, "mailbus-test");
+    assert_int_equal (strlen (small), 9);
+    assert_int_equal (small[11], 'x');
+}
+
 int
 main (void)
 {
@@ -150,6 +175,7 @@ main (void)
         cmocka_unit_test (test_tricks_and_garbage_are_refused),
         cmocka_unit_test (test_inproc_is_local_where_a_process_hosts_the_server),
         cmocka_unit_test (test_bad_inproc_names_are_refused),
+        cmocka_unit_test (test_unique_inproc_names_are_never_the_same_twice),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -288,6 +288,50 @@ test_a_failed_bind_is_told_and_term_still_stops_the_actor (void **state)
     s_fixture_destroy (&f);
 }
 
+/* A server stopped and another started at once in the same process (a host restarting it,
+   these tests): ZeroMQ frees a closed socket's inproc names later, on its reaper thread, so no
+   name the server binds for itself may be one a stopped server had (the ZAP handler's is fixed
+   by the ZAP spec: its bind waits for the reaper). Each start is told no error, and the server
+   it started answers with a session keyed by its ZAP connection id. */
+static void
+test_a_server_restarted_at_once_starts_every_time (void **state)
+{
+    (void)state;
+    fixture_t *f = s_fixture_new ();
+    f->binds[0] = "tcp://127.0.0.1:*";
+    size_t admin_len = strlen (f->admin);
+    for (int round = 0; round < 100; round++) {
+        snprintf (f->admin + admin_len, sizeof f->admin - admin_len, "-%d", round);
+        f->server = zactor_new (server_actor, &f->args);
+        char *error = server_actor_error (f->server);
+        if (error)
+            fail_msg ("round %d: the server did not start: %s", round, error);
+        zactor_destroy (&f->server);
+    }
+    s_fixture_destroy (&f);
+}
+
+/* Two brokers in one process cannot share ZAP's one endpoint: the second is refused with a
+   clear error instead of serving with its connections unnumbered (keyed by routing ids) */
+static void
+test_a_second_server_in_the_process_is_refused_for_want_of_zap (void **state)
+{
+    fixture_t *f = *state;
+    fixture_t *g = s_fixture_new ();
+    g->server = zactor_new (server_actor, &g->args);
+    char *error = server_actor_error (g->server);
+    assert_non_null (error);
+    if (!strstr (error, "cannot start the ZAP handler"))
+        fail_msg ("expected 'cannot start the ZAP handler...', got '%s'", error);
+    free (error);
+    s_fixture_destroy (&g);
+    /* the first one serves on */
+    zsock_t *client = s_client (f);
+    zmsg_t *reply = s_expect (f, client, "250 2.0.0 hello " BOB, "HELO", PROTO_VERSION, BOB, PASSWORD, NULL);
+    zmsg_destroy (&reply);
+    zsock_destroy (&client);
+}
+
 /* --------------------------------------------------------------------- HELO */
 
 static void
@@ -681,6 +725,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_actor_tells_its_endpoints_and_port, s_setup, s_teardown),
         cmocka_unit_test (test_a_tcp_star_port_is_resolved),
         cmocka_unit_test (test_a_failed_bind_is_told_and_term_still_stops_the_actor),
+        cmocka_unit_test (test_a_server_restarted_at_once_starts_every_time),
+        cmocka_unit_test_setup_teardown (test_a_second_server_in_the_process_is_refused_for_want_of_zap,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_helo_with_the_password_says_hello, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_helo_with_a_bad_password_or_unknown_mailbox_gives_535, s_setup,
                                          s_teardown),
