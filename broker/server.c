@@ -1206,8 +1206,10 @@ s_batch_apply (context_t *ctx, bool ack, const char *done_text, const char *none
                                            ack ? ctx->session->key : NULL, s_batch_removed, &batch);
     if (removed < 0)
         return s_refuse (ctx, REPLY_STORE_TROUBLE, NULL);
+    /* the removal is committed whatever comes next: short of memory, the reply goes without
+       the frame that names the ids not found */
     char *missing = malloc (count * 21 + 1);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; missing && i < count; i++)
         if (!done[i])
             used += (size_t)sprintf (missing + used, "%s%lld", used ? " " : "", (long long)ids[i]);
     zmsg_t *reply = removed == 0 ? s_refuse (ctx, REPLY_NO_MESSAGE, none_text)
