@@ -395,6 +395,8 @@ def memory_tables(pub):
 def watcher_tables(watch, pushes):
     print("\n%d watchers, one server: %d publishes, each one message to each of the %d mailboxes/streams/topics; "
           "latency from the publish to each watcher's push" % (mem.WATCHERS, pushes, mem.MAILBOXES))
+    print("(NATS JetStream is not in this part: a durable watcher there is a JetStream consumer each, "
+          "and its Node client is one process, not the 1,000 connections measured here)")
     for metric, title, digits in (("rss_before", "server RSS before they connect, MiB", 1),
                                   ("rss_watching", "server RSS with all watching, MiB", 1),
                                   ("kib_per_watcher", "server RSS per watcher, KiB", 1),
