@@ -428,6 +428,38 @@ s_copy_sources (folder_call_t *call, const int64_t *ids, size_t count, store_del
     return 0;
 }
 
+/* The copies, a line each in data and an ADDED push each; for a MOVE the sources then go in
+   one statement (store_deliveries_remove), a GONE push each. 0, or -1 when the store failed */
+static int
+s_copy_each (folder_call_t *call, int64_t folder, const int64_t *ids, size_t count,
+             const store_delivery_t *found, bool move, zmsg_t *data)
+{
+    int64_t moved[FOLDER_MAX_IDS];
+    size_t moved_count = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (found[i].message == 0 || (move && found[i].folder == folder))
+            continue; /* not the mailbox's; or moved where it is */
+        int64_t id = store_delivery_put (call->store, call->mailbox_id, found[i].message, found[i].size,
+                                         folder, found[i].flags, found[i].delivered_at);
+        if (id < 0)
+            return -1;
+        zmsg_addstrf (data, "%lld\t%lld", (long long)ids[i], (long long)id);
+        s_push_added (call, folder, id, &found[i]);
+        if (move)
+            moved[moved_count++] = ids[i];
+    }
+    /* every source was found in this transaction: each must go */
+    if (moved_count && store_deliveries_remove (call->store, call->mailbox_id, moved, moved_count, NULL, NULL,
+                                                NULL) != (int)moved_count)
+        return -1;
+    for (size_t i = 0, m = 0; i < count && m < moved_count; i++)
+        if (ids[i] == moved[m]) {
+            s_push (call, FOLDER_PUSH_GONE, found[i].folder, ids[i], 0);
+            m++;
+        }
+    return 0;
+}
+
 /* COPY and MOVE folder id...: new deliveries of the same bodies, flags and times in folder
    (MOVE: and the old ones gone, in the same transaction) */
 static zmsg_t *
@@ -443,7 +475,7 @@ s_copy (folder_call_t *call, bool move)
     if (refusal)
         return refusal;
     store_delivery_t *found = calloc (count, sizeof *found);
-    if (s_copy_sources (call, ids, count, found, &bytes) != 0)
+    if (!found || s_copy_sources (call, ids, count, found, &bytes) != 0)
         refusal = call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
     else if (!move) /* a MOVE frees what it takes */
         refusal = s_quota (call, bytes);
@@ -453,20 +485,8 @@ s_copy (folder_call_t *call, bool move)
     }
     *call->mutating = true;
     zmsg_t *data = zmsg_new ();
-    for (size_t i = 0; i < count && !refusal; i++) {
-        if (found[i].message == 0 || (move && found[i].folder == folder))
-            continue; /* not the mailbox's; or moved where it is */
-        int64_t id = store_delivery_put (call->store, call->mailbox_id, found[i].message, found[i].size,
-                                         folder, found[i].flags, found[i].delivered_at);
-        if (id < 0 || (move && store_delivery_remove (call->store, call->mailbox_id, ids[i], NULL) < 0)) {
-            refusal = call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
-            break;
-        }
-        zmsg_addstrf (data, "%lld\t%lld", (long long)ids[i], (long long)id);
-        s_push_added (call, folder, id, &found[i]);
-        if (move)
-            s_push (call, FOLDER_PUSH_GONE, found[i].folder, ids[i], 0);
-    }
+    if (s_copy_each (call, folder, ids, count, found, move, data) != 0)
+        refusal = call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
     free (found);
     if (refusal) {
         zmsg_destroy (&data);
@@ -545,13 +565,62 @@ folder_verb_append (folder_call_t *call)
 
 /* --------------------------------------------------------------------- EXPUNGE */
 
-static bool
-s_named (const int64_t *ids, size_t count, int64_t id)
+static int
+s_id_cmp (const void *a, const void *b)
 {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Keeps those of ids (ascending) that named (ascending, as s_ids_arg gives them) holds, in
+   place; returns how many */
+static size_t
+s_keep_named (int64_t *ids, size_t count, const int64_t *named, size_t named_count)
+{
+    size_t kept = 0;
     for (size_t i = 0; i < count; i++)
-        if (ids[i] == id)
-            return true;
-    return false;
+        if (bsearch (&ids[i], named, named_count, sizeof *named, s_id_cmp))
+            ids[kept++] = ids[i];
+    return kept;
+}
+
+typedef struct {
+    const int64_t *ids;
+    bool *gone;
+    size_t count;
+} expunged_t;
+
+static void
+s_expunged (int64_t id, int64_t folder, void *arg)
+{
+    (void)folder;
+    expunged_t *expunged = arg;
+    const int64_t *at = bsearch (&id, expunged->ids, expunged->count, sizeof id, s_id_cmp);
+    if (at)
+        expunged->gone[at - expunged->ids] = true;
+}
+
+/* Removes ids (ascending) in statements of up to FOLDER_MAX_IDS ids (store_deliveries_remove:
+   the counters once, no trigger per row); each id removed gets its frame in data and its GONE
+   push, in ascending order. 0, or -1 when the store failed */
+static int
+s_expunge_ids (folder_call_t *call, int64_t folder, const int64_t *ids, size_t count, zmsg_t *data)
+{
+    bool gone[FOLDER_MAX_IDS];
+    for (size_t at = 0; at < count; at += FOLDER_MAX_IDS) {
+        size_t take = count - at < FOLDER_MAX_IDS ? count - at : FOLDER_MAX_IDS;
+        memset (gone, 0, take * sizeof *gone);
+        expunged_t expunged = {ids + at, gone, take};
+        if (store_deliveries_remove (call->store, call->mailbox_id, ids + at, take, NULL, s_expunged,
+                                     &expunged) < 0)
+            return -1;
+        for (size_t i = 0; i < take; i++)
+            if (gone[i]) {
+                zmsg_addstrf (data, "%lld", (long long)ids[at + i]);
+                s_push (call, FOLDER_PUSH_GONE, folder, ids[at + i], 0);
+            }
+    }
+    return 0;
 }
 
 /* EXPUNGE folder [id...]: removes the folder's messages flagged T (of those named, if any) */
@@ -568,19 +637,15 @@ folder_verb_expunge (folder_call_t *call)
     *call->mutating = true;
     if (store_expunge_pick (call->store, call->mailbox_id, folder, &ids, &count) != 0)
         return call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
+    if (named_count)
+        count = s_keep_named (ids, count, named, named_count);
     zmsg_t *data = zmsg_new ();
-    for (size_t i = 0; i < count; i++) {
-        if (named_count && !s_named (named, named_count, ids[i]))
-            continue;
-        if (store_delivery_remove (call->store, call->mailbox_id, ids[i], NULL) < 0) {
-            free (ids);
-            zmsg_destroy (&data);
-            return call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
-        }
-        zmsg_addstrf (data, "%lld", (long long)ids[i]);
-        s_push (call, FOLDER_PUSH_GONE, folder, ids[i], 0);
-    }
+    int rc = s_expunge_ids (call, folder, ids, count, data);
     free (ids);
+    if (rc != 0) {
+        zmsg_destroy (&data);
+        return call->refuse (call->ctx, REPLY_STORE_TROUBLE, NULL);
+    }
     zmsg_t *reply = proto_reply_newf (call->req->id, REPLY_OK, "%zu expunged", zmsg_size (data));
     proto_move_frames (reply, &data);
     return reply;

@@ -2300,8 +2300,11 @@ store_expunge_pick (store_t *self, int64_t mailbox, int64_t folder, int64_t **id
     *count = 0;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         if (*count == max) {
+            int64_t *more = realloc (*ids, (max ? max * 2 : 16) * sizeof **ids);
+            if (!more)
+                break;
             max = max ? max * 2 : 16;
-            *ids = realloc (*ids, max * sizeof **ids);
+            *ids = more;
         }
         (*ids)[(*count)++] = sqlite3_column_int64 (stmt, 0);
     }

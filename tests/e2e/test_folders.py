@@ -148,6 +148,64 @@ class Folders(MailbusTestCase):
         self.assertEqual(sorted(self.scan("INBOX")), [second])
         self.integrity_ok()
 
+    def append_many(self, folder, count, flags=""):
+        """count messages APPENDed to folder, pipelined; their ids, ascending"""
+        for i in range(count):
+            self.bob.send("a%d" % i, "APPEND", folder, flags, "0", message("n%d" % i, "b", sender=BOB))
+        ids = []
+        for i in range(count):
+            reply = self.bob.recv_reply("a%d" % i)
+            self.assertTrue(reply[1].startswith(b"250 "), reply)
+            ids.append(int(reply[2]))
+        return sorted(ids)
+
+    def counts(self):
+        """{folder: messages} from FOLDERS, and the mailbox's counters in the store"""
+        rows = folders_of(self.ok("FOLDERS")[1])
+        counters = self.broker.sql("SELECT message_count, used_bytes FROM mailboxes WHERE address = ?", (BOB,))
+        return {name: row[1] for name, row in rows.items()}, counters[0]
+
+    def test_expunge_and_move_beyond_one_statement_keep_every_counter(self):
+        """EXPUNGE removes in statements of 1,000 ids, MOVE its sources in one: 1,200 T messages
+        expunged (ascending, a GONE push each), 1,000 moved, counters and bodies as by hand"""
+        self.ok("FOLDER", "CREATE", "Work")
+        doomed = self.append_many("Work", 1200, "T")
+        kept = self.append_many("Work", 5)
+        watcher = self.raw(BOB)
+        self.assertTrue(watcher.request("WATCH", "1000", "changes")[0].startswith("250"))
+        # named ids: only the T ones of those, and a stranger's or missing id is left out
+        status, data = self.ok("EXPUNGE", "Work", "%d %d %d" % (doomed[0], kept[0], kept[-1] + 10 ** 6))
+        self.assertEqual((status, data), ("250 2.0.0 1 expunged", [b"%d" % doomed[0]]))
+        self.assertEqual(watcher.recv(5), [b"*", b"GONE", BOB.encode(), b"Work", b"%d" % doomed[0]])
+        self.assertEqual(watcher.request("CREDIT", "1")[1], [b"0"])
+        status, data = self.ok("EXPUNGE", "Work")
+        self.assertEqual(status, "250 2.0.0 1199 expunged")
+        self.assertEqual(ids_of(data), doomed[1:])
+        # a GONE push each, ascending, as far as the watcher's credit (1,000) goes; the rest missed
+        gone = [watcher.recv(5) for _ in range(1000)]
+        self.assertEqual([int(g[4]) for g in gone], doomed[1:1001])
+        self.assertTrue(all(g[1] == b"GONE" and g[3] == b"Work" for g in gone))
+        self.assertEqual(watcher.request("CREDIT", "1000")[1], [b"199"])
+        folders, (messages, used) = self.counts()
+        self.assertEqual((folders["Work"], messages), (5, 5))
+        self.assertEqual(self.broker.sql("SELECT count(*) FROM messages")[0][0], 5)
+        self.assertEqual(used, self.broker.sql("SELECT sum(m.size) FROM deliveries d JOIN messages m "
+                                               "ON m.id = d.message_id WHERE d.mailbox_id = "
+                                               "(SELECT id FROM mailboxes WHERE address = ?)", (BOB,))[0][0])
+        # MOVE of 1,000 (the most one request names): 995 new, the 5 kept, gone from Work
+        more = self.append_many("INBOX", 995)
+        status, data = self.ok("MOVE", "Work", " ".join(str(i) for i in more))
+        self.assertEqual(status, "250 2.0.0 995 moved")
+        self.assertEqual([int(line.split(b"\t")[0]) for line in data], more)
+        folders, (messages, used) = self.counts()
+        self.assertEqual((folders["INBOX"], folders["Work"], messages), (0, 1000, 1000))
+        self.assertEqual(self.broker.sql("SELECT count(*) FROM messages")[0][0], 1000)
+        self.assertEqual(self.ok("STAT")[0].split()[2], "0")
+        # 1,001 ids is one too many: refused, nothing moved
+        self.refused("501 5.5.4", "MOVE", "INBOX", " ".join(str(i) for i in range(1, 1002)))
+        self.assertEqual(len(self.scan("Work")), 1000)
+        self.integrity_ok()
+
     def test_scan_pages_like_list(self):
         ids = [self.publish("page %d" % i) for i in range(5)]
         status, data = self.ok("SCAN", "INBOX", "0", "2")
