@@ -1,11 +1,12 @@
 -- version 12: the broker's batched deletes (DELE and ACK of several ids, issue 13) keep the
 -- mailbox counters and bodies themselves, like its inserts (schema 006): counters go down once
 -- per transaction, bodies left without a delivery are deleted by id, one statement a request.
--- Around that one statement the broker puts a row in counted_by_broker and takes it out right
--- after, inside its write transaction: no committed state has a row there and another writer
--- waits for the broker's transaction, so a DELETE by hand with sqlite3, and every other delete
--- (purge, EXPUNGE, MOVE, FOLDER DELETE, a mailbox's deletion, relay done), still goes through
--- the trigger. The folder counters' trigger (011) always does its work; it is made again below.
+-- EXPUNGE and MOVE's sources take the same statement. Around it the broker puts a row in
+-- counted_by_broker and takes it out right after, inside its write transaction: no committed
+-- state has a row there and another writer waits for the broker's transaction, so a DELETE by
+-- hand with sqlite3, and every other delete (purge, FOLDER DELETE, a mailbox's deletion, relay
+-- done), still goes through the trigger. The folder counters' trigger (011) always does its
+-- work; it is made again below.
 CREATE TABLE counted_by_broker (mark INTEGER);
 
 DROP TRIGGER deliveries_count_out;

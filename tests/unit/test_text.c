@@ -37,7 +37,6 @@ test_a_long_piece_is_cut_and_the_count_never_passes_the_end (void **state)
         assert_int_equal (buf[i], 'G');
 }
 
-/* RFC 3629's table 3.1: the well-formed sequences, and what is not one */
 static void
 test_join_puts_one_space_between_words (void **state)
 {
@@ -54,6 +53,7 @@ test_join_puts_one_space_between_words (void **state)
     free (text);
 }
 
+/* RFC 3629's table 3.1: the well-formed sequences, and what is not one */
 static void
 test_utf8_sequences (void **state)
 {
