@@ -23,7 +23,8 @@ LAB_CLIENT = os.path.join(HERE, "lab_client.py")
 
 def start_gateway(stack, smtp, pop3, extra=(), timeout=15):
     """Runs the gateway to completion when it refuses to start; returns (status, output)"""
-    r = subprocess.run([GATEWAY, "-b", stack.endpoint, "--smtp", smtp, "--pop3", pop3, "--no-relay",
+    # IMAP off: its default port is fixed (1143), and a gateway the machine runs may hold it
+    r = subprocess.run([GATEWAY, "-b", stack.endpoint, "--smtp", smtp, "--pop3", pop3, "--imap", "off", "--no-relay",
                         "--gateway-secret", os.path.join(stack.var, "gateway.secret")] + list(extra),
                        cwd=stack.dir, capture_output=True, text=True, timeout=timeout)
     return r.returncode, r.stdout + r.stderr
@@ -63,9 +64,9 @@ class ListenAddresses(unittest.TestCase):
         out_path = os.path.join(self.stack.dir, "gateway.out")
         with open(out_path, "wb") as out:
             gw = subprocess.Popen([GATEWAY, "-b", self.stack.endpoint, "--smtp", "127.0.0.1:%d" % port, "--pop3",
-                                   "off", "--no-relay", "--gateway-secret",
+                                   "off", "--imap", "off", "--no-relay", "--gateway-secret",
                                    os.path.join(self.stack.var, "gateway.secret")],
-                                  cwd=self.stack.dir, stdout=out, stderr=subprocess.DEVNULL)
+                                  cwd=self.stack.dir, stdout=out, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: (gw.terminate(), gw.wait(10)))
 
         def printed():
