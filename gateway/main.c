@@ -4,12 +4,14 @@
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -215,17 +217,8 @@ static const options_spec_t s_spec = {
     .getopt_messages = true,
 };
 
-static int s_stop_pipe[2] = {-1, -1};
-
-static void
-s_on_signal (int sig)
-{
-    (void)sig;
-    char c = 'x';
-    if (write (s_stop_pipe[1], &c, 1) < 0) {
-        /* nothing to do: the loop is already waking */
-    }
-}
+/* SIGINT/SIGTERM, read by the listener's loop (a signalfd) */
+static int s_stop_fd = -1;
 
 /* Reads "ADDRESS PASSWORD" from the secret file. Returns 0, or -1 with *error. */
 static int
@@ -492,12 +485,19 @@ s_check_broker (gateway_t *self)
 static int
 s_catch_signals (void)
 {
-    if (pipe2 (s_stop_pipe, O_CLOEXEC) != 0)
-        return s_fail (zsys_sprintf ("pipe: %s", strerror (errno)));
-    struct sigaction sa = {0};
-    sa.sa_handler = s_on_signal;
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
+    /* Blocked here, so every thread started from now on (sessions, relay, fetch, curl's
+       resolvers) inherits the mask; libzmq's threads block every signal themselves. Only the
+       listener's loop takes them, through the signalfd: a handler run on a session thread
+       would cut its broker call short with EINTR (an answer of 451 to a client that a stop
+       should have let finish). */
+    sigset_t stop;
+    sigemptyset (&stop);
+    sigaddset (&stop, SIGINT);
+    sigaddset (&stop, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stop, NULL);
+    s_stop_fd = signalfd (-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (s_stop_fd < 0)
+        return s_fail (zsys_sprintf ("signalfd: %s", strerror (errno)));
     return OPTIONS_GO_ON;
 }
 
@@ -609,7 +609,7 @@ s_run (gateway_t *self)
         s->broker, self->gw_user, self->hostname, options_count (s->domains), self->gw.max_sessions,
         s->plaintext ? "yes" : "no", (int)s->max_connections, (int)s->max_failures,
         self->gw.smtp_timeout_ms / 1000, self->gw.pop3_timeout_ms / 1000, self->gw.imap_timeout_ms / 1000);
-    int stuck = listener_run (self->listener, s_stop_pipe[0]);
+    int stuck = listener_run (self->listener, s_stop_fd);
     if (stuck > 0) {
         /* a session thread still holds a pool client, its TLS connection and its slot: freeing
            them, or the exit handlers closing its broker socket, would pull them from under it */
@@ -656,10 +656,9 @@ s_teardown (gateway_t *self)
     zstr_free (&self->gw_user);
     options_destroy (&self->options);
     zconfig_destroy (&self->config);
-    if (s_stop_pipe[0] >= 0) {
-        close (s_stop_pipe[0]);
-        close (s_stop_pipe[1]);
-    }
+    if (s_stop_fd >= 0)
+        close (s_stop_fd);
+    s_stop_fd = -1;
 }
 
 int

@@ -1,5 +1,7 @@
 """End-to-end: what a broken or hostile SMTP client sends, each with its expected reply, and
 the server still serving afterwards."""
+import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -266,7 +268,11 @@ class SmtpSessionCap(unittest.TestCase):
 
 
 class GatewayStop(unittest.TestCase):
-    def test_a_stop_waits_for_a_session_in_the_middle_of_a_broker_call(self):
+    @contextlib.contextmanager
+    def rcpt_waiting_for_the_broker(self):
+        """A session whose RCPT waits for a stopped broker: a local recipient is checked with
+        the broker (VRFY through a pooled client). Yields the stack and the session; the
+        broker is continued on the way out."""
         with Stack() as stack:
             wait_for(lambda: "smtp disconnect" in stack.log("gateway"), what="the probe session to end")
             with Raw(stack.smtp_port, timeout=60) as r:
@@ -275,24 +281,62 @@ class GatewayStop(unittest.TestCase):
                 self.assertEqual(r.cmd("MAIL FROM:<someone@example.org>")[0], 250)
                 stack.broker.proc.send_signal(signal.SIGSTOP)
                 try:
-                    # a local recipient is checked with the broker (VRFY through a pooled
-                    # client): with the broker stopped, the session waits for that answer
                     r.send(b"RCPT TO:<carol@demo.test>\r\n")
                     time.sleep(0.5)
-                    stack.gateway.send_signal(signal.SIGTERM)
-                    wait_for(lambda: "stopping sessions=1" in stack.log("gateway"), what="the stop")
-                    # past the 5 s after which the gateway used to free the pool, the TLS context
-                    # and the session slots under the session (a double free under ASan)
-                    time.sleep(6)
-                    self.assertIsNone(stack.gateway.poll(), stack.log("gateway"))
+                    yield stack, r
                 finally:
                     stack.broker.proc.send_signal(signal.SIGCONT)
-                # the broker answers, the session finds its socket shut down and ends, and so
-                # does the gateway, cleanly
-                self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
-                log = stack.log("gateway")
-                self.assertIn("gateway stopped", log)
-                self.assertNotIn("sessions-stuck", log)
+
+    def test_a_stop_waits_for_a_session_in_the_middle_of_a_broker_call(self):
+        with self.rcpt_waiting_for_the_broker() as (stack, r):
+            stack.gateway.send_signal(signal.SIGTERM)
+            wait_for(lambda: "stopping sessions=1" in stack.log("gateway"), what="the stop")
+            # past the 5 s after which the gateway used to free the pool, the TLS context
+            # and the session slots under the session (a double free under ASan)
+            time.sleep(6)
+            self.assertIsNone(stack.gateway.poll(), stack.log("gateway"))
+            # the broker answers, the session finds its socket shut down and ends, and so
+            # does the gateway, cleanly
+            stack.broker.proc.send_signal(signal.SIGCONT)
+            self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
+            log = stack.log("gateway")
+            self.assertIn("gateway stopped", log)
+            self.assertNotIn("sessions-stuck", log)
+
+    def test_a_stop_signal_sent_to_a_session_thread_does_not_cut_its_broker_call(self):
+        """The kernel gives a process's SIGTERM to any thread that does not block it. Every
+        thread but the listener's loop blocks it, so it can never interrupt a session's broker
+        call (which answered 451 where the stop should have let the call finish)."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        with self.rcpt_waiting_for_the_broker() as (stack, r):
+            pid = stack.gateway.pid
+            threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+            self.assertGreaterEqual(len(threads), 2)  # the session's, at least, and libzmq's
+            for tid in threads:
+                self.assertTrue(blocked(pid, tid, signal.SIGTERM) and blocked(pid, tid, signal.SIGINT),
+                                f"thread {tid} takes SIGINT/SIGTERM")
+                # what the kernel would do if it picked that thread
+                self.assertEqual(libc.tgkill(pid, tid, signal.SIGTERM), 0, os.strerror(ctypes.get_errno()))
+            time.sleep(0.5)
+            self.assertIsNone(stack.gateway.poll(), stack.log("gateway"))
+            self.assertNotIn("gateway stopping", stack.log("gateway"))
+            # the broker answers, and the session's call was never cut short
+            stack.broker.proc.send_signal(signal.SIGCONT)
+            code, text = r.reply()
+            self.assertEqual(code, 250, text)
+            # a SIGTERM to the process still stops the gateway
+            stack.gateway.send_signal(signal.SIGTERM)
+            self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
+            self.assertIn("gateway stopped", stack.log("gateway"))
+
+
+def blocked(pid, tid, sig):
+    """Whether thread tid of pid blocks sig (its SigBlk mask in /proc)"""
+    with open(f"/proc/{pid}/task/{tid}/status") as status:
+        for line in status:
+            if line.startswith("SigBlk:"):
+                return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    raise AssertionError(f"no SigBlk for thread {tid}")
 
 
 class GatewayStartup(unittest.TestCase):
