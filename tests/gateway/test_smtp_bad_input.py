@@ -10,6 +10,7 @@ import time
 import unittest
 
 from mailbus_test.gateway import Raw, Stack, free_port, wait_for
+from mailbus_test.process import freeze
 
 SMALL = 20000  # --max-message-size of these tests
 
@@ -279,7 +280,7 @@ class GatewayStop(unittest.TestCase):
                 self.assertEqual(r.reply()[0], 220)
                 self.assertEqual(r.cmd("EHLO client.example")[0], 250)
                 self.assertEqual(r.cmd("MAIL FROM:<someone@example.org>")[0], 250)
-                stack.broker.proc.send_signal(signal.SIGSTOP)
+                freeze(stack.broker.proc)
                 try:
                     r.send(b"RCPT TO:<carol@demo.test>\r\n")
                     time.sleep(0.5)

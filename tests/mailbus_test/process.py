@@ -85,6 +85,25 @@ def stop_process(proc, timeout=10, sig=signal.SIGTERM):
     return proc.wait()
 
 
+def freeze(proc):
+    """SIGSTOP, then waits until every thread of proc is stopped: kill() returns before a
+    multi-threaded process has stopped (the kernel stops its threads one by one, as each is
+    scheduled), and a thread still running may yet answer a request sent after the kill."""
+    proc.send_signal(signal.SIGSTOP)
+
+    def stopped():
+        try:
+            tasks = os.listdir("/proc/%d/task" % proc.pid)
+            states = []
+            for tid in tasks:
+                with open("/proc/%d/task/%s/stat" % (proc.pid, tid)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except FileNotFoundError:  # a thread ended meanwhile: look again
+            return False
+        return all(state in ("T", "t") for state in states)
+    wait_for(stopped, timeout=30, what="every thread of pid %d to stop" % proc.pid)
+
+
 def temp_dir(prefix):
     """A new temporary directory"""
     return tempfile.mkdtemp(prefix=prefix)
