@@ -1,7 +1,6 @@
 /*  test_gateway_oom.c — the gateway short of memory: an SMTP session answers 421 4.3.0 (and
     logs it) instead of going silent or crashing, and a buffer says when an append failed for
-    want of memory. Allocations are made to fail on purpose: this executable is linked with
-    -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc (tests/meson.build). */
+    want of memory. Allocations are made to fail on purpose (alloc_fail.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,37 +12,12 @@
 
 #include <cmocka.h>
 
+#include "alloc_fail.h"
 #include "buffer.h"
 #include "conn.h"
 #include "pool.h"
 #include "smtp_parse.h"
 #include "smtp_server.h"
-
-void *__real_malloc (size_t size);
-void *__real_calloc (size_t count, size_t size);
-void *__real_realloc (void *ptr, size_t size);
-
-static size_t s_fail_malloc_of; /* a malloc of this many octets fails; 0: none */
-static int s_fail_callocs;      /* the next n callocs fail */
-static int s_fail_reallocs;     /* the next n reallocs fail */
-
-void *
-__wrap_malloc (size_t size)
-{
-    return s_fail_malloc_of && size == s_fail_malloc_of ? NULL : __real_malloc (size);
-}
-
-void *
-__wrap_calloc (size_t count, size_t size)
-{
-    return s_fail_callocs > 0 && s_fail_callocs-- ? NULL : __real_calloc (count, size);
-}
-
-void *
-__wrap_realloc (void *ptr, size_t size)
-{
-    return s_fail_reallocs > 0 && s_fail_reallocs-- ? NULL : __real_realloc (ptr, size);
-}
 
 /* Runs one SMTP session over a socket pair on what input holds (sent before it starts);
    returns what the server wrote, NUL-terminated */
@@ -59,10 +33,10 @@ s_session (const char *input, int failing_callocs)
     gateway_config_t config = {
         .hostname = "mx.demo.test", .max_message_bytes = 1000, .smtp_timeout_ms = 2000};
     assert_int_equal (write (sv[1], input, strlen (input)), (ssize_t)strlen (input));
-    s_fail_callocs = failing_callocs;
+    alloc_fail_callocs = failing_callocs;
     smtp_serve (conn, &config, pool, 1);
-    s_fail_callocs = 0;
-    s_fail_malloc_of = 0;
+    alloc_fail_callocs = 0;
+    alloc_fail_malloc_of = 0;
     static char out[4096];
     ssize_t n = recv (sv[1], out, sizeof out - 1, MSG_DONTWAIT);
     out[n > 0 ? n : 0] = '\0';
@@ -76,7 +50,7 @@ static void
 test_a_command_short_of_memory_gives_421_4_3_0 (void **state)
 {
     (void)state;
-    s_fail_malloc_of = sizeof (smtp_command_t);
+    alloc_fail_malloc_of = sizeof (smtp_command_t);
     char *out = s_session ("NOOP\r\nNOOP\r\n", 0);
     assert_non_null (strstr (out, "220 mx.demo.test "));
     assert_non_null (strstr (out, "\r\n421 4.3.0 out of memory, closing connection\r\n"));
@@ -99,7 +73,7 @@ test_a_failed_realloc_marks_the_buffer_short_of_memory (void **state)
     assert_int_equal (buffer_append (&b, "head", 4), 0);
     assert_false (b.no_memory);
     static char big[100000];
-    s_fail_reallocs = 1;
+    alloc_fail_reallocs = 1;
     assert_int_equal (buffer_append (&b, big, sizeof big), -1);
     assert_true (b.no_memory);
     assert_string_equal (b.data, "head"); /* what it held is untouched */
