@@ -44,14 +44,18 @@ char *
 header_complete (char *msg, size_t *len, size_t *mended_at)
 {
     size_t n = *len;
+    *mended_at = (size_t)-1;
     /* room for a final CRLF, an empty line and the NUL */
-    char *out = realloc (msg, n + 5);
+    char *out = msg ? realloc (msg, n + 5) : NULL;
+    if (!out) {
+        free (msg);
+        return NULL;
+    }
     if (n < 2 || out[n - 2] != '\r' || out[n - 1] != '\n') {
         memcpy (out + n, "\r\n", 2);
         n += 2;
     }
     size_t at = header_missing_empty_line (out, n);
-    *mended_at = (size_t)-1;
     if (at <= n) {
         memmove (out + at + 2, out + at, n - at);
         memcpy (out + at, "\r\n", 2);

@@ -22,7 +22,8 @@ size_t header_missing_empty_line (const char *msg, size_t len);
    when the last line has none, and the missing empty line where header_missing_empty_line
    puts it. msg is malloc'd and becomes the result's (it may move); *len is updated and the
    result NUL-terminated. *mended_at is where the empty line went, or (size_t)-1. Used by
-   every client that takes mail from elsewhere (mailbus-pub --raw, the POP3 fetcher). */
+   every client that takes mail from elsewhere (mailbus-pub --raw, the POP3 fetcher). NULL
+   when msg is NULL or memory ran out (msg freed). */
 char *header_complete (char *msg, size_t *len, size_t *mended_at);
 
 /* Finds the first field called name (case-insensitive) in the header section; unfolds it

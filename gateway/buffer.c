@@ -23,8 +23,10 @@ s_reserve (buffer_t *self, size_t size)
     while (cap < need)
         cap *= 2;
     char *data = realloc (self->data, cap);
-    if (!data)
+    if (!data) {
+        self->no_memory = true;
         return -1;
+    }
     self->data = data;
     self->cap = cap;
     return 0;

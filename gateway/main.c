@@ -245,7 +245,7 @@ s_read_secret (const char *path, char **user, char **password, char **error)
     *user = strdup (line);
     *password = strdup (space + 1);
     sodium_memzero (line, sizeof line);
-    return 0;
+    return *user && *password ? 0 : -1; /* out of memory: *error NULL, s_fail says so */
 }
 
 /* The directory part of path ("var" for "var/gateway.secret", "." for "x") */
@@ -299,11 +299,11 @@ typedef struct {
     zactor_t *fetcher;
 } gateway_t;
 
-/* Prints and frees *error; returns 1, the exit status of a start-up failure */
+/* Prints and frees *error (NULL: out of memory); returns 1, the exit status of a start-up failure */
 static int
 s_fail (char *error)
 {
-    fprintf (stderr, "error: %s\n", error);
+    fprintf (stderr, "error: %s\n", error ? error : "out of memory");
     free (error);
     return 1;
 }
@@ -373,9 +373,11 @@ s_setup_tls (gateway_t *self)
     char *error = NULL;
     if (!cert) {
         char *var_dir = s_dirname (s->secret);
-        self->self_cert = zsys_sprintf ("%s/gateway-cert.pem", var_dir);
-        self->self_key = zsys_sprintf ("%s/gateway-key.pem", var_dir);
+        self->self_cert = var_dir ? zsys_sprintf ("%s/gateway-cert.pem", var_dir) : NULL;
+        self->self_key = var_dir ? zsys_sprintf ("%s/gateway-key.pem", var_dir) : NULL;
         free (var_dir);
+        if (!self->self_cert || !self->self_key)
+            return s_fail (NULL);
         bool existed = access (self->self_cert, R_OK) == 0 && access (self->self_key, R_OK) == 0;
         if (tls_ensure_self_signed (self->self_cert, self->self_key, self->hostname, &error) != 0)
             return s_fail (error);
@@ -441,7 +443,9 @@ s_listen (gateway_t *self)
     const settings_t *s = &self->settings;
     self->pool =
         pool_new (s->broker, self->gw_user, self->gw_password, GATEWAY_POOL_MAX, GATEWAY_BROKER_TIMEOUT_MS);
-    self->listener = listener_new (&self->gw, self->pool);
+    self->listener = self->pool ? listener_new (&self->gw, self->pool) : NULL;
+    if (!self->listener)
+        return s_fail (NULL);
     struct {
         listen_kind_t kind;
         const char *address;
@@ -516,6 +520,8 @@ s_start_relay (gateway_t *self)
         log_warn ("gateway", "relay-auth-off",
                   "reason=\"--smarthost-tls none: AUTH is never sent in plaintext\"");
     self->postmaster = zsys_sprintf ("MAILER-DAEMON@%s", s->domains[0] ? s->domains[0] : self->hostname);
+    if (!self->postmaster)
+        return s_fail (NULL);
     relay_config_t *config = &self->relay_config;
     *config = (relay_config_t){.broker = s->broker,
                                .gateway_user = self->gw_user,
@@ -552,8 +558,10 @@ s_start_fetch (gateway_t *self)
     if (fetch_parse (s->fetch, self->fetch_password, config, &self->fetch_copy, &why) != 0)
         return s_fail (strdup (why));
     char *dir = s_dirname (s->secret);
-    self->fetch_state = zsys_sprintf ("%s/fetch-%s.uidl", dir, config->mailbox);
+    self->fetch_state = dir ? zsys_sprintf ("%s/fetch-%s.uidl", dir, config->mailbox) : NULL;
     free (dir);
+    if (!self->fetch_state)
+        return s_fail (NULL);
     config->broker = s->broker;
     config->gateway_user = self->gw_user;
     config->gateway_password = self->gw_password;

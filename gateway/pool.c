@@ -44,6 +44,8 @@ pool_new (const char *endpoint, const char *user, const char *password, int max_
 {
     assert (endpoint && user && password && max_idle >= 0);
     pool_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->logged_in, NULL);
     self->endpoint = strdup (endpoint);
@@ -52,6 +54,8 @@ pool_new (const char *endpoint, const char *user, const char *password, int max_
     self->max_idle = max_idle > 0 ? max_idle : 1;
     self->timeout_ms = timeout_ms;
     self->clients = calloc ((size_t)self->max_idle, sizeof (client_t *));
+    if (!self->endpoint || !self->user || !self->password || !self->clients)
+        pool_destroy (&self);
     return self;
 }
 
@@ -64,8 +68,7 @@ pool_destroy (pool_t **self_p)
     for (int i = 0; i < self->idle; i++)
         client_destroy (&self->clients[i]);
     free (self->clients);
-    sodium_memzero (self->password, strlen (self->password));
-    free (self->password);
+    s_secret_free (&self->password);
     s_secret_free (&self->ticket);
     pthread_cond_destroy (&self->logged_in);
     free (self->user);

@@ -12,6 +12,7 @@
 
 typedef struct pool_t pool_t;
 
+/* NULL when out of memory */
 pool_t *pool_new (const char *endpoint, const char *user, const char *password, int max_idle, int timeout_ms);
 void pool_destroy (pool_t **self_p);
 

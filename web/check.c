@@ -39,6 +39,8 @@ int
 check_recipients (const char *text, char **copy, const char **out, int max)
 {
     *copy = strdup (text ? text : "");
+    if (!*copy)
+        return CHECK_NO_MEMORY;
     int count = 0;
     char *save = NULL;
     for (char *word = strtok_r (*copy, ", ;\t\r\n", &save); word;

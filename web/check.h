@@ -21,7 +21,8 @@ bool check_token (const char *text);
 /* A list of recipients as typed in the compose form ("a@x, b@y; c@z"): split at commas,
    semicolons and white space into at most max words of at most MAX_ADDRESS octets each,
    written into out[] as pointers into copy (caller frees *copy). Returns the count, or -1
-   when there are more than max or one is too long. */
+   when there are more than max or one is too long, CHECK_NO_MEMORY when memory ran out. */
+#define CHECK_NO_MEMORY -2
 int check_recipients (const char *text, char **copy, const char **out, int max);
 
 /* "HOST:PORT" or "[V6]:PORT" of --listen into host (size octets) and port: 0 or -1 */

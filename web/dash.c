@@ -115,9 +115,11 @@ s_set_db_ok (feed_t *self, bool ok)
 {
     if (self->db_ok == ok)
         return;
+    char *status = strdup (ok ? "{\"db\":\"ok\"}" : "{\"db\":\"down\"}");
     pthread_mutex_lock (&self->lock);
     self->db_ok = ok;
-    s_publish (self, "status", strdup (ok ? "{\"db\":\"ok\"}" : "{\"db\":\"down\"}"));
+    if (status) /* short of memory: the viewers miss this one, the next poll says it again */
+        s_publish (self, "status", status);
     pthread_mutex_unlock (&self->lock);
     log_info ("web", ok ? "db-open" : "db-down", NULL);
 }
@@ -202,13 +204,15 @@ s_poll_counters (feed_t *self)
                       (long long)time (NULL), (long long)(messages - self->last_messages),
                       (long long)delivered, (long long)(drained < 0 ? 0 : drained), (long long)waiting) < 0)
             return -1;
+        char *kept = strdup (sample); /* NULL: the history misses this one, the stream has it */
         pthread_mutex_lock (&self->lock);
-        if (self->history_len == FEED_HISTORY) {
+        if (kept && self->history_len == FEED_HISTORY) {
             free (self->history[0]);
             memmove (self->history, self->history + 1, (FEED_HISTORY - 1) * sizeof (char *));
             self->history_len--;
         }
-        self->history[self->history_len++] = strdup (sample);
+        if (kept)
+            self->history[self->history_len++] = kept;
         s_publish (self, "counters", sample);
         pthread_mutex_unlock (&self->lock);
     }
@@ -258,6 +262,8 @@ feed_t *
 feed_new (const char *path, web_t *web)
 {
     feed_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
     self->web = web;
     self->uri = s_uri (path);
     self->db_ok = true; /* the first failure is then announced */
@@ -397,6 +403,8 @@ enum MHD_Result
 dash_events (request_t *req)
 {
     viewer_t *v = calloc (1, sizeof *v);
+    if (!v)
+        return web_no_memory (req);
     v->feed = req->web->feed;
     pthread_mutex_lock (&v->feed->lock);
     v->cursor = v->feed->seq;

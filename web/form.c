@@ -17,8 +17,33 @@ struct form_t {
     field_t fields[FORM_MAX_FIELDS];
     size_t count;
     bool overflow;
+    bool no_memory; /* a field could not be kept */
     form_field_t view;
 };
+
+static void
+s_field_free (field_t *f)
+{
+    free (f->name);
+    free (f->filename);
+    free (f->type);
+    free (f->data);
+}
+
+/* The next field, empty; NULL (and no_memory) when its copies could not be made */
+static field_t *
+s_field_start (form_t *self, const char *key, const char *filename, const char *type)
+{
+    field_t f = {strdup (key), filename ? strdup (filename) : NULL, type ? strdup (type) : NULL,
+                 calloc (1, 1), 0};
+    if (!f.name || (filename && !f.filename) || (type && !f.type) || !f.data) {
+        s_field_free (&f);
+        self->no_memory = true;
+        return NULL;
+    }
+    self->fields[self->count] = f;
+    return &self->fields[self->count++];
+}
 
 /* One call per chunk of a field's value; a new field starts at off 0 (or with a new key) */
 static enum MHD_Result
@@ -35,16 +60,15 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
             self->overflow = true;
             return MHD_NO;
         }
-        last = &self->fields[self->count++];
-        last->name = strdup (key);
-        last->filename = filename ? strdup (filename) : NULL;
-        last->type = type ? strdup (type) : NULL;
-        last->data = calloc (1, 1);
-        last->len = 0;
+        last = s_field_start (self, key, filename, type);
+        if (!last)
+            return MHD_NO;
     }
     char *grown = realloc (last->data, last->len + size + 1);
-    if (!grown)
+    if (!grown) {
+        self->no_memory = true;
         return MHD_NO;
+    }
     memcpy (grown + last->len, data, size);
     last->data = grown;
     last->len += size;
@@ -53,9 +77,12 @@ s_iterate (void *cls, enum MHD_ValueKind kind, const char *key, const char *file
 }
 
 form_t *
-form_new (struct MHD_Connection *conn)
+form_new (struct MHD_Connection *conn, bool *no_memory)
 {
     form_t *self = calloc (1, sizeof *self);
+    *no_memory = !self;
+    if (!self)
+        return NULL;
     self->pp = MHD_create_post_processor (conn, FORM_BUFFER, s_iterate, self);
     if (!self->pp) {
         free (self);
@@ -72,12 +99,8 @@ form_destroy (form_t **self_p)
         return;
     if (self->pp)
         MHD_destroy_post_processor (self->pp);
-    for (size_t i = 0; i < self->count; i++) {
-        free (self->fields[i].name);
-        free (self->fields[i].filename);
-        free (self->fields[i].type);
-        free (self->fields[i].data);
-    }
+    for (size_t i = 0; i < self->count; i++)
+        s_field_free (&self->fields[i]);
     free (self);
     *self_p = NULL;
 }
@@ -86,7 +109,7 @@ int
 form_feed (form_t *self, const char *data, size_t size)
 {
     if (MHD_post_process (self->pp, data, size) != MHD_YES || self->overflow)
-        return -1;
+        return self->no_memory ? FORM_NO_MEMORY : -1;
     return 0;
 }
 

@@ -20,10 +20,15 @@ typedef struct {
     size_t len;
 } form_field_t;
 
-/* NULL when the request's Content-Type is not a form (the caller answers 400) */
-form_t *form_new (struct MHD_Connection *conn);
+/* form_feed's answer when memory ran out (the caller answers 503) */
+#define FORM_NO_MEMORY -2
+
+/* NULL when the request's Content-Type is not a form (the caller answers 400), or when memory
+   ran out (*no_memory set: 503) */
+form_t *form_new (struct MHD_Connection *conn, bool *no_memory);
 void form_destroy (form_t **self_p);
-/* Feeds body bytes; -1 when they are malformed or there are too many fields */
+/* Feeds body bytes; -1 when they are malformed or there are too many fields, FORM_NO_MEMORY
+   when a field could not be kept */
 int form_feed (form_t *self, const char *data, size_t size);
 /* The first field called name, or NULL (also when self is NULL: no body) */
 const form_field_t *form_get (form_t *self, const char *name);

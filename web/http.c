@@ -26,21 +26,39 @@ const char *const web_csp = "default-src 'none'; script-src 'self'; style-src 's
                             "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
                             "frame-ancestors 'none'";
 
+void
+web_header_add (struct MHD_Response *response, const char *name, const char *value)
+{
+    if (response)
+        MHD_add_response_header (response, name, value);
+}
+
+struct MHD_Response *
+web_response_take (char *text, size_t len)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (len, text, MHD_RESPMEM_MUST_FREE);
+    if (!response)
+        free (text);
+    return response;
+}
+
 static void
 s_default_header (struct MHD_Response *response, const char *name, const char *value)
 {
     if (!MHD_get_response_header (response, name))
-        MHD_add_response_header (response, name, value);
+        web_header_add (response, name, value);
 }
 
 enum MHD_Result
 web_queue (request_t *req, unsigned status, struct MHD_Response *response)
 {
+    if (!response) /* the 503's own response failed too: the connection is closed */
+        return status == 503 ? MHD_NO : web_no_memory (req);
     s_default_header (response, "Content-Security-Policy", web_csp);
     s_default_header (response, "X-Frame-Options", "DENY");
     s_default_header (response, "Cache-Control", "no-store");
-    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header (response, "Referrer-Policy", "no-referrer");
+    web_header_add (response, "X-Content-Type-Options", "nosniff");
+    web_header_add (response, "Referrer-Policy", "no-referrer");
     enum MHD_Result rc = MHD_queue_response (req->conn, status, response);
     MHD_destroy_response (response);
     if (status >= 400) {
@@ -56,7 +74,7 @@ web_reply (request_t *req, unsigned status, const char *type, const void *body, 
 {
     struct MHD_Response *response =
         MHD_create_response_from_buffer (len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header (response, "Content-Type", type);
+    web_header_add (response, "Content-Type", type);
     return web_queue (req, status, response);
 }
 
@@ -65,8 +83,8 @@ web_json (request_t *req, unsigned status, json_t *json)
 {
     size_t len;
     char *text = json_take (json, &len);
-    struct MHD_Response *response = MHD_create_response_from_buffer (len, text, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
+    struct MHD_Response *response = web_response_take (text, len);
+    web_header_add (response, "Content-Type", "application/json; charset=utf-8");
     return web_queue (req, status, response);
 }
 
@@ -80,6 +98,13 @@ web_error (request_t *req, unsigned status, const char *text)
     json_int (&json, "status", status);
     json_raw (&json, "}");
     return web_json (req, status, &json);
+}
+
+enum MHD_Result
+web_no_memory (request_t *req)
+{
+    log_warn ("web", "out-of-memory", "peer=%s url=%s", req->peer, req->url);
+    return web_error (req, 503, "out of memory, try again shortly");
 }
 
 const char *
@@ -141,9 +166,8 @@ s_dashboard_refused (request_t *req)
     const char *text = "{\"error\":\"the dashboard needs its password (user admin)\",\"status\":401}";
     struct MHD_Response *response =
         MHD_create_response_from_buffer (strlen (text), (void *)text, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header (response, "WWW-Authenticate",
-                             "Basic realm=\"mailbus dashboard\", charset=\"UTF-8\"");
+    web_header_add (response, "Content-Type", "application/json; charset=utf-8");
+    web_header_add (response, "WWW-Authenticate", "Basic realm=\"mailbus dashboard\", charset=\"UTF-8\"");
     return web_queue (req, 401, response);
 }
 
@@ -164,6 +188,8 @@ static bool
 s_refused (request_t *req, const route_t *route, enum MHD_Result *rc)
 {
     unsigned flags = route->flags;
+    if (req->no_memory)
+        return *rc = web_no_memory (req), true;
     if ((flags & ROUTE_DASHBOARD) && !s_dashboard_allowed (req))
         return *rc = s_dashboard_refused (req), true;
     if (req->too_big)
@@ -209,8 +235,8 @@ s_unrouted (request_t *req, bool path_known)
     for (const route_t *r = routes; r->path; r++)
         if (strcmp (r->path, req->url) == 0 && strcmp (r->method, "POST") == 0)
             allow = "POST";
-    MHD_add_response_header (response, "Allow", allow);
-    MHD_add_response_header (response, "Content-Type", "application/json");
+    web_header_add (response, "Allow", allow);
+    web_header_add (response, "Content-Type", "application/json");
     return web_queue (req, 405, response);
 }
 
@@ -219,6 +245,8 @@ static request_t *
 s_request_new (web_t *web, struct MHD_Connection *conn, const char *method, const char *url)
 {
     request_t *req = calloc (1, sizeof *req);
+    if (!req)
+        return NULL;
     req->conn = conn;
     req->web = web;
     req->method = method;
@@ -232,8 +260,8 @@ s_request_new (web_t *web, struct MHD_Connection *conn, const char *method, cons
     req->drain = announced > limit && announced <= limit + HTTP_DRAIN_MAX;
     if (strcmp (method, "POST") == 0 &&
         MHD_lookup_connection_value (conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)) {
-        req->form = form_new (conn);
-        req->bad_body = req->form == NULL;
+        req->form = form_new (conn, &req->no_memory);
+        req->bad_body = req->form == NULL && !req->no_memory;
     }
     return req;
 }
@@ -252,11 +280,21 @@ s_body (request_t *req, const char *data, size_t size)
         log_warn ("web", "upload-cut", "peer=%s received=%zu limit=%zu", req->peer, req->received, limit);
         return false;
     }
-    if (req->too_big || req->bad_body)
+    if (req->too_big || req->bad_body || req->no_memory)
         return true;
-    if (!req->form || form_feed (req->form, data, size) != 0)
-        req->bad_body = true;
+    int rc = req->form ? form_feed (req->form, data, size) : -1;
+    req->no_memory = rc == FORM_NO_MEMORY;
+    req->bad_body = rc != 0 && !req->no_memory;
     return true;
+}
+
+/* No request_t to be had: the 503 is answered for a stand-in on the stack */
+static enum MHD_Result
+s_no_request (web_t *web, struct MHD_Connection *conn, const char *method, const char *url)
+{
+    request_t stand_in = {.conn = conn, .web = web, .method = method, .url = url};
+    s_peer (&stand_in);
+    return web_no_memory (&stand_in);
 }
 
 static enum MHD_Result
@@ -267,6 +305,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     request_t *req = *con_cls;
     if (!req) {
         *con_cls = req = s_request_new (cls, conn, method, url);
+        if (!req)
+            return s_no_request (cls, conn, method, url);
         if (strcmp (method, "POST") == 0 && (!req->too_big || req->drain))
             return MHD_YES; /* the body comes in the next calls */
     }

@@ -73,7 +73,7 @@ s_cookie (struct MHD_Response *response, const char *token, bool tls)
     char cookie[200];
     snprintf (cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s", HTTP_COOKIE,
               token ? token : "", tls ? "; Secure" : "", token ? "" : "; Max-Age=0");
-    MHD_add_response_header (response, "Set-Cookie", cookie);
+    web_header_add (response, "Set-Cookie", cookie);
 }
 
 static enum MHD_Result
@@ -87,8 +87,8 @@ s_session_json (request_t *req, session_t *session, bool set_cookie)
     json_raw (&out, "}");
     size_t len;
     char *text = json_take (&out, &len);
-    struct MHD_Response *response = MHD_create_response_from_buffer (len, text, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
+    struct MHD_Response *response = web_response_take (text, len);
+    web_header_add (response, "Content-Type", "application/json; charset=utf-8");
     if (set_cookie)
         s_cookie (response, session_token (session), req->web->tls);
     return web_queue (req, 200, response);
@@ -119,8 +119,8 @@ mail_login (request_t *req)
     snprintf (seconds, sizeof seconds, "%d", retry);
     struct MHD_Response *response =
         MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
-    MHD_add_response_header (response, "Retry-After", seconds);
+    web_header_add (response, "Content-Type", "application/json; charset=utf-8");
+    web_header_add (response, "Retry-After", seconds);
     return web_queue (req, 429, response);
 }
 
@@ -135,7 +135,7 @@ mail_logout (request_t *req)
     const char *text = "{\"ok\":true}";
     struct MHD_Response *response =
         MHD_create_response_from_buffer (strlen (text), (void *)text, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header (response, "Content-Type", "application/json; charset=utf-8");
+    web_header_add (response, "Content-Type", "application/json; charset=utf-8");
     s_cookie (response, NULL, req->web->tls);
     return web_queue (req, 200, response);
 }
@@ -146,12 +146,12 @@ mail_session (request_t *req)
     return s_session_json (req, req->session, false);
 }
 
-/* One LIST line: id TAB size TAB state TAB unix-time TAB sender TAB subject */
+/* One LIST line: id TAB size TAB state TAB unix-time TAB sender TAB subject (split in place) */
 static void
-s_list_row (const char *line, json_t *out)
+s_list_row (char *line, json_t *out)
 {
     static const char *const keys[] = {"id", "size", "state", "time", "from", "subject"};
-    char *copy = strdup (line), *at = copy;
+    char *at = line;
     json_comma (out);
     json_raw (out, "{");
     for (size_t i = 0; i < 6; i++) {
@@ -165,7 +165,6 @@ s_list_row (const char *line, json_t *out)
         at = tab ? tab + 1 : at + strlen (at);
     }
     json_raw (out, "}");
-    free (copy);
 }
 
 enum MHD_Result
@@ -261,13 +260,14 @@ mail_html (request_t *req)
     char *html = NULL;
     int found = render_html ((const char *)zframe_data (message), zframe_size (message), part, &html);
     zframe_destroy (&message);
+    if (found == RENDER_NO_MEMORY)
+        return web_no_memory (req);
     if (found != 0)
         return web_error (req, 404, "no such HTML part");
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer (strlen (html), html, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header (response, "Content-Type", "text/html; charset=utf-8");
-    MHD_add_response_header (response, "Content-Security-Policy", HTML_CSP);
-    MHD_add_response_header (response, "X-Frame-Options", "SAMEORIGIN");
+    struct MHD_Response *response = web_response_take (html, strlen (html));
+    web_header_add (response, "Content-Type", "text/html; charset=utf-8");
+    web_header_add (response, "Content-Security-Policy", HTML_CSP);
+    web_header_add (response, "X-Frame-Options", "SAMEORIGIN");
     return web_queue (req, 200, response);
 }
 
@@ -284,15 +284,17 @@ mail_part (request_t *req)
     int found = render_part ((const char *)zframe_data (message), zframe_size (message), part, &bytes, &len,
                              &type, &name);
     zframe_destroy (&message);
+    if (found == RENDER_NO_MEMORY)
+        return web_no_memory (req);
     if (found != 0)
         return web_error (req, 404, "no such part");
     /* always a download, never rendered on this origin: whatever type the sender claimed */
     char disposition[200];
     snprintf (disposition, sizeof disposition, "attachment; filename=\"%s\"", name);
-    struct MHD_Response *response = MHD_create_response_from_buffer (len, bytes, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header (response, "Content-Type", "application/octet-stream");
-    MHD_add_response_header (response, "Content-Disposition", disposition);
-    MHD_add_response_header (response, "Content-Security-Policy", "sandbox; default-src 'none'");
+    struct MHD_Response *response = web_response_take (bytes, len);
+    web_header_add (response, "Content-Type", "application/octet-stream");
+    web_header_add (response, "Content-Disposition", disposition);
+    web_header_add (response, "Content-Security-Policy", "sandbox; default-src 'none'");
     free (type);
     free (name);
     return web_queue (req, 200, response);
@@ -351,10 +353,11 @@ s_attachments_write (form_t *form, char **paths, int max)
         char *path = NULL;
         if (asprintf (&path, "%s/%d/%s", dir, count, safe) < 0)
             break;
-        char *sub = strdup (path);
-        *strrchr (sub, '/') = '\0';
-        FILE *file = mkdir (sub, 0700) == 0 ? fopen (path, "wb") : NULL;
-        free (sub);
+        char *slash = strrchr (path, '/'); /* the part's own folder, made in place: no copy */
+        *slash = '\0';
+        bool made = mkdir (path, 0700) == 0;
+        *slash = '/';
+        FILE *file = made ? fopen (path, "wb") : NULL;
         if (file) {
             fwrite (f->data, 1, f->len, file);
             fclose (file);
@@ -447,6 +450,8 @@ mail_send (request_t *req)
     const char *to[MAX_RCPT + 1];
     char *copy = NULL;
     int count = check_recipients (form_value (req->form, "to"), &copy, to, MAX_RCPT);
+    if (count == CHECK_NO_MEMORY)
+        return web_no_memory (req);
     if (count <= 0) {
         free (copy);
         return web_error (req, 400,
@@ -637,6 +642,10 @@ mail_events (request_t *req)
     if (!client)
         return s_broker_down (req);
     watch_t *w = calloc (1, sizeof *w);
+    if (!w) {
+        client_destroy (&client);
+        return web_no_memory (req);
+    }
     w->client = client;
     w->session = req->session; /* the stream holds the request's hold on it */
     req->session = NULL;

@@ -192,6 +192,10 @@ s_start (app_t *self)
     self->web.tls = s->cert != NULL;
     self->web.sessions = sessions_new (s);
     self->web.feed = feed_new (s->db, &self->web);
+    if (!self->web.sessions || !self->web.feed) {
+        fprintf (stderr, "error: out of memory\n");
+        return 1;
+    }
     char *error = NULL;
     self->daemon = http_start (&self->web, host, port, self->cert_pem, self->key_pem, &error);
     if (!self->daemon) {

@@ -151,8 +151,8 @@ s_parts (GPtrArray *leaves, json_t *out)
         json_raw (out, "{");
         json_int (out, "index", i);
         json_kstr (out, "kind", s_kind (part));
-        json_kstr (out, "type", type);
-        json_kstr (out, "filename", name);
+        json_kstr (out, "type", type ? type : "application/octet-stream"); /* NULL: out of memory */
+        json_kstr (out, "filename", name ? name : "");
         json_int (out, "size", bytes->len);
         json_raw (out, "}");
         free (type);
@@ -217,12 +217,18 @@ s_take_part (GMimeObject *part, int index, void *arg)
     GByteArray *decoded = s_decoded (part);
     *out->len = decoded->len;
     *out->bytes = malloc (decoded->len ? decoded->len : 1);
-    if (decoded->len)
+    if (*out->bytes && decoded->len)
         memcpy (*out->bytes, decoded->data, decoded->len);
     *out->type = s_type_of (part);
     *out->filename = s_safe_name (part, index);
     g_byte_array_unref (decoded);
-    return 0;
+    if (*out->bytes && *out->type && *out->filename)
+        return 0;
+    free (*out->bytes);
+    free (*out->type);
+    free (*out->filename);
+    *out->bytes = *out->type = *out->filename = NULL;
+    return RENDER_NO_MEMORY;
 }
 
 int
@@ -243,7 +249,7 @@ s_take_html (GMimeObject *part, int index, void *arg)
     char *utf8 = g_mime_text_part_get_text (GMIME_TEXT_PART (part));
     *out->text = strdup (utf8 ? utf8 : "");
     g_free (utf8);
-    return 0;
+    return *out->text ? 0 : RENDER_NO_MEMORY;
 }
 
 int

@@ -18,14 +18,17 @@ void render_shutdown (void);
    message of the bytes (out unchanged). */
 int render_message_json (const char *data, size_t size, json_t *out);
 
+/* render_part's and render_html's answer when memory ran out */
+#define RENDER_NO_MEMORY -2
+
 /* The decoded bytes of leaf number index (as in "parts"): caller frees *bytes, *type (a MIME
    type) and *filename (a safe name: no path, no control or quote characters; "part-N" when
-   the part has none). 0, or -1 when there is no such leaf. */
+   the part has none). 0, or -1 when there is no such leaf, or RENDER_NO_MEMORY. */
 int render_part (const char *data, size_t size, int index, char **bytes, size_t *len, char **type,
                  char **filename);
 
 /* The text of leaf number index when it is text/html, decoded to UTF-8 (caller frees): 0, or
-   -1 when there is no such leaf or it is no HTML text */
+   -1 when there is no such leaf or it is no HTML text, or RENDER_NO_MEMORY */
 int render_html (const char *data, size_t size, int index, char **text);
 
 #endif

@@ -61,6 +61,8 @@ sessions_t *
 sessions_new (const web_settings_t *settings)
 {
     sessions_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
     self->settings = settings;
     pthread_mutex_init (&self->lock, NULL);
     self->sessions = zhash_new ();
@@ -145,6 +147,8 @@ s_strike (sessions_t *self, const char *key, time_t now)
         if (zhash_size (self->strikes) >= SESSIONS_MAX_STRIKES)
             return; /* bounded: a flood of addresses cannot grow it without end */
         st = calloc (1, sizeof *st);
+        if (!st)
+            return; /* a strike not counted rather than a crash */
         zhash_insert (self->strikes, key, st);
         zhash_freefn (self->strikes, key, free);
     }
@@ -159,6 +163,8 @@ static session_t *
 s_session_new (sessions_t *owner, client_t *client, const char *password)
 {
     session_t *s = calloc (1, sizeof *s);
+    if (!s)
+        return NULL;
     s->owner = owner;
     s_random_hex (s->token);
     s_random_hex (s->csrf);
@@ -168,10 +174,15 @@ s_session_new (sessions_t *owner, client_t *client, const char *password)
     if (!s->ticket || !client_forget_password (client)) {
         size_t len = strlen (password);
         s->password = sodium_malloc (len + 1);
-        memcpy (s->password, password, len + 1);
+        if (s->password)
+            memcpy (s->password, password, len + 1);
+    }
+    pthread_mutex_init (&s->lock, NULL);
+    if (!s->user || (!s->ticket && !s->password)) {
+        s_session_free (s); /* the client stays the caller's */
+        return NULL;
     }
     s->client = client;
-    pthread_mutex_init (&s->lock, NULL);
     s->refs = 1;
     s->last_used = time (NULL);
     return s;
@@ -241,6 +252,12 @@ sessions_login (sessions_t *self, const char *peer, const char *address, const c
         return status;
     }
     session_t *s = s_session_new (self, client, password);
+    if (!s) {
+        client_destroy (&client);
+        log_warn ("web", "out-of-memory", "peer=%s where=login", peer);
+        *why = "out of memory, try again shortly";
+        return 503;
+    }
     pthread_mutex_lock (&self->lock);
     zhash_insert (self->sessions, s->key, s);
     zhash_delete (self->strikes, ip_key);

@@ -73,6 +73,10 @@ struct MHD_Response *
 sse_response (web_t *web, sse_produce_fn *produce, void *state, void (*free_state) (void *))
 {
     sse_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        free_state (state);
+        return NULL; /* web_queue answers 503 */
+    }
     self->web = web;
     self->produce = produce;
     self->state = state;
@@ -82,7 +86,9 @@ sse_response (web_t *web, sse_produce_fn *produce, void *state, void (*free_stat
     json_raw (&self->pending, ": mailbus-web\nretry: 1000\n\n");
     struct MHD_Response *response =
         MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 4096, s_read, self, s_free);
-    MHD_add_response_header (response, "Content-Type", "text/event-stream; charset=utf-8");
-    MHD_add_response_header (response, "X-Accel-Buffering", "no");
+    if (!response)
+        s_free (self);
+    web_header_add (response, "Content-Type", "text/event-stream; charset=utf-8");
+    web_header_add (response, "X-Accel-Buffering", "no");
     return response;
 }

@@ -10,7 +10,8 @@
    for one. Returns 0 to go on, -1 to end the stream (after what it appended). */
 typedef int (sse_produce_fn) (void *state, json_t *out);
 
-/* The response; state is freed with free_state when the connection ends */
+/* The response; state is freed with free_state when the connection ends (at once when memory
+   ran out: NULL, which web_queue answers with 503) */
 struct MHD_Response *sse_response (web_t *web, sse_produce_fn *produce, void *state,
                                    void (*free_state) (void *));
 

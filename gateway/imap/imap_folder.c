@@ -126,6 +126,13 @@ imap_folder_name (const imap_string_t *name)
 }
 
 void
+imap_no_memory (imap_session_t *s, const imap_command_t *cmd, const char *where)
+{
+    log_warn ("imap", "out-of-memory", "session=%llu where=%s", s->number, where);
+    imap_no (s, cmd, "[UNAVAILABLE] out of memory, try again later");
+}
+
+void
 imap_no_broker (imap_session_t *s, const imap_command_t *cmd, int code, const char *what)
 {
     if (code == 0 || code == 421 || code == 530)
@@ -217,7 +224,7 @@ s_folder_row (const char *row, folder_row_t *f)
     return 0;
 }
 
-/* FOLDERS [name]: the rows; count in *count (caller frees) */
+/* FOLDERS [name]: the rows; count in *count (caller frees); NULL when NO was sent */
 static folder_row_t *
 s_folders (imap_session_t *s, const imap_command_t *cmd, const char *name, size_t *count)
 {
@@ -226,6 +233,8 @@ s_folders (imap_session_t *s, const imap_command_t *cmd, const char *name, size_
         return NULL;
     *count = zmsg_size (reply) - 1;
     folder_row_t *rows = calloc (*count + 1, sizeof *rows);
+    if (!rows)
+        imap_no_memory (s, cmd, "folders");
     for (size_t i = 0; rows && i < *count; i++) {
         char *row = imap_reply_row (reply, i + 1);
         if (!row || s_folder_row (row, &rows[i]) != 0)

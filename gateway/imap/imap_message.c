@@ -375,7 +375,7 @@ imap_cmd_search (imap_session_t *s, imap_command_t *cmd)
     if (!hits || s->broker_dead) {
         free (hits);
         if (!s->broker_dead)
-            imap_no (s, cmd, "[SERVERBUG] out of memory");
+            imap_no_memory (s, cmd, "search");
         return;
     }
     buffer_t out = BUFFER_INIT (0);
@@ -429,10 +429,15 @@ imap_cmd_copy (imap_session_t *s, imap_command_t *cmd)
     size_t n = 0, pairs = 0;
     uint32_t *uids = s_uids (s, cmd, &n);
     uint32_t *from = calloc (n + 1, sizeof *from), *to = calloc (n + 1, sizeof *to);
+    if (!uids || !from || !to) {
+        free (uids);
+        free (from);
+        free (to);
+        imap_no_memory (s, cmd, move ? "move" : "copy");
+        return;
+    }
     zmsg_t *last = NULL;
-    int code = uids && from && to
-                   ? s_copy_batches (s, move ? "MOVE" : "COPY", target, uids, n, from, to, &pairs, &last)
-                   : 0;
+    int code = s_copy_batches (s, move ? "MOVE" : "COPY", target, uids, n, from, to, &pairs, &last);
     char text[256] = "";
     proto_reply_status (last, &code, text, sizeof text);
     zmsg_destroy (&last);

@@ -107,6 +107,9 @@ int imap_folder_uidvalidity (imap_session_t *s, const char *name, uint32_t *uidv
 /* Refusal for a broker reply code that is not success: NO with the right response code */
 void imap_no_broker (imap_session_t *s, const imap_command_t *cmd, int code, const char *what);
 
+/* Short of memory for a command: logged, and NO [UNAVAILABLE] (RFC 5530: try again later) */
+void imap_no_memory (imap_session_t *s, const imap_command_t *cmd, const char *where);
+
 /* --------------------------------------------------------------- the view (imap_folder.c) */
 
 /* Loads the folder's messages with SCAN (paged); 0 or -1 */

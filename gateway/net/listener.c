@@ -69,7 +69,7 @@ typedef struct {
     uint64_t id;                  /* the session's number in the log, SMTP and POP3 alike */
 } listener_session_t;
 
-typedef enum { REFUSE_SESSIONS, REFUSE_ADDRESS, REFUSE_BLOCKED } refusal_t;
+typedef enum { REFUSE_SESSIONS, REFUSE_ADDRESS, REFUSE_BLOCKED, REFUSE_NO_MEMORY } refusal_t;
 
 const char *
 listener_kind_name (listen_kind_t kind)
@@ -83,11 +83,17 @@ listener_new (const gateway_config_t *config, pool_t *pool)
 {
     assert (config && config->max_sessions > 0);
     listener_t *self = calloc (1, sizeof *self);
+    slot_t *slots = calloc ((size_t)config->max_sessions, sizeof (slot_t));
+    if (!self || !slots) {
+        free (self);
+        free (slots);
+        return NULL;
+    }
     self->config = config;
     self->pool = pool;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->idle, NULL);
-    self->slots = calloc ((size_t)config->max_sessions, sizeof (slot_t));
+    self->slots = slots;
     for (int i = 0; i < config->max_sessions; i++)
         self->slots[i].fd = -1;
     return self;
@@ -238,6 +244,9 @@ static const struct {
                         "* BYE [UNAVAILABLE] too many connections from your address\r\n"},
     [REFUSE_BLOCKED] = {THROTTLE_SMTP_BLOCKED "\r\n", "-ERR " THROTTLE_POP3_BLOCKED "\r\n",
                         "* BYE [UNAVAILABLE] too many failed logins from your address\r\n"},
+    [REFUSE_NO_MEMORY] = {"421 4.3.0 out of memory, try again later\r\n",
+                          "-ERR [SYS/TEMP] out of memory, try again later\r\n",
+                          "* BYE [UNAVAILABLE] out of memory, try again later\r\n"},
 };
 
 static void
@@ -300,14 +309,18 @@ s_accept (listener_t *self, listen_t *listen)
     pthread_mutex_lock (&self->lock);
     s_reap (self);
     int slot = s_free_slot (self);
-    if (slot < 0) {
+    listener_session_t *session = slot < 0 ? NULL : calloc (1, sizeof *session);
+    if (!session) {
         pthread_mutex_unlock (&self->lock);
         throttle_disconnect (throttle, (struct sockaddr *)&addr);
-        s_log_full (self, listen->kind);
-        s_refuse (fd, listen->kind, REFUSE_SESSIONS);
+        if (slot < 0)
+            s_log_full (self, listen->kind);
+        else
+            log_warn ("gateway", "out-of-memory", "protocol=%s where=session",
+                      listener_kind_name (listen->kind));
+        s_refuse (fd, listen->kind, slot < 0 ? REFUSE_SESSIONS : REFUSE_NO_MEMORY);
         return;
     }
-    listener_session_t *session = calloc (1, sizeof *session);
     *session = (listener_session_t){self, fd, slot, listen->kind, addr, ++self->sessions};
     /* inside the lock: the thread's id is in its slot before the thread can end */
     int rc = pthread_create (&self->slots[slot].thread, NULL, s_session_thread, session);

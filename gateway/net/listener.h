@@ -17,6 +17,7 @@ typedef enum {
 
 typedef struct listener_t listener_t;
 
+/* NULL when out of memory */
 listener_t *listener_new (const gateway_config_t *config, pool_t *pool);
 void listener_destroy (listener_t **self_p);
 

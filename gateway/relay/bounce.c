@@ -119,9 +119,11 @@ bounce_build (const bounce_t *b, size_t *size)
     g_mime_stream_flush (filtered);
     GByteArray *bytes = g_mime_stream_mem_get_byte_array (GMIME_STREAM_MEM (out));
     char *result = malloc (bytes->len + 1);
-    memcpy (result, bytes->data, bytes->len);
-    result[bytes->len] = '\0';
-    *size = bytes->len;
+    if (result) {
+        memcpy (result, bytes->data, bytes->len);
+        result[bytes->len] = '\0';
+        *size = bytes->len;
+    }
     g_object_unref (filtered);
     g_object_unref (out);
     g_mime_format_options_free (options);

@@ -26,6 +26,10 @@ fetch_parse (const char *spec, const char *password, fetch_config_t *config, cha
 {
     assert (spec && config && copy && why);
     *copy = strdup (spec);
+    if (!*copy) {
+        *why = "out of memory";
+        return -1;
+    }
     char *save = NULL;
     char *url = strtok_r (*copy, " ", &save), *user = strtok_r (NULL, " ", &save);
     char *third = strtok_r (NULL, " ", &save);
@@ -95,7 +99,7 @@ fetch_read_password (const char *path, char **password, char **error)
     line[n] = '\0';
     *password = strdup (line);
     sodium_memzero (line, sizeof line);
-    return 0;
+    return *password ? 0 : -1; /* out of memory: *error NULL, the caller says so */
 }
 
 /* What the server sent for one POP3 command, held up to the buffer's bound. Past it the
@@ -181,6 +185,8 @@ static char *
 s_crlf (const char *data, size_t size, size_t *out_size)
 {
     char *out = malloc (size * 2 + 1); /* every LF doubled */
+    if (!out)
+        return NULL;
     size_t o = 0;
     for (size_t i = 0; i < size; i++) {
         if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
@@ -193,6 +199,14 @@ s_crlf (const char *data, size_t size, size_t *out_size)
     return out;
 }
 
+/* Short of memory for a fetched message: not published, so the remote copy stays for the next poll */
+static bool
+s_no_memory (const char *quid)
+{
+    log_warn ("gateway", "out-of-memory", "where=fetch uidl=%s remote-copy=kept", quid);
+    return false;
+}
+
 /* Publishes one message to the local mailbox; true when the broker acknowledged it */
 static bool
 s_publish (client_t *client, const fetch_config_t *config, const char *uidl, const char *data, size_t size)
@@ -203,6 +217,8 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
     /* a UIDL comes from the remote server: quoted in every log line */
     char quid[200];
     log_quote (quid, sizeof quid, uidl, strlen (uidl));
+    if (!body)
+        return s_no_memory (quid);
     if (at != (size_t)-1)
         log_info ("gateway", "fetch-mended", "uidl=%s empty-line-at=%zu", quid, at);
     char mid[MAX_ADDRESS * 2 + 1] = "";
@@ -225,6 +241,10 @@ s_publish (client_t *client, const fetch_config_t *config, const char *uidl, con
                           domain ? domain + 1 : "localhost");
         if (n > 0 && (size_t)n < sizeof field) {
             char *with = malloc (body_size + (size_t)n);
+            if (!with) {
+                free (body);
+                return s_no_memory (quid);
+            }
             memcpy (with, field, (size_t)n);
             memcpy (with + n, body, body_size);
             free (body);

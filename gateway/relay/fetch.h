@@ -38,7 +38,7 @@ char *fetch_take_spec (char *arg);
 
 /* Reads the POP3 password from the first line of path, a file only its owner may read or
    write (as fetchmail wants of its .fetchmailrc). Returns 0 and *password (caller zeroes
-   and frees), or -1 with *error (caller frees), which never holds the password. */
+   and frees), or -1 with *error (caller frees; NULL when out of memory), which never holds the password. */
 int fetch_read_password (const char *path, char **password, char **error);
 
 /* One line of a remote server's UIDL listing (RFC 1939 7: "msg-number unique-id", the number

@@ -49,6 +49,10 @@ relay_auth_load (const char *path, char **user, char **password, char **error)
     }
     *user = strdup (u);
     *password = strdup (p);
+    if (!*user || !*password) {
+        *error = NULL; /* out of memory: the caller says so */
+        return -1;
+    }
     return 0;
 }
 
@@ -213,8 +217,10 @@ s_bounce (relay_round_t *self, const char *sender, const char *recipient, const 
     bounce_t b = {self->config->hostname, self->config->postmaster, sender, recipient, why, body, size};
     size_t dsn_size = 0;
     char *dsn = bounce_build (&b, &dsn_size);
-    if (!dsn)
+    if (!dsn) {
+        log_warn ("gateway", "out-of-memory", "where=bounce to=%s rcpt=%s", sender, recipient);
         return;
+    }
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, "");
     zmsg_addstr (args, sender);

@@ -30,7 +30,8 @@ typedef struct {
 /* Parses "starttls" | "implicit" | "none"; -1 when it is none of them */
 int relay_tls_parse (const char *text, relay_tls_t *tls);
 
-/* Reads a --smarthost-auth file: one line "user password". Strings are the caller's (free). */
+/* Reads a --smarthost-auth file: one line "user password". Strings are the caller's (free);
+   -1 with *error NULL when out of memory. */
 int relay_auth_load (const char *path, char **user, char **password, char **error);
 
 /* The host:port for recipient: its domain's route, else the smarthost, else NULL */

@@ -80,10 +80,11 @@ int smtp_parse_auth_plain (const unsigned char *data, size_t len, char *user, si
    message (the 354 reply's CRLF counts as the first). A bare CR or LF is flagged and ends
    nothing: "<LF>.<CR><LF>" or an over-long line never ends DATA (SMTP smuggling). */
 
-#define SMTP_DATA_BARE 0x01     /* a CR or LF not part of a CRLF: 550 5.5.2 */
-#define SMTP_DATA_TOO_LONG 0x02 /* a line over SMTP_MAX_TEXT_LINE octets: 550 5.6.0 */
-#define SMTP_DATA_TOO_BIG 0x04  /* more than max_size octets: 552 5.3.4 */
-#define SMTP_DATA_NUL 0x08      /* a NUL octet: 550 5.6.0 */
+#define SMTP_DATA_BARE 0x01      /* a CR or LF not part of a CRLF: 550 5.5.2 */
+#define SMTP_DATA_TOO_LONG 0x02  /* a line over SMTP_MAX_TEXT_LINE octets: 550 5.6.0 */
+#define SMTP_DATA_TOO_BIG 0x04   /* more than max_size octets: 552 5.3.4 */
+#define SMTP_DATA_NUL 0x08       /* a NUL octet: 550 5.6.0 */
+#define SMTP_DATA_NO_MEMORY 0x10 /* set by the server: its copy ran out of memory: 451 4.3.0 */
 
 typedef enum {
     SMTP_DATA_LINE_START = 0, /* after CRLF */

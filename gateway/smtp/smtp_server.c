@@ -72,6 +72,7 @@ typedef enum {
     SR_NUL,
     SR_NO_VALID_RCPT,
     SR_DATA_DEADLINE,
+    SR_NO_MEMORY,
     SR_LOCAL_SENDER,
     SR__COUNT
 } smtp_reply_id_t;
@@ -101,6 +102,7 @@ static const reply_t s_smtp_replies[SR__COUNT] = {
     [SR_NUL] = {550, "5.6.0", "NUL octet in message"},
     [SR_NO_VALID_RCPT] = {554, "5.5.1", "no valid recipients"},
     [SR_DATA_DEADLINE] = {451, "4.4.2", "message took too long to send, closing connection"},
+    [SR_NO_MEMORY] = {421, "4.3.0", "out of memory, closing connection"},
     /* RFC 4954 6: 530 5.7.0 when the policy needs AUTH; Postfix reject_sender_login_mismatch */
     [SR_LOCAL_SENDER] = {530, "5.7.0", "authentication required to send as a local address"},
 };
@@ -186,6 +188,21 @@ s_refuse_smtp (smtp_session_t *s, smtp_reply_id_t id, const char *what)
 {
     s_reply_smtp (s, id, NULL);
     s->refused = what;
+}
+
+static void
+s_log_no_memory (smtp_session_t *s, const char *where)
+{
+    log_warn ("smtp", "out-of-memory", "session=%llu peer=%s where=%s", (unsigned long long)s->id,
+              conn_peer (s->conn), where);
+}
+
+/* Short of memory in a transaction: 451, nothing kept, the client tries again later */
+static void
+s_no_memory (smtp_session_t *s, const char *where)
+{
+    s_log_no_memory (s, where);
+    s_reply_common (s, REPLY_TEMP_UNAVAILABLE, "out of memory, try again later");
 }
 
 /* A broker status line ("550 5.1.1 text") passed on as it is */
@@ -650,7 +667,7 @@ s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
         size_t out_len = 0;
         conn_consume (s->conn, smtp_data_feed (d, in, len < sizeof out ? len : sizeof out, out, &out_len));
         if (!d->flags && buffer_append (body, out, out_len) != 0)
-            d->flags |= SMTP_DATA_TOO_BIG; /* out of memory: no more of it is kept */
+            d->flags |= SMTP_DATA_NO_MEMORY; /* no more of it is kept */
         if (d->flags && body->data) {
             buffer_free (body); /* refused whatever follows: nothing more is kept */
         }
@@ -662,7 +679,9 @@ s_read_data (smtp_session_t *s, smtp_data_t *d, buffer_t *body)
 static void
 s_answer_data (smtp_session_t *s, const smtp_data_t *d, buffer_t *body)
 {
-    if (d->flags & SMTP_DATA_BARE) {
+    if (d->flags & SMTP_DATA_NO_MEMORY)
+        s_no_memory (s, "data");
+    else if (d->flags & SMTP_DATA_BARE) {
         s->refused = "bare-lf";
         log_warn ("smtp", "bare-lf", "session=%llu peer=%s message refused", (unsigned long long)s->id,
                   conn_peer (s->conn));
@@ -682,7 +701,10 @@ s_answer_data (smtp_session_t *s, const smtp_data_t *d, buffer_t *body)
     else {
         buffer_t message = BUFFER_INIT (0);
         s_build_message (s, body, &message);
-        s_submit (s, &message);
+        if (message.no_memory) /* never a message short of a piece */
+            s_no_memory (s, "message");
+        else
+            s_submit (s, &message);
         buffer_free (&message);
     }
 }
@@ -1089,6 +1111,8 @@ s_run_line (smtp_session_t *s, size_t len)
 {
     smtp_command_t *cmd = malloc (sizeof *cmd);
     if (!cmd) {
+        s_log_no_memory (s, "command");
+        s_reply_smtp (s, SR_NO_MEMORY, NULL);
         s_set_state (s, SMTP_QUIT);
         return;
     }
@@ -1151,8 +1175,13 @@ smtp_serve (conn_t *conn, const gateway_config_t *config, pool_t *pool, uint64_t
 {
     assert (conn && config);
     smtp_session_t *s = calloc (1, sizeof *s);
-    if (!s)
+    if (!s) {
+        log_warn ("smtp", "out-of-memory", "session=%llu peer=%s where=session", (unsigned long long)id,
+                  conn_peer (conn));
+        const reply_t *r = &s_smtp_replies[SR_NO_MEMORY];
+        conn_printf (conn, "%d %s %s\r\n", r->code, r->enhanced, r->text);
         return;
+    }
     s->id = id;
     s->conn = conn;
     s->config = config;
