@@ -103,7 +103,9 @@ web_error (request_t *req, unsigned status, const char *text)
 enum MHD_Result
 web_no_memory (request_t *req)
 {
-    log_warn ("web", "out-of-memory", "peer=%s url=%s", req->peer, req->url);
+    char url[300]; /* the client's bytes: quoted like every outside byte in a log line */
+    log_warn ("web", "out-of-memory", "peer=%s url=%s", req->peer,
+              log_quote (url, sizeof url, req->url, strlen (req->url)));
     return web_error (req, 503, "out of memory, try again shortly");
 }
 

@@ -260,8 +260,10 @@ s_handle_entry (relay_round_t *self, zframe_t *frames[6])
        the next worker tries them at once, and an attempt cut short does not count */
     static const char *const names[] = {"delivered", "deferred", "failed", "released"};
     static const char *const verbs[] = {"RELAYED", "DEFER", "FAIL", "RELEASE"};
-    log_info ("gateway", "relay", "entry=%s rcpt=%s via=%s outcome=%s reply=\"%s\"", id, recipient,
-              hostport ? hostport : "-", names[outcome], why);
+    /* addresses passed address_parse (dot-atoms); the reply is the remote server's: quoted */
+    char reply[sizeof why * 4 + 8];
+    log_info ("gateway", "relay", "entry=%s rcpt=%s via=%s outcome=%s reply=%s", id, recipient,
+              hostport ? hostport : "-", names[outcome], log_quote (reply, sizeof reply, why, strlen (why)));
     if (s_report (self, verbs[outcome], id, why))
         s_bounce (self, sender, recipient, why, body, size);
     free (id);

@@ -201,6 +201,17 @@ class RelayFaults(RelayBase):
         self.assertEqual(srv.messages(), [])
         self.assertEqual(srv.commands().count("RCPT"), 1)
 
+    def test_a_remote_reply_is_quoted_in_the_relay_log_line(self):
+        # the remote server's words are outside bytes: a quote or backslash in them cannot end
+        # the reply="..." value early or forge another key
+        self.server(rcpt_reply='550 5.1.1 no "such" user\\ outcome=delivered').start()
+        stack = self.stack()
+        self.send(stack, subject="quoted reply")
+        wait_for(lambda: "outcome=failed" in stack.log("gateway"), what="the relay line")
+        [line] = [l for l in stack.log("gateway").splitlines() if "outcome=failed" in l]
+        self.assertIn('reply="550 5.1.1 no \\"such\\" user\\\\ outcome=delivered', line)
+        self.assertNotIn("outcome=delivered", line.split(" reply=")[0])
+
     def test_connection_closed_in_the_middle_of_data_is_retried_nothing_lost(self):
         srv = self.server(drop_in_data=True).start()
         stack = self.stack()
