@@ -22,7 +22,9 @@ from mailbus_test.broker import ALICE, BOB, DEMO_PASSWORD, PUB, VERSION, Mailbus
 class PublishRetry(MailbusTestCase):
     def lock_store(self):
         """A write lock on the store, as a sqlite3 shell in BEGIN IMMEDIATE holds it"""
-        con = sqlite3.connect(self.broker.db, isolation_level=None, timeout=0)
+        # the broker itself holds the write lock for a moment every second (its purge, and an
+        # idle broker's TRUNCATE checkpoint): wait for it, as sqlite3's .timeout does
+        con = sqlite3.connect(self.broker.db, isolation_level=None, timeout=10)
         con.execute("BEGIN IMMEDIATE")
         self.addCleanup(con.close)
         return con
