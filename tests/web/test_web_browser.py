@@ -10,7 +10,6 @@ README's picture).
 """
 import os
 import shutil
-import time
 import unittest
 
 from mailbus_test.broker import ALICE, BOB, CAROL, DEMO_PASSWORD
@@ -63,7 +62,8 @@ class BrowserTest(WebCase):
     def find(self, id_):
         return self.driver.find_element(By.ID, id_)
 
-    def wait_text(self, id_, text, timeout=10.0):
+    # 30 s: most of what a page shows waits on the broker (an fsync, a login) on a loaded machine
+    def wait_text(self, id_, text, timeout=30.0):
         return wait_for(lambda: text in self.find(id_).text, timeout, "%r in #%s" % (text, id_), 0.05)
 
     def no_alert(self):
@@ -75,14 +75,15 @@ class BrowserTest(WebCase):
 
     def test_dashboard_live_feed_and_counts(self):
         d = self.driver
+        # the page's own refresh (every 5 s) fills the feed only while it is empty: with a delivery
+        # already in it, a new one can come only by the live stream, however long the machine takes
+        self.pub("-t", CAROL, "-s", "before the page", "-m", "for the class")
         d.get(self.url + "/dashboard")
         self.wait_text("mailboxes", BOB)
-        wait_for(lambda: "on" in self.find("live").get_attribute("class"), 10, "the live feed to open", 0.05)
-        start = time.monotonic()
+        wait_for(lambda: self.find("feed").find_elements(By.TAG_NAME, "li"), 30, "a delivery in the feed", 0.05)
+        wait_for(lambda: "on" in self.find("live").get_attribute("class"), 30, "the live feed to open", 0.05)
         self.pub("-t", CAROL, "-s", "projector <b>hello</b>", "-m", "for the class")
-        self.wait_text("feed", "projector <b>hello</b>", timeout=2.0)
-        shown_after = time.monotonic() - start
-        self.assertLess(shown_after, 3.0)  # pub's own start included; the feed itself polls every 0.2 s
+        self.wait_text("feed", "projector <b>hello</b>")
         self.assertTrue(self.no_alert())
 
         def rows_match():
@@ -91,7 +92,7 @@ class BrowserTest(WebCase):
                 ".map((tr) => [tr.cells[0].textContent, tr.cells[1].textContent]);"))
             want = {m: str(n) for m, n in self.broker.sql("SELECT mailbox, waiting FROM queue")}
             return rows == want
-        wait_for(rows_match, 10, "the dashboard's counts to equal sqlite3's", 0.1)
+        wait_for(rows_match, 30, "the dashboard's counts to equal sqlite3's", 0.1)
         d.save_screenshot(os.path.join(SHOTS, "dashboard.png"))
         if os.environ.get("MAILBUS_UPDATE_SCREENSHOT"):
             d.save_screenshot(os.path.join(ROOT, "docs", "web-dashboard.png"))
@@ -108,7 +109,7 @@ class BrowserTest(WebCase):
         self.find("login-password").send_keys(DEMO_PASSWORD)
         self.find("login-submit").click()
         wait_for(lambda: self.find("mail-view").is_displayed(), 30, "the inbox", 0.05)
-        wait_for(lambda: "on" in self.find("live").get_attribute("class"), 10, "the inbox's live stream", 0.05)
+        wait_for(lambda: "on" in self.find("live").get_attribute("class"), 30, "the inbox's live stream", 0.05)
 
     def test_webmail_read_download_delete_compose(self):
         d = self.driver
@@ -118,10 +119,9 @@ class BrowserTest(WebCase):
         with open(path, "wb") as f:
             f.write(data)
         subject = "<script>alert('xss')</script> lunch?"
-        start = time.monotonic()
         self.pub("-t", BOB, "-s", subject, "-a", path, "-m", "see the notes")
-        wait_for(lambda: subject in self.find("inbox").text, 2.0, "the new message in the open inbox", 0.05)
-        self.assertLess(time.monotonic() - start, 3.0)
+        # the page does not poll: only the live stream's event reloads the open inbox
+        wait_for(lambda: subject in self.find("inbox").text, 30, "the new message in the open inbox", 0.05)
         self.assertTrue(self.no_alert())
         d.save_screenshot(os.path.join(SHOTS, "inbox.png"))
         row = [r for r in self.find("inbox").find_elements(By.TAG_NAME, "tr") if subject in r.text][0]
@@ -135,7 +135,7 @@ class BrowserTest(WebCase):
         with open(target, "rb") as f:
             self.assertEqual(f.read(), data)
         self.find("delete-button").click()
-        wait_for(lambda: subject not in self.find("inbox").text, 10, "the message gone", 0.05)
+        wait_for(lambda: subject not in self.find("inbox").text, 30, "the message gone", 0.05)
         left = self.broker.sql("SELECT count(*) FROM inbox WHERE mailbox = ? AND subject = ?", (BOB, subject))
         self.assertEqual(left, [(0,)])
 
@@ -160,7 +160,7 @@ class BrowserTest(WebCase):
         rc, out, err = self.sub("list", user=CAROL)
         self.assertEqual(rc, 0, err)
         self.assertIn("slides for today", out)
-        wait_for(lambda: "slides for today" in self.find("inbox").text, 5, "alice's own copy", 0.05)
+        wait_for(lambda: "slides for today" in self.find("inbox").text, 30, "alice's own copy", 0.05)
 
     def test_post_without_csrf_token_is_refused(self):
         self.login_in_browser(BOB)
