@@ -375,14 +375,16 @@ class DedupeWindow(MailbusTestCase):
         return self.broker.sql("SELECT count(*) FROM publications WHERE message_id = ?", (message_id,))[0][0]
 
     def test_a_retry_inside_the_window_is_deduped_and_one_after_it_is_stored_again(self):
-        self.start_broker(["--dedupe-window", "2"])
+        # a window of 10 s: the retry and the count below must come inside it on a loaded machine
+        self.start_broker(["--dedupe-window", "10"])
         body = message("window", "sent three times", message_id="<window-1@demo.test>")
-        first = self.raw(ALICE).request("SEND", ALICE, BOB, body)
+        client, retrying = self.raw(ALICE), self.raw(ALICE)  # both logins (Argon2id) before the window starts
+        first = client.request("SEND", ALICE, BOB, body)
         self.assertTrue(first[0].startswith("250 2.0.0"), first)
-        self.assertEqual(self.raw(ALICE).request("SEND", ALICE, BOB, body), first)
+        self.assertEqual(retrying.request("SEND", ALICE, BOB, body), first)
         self.assertEqual(self.publications("<window-1@demo.test>"), 1)
         # forgotten once older than the window (the broker purges once a second)
-        wait_for(lambda: self.publications("<window-1@demo.test>") == 0, 10, "the record forgotten")
+        wait_for(lambda: self.publications("<window-1@demo.test>") == 0, 40, "the record forgotten")
         again = self.raw(ALICE).request("SEND", ALICE, BOB, body)
         self.assertTrue(again[0].startswith("250 2.0.0"), again)
         self.assertNotEqual(again, first)  # a new message id: stored again

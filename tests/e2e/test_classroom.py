@@ -119,6 +119,10 @@ class ClassroomDemo(unittest.TestCase):
 
         # time uncoupling: bob's first terminal goes away, mail arrives, it comes back
         self.room.tmux("send-keys", "-t", self.room.panes["bob (1)"], "C-c", "")
+        # gone once its pane runs the shell again (the tests' MAILBUS_PANE_SHELL is bash)
+        wait_for(lambda: self.room.tmux("display-message", "-p", "-t", self.room.panes["bob (1)"],
+                                        "#{pane_current_command}").stdout.strip() == "bash",
+                 30, "the watcher in bob (1) to end")
         self.publish("bob@demo.test", "while you were out", "second")
         self.wait_for("bob (2)", 'subject="while you were out"')
         self.assertNotIn("while you were out", self.room.screen("bob (1)"))

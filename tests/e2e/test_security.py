@@ -225,19 +225,20 @@ class Endpoints(MailbusTestCase):
         loop = "tcp://127.0.0.1:%d" % port   # 0.0.0.0 covers loopback: CURVE there too
         env = self.client_env(BOB)
         env["MAILBUS_BROKER"] = loop
-        # a plaintext client: refused at the handshake, told so well within its timeout
+        # a plaintext client: refused at the handshake, told so well within its timeout (60 s
+        # here: waiting it out would take that long; the answer comes at once, 20 s allow for load)
         start = time.monotonic()
-        rc, out, err = run([SUB, "stat"], env=env, cwd=self.tmp)
+        rc, out, err = run([SUB, "--timeout", "60", "stat"], env=env, cwd=self.tmp, timeout=90)
         self.assertEqual(rc, 75, err)
         self.assertIn("requires CURVE", err)
-        self.assertLess(time.monotonic() - start, 8)
+        self.assertLess(time.monotonic() - start, 20)
         # the wrong key: told that the key is wrong
         env["MAILBUS_SERVER_KEY"] = zmq.curve_keypair()[0].decode()
         start = time.monotonic()
-        rc, out, err = run([SUB, "stat"], env=env, cwd=self.tmp)
+        rc, out, err = run([SUB, "--timeout", "60", "stat"], env=env, cwd=self.tmp, timeout=90)
         self.assertEqual(rc, 75, err)
         self.assertIn("refused the CURVE handshake", err)
-        self.assertLess(time.monotonic() - start, 8)
+        self.assertLess(time.monotonic() - start, 20)
         # a bad key: a usage error before anything is sent
         env["MAILBUS_SERVER_KEY"] = "not-a-key"
         rc, out, err = run([SUB, "stat"], env=env, cwd=self.tmp)
@@ -285,12 +286,14 @@ class Endpoints(MailbusTestCase):
     def test_broker_down_is_said_plainly_and_quickly(self):
         env = {"PATH": os.environ["PATH"], "MAILBUS_BROKER": "tcp://127.0.0.1:%d" % free_port(),
                "MAILBUS_USER": BOB, "MAILBUS_PASSWORD": DEMO_PASSWORD}
+        # said after the client's 3 s of refused connections, not at the end of its timeout (60 s
+        # here, which would end in the same words); 20 s allow for a loaded machine
         start = time.monotonic()
-        rc, out, err = run([SUB, "stat"], env=env, cwd=self.tmp)
+        rc, out, err = run([SUB, "--timeout", "60", "stat"], env=env, cwd=self.tmp, timeout=90)
         self.assertEqual(rc, 75)
         self.assertIn("nothing answers at", err)
         self.assertIn("is the broker running", err)
-        self.assertLess(time.monotonic() - start, 8)
+        self.assertLess(time.monotonic() - start, 20)
 
     def test_no_password_goes_beyond_loopback_without_the_key(self):
         # 192.0.2.1 (TEST-NET-1) is never contacted: the client refuses before connecting
@@ -365,10 +368,12 @@ class LoginFlood(MailbusTestCase):
         self._clients.extend(flood)
         for i, c in enumerate(flood):
             c.send("f%d" % i, "HELO", VERSION, ALICE, "wrong-%d" % i)
+        # behind the 300 password checks (Argon2id, ~70 ms of CPU each, two at a time) the STAT
+        # would wait 10 s or more; served beside them it takes milliseconds (5 s allow for load)
         start = time.monotonic()
-        status, _ = identified.request("STAT", timeout=5)
+        status, _ = identified.request("STAT", timeout=30)
         self.assertTrue(status.startswith("250 "), status)
-        self.assertLess(time.monotonic() - start, 1.0, "an identified session waited behind the logins")
+        self.assertLess(time.monotonic() - start, 5.0, "an identified session waited behind the logins")
         # a real client logs in within its timeout: told 421 at once, it tries again
         rc, out, err = self.sub("--timeout", "30", "stat", user=BOB, timeout=60)
         self.assertEqual(rc, 0, err)

@@ -10,11 +10,15 @@ import subprocess
 import time
 import unittest
 
-from mailbus_test.broker import ALICE, BOB, MailbusTestCase, message
+from mailbus_test.broker import ALICE, BOB, MailbusTestCase, message, wait_for
 
 # strace -f -y: "PID syscall(FD</path>, ..." or, split over two lines when threads interleave,
 # "PID syscall(... <unfinished ...>" then "PID <... syscall resumed>...) = RESULT"
 LINE = re.compile(r"^(\d+)\s+(?:\d\d:\d\d:\d\d\.\d+\s+)?(.*)$")
+# a ZMTP heartbeat, all of one send: the PING command (flags 4, size 7, name, 2-byte TTL) that
+# the broker's socket sends every 5 s on each connection whatever else happens (no reply: a
+# message frame starts with flags 0 to 3, and a PING sent along with one is a longer send)
+HEARTBEAT = re.compile(r'sendto\(\d+<[^>]*>, "\\4\\7\\4PING(?:[^"\\]|\\.)*", 9, ')
 
 
 class Event:
@@ -43,7 +47,7 @@ def wal_events(text):
             kind = "write"
         elif re.match(r"(fdatasync|fsync)\(\d+<[^>]*-wal>", call):
             kind = "sync"
-        elif re.match(r"(sendto|sendmsg)\(", call):
+        elif re.match(r"(sendto|sendmsg)\(", call) and not HEARTBEAT.match(call):
             kind = "send"
         if not kind:
             continue
@@ -73,6 +77,18 @@ def unsynced_sends(events):
 @unittest.skipUnless(shutil.which("strace"), "strace is not installed (.ci/install installs it)")
 class SyncOrder(MailbusTestCase):
 
+    def attached(self, tracer):
+        """Whether tracer traces every thread of the broker now"""
+        pid = self.broker.proc.pid
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    if "\nTracerPid:\t%d\n" % tracer.pid not in f.read():
+                        return False
+        except FileNotFoundError:  # a thread ended meanwhile: look again
+            return False
+        return True
+
     def traced(self, work):
         """Runs work() with strace attached to every thread of the broker; returns its log"""
         log = os.path.join(self.tmp, "strace.log")
@@ -80,7 +96,7 @@ class SyncOrder(MailbusTestCase):
                                    "-o", log, "-p", str(self.broker.proc.pid)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(1.0)  # attached to every thread
+            wait_for(lambda: self.attached(tracer), 30, "strace attached to every thread of the broker")
             work()
             time.sleep(0.3)
         finally:
@@ -131,6 +147,12 @@ class SyncOrder(MailbusTestCase):
         self.assertEqual(unsynced_sends(events), [3])
         # a sync that started before the write ended does not cover it
         self.assertEqual(unsynced_sends([("write", 1, 4), ("sync", 2, 5), ("send", 6, 6)]), [6])
+        # a heartbeat PING alone is no reply; a reply is a send, also with a PING in the same send
+        trace = ('7 pwrite64(5</t/var/mailbus.db-wal>, "\\r\\0"..., 8192, 56) = 8192\n'
+                 '6 sendto(32<socket:[1]>, "\\4\\7\\4PING\\0\\0", 9, 0, NULL, 0) = 9\n'
+                 '6 sendto(32<socket:[1]>, "\\4\\7\\4PING\\0\\0\\1\\0012\\1$250 2.0.0 1 of"..., 87, 0, NULL, 0) = 87\n'
+                 '6 sendto(32<socket:[1]>, "\\1\\0012\\1$250 2.0.0 1 of 1 recipients"..., 78, 0, NULL, 0) = 78\n')
+        self.assertEqual(wal_events(trace), [("write", 0, 0), ("send", 2, 2), ("send", 3, 3)])
 
 
 if __name__ == "__main__":
