@@ -347,6 +347,18 @@ s_state (pop3_session_t *s, pop3_state_t state)
     s->state = state;
 }
 
+/* Gives the maildrop lock back, if the session holds it. Called before the reply that ends
+   the session, never after: a client that logs in again as soon as it has that reply (as
+   fetchmail does after QUIT) must find the mailbox free, not [IN-USE]. */
+static void
+s_unlock (pop3_session_t *s)
+{
+    if (*s->mailbox) {
+        pop3_lock_release (s->mailbox);
+        s->mailbox[0] = '\0';
+    }
+}
+
 /* Every -ERR goes through here: logged, and counted towards POP3_MAX_BAD_COMMANDS */
 static void
 s_err (pop3_session_t *s, const char *text)
@@ -356,6 +368,7 @@ s_err (pop3_session_t *s, const char *text)
     conn_printf (s->conn, "-ERR %s\r\n", text);
     if (++s->bad >= POP3_MAX_BAD_COMMANDS) {
         log_info ("pop3", "too-many-errors", "session=%llu peer=%s", s->number, conn_peer (s->conn));
+        s_unlock (s);
         conn_printf (s->conn, "-ERR too many errors, closing\r\n");
         s->quit = true;
     }
@@ -472,8 +485,7 @@ s_login (pop3_session_t *s, const char *method, const char *user, const char *pa
         free (s->entries);
         s->entries = NULL;
         s->count = 0;
-        pop3_lock_release (s->mailbox);
-        s->mailbox[0] = '\0';
+        s_unlock (s);
         s_err (s, "[SYS/TEMP] cannot list the mailbox, try again later");
         return;
     }
@@ -702,6 +714,9 @@ s_proceed_quit (pop3_session_t *s, pop3_command_t *cmd)
     char quoted[2 * MAX_ADDRESS];
     log_info ("pop3", "update", "session=%llu mailbox=%s removed=%zu failed=%zu", s->number,
               log_quote (quoted, sizeof quoted, s->mailbox, strlen (s->mailbox)), removed, failed);
+    /* RFC 1939 6 has the lock released after the removals (its text: after the reply too);
+       once they are done it protects nothing, and a login made on the reply must find it free */
+    s_unlock (s);
     if (failed)
         conn_printf (s->conn, "-ERR [SYS/TEMP] some deleted messages not removed (%zu)\r\n", failed);
     else
@@ -826,6 +841,7 @@ pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
                       : rc == CONN_EOF   ? "eof"
                                          : "error",
                       pop3_state_name (s.state));
+            s_unlock (&s);
             if (rc == CONN_TIMEOUT)
                 s_autologout (conn, s_timeout_ms (config) / 1000);
             break;
@@ -843,8 +859,7 @@ pop3_serve (conn_t *conn, const gateway_config_t *config, uint64_t id)
         sodium_memzero (&cmd, sizeof cmd);
         sodium_memzero (line, sizeof line);
     }
-    if (*s.mailbox)
-        pop3_lock_release (s.mailbox);
+    s_unlock (&s); /* every way out above gave it back before its last reply already */
     client_destroy (&s.client);
     free (s.entries);
     log_info ("pop3", "end", "session=%llu state=%s", s.number, pop3_state_name (s.state));

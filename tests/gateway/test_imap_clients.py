@@ -220,22 +220,24 @@ class ImapClients(ImapCase):
         self.assertEqual(r.line(), b"+ idling")
         return r
 
-    def test_idle_two_sessions_see_exists_within_a_second(self):
+    def test_idle_two_sessions_see_exists_from_the_push(self):
         a, b = self.idler(), self.idler()
         self.publish("push", attach=False)
         published = time.monotonic()  # mailbus-pub has its durable acknowledgement
-        self.assertEqual(a.wait_line(rb"EXISTS", 5), b"* 1 EXISTS")
-        self.assertEqual(b.wait_line(rb"EXISTS", 5), b"* 1 EXISTS")
-        # both idlers had it within a second of the publish (from the push: nothing polls)
-        self.assertLess(time.monotonic() - published, 1.0)
+        self.assertEqual(a.wait_line(rb"EXISTS", 30), b"* 1 EXISTS")
+        self.assertEqual(b.wait_line(rb"EXISTS", 30), b"* 1 EXISTS")
+        # both idlers had it from the push (nothing polls): an idling session wakes on its own
+        # only for its heartbeat, every 5 s (IMAP_HEARTBEAT_MS); 3 s leaves a loaded machine
+        # room and stays clearly below that wake-up
+        self.assertLess(time.monotonic() - published, 3.0)
         a.send(b"DONE\r\n")
         self.assertTrue(a.tagged("i1")[1].startswith(b"i1 OK"))
         # an EXPUNGE on a is seen by b, still idling
         _, ok = a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
         self.assertIn(b"OK", ok)
-        b.wait_line(rb"^\* 1 FETCH \(UID \d+ FLAGS \(\\Deleted\)\)", 5)
+        b.wait_line(rb"^\* 1 FETCH \(UID \d+ FLAGS \(\\Deleted\)\)", 30)
         a.cmd("EXPUNGE")
-        self.assertEqual(b.wait_line(rb"EXPUNGE", 5), b"* 1 EXPUNGE")
+        self.assertEqual(b.wait_line(rb"EXPUNGE", 30), b"* 1 EXPUNGE")
         b.send(b"DONE\r\n")
         self.assertTrue(b.tagged("i1")[1].startswith(b"i1 OK"))
 
@@ -243,7 +245,7 @@ class ImapClients(ImapCase):
         r = self.idler()
         time.sleep(17)  # past the broker's 15 s silence limit for a watcher
         self.publish("late", attach=False)
-        self.assertEqual(r.wait_line(rb"EXISTS", 5), b"* 1 EXISTS")
+        self.assertEqual(r.wait_line(rb"EXISTS", 30), b"* 1 EXISTS")
 
     def test_more_changes_than_the_watch_window_resynchronise(self):
         """300 deliveries while a session sends nothing: more pushes than its WATCH window (256),
@@ -270,7 +272,7 @@ class ImapClients(ImapCase):
         p = self.pop()
         p.dele(1)
         p.quit()
-        self.assertEqual(r.wait_line(rb"EXPUNGE", 5), b"* 1 EXPUNGE")
+        self.assertEqual(r.wait_line(rb"EXPUNGE", 30), b"* 1 EXPUNGE")
 
     def test_seen_is_shared_with_mailbus_sub(self):
         self.publish("shared state", attach=False)
@@ -284,7 +286,7 @@ class ImapClients(ImapCase):
         self.assertTrue(self.stack.sub("list").rstrip().endswith("new"))
         self.stack.sub("read", "1")
         # the broker's FLAGS push reaches the session on its own time: the next commands show it
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # a loaded machine's margin: the loop ends when it shows
         while b"\\Seen" not in m.fetch("1", "(FLAGS)")[1][0]:
             self.assertLess(time.monotonic(), deadline, "\\Seen never shown")
             m.noop()

@@ -60,9 +60,34 @@ class Pop3Semantics(Pop3Case):
         self.assertEqual(e.exception.args[0], b"-ERR [IN-USE] mailbox locked by another session")
         # another mailbox is not locked
         self.assertTrue(self.pop(user="carol@demo.test").stat()[0] == 0)
-        first.quit()
+        first.quit()  # its +OK comes after the lock was given back: no wait needed
         q.user("bob@demo.test")
         self.assertTrue(q.pass_(PASSWORD).startswith(b"+OK"))
+
+    def test_a_login_right_after_the_reply_to_quit_finds_the_mailbox_free(self):
+        """fetchmail and others QUIT and log in again at once: the maildrop lock is given back
+        before the reply to QUIT (once the deletions are done), never after it"""
+        with smtplib.SMTP("127.0.0.1", self.stack.smtp_port, timeout=30) as smtp:
+            for n in range(30):
+                smtp.sendmail("friend@outside.test", ["bob@demo.test"], b"Subject: round %d\r\n\r\nbody\r\n" % n)
+        p = self.pop()
+        for n in range(30):
+            p.dele(1)
+            self.assertIn(b"1 message removed", p.quit(), n)
+            self.close(p)
+            p = self.pop()  # poplib raises error_proto on "-ERR [IN-USE] ..."
+        self.assertEqual(p.stat()[0], 0)
+        p.quit()
+
+    def test_a_session_closed_for_its_errors_gives_the_mailbox_back_before_its_last_reply(self):
+        r = self.raw(tls=True)
+        r.cmd("USER bob@demo.test")
+        self.assertTrue(r.cmd("PASS " + PASSWORD).startswith(b"+OK"))
+        for _ in range(19):
+            self.assertTrue(r.cmd("RETR 99").startswith(b"-ERR"))
+        self.assertEqual(r.cmd("RETR 99"), b"-ERR no such message")
+        self.assertEqual(r.line(), b"-ERR too many errors, closing")
+        self.pop().quit()  # at once: no [IN-USE]
 
     def test_retr_of_a_deleted_message_and_rset(self):
         self.publish("deleted")

@@ -66,7 +66,7 @@ class Pop3Clients(Pop3Case):
         self.publish("three while logged in", attach=False)
         self.assertEqual(p.stat()[0], 2)  # messages 1..n are the login snapshot
         p.dele(1)
-        p.quit()
+        p.quit()  # its +OK comes after the lock was given back: no wait needed
         q = self.pop()
         second = q.uidl()[1]
         self.assertEqual(len(second), 2)

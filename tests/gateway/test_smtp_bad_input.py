@@ -2,6 +2,7 @@
 the server still serving afterwards."""
 import contextlib
 import ctypes
+import datetime
 import os
 import signal
 import socket
@@ -283,7 +284,11 @@ class GatewayStop(unittest.TestCase):
                 freeze(stack.broker.proc)
                 try:
                     r.send(b"RCPT TO:<carol@demo.test>\r\n")
-                    time.sleep(0.5)
+                    # the session has its RCPT once the gateway's kernel acknowledged it and holds
+                    # nothing unread: then it is in (or goes straight into) its VRFY call
+                    me, smtp = r.sock.getsockname()[1], stack.smtp_port
+                    wait_for(lambda: tcp_queues(me, smtp)[0] == 0 and tcp_queues(smtp, me)[1] == 0,
+                             what="the session to read its RCPT")
                     yield stack, r
                 finally:
                     stack.broker.proc.send_signal(signal.SIGCONT)
@@ -295,14 +300,21 @@ class GatewayStop(unittest.TestCase):
             # past the 5 s after which the gateway used to free the pool, the TLS context
             # and the session slots under the session (a double free under ASan)
             time.sleep(6)
-            self.assertIsNone(stack.gateway.poll(), stack.log("gateway"))
-            # the broker answers, the session finds its socket shut down and ends, and so
+            # the broker answers (or, on a machine too loaded to get here in time, the call ends
+            # at its 10 s timeout), the session finds its socket shut down and ends, and so
             # does the gateway, cleanly
             stack.broker.proc.send_signal(signal.SIGCONT)
             self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
             log = stack.log("gateway")
             self.assertIn("gateway stopped", log)
             self.assertNotIn("sessions-stuck", log)
+            # by the gateway's own clock (not this process's, which a loaded machine delays):
+            # it stopped after the session ended, more than 5.5 s after it began stopping
+            lines = log.splitlines()
+            stopping = next(i for i, line in enumerate(lines) if "gateway stopping sessions=1" in line)
+            stopped = next(i for i, line in enumerate(lines) if "gateway stopped" in line)
+            self.assertTrue(any("smtp disconnect" in line for line in lines[stopping:stopped]), log)
+            self.assertGreater(log_time(lines[stopped]) - log_time(lines[stopping]), 5.5, log)
 
     def test_a_stop_signal_sent_to_a_session_thread_does_not_cut_its_broker_call(self):
         """The kernel gives a process's SIGTERM to any thread that does not block it. Every
@@ -329,6 +341,25 @@ class GatewayStop(unittest.TestCase):
             stack.gateway.send_signal(signal.SIGTERM)
             self.assertEqual(stack.gateway.wait(timeout=40), 0, stack.log("gateway"))
             self.assertIn("gateway stopped", stack.log("gateway"))
+
+
+def tcp_queues(port, peer_port):
+    """(unacknowledged bytes sent, bytes received unread) of the loopback TCP socket
+    127.0.0.1:port connected to 127.0.0.1:peer_port, from /proc/net/tcp"""
+    local, remote = "0100007F:%04X" % port, "0100007F:%04X" % peer_port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local and fields[2] == remote:
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    raise AssertionError("no socket %s -> %s in /proc/net/tcp" % (local, remote))
+
+
+def log_time(line):
+    """The time of a log line (2026-12-01T06:20:46.955Z ...) in seconds"""
+    stamp = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def blocked(pid, tid, sig):

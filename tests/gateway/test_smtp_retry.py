@@ -70,7 +70,9 @@ class PoolLogins(unittest.TestCase):
     SESSIONS = 30
 
     def setUp(self):
-        self.stack = Stack()
+        # no relay worker: its own password logins (again after any 5 s timeout of its calls on a
+        # loaded machine) are not the pool's and would blur the count
+        self.stack = Stack(gateway_args=["--no-relay"])
         self.stack.__enter__()
         self.addCleanup(self.stack.stop)
 
@@ -91,14 +93,17 @@ class PoolLogins(unittest.TestCase):
             t.join(180)
         self.assertEqual([i for i in range(self.SESSIONS) if results.get(i) != {}], [], results)
         self.assertEqual(self.stack.count("bob@demo.test"), self.SESSIONS)
+        with open(os.path.join(self.stack.var, "gateway.secret")) as f:
+            identity = f.read().split()[0]
+        # the gateway's logins only (not bob's for count(), nor the harness's probe)
         hellos = [line for line in self.stack.broker.log().splitlines() if " hello " in line
-                  and "mailbox=alice@" not in line]  # alice: the harness's readiness probe
+                  and "mailbox=%s " % identity in line]
         by_password = [line for line in hellos if "by=password" in line]
         by_ticket = [line for line in hellos if "by=ticket" in line]
-        # a few password logins: the gateway's start-up check, its relay worker and the pool's
-        # first connection (again if that one timed out on a loaded machine); every other pool
-        # connection resumes with the pool's ticket (before: a password check each, ~30)
-        self.assertLessEqual(len(by_password), 5, hellos)
+        # two password logins: the gateway's start-up check and the pool's first connection (the
+        # others wait for its ticket as long as it may take); every other pool connection
+        # resumes with the pool's ticket (before: a password check each, ~30). One spare.
+        self.assertLessEqual(len(by_password), 3, hellos)
         self.assertGreaterEqual(len(by_ticket), 10, hellos)
         self.assertEqual(len(hellos), len(by_password) + len(by_ticket), hellos)
 

@@ -7,6 +7,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 from .broker import DEMO_PASSWORD, Broker
@@ -209,6 +210,107 @@ class Peer(Stack):
 
     def mailbox(self, user):
         return self.drain(user="%s@%s" % (user, self.domain))
+
+
+class HoldingProxy:
+    """A TCP relay on a free 127.0.0.1 port to the server at 127.0.0.1:port that passes the
+    server's first budget bytes (all connections together) and holds the rest until release():
+    a client run that needs more stops in the middle, for as long as the test wants (e.g. a
+    fetch run, so that a kill comes before its end however slowly the test is scheduled).
+    Use as a context manager or call close()."""
+
+    def __init__(self, port, budget):
+        self.target, self.budget, self.passed = port, budget, 0
+        self.released = threading.Event()
+        self.closing = threading.Event()
+        self.lock = threading.Lock()
+        self.sockets = []
+        self.port = free_port()
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.accepter = threading.Thread(target=self._accept, daemon=True)
+        self.accepter.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def release(self):
+        """From now on everything passes, what was held first"""
+        self.released.set()
+
+    def close(self):
+        self.closing.set()
+        self.released.set()
+        for sock in [self.listener] + self.sockets:
+            self._shut(sock)
+        self.listener.close()
+        self.accepter.join(10)
+
+    @staticmethod
+    def _shut(sock):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv on it
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target), timeout=30)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            self.sockets += [client, server]
+            threading.Thread(target=self._connection, args=(client, server), daemon=True).start()
+
+    def _connection(self, client, server):
+        dead = threading.Event()
+
+        def up():  # client to server: never held
+            try:
+                while True:
+                    data = client.recv(65536)
+                    if not data:
+                        break
+                    server.sendall(data)
+            except OSError:
+                pass
+            dead.set()
+            self._shut(server)
+            self._shut(client)
+
+        upward = threading.Thread(target=up, daemon=True)
+        upward.start()
+        try:
+            while True:
+                data = server.recv(65536)
+                if not data:
+                    break
+                with self.lock:
+                    now = len(data) if self.released.is_set() else min(len(data), self.budget - self.passed)
+                    now = max(now, 0)
+                    self.passed += now
+                client.sendall(data[:now])
+                if now < len(data):
+                    while not self.released.wait(0.05):
+                        if dead.is_set():
+                            return
+                    client.sendall(data[now:])
+        except OSError:
+            pass
+        finally:
+            self._shut(client)
+            self._shut(server)
+            upward.join(10)
+            client.close()
+            server.close()
 
 
 def publish(endpoint, user, password, to, subject="relay test", body="hello", raw=None, check=True):
