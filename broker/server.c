@@ -2262,20 +2262,19 @@ s_purge_gone (int64_t id, int64_t mailbox, int64_t folder, void *arg)
 }
 
 /* Expired messages, retention limits and dedupe records past the window, once a second, in a
-   transaction of their own. True when dedupe records are left to forget: the caller comes
-   back soon instead of in a second. */
+   transaction of their own, only when there is something to purge: an idle broker takes no
+   write lock (a sqlite3 shell writing by hand meets none). True when dedupe records are left
+   to forget: the caller comes back soon instead of in a second. */
 static bool
 s_purge (server_t *self)
 {
-    if (store_begin (self->store) != 0)
+    int64_t forget_before = (int64_t)time (NULL) - self->config.dedupe_window;
+    if (!store_purge_due (self->store, forget_before) || store_begin (self->store) != 0)
         return false;
     purge_t purge = {self, NULL};
     int purged = store_purge (self->store, s_purge_gone, &purge);
     zhashx_destroy (&purge.addresses);
-    int forgotten = purged < 0 ? -1
-                               : store_publications_forget (self->store,
-                                                            (int64_t)time (NULL) - self->config.dedupe_window,
-                                                            FORGET_SLICE);
+    int forgotten = purged < 0 ? -1 : store_publications_forget (self->store, forget_before, FORGET_SLICE);
     char *error = NULL;
     if (forgotten < 0 || store_commit (self->store, &error) != 0) {
         log_error ("broker", "purge-failed", "error=\"%s\"", error ? error : store_error (self->store));

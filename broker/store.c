@@ -55,6 +55,7 @@ enum {
     ST_PURGE_EXPIRED,
     ST_PURGE_COUNT,
     ST_PURGE_AGE,
+    ST_PURGE_DUE,
     ST_PUBLICATION_OLDEST,
     ST_PUBLICATION_FORGET,
     ST_RETENTION,
@@ -101,6 +102,20 @@ enum {
     ST_DELIVERY_FOLDER,
     ST__COUNT
 };
+
+/* What the purge deletes (store_purge), and store_purge_due looks for. Both retention parts
+   start from the (few) mailboxes that have a limit and walk only their deliveries, by index:
+   they run every second, whatever the store holds. */
+#define PURGE_EXPIRED                                                                                        \
+    "message_id IN (SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch())"
+#define PURGE_OVER_COUNT                                                                                     \
+    "SELECT id FROM (SELECT d.id AS id, mb.retention_count AS keep, row_number () OVER (PARTITION BY "       \
+    "d.mailbox_id ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d ON d.mailbox_id "  \
+    "= mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep"
+#define PURGE_TOO_OLD                                                                                        \
+    "SELECT d.id FROM mailboxes mb CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE "                   \
+    "mb.retention_seconds > 0 AND d.folder_id IS NULL AND d.delivered_at < unixepoch() - "                   \
+    "mb.retention_seconds"
 
 static const char *s_sql[ST__COUNT] = {
     [ST_MAILBOX_FIND] = "SELECT id, address, password_hash, quota_bytes, used_bytes, message_count, role "
@@ -155,21 +170,15 @@ static const char *s_sql[ST__COUNT] = {
     [ST_LEASE_RELEASE] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE leased_by = ?1",
     [ST_LEASE_RELEASE_ALL] = "UPDATE deliveries SET lease_until = 0, leased_by = NULL WHERE lease_until > 0",
     [ST_PURGE_EXPIRED] =
-        "DELETE FROM deliveries WHERE message_id IN "
-        "(SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= unixepoch()) "
-        "RETURNING id, mailbox_id, coalesce(folder_id, 0)",
-    /* both retention purges start from the (few) mailboxes that have a limit and walk only
-       their deliveries, by index: they run every second, whatever the store holds */
+        "DELETE FROM deliveries WHERE " PURGE_EXPIRED " RETURNING id, mailbox_id, coalesce(folder_id, 0)",
     [ST_PURGE_COUNT] =
-        "DELETE FROM deliveries WHERE id IN (SELECT id FROM (SELECT d.id AS id, "
-        "mb.retention_count AS keep, row_number () OVER (PARTITION BY d.mailbox_id "
-        "ORDER BY d.id DESC) AS newest FROM mailboxes mb CROSS JOIN deliveries d "
-        "ON d.mailbox_id = mb.id WHERE mb.retention_count > 0 AND d.folder_id IS NULL) WHERE newest > keep) "
-        "RETURNING id, mailbox_id, 0",
-    [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM mailboxes mb "
-                     "CROSS JOIN deliveries d ON d.mailbox_id = mb.id WHERE mb.retention_seconds > 0 AND "
-                     "d.folder_id IS NULL "
-                     "AND d.delivered_at < unixepoch() - mb.retention_seconds) RETURNING id, mailbox_id, 0",
+        "DELETE FROM deliveries WHERE id IN (" PURGE_OVER_COUNT ") RETURNING id, mailbox_id, 0",
+    [ST_PURGE_AGE] = "DELETE FROM deliveries WHERE id IN (" PURGE_TOO_OLD ") RETURNING id, mailbox_id, 0",
+    /* read only: whether the purge has anything to do, each part as the purge itself finds it */
+    [ST_PURGE_DUE] =
+        "SELECT EXISTS (SELECT 1 FROM deliveries WHERE " PURGE_EXPIRED ") OR EXISTS (" PURGE_OVER_COUNT
+        ") OR EXISTS (" PURGE_TOO_OLD ") OR (SELECT published_at FROM publications ORDER BY rowid "
+        "LIMIT 1) < ?1",
     [ST_RETENTION] = "UPDATE mailboxes SET retention_count = ?2, retention_seconds = ?3 WHERE address = ?1",
     [ST_OUT_ADD] = "INSERT INTO outbound (message_id, sender, recipient, next_attempt, queued_at) "
                    "VALUES (?1, ?2, ?3, unixepoch(), unixepoch())",
@@ -1742,6 +1751,17 @@ store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t f
             return -1;
     }
     return total;
+}
+
+bool
+store_purge_due (store_t *self, int64_t forget_before)
+{
+    sqlite3_stmt *stmt = s_stmt (self, ST_PURGE_DUE);
+    sqlite3_bind_int64 (stmt, 1, forget_before);
+    /* an error reads as due: the purge's own transaction then meets it, and says so */
+    bool due = sqlite3_step (stmt) != SQLITE_ROW || sqlite3_column_int (stmt, 0) != 0;
+    sqlite3_reset (stmt);
+    return due;
 }
 
 int

@@ -299,6 +299,11 @@ int store_lease_release_all (store_t *self, const char *consumer);
 int store_purge (store_t *self, void (*gone) (int64_t id, int64_t mailbox, int64_t folder, void *arg),
                  void *arg);
 
+/* Whether store_purge or store_publications_forget (of records published before
+   forget_before) would find anything, read without a write transaction: an idle broker then
+   takes no write lock. An error reads as true. */
+bool store_purge_due (store_t *self, int64_t forget_before);
+
 /* Deletes at most limit Message-ID dedupe records published before the time before (Unix
    seconds), oldest first. Returns how many went, or -1. */
 int store_publications_forget (store_t *self, int64_t before, int limit);

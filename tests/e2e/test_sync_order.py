@@ -1,7 +1,9 @@
 """The durable ack, seen from outside the broker: strace on the real broker process shows that
 every reply and push leaves only after the WAL frames written before it were synced to the disk
 (fdatasync; docs/OPERATIONS.md, "Durability"), whichever thread writes and syncs them. One
-request in flight at a time, so that every WAL write before a reply is that request's own."""
+request in flight at a time, so that every WAL write before a reply is that request's own.
+Also seen with strace: an idle broker takes no write lock on the store (its fcntl on the -shm)."""
+import email.utils
 import os
 import re
 import shutil
@@ -89,10 +91,10 @@ class SyncOrder(MailbusTestCase):
             return False
         return True
 
-    def traced(self, work):
+    def traced(self, work, calls="pwrite64,write,fdatasync,fsync,sendto,sendmsg"):
         """Runs work() with strace attached to every thread of the broker; returns its log"""
         log = os.path.join(self.tmp, "strace.log")
-        tracer = subprocess.Popen(["strace", "-f", "-y", "-qq", "-e", "trace=pwrite64,write,fdatasync,fsync,sendto,sendmsg",
+        tracer = subprocess.Popen(["strace", "-f", "-y", "-qq", "-e", "trace=" + calls,
                                    "-o", log, "-p", str(self.broker.proc.pid)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -104,6 +106,33 @@ class SyncOrder(MailbusTestCase):
             tracer.wait(timeout=30)
         with open(log, errors="replace") as f:
             return f.read()
+
+    def write_locks(self, work):
+        """The store's write locks the broker took while work() ran: SQLite's WAL write lock is
+        byte 120 of the -shm file, taken with fcntl (F_SETLK, F_WRLCK)"""
+        text = self.traced(work, calls="fcntl")
+        return [line for line in text.splitlines() if "-shm>" in line and "F_WRLCK" in line
+                and "l_start=120," in line]
+
+    def test_an_idle_broker_takes_no_write_lock(self):
+        """The once-a-second purge reads first and begins its write transaction only when there
+        is something to purge: a sqlite3 shell writing by hand (no busy timeout by default) never
+        meets the broker's write lock while the broker is idle"""
+        self.start_broker()
+        sender = self.raw(ALICE)
+        # an expiry a few seconds ahead (formatdate drops the fraction): the purge's work
+        soon = email.utils.formatdate(time.time() + 5)
+        status, _ = sender.request("SEND", ALICE, BOB, message("short-lived", "x", extra_headers=("Expires: " + soon,)))
+        self.assertTrue(status.startswith("250"), status)
+        wal = self.broker.db + "-wal"
+        wait_for(lambda: os.path.getsize(wal) == 0, 30, "the idle broker's TRUNCATE checkpoint")
+        # the purge, with work to do, takes the lock (nothing else asks the broker anything)
+        locks = self.write_locks(lambda: wait_for(lambda: self.broker.sql("SELECT count(*) FROM deliveries")
+                                                  == [(0,)], 30, "the expired message purged"))
+        self.assertNotEqual(locks, [], "the trace sees the purge's write lock")
+        wait_for(lambda: os.path.getsize(wal) == 0, 30, "the idle broker's TRUNCATE checkpoint")
+        # idle: three purges look, none takes the lock (before: one write transaction a second)
+        self.assertEqual(self.write_locks(lambda: time.sleep(3.5)), [])
 
     def test_every_reply_and_push_waits_for_the_sync_of_the_wal(self):
         self.start_broker()

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "schema_sql.h"
@@ -317,6 +318,52 @@ s_assert_found (store_t *store, store_publication_t key, const char *expected)
     char *reply = store_publication_find (store, &key);
     assert_string_equal (reply ? reply : "", expected);
     free (reply);
+}
+
+/* The purge's look before its write transaction: due exactly while store_purge or
+   store_publications_forget would find something, each of its four parts */
+static void
+test_the_purge_is_due_only_when_it_has_something_to_purge (void **state)
+{
+    fixture_t *f = *state;
+    int64_t now = (int64_t)time (NULL);
+    store_mailbox_t bob;
+    assert_int_equal (store_mailbox_find (f->store, "bob@demo.test", &bob), 1);
+    assert_false (store_purge_due (f->store, now));
+    /* an expired message */
+    const char *body = "Subject: x\r\n\r\nhello\r\n";
+    int64_t message =
+        store_message_add (f->store, "alice@demo.test", NULL, "x", body, strlen (body), now - 1);
+    assert_true (store_delivery_add (f->store, message, bob.id, strlen (body)) > 0);
+    assert_true (store_purge_due (f->store, now));
+    assert_int_equal (store_purge (f->store, NULL, NULL), 1);
+    assert_false (store_purge_due (f->store, now));
+    /* three messages where the retention keeps two */
+    for (int i = 0; i < 3; i++)
+        s_publish (f->store, "kept", bob.id);
+    assert_false (store_purge_due (f->store, now));
+    assert_int_equal (store_mailbox_retention (f->store, "bob@demo.test", 2, 0, NULL), STORE_OK);
+    assert_true (store_purge_due (f->store, now));
+    assert_int_equal (store_purge (f->store, NULL, NULL), 1);
+    assert_false (store_purge_due (f->store, now));
+    /* past the retention's age: two messages delivered a minute ago, by another writer */
+    assert_int_equal (store_mailbox_retention (f->store, "bob@demo.test", 0, 30, NULL), STORE_OK);
+    assert_false (store_purge_due (f->store, now));
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (f->path, &db), SQLITE_OK);
+    assert_int_equal (
+        sqlite3_exec (db, "UPDATE deliveries SET delivered_at = delivered_at - 60", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close (db);
+    assert_true (store_purge_due (f->store, now));
+    assert_int_equal (store_purge (f->store, NULL, NULL), 2);
+    assert_false (store_purge_due (f->store, now));
+    /* a dedupe record published before the window's start, not one after it */
+    uint8_t digest[STORE_CONTENT_BYTES];
+    store_publication_t key = s_key ("a@demo.test", "<d>", "x@demo.test", digest, 7);
+    assert_int_equal (store_publication_add (f->store, &key, "250 2.0.0 x@demo.test queued as 9"), 0);
+    assert_false (store_purge_due (f->store, now - 60));
+    assert_true (store_purge_due (f->store, now + 60));
 }
 
 static void
@@ -737,6 +784,8 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_adding_a_mailbox_twice_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_purge_is_due_only_when_it_has_something_to_purge, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_changes_refused_say_exists_or_not_found, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_database_failure_is_store_error, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_delivery_updates_counters_and_delete_removes_the_body, s_setup,
