@@ -117,7 +117,11 @@ class LongDatabasePath(MailbusTestCase):
         self.broker = Broker(self.tmp)
         self.broker.db = db
         self.broker.start()
-        started = [l for l in self.broker.log().splitlines() if " info broker started " in l]
+        # the server thread answers the readiness probe before the main thread says "started"
+        def started_lines():
+            return [l for l in self.broker.log().splitlines() if " info broker started " in l]
+        wait_for(started_lines, 30, "the broker's started line")
+        started = started_lines()
         self.assertEqual(len(started), 1, started)
         endpoint = re.search(r"admin=(ipc://\S+)", started[0]).group(1)
         self.assertLessEqual(len(endpoint) - len("ipc://"), 107, endpoint)
