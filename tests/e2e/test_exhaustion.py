@@ -213,7 +213,9 @@ class Settings(MailbusTestCase):
     def test_the_status_verb_on_the_admin_socket_takes_no_arguments(self):
         import zmq
         self.start_broker()
-        endpoint = re.search(r"admin=(\S+)", self.broker.log()).group(1)
+        # the server thread answers the readiness probe before the main thread says "started"
+        found = wait_for(lambda: re.search(r"admin=(\S+)", self.broker.log()), 30, "the broker's started line")
+        endpoint = found.group(1)
         sock = zmq.Context.instance().socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, 10000)

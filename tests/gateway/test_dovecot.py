@@ -109,8 +109,9 @@ class DovecotFetch(unittest.TestCase):
         self.assertIn("from=alice@remote.test to=carol@demo.test", self.local.log("gateway"))
         self.assertEqual(self.publishes(), 4)
         # the password went inside TLS: Dovecot logs the login as TLS (not merely "secured")
-        logins = [line for line in self.dovecot.log().splitlines() if "Login: user=<bob>" in line]
-        self.assertTrue(logins)
+        # Dovecot's login processes write through its log process: a line may land late
+        logins = wait_for(lambda: [line for line in self.dovecot.log().splitlines() if "Login: user=<bob>" in line],
+                          what="Dovecot's login lines")
         self.assertTrue(all(", TLS," in line for line in logins), logins)
 
     def test_pop3s_implicit_tls(self):
@@ -189,7 +190,7 @@ class DovecotFetch(unittest.TestCase):
                  what="a second attempt")
         self.assertIsNone(self.local.gateway.poll())
         self.assertTrue(self.local._banner(self.local.smtp_port))  # still serving
-        self.assertIn("auth failed", self.dovecot.log())
+        wait_for(lambda: "auth failed" in self.dovecot.log(), what="Dovecot's auth failure in its log")
         self.assertEqual(self.publishes(), 0)
         self.assertEqual(self.carol(), 0)
         self.assertEqual(len(self.remote()), 1)
@@ -234,6 +235,9 @@ class DovecotFetch(unittest.TestCase):
         # the refused one is neither deleted nor lost: it stays in the Maildir, and every poll
         # says so in the gateway's log as a warning
         self.assertEqual(list(self.remote().values()), [nul])
+        # "seen" may predate the first poll's logout in Dovecot's log: two more polls then
+        # guarantee only two refusals, so the third one is waited for (a poll every 200 ms)
+        wait_for(lambda: self.local.log("gateway").count("fetch-refused") >= 3, what="a third poll's refusal")
         log = self.local.log("gateway")
         refusals = [line for line in log.splitlines() if "fetch-refused" in line]
         self.assertGreaterEqual(len(refusals), 3)

@@ -125,6 +125,8 @@ class PostfixRelay(unittest.TestCase):
         self.assertIn(b"ESMTPSA", received[1])  # S: STARTTLS, A: authenticated
         wait_for(lambda: self.a.queue() == [], what="a's queue to empty")
         wait_for(lambda: self.postfix.queue() == [], what="Postfix's queue to empty")
+        # Postfix logs through postlogd (a datagram to another process): a line may land after the queue empties
+        wait_for(lambda: "status=sent" in self.postfix.log(), what="Postfix's delivery in its log")
         log = self.postfix.log()
         self.assertIn("sasl_method=PLAIN, sasl_username=relay-a", log)
         self.assertIn("Verified TLS connection established to 127.0.0.1[127.0.0.1]:%d" % self.b.smtp_port, log)
@@ -138,7 +140,7 @@ class PostfixRelay(unittest.TestCase):
         self.assertIn(b"Subject: Re: through postfix\r\n", reply)
         self.assertIn(b"hello back from b", reply)
         self.assertIn(b"by mta.test (Postfix)", reply)
-        self.assertIn("sasl_username=relay-b", self.postfix.log())
+        wait_for(lambda: "sasl_username=relay-b" in self.postfix.log(), what="relay-b's login in Postfix's log")
         wait_for(lambda: self.b.queue() == [], what="b's queue to empty")
 
     def test_gateway_b_down_the_mail_waits_in_postfix_queue(self):
@@ -204,7 +206,7 @@ class PostfixRelay(unittest.TestCase):
         [bounce] = self.wait_bounces(1)
         self.assertIn(b"Status: 5.7.8", bounce)
         self.assertIn(b"535 5.7.8 Error: authentication failed", bounce)
-        self.assertIn("authentication failed", self.postfix.log())
+        wait_for(lambda: "authentication failed" in self.postfix.log(), what="the refused login in Postfix's log")
         self.assertEqual(self.postfix.queue(), [])
         self.assertEqual(self.b.count(user="bob@b.test"), 0)
 
